@@ -1,0 +1,568 @@
+"""Loads FDL with ruamel.yaml (which keeps line and column of every node) and validates it.
+
+Every problem is collected rather than raised at the first one, so a user fixes a definition
+in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from stateway.expr import Expression, ExpressionError, Template, compile_expression, compile_template
+from stateway.fdl._model import (
+    TASK_MODES,
+    CatchRule,
+    ChoiceBranch,
+    Flow,
+    FlowDefinitionError,
+    Problem,
+    RetryRule,
+    Scope,
+    State,
+)
+
+COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor"}
+FLOW_FIELDS = {"Type", "SpecVersion", "Name", "Description", "StartAt", "States", "Timeout", "Comment"}
+SCOPE_FIELDS = {"StartAt", "States", "Description", "Comment"}
+TYPE_FIELDS: dict[str, set[str]] = {
+    "Task": {"Action", "TaskMode", "Parameters", "Timeout", "Timeout.$", "Retry", "Catch", "Next", "End"},
+    "Pass": {"Next", "End"},
+    "Wait": {"Seconds", "Seconds.$", "Next", "End"},
+    "Choice": {"Branches", "Default"},
+    "Parallel": {"Branches", "Retry", "Catch", "Next", "End"},
+    "Map": {
+        "ItemsPath", "Processor", "MaxConcurrency", "MaxConcuccency", "ItemConstructor",
+        "Retry", "Catch", "Next", "End",
+        # distributed mode: recognised so that the error says what is missing, not "unknown field"
+        "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
+        "ToleratedFailurePercentage", "ToleratedFailureCount", "ExecutionMode",
+    },
+    "Succeed": {"End"},
+    "Fail": {"Code", "Detail", "End"},
+}
+DISTRIBUTED_MAP_FIELDS = ("ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
+                          "ToleratedFailurePercentage", "ToleratedFailureCount")
+RETRY_FIELDS = {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "BackoffRate", "MaxBackoffSeconds"}
+CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
+MAX_TASK_TIMEOUT = 604800
+MAX_PARALLEL_BRANCHES = 50
+
+_yaml = YAML(typ="rt")
+_yaml.allow_duplicate_keys = False
+
+
+def canonical_action(action: str) -> str:
+    """``FC::InvokeFunction`` and ``FC:InvokeFunction`` are the same action."""
+    return re.sub(r"::+", ":", action.strip())
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class _Loader:
+    def __init__(self, source: str, actions: Mapping[str, frozenset[str]] | None) -> None:
+        self.source = source
+        self.actions = actions
+        self.problems: list[Problem] = []
+        self.scopes: dict[str, Scope] = {}
+
+    # -- problem reporting -------------------------------------------------------------
+    def _pos(self, node: Any, key: Any = None) -> tuple[int, int]:
+        try:
+            if key is not None and isinstance(node, CommentedMap) and key in node:
+                line, col = node.lc.key(key)
+                return line + 1, col + 1
+            if key is not None and isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+                line, col = node.lc.item(key)
+                return line + 1, col + 1
+            if hasattr(node, "lc") and node.lc.line is not None:
+                return node.lc.line + 1, node.lc.col + 1
+        except (AttributeError, KeyError, IndexError, TypeError):
+            pass
+        return 0, 0
+
+    def error(self, path: str, message: str, node: Any, key: Any = None) -> None:
+        line, col = self._pos(node, key)
+        self.problems.append(Problem("error", path, message, line, col))
+
+    def warning(self, path: str, message: str, node: Any, key: Any = None) -> None:
+        line, col = self._pos(node, key)
+        self.problems.append(Problem("warning", path, message, line, col))
+
+    # -- field readers -------------------------------------------------------------
+    def text(self, node: CommentedMap, key: str, path: str, *, required: bool = False) -> str | None:
+        if key not in node:
+            if required:
+                self.error(path, f"missing required field {key!r}", node)
+            return None
+        value = node[key]
+        if not isinstance(value, str) or value == "":
+            self.error(f"{path} > {key}", f"expected a non-empty string, got {_describe(value)}", node, key)
+            return None
+        return str(value)
+
+    def number(self, node: CommentedMap, key: str, path: str, *, low: float = 0, high: float | None = None,
+               integer: bool = False) -> float | None:
+        if key not in node:
+            return None
+        value = node[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and integer and isinstance(value, float) and not value.is_integer():
+            ok = False
+        if ok and (value < low or (high is not None and value > high)):
+            rng = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            self.error(f"{path} > {key}", f"must be {rng}, got {value}", node, key)
+            return None
+        if not ok:
+            what = "an integer" if integer else "a number"
+            self.error(f"{path} > {key}", f"expected {what}, got {_describe(value)}", node, key)
+            return None
+        return float(value) if not integer else int(value)
+
+    def expression(self, node: Any, key: Any, path: str) -> Expression | None:
+        value = node[key]
+        try:
+            return compile_expression(value)
+        except ExpressionError as exc:
+            self.error(f"{path} > {key}", f"{exc.message} at position {exc.position} in {exc.expression!r}", node, key)
+            return None
+
+    def template(self, node: CommentedMap, key: str, path: str) -> Template | None:
+        if key not in node:
+            return None
+        value = node[key]
+        if not isinstance(value, dict):
+            self.error(f"{path} > {key}", f"expected an object template, got {_describe(value)}", node, key)
+            return None
+        if not self._check_template(value, f"{path} > {key}"):
+            return None
+        return compile_template(value)
+
+    def _check_template(self, node: Any, path: str) -> bool:
+        ok = True
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(k, str) and k.endswith(".$"):
+                    if not isinstance(v, str):
+                        self.error(f"{path} > {k}", f"a '.$' key needs an expression (text), got {_describe(v)}", node, k)
+                        ok = False
+                        continue
+                    try:
+                        compile_expression(v)
+                    except ExpressionError as exc:
+                        self.error(f"{path} > {k}", f"{exc.message} at position {exc.position} in {exc.expression!r}",
+                                   node, k)
+                        ok = False
+                else:
+                    ok = self._check_template(v, f"{path} > {k}") and ok
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                ok = self._check_template(v, f"{path}[{i}]") and ok
+        return ok
+
+    def unknown_fields(self, node: CommentedMap, allowed: set[str], path: str, what: str) -> None:
+        for key in node:
+            if key not in allowed:
+                self.error(f"{path} > {key}", f"unknown field {key!r} for {what}{_suggest(str(key), allowed)}",
+                           node, key)
+
+    # -- document -------------------------------------------------------------------
+    def load(self) -> Flow | None:
+        try:
+            doc = _yaml.load(io.StringIO(self.source))
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            problem = exc.problem or exc.context or "invalid YAML"
+            self.problems.append(Problem("error", "", f"not valid YAML: {problem}", line, col))
+            return None
+        except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys)
+            self.problems.append(Problem("error", "", f"not valid YAML: {exc}", 0, 0))
+            return None
+        if not isinstance(doc, CommentedMap):
+            self.problems.append(Problem("error", "", f"a flow definition is a mapping, got {_describe(doc)}", 1, 1))
+            return None
+        if "version" in doc or "steps" in doc:
+            self.error("", "the older FnF dialect ('version'/'steps') is not supported yet; "
+                           "use 'Type: StateMachine' and 'SpecVersion: v1'", doc)
+            return None
+        self.unknown_fields(doc, FLOW_FIELDS, "", "a flow")
+        kind = doc.get("Type")
+        if kind != "StateMachine":
+            if "Type" in doc:
+                self.error("Type", f"expected 'StateMachine', got {_describe(kind)}", doc, "Type")
+            else:
+                self.error("", "missing required field 'Type' (StateMachine)", doc)
+        spec = doc.get("SpecVersion")
+        if spec != "v1":
+            if "SpecVersion" in doc:
+                self.error("SpecVersion", f"expected 'v1', got {_describe(spec)}", doc, "SpecVersion")
+            else:
+                self.error("", "missing required field 'SpecVersion' (v1)", doc)
+        name = self.text(doc, "Name", "") if "Name" in doc else None
+        description = doc.get("Description") if isinstance(doc.get("Description"), str) else None
+        timeout = self.number(doc, "Timeout", "", low=0)
+        root = self.scope(doc, "", "")
+        if root is None or any(p.severity == "error" for p in self.problems):
+            return None
+        return Flow(
+            name=name,
+            description=description,
+            timeout=timeout or None,
+            root=root,
+            scopes=self.scopes,
+            warnings=tuple(p for p in self.problems if p.severity == "warning"),
+            source=self.source,
+        )
+
+    def scope(self, node: CommentedMap, path: str, key: str) -> Scope | None:
+        prefix = f"{path} > " if path else ""
+        start_at = self.text(node, "StartAt", path, required=True)
+        states_node = node.get("States")
+        if states_node is None:
+            self.error(path, "missing required field 'States'", node)
+            return None
+        if not isinstance(states_node, CommentedSeq):
+            self.error(f"{prefix}States", f"expected a list of states, got {_describe(states_node)}", node, "States")
+            return None
+        if len(states_node) == 0:
+            self.error(f"{prefix}States", "a scope needs at least one state", node, "States")
+            return None
+        states: dict[str, State] = {}
+        nodes: dict[str, tuple[CommentedMap, str]] = {}
+        for i, state_node in enumerate(states_node):
+            spath = f"{prefix}States[{i}]"
+            if not isinstance(state_node, CommentedMap):
+                self.error(spath, f"a state is a mapping, got {_describe(state_node)}", states_node, i)
+                continue
+            name = state_node.get("Name")
+            if not isinstance(name, str) or not name:
+                self.error(spath, "missing required field 'Name'" if "Name" not in state_node
+                           else f"'Name' must be non-empty text, got {_describe(name)}", state_node)
+                continue
+            spath = f'{spath} "{name}"'
+            if name in states or name in nodes:
+                self.error(spath, f"duplicate state name {name!r} in this scope", state_node, "Name")
+                continue
+            state = self.state(state_node, spath, name, key)
+            nodes[name] = (state_node, spath)
+            if state is not None:
+                states[name] = state
+        names = set(nodes)
+        if start_at is not None and start_at not in names:
+            self.error(f"{prefix}StartAt", f"no state named {start_at!r} in this scope{_suggest(start_at, names)}",
+                       node, "StartAt")
+        for name, (state_node, spath) in nodes.items():
+            self.check_targets(state_node, spath, names)
+        if start_at is not None and start_at in names:
+            self.check_reachable(start_at, nodes)
+        scope = Scope(key=key, start_at=start_at or "", states=states)
+        self.scopes[key] = scope
+        return scope
+
+    def check_targets(self, node: CommentedMap, path: str, names: set[str]) -> None:
+        def check(container: Any, field: str, fpath: str) -> None:
+            target = container.get(field)
+            if isinstance(target, str) and target not in names:
+                self.error(fpath, f"no state named {target!r} in this scope{_suggest(target, names)}", container, field)
+
+        check(node, "Next", f"{path} > Next")
+        check(node, "Default", f"{path} > Default")
+        if node.get("Type") == "Choice" and isinstance(node.get("Branches"), list):
+            for i, branch in enumerate(node["Branches"]):
+                if isinstance(branch, CommentedMap):
+                    check(branch, "Next", f"{path} > Branches[{i}] > Next")
+        if isinstance(node.get("Catch"), list):
+            for i, rule in enumerate(node["Catch"]):
+                if isinstance(rule, CommentedMap):
+                    check(rule, "Next", f"{path} > Catch[{i}] > Next")
+
+    def check_reachable(self, start: str, nodes: dict[str, tuple[CommentedMap, str]]) -> None:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in nodes:
+                continue
+            seen.add(name)
+            node = nodes[name][0]
+            for target in (node.get("Next"), node.get("Default")):
+                if isinstance(target, str):
+                    todo.append(target)
+            for listing in ("Branches", "Catch"):
+                items = node.get(listing)
+                if isinstance(items, list) and (listing == "Catch" or node.get("Type") == "Choice"):
+                    todo.extend(i["Next"] for i in items if isinstance(i, dict) and isinstance(i.get("Next"), str))
+        for name, (node, path) in nodes.items():
+            if name not in seen:
+                self.warning(path, f"state {name!r} cannot be reached from StartAt", node)
+
+    # -- states ------------------------------------------------------------------
+    def state(self, node: CommentedMap, path: str, name: str, scope_key: str) -> State | None:
+        kind = node.get("Type")
+        if kind not in TYPE_FIELDS:
+            if "Type" not in node:
+                self.error(path, "missing required field 'Type'", node)
+            else:
+                self.error(f"{path} > Type", f"unknown state type {_describe(kind)}; expected one of "
+                           f"{', '.join(TYPE_FIELDS)}{_suggest(str(kind), TYPE_FIELDS)}", node, "Type")
+            return None
+        errors_before = len([p for p in self.problems if p.severity == "error"])
+        self.unknown_fields(node, COMMON_FIELDS | TYPE_FIELDS[kind], path, f"a {kind} state")
+        fields: dict[str, Any] = {"name": name, "type": kind, "path": path}
+        self.transition(node, path, kind, fields)
+        fields["input_constructor"] = self.template(node, "InputConstructor", path)
+        if kind != "Choice":
+            fields["output_constructor"] = self.template(node, "OutputConstructor", path)
+        fields["global_constructor"] = self.template(node, "GlobalConstructor", path)
+        getattr(self, f"state_{kind.lower()}")(node, path, name, scope_key, fields)
+        if len([p for p in self.problems if p.severity == "error"]) > errors_before:
+            return None
+        return State(**fields)
+
+    def transition(self, node: CommentedMap, path: str, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "Choice":
+            return
+        has_next, end = "Next" in node, node.get("End")
+        if "End" in node and not isinstance(end, bool):
+            self.error(f"{path} > End", f"expected true or false, got {_describe(end)}", node, "End")
+            return
+        if kind in ("Succeed", "Fail"):
+            fields["end"] = True
+            return
+        if has_next and end:
+            self.error(path, "a state has either 'Next' or 'End: true', not both", node, "End")
+        elif has_next:
+            fields["next"] = self.text(node, "Next", path)
+        elif end:
+            fields["end"] = True
+        else:
+            self.error(path, "missing 'Next' or 'End: true'", node)
+
+    def rules(self, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
+        retry: list[RetryRule] = []
+        if "Retry" in node:
+            items = node["Retry"]
+            if not isinstance(items, list):
+                self.error(f"{path} > Retry", f"expected a list of retry rules, got {_describe(items)}", node, "Retry")
+            else:
+                for i, rule in enumerate(items):
+                    rpath = f"{path} > Retry[{i}]"
+                    if not isinstance(rule, CommentedMap):
+                        self.error(rpath, f"a retry rule is a mapping, got {_describe(rule)}", items, i)
+                        continue
+                    self.unknown_fields(rule, RETRY_FIELDS, rpath, "a retry rule")
+                    errors = self.error_names(rule, rpath)
+                    attempts = self.number(rule, "MaxAttempts", rpath, low=0, integer=True)
+                    interval = self.number(rule, "IntervalSeconds", rpath, low=0)
+                    backoff = self.number(rule, "BackoffRate", rpath, low=1)
+                    max_backoff = self.number(rule, "MaxBackoffSeconds", rpath, low=0)
+                    retry.append(RetryRule(
+                        errors=errors,
+                        max_attempts=int(attempts) if attempts is not None else 3,
+                        interval_seconds=interval if interval is not None else 1.0,
+                        backoff_rate=backoff if backoff is not None else 1.0,
+                        max_backoff_seconds=max_backoff,
+                    ))
+        catch: list[CatchRule] = []
+        if "Catch" in node:
+            items = node["Catch"]
+            if not isinstance(items, list):
+                self.error(f"{path} > Catch", f"expected a list of catch rules, got {_describe(items)}", node, "Catch")
+            else:
+                for i, rule in enumerate(items):
+                    cpath = f"{path} > Catch[{i}]"
+                    if not isinstance(rule, CommentedMap):
+                        self.error(cpath, f"a catch rule is a mapping, got {_describe(rule)}", items, i)
+                        continue
+                    self.unknown_fields(rule, CATCH_FIELDS, cpath, "a catch rule")
+                    errors = self.error_names(rule, cpath)
+                    target = self.text(rule, "Next", cpath, required=True)
+                    catch.append(CatchRule(errors=errors, next=target or "",
+                                           output=self.template(rule, "OutputConstructor", cpath)))
+        fields["retry"] = tuple(retry)
+        fields["catch"] = tuple(catch)
+
+    def error_names(self, rule: CommentedMap, path: str) -> tuple[str, ...]:
+        errors = rule.get("Errors")
+        if not isinstance(errors, list) or not errors or not all(isinstance(e, str) and e for e in errors):
+            self.error(f"{path} > Errors", "expected a non-empty list of error names", rule,
+                       "Errors" if "Errors" in rule else None)
+            return ()
+        return tuple(str(e) for e in errors)
+
+    def state_task(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        action = self.text(node, "Action", path, required=True)
+        mode = node.get("TaskMode", "RequestComplete")
+        if mode not in TASK_MODES:
+            self.error(f"{path} > TaskMode", f"unknown TaskMode {_describe(mode)}; expected one of "
+                       f"{', '.join(TASK_MODES)}{_suggest(str(mode), TASK_MODES)}", node, "TaskMode")
+        if action is not None:
+            action = canonical_action(action)
+            if self.actions is not None:
+                if action not in self.actions:
+                    self.error(f"{path} > Action", f"unknown action {action!r}; known actions: "
+                               f"{', '.join(sorted(self.actions))}{_suggest(action, self.actions)}", node, "Action")
+                elif mode in TASK_MODES and mode not in self.actions[action]:
+                    modes = [m for m in TASK_MODES if m in self.actions[action]]
+                    self.error(f"{path} > TaskMode", f"action {action!r} does not support {mode}; "
+                               f"it supports {', '.join(modes)}", node, "TaskMode")
+        fields["action"] = action
+        fields["task_mode"] = mode
+        if "Parameters" in node:
+            fields["parameters"] = self.template(node, "Parameters", path)
+        if "Timeout" in node and "Timeout.$" in node:
+            self.error(path, "give either 'Timeout' or 'Timeout.$', not both", node, "Timeout.$")
+        fields["timeout"] = self.number(node, "Timeout", path, low=0, high=MAX_TASK_TIMEOUT) or None
+        if "Timeout.$" in node:
+            fields["timeout_expr"] = self.expression(node, "Timeout.$", path)
+        if mode == "WaitForCustomCallback" and not fields["timeout"] and "Timeout.$" not in node:
+            self.warning(path, "WaitForCustomCallback without 'Timeout': a lost callback leaves the execution "
+                         "waiting until the execution times out", node)
+        self.rules(node, path, fields)
+
+    def state_pass(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        pass
+
+    def state_succeed(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        pass
+
+    def state_fail(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        fields["code"] = self.text(node, "Code", path) or "FnF.Failed"
+        detail = node.get("Detail")
+        fields["detail"] = "" if detail is None else str(detail)
+
+    def state_wait(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        if ("Seconds" in node) == ("Seconds.$" in node):
+            self.error(path, "a Wait state needs exactly one of 'Seconds' or 'Seconds.$'", node)
+            return
+        if "Seconds" in node:
+            fields["seconds"] = self.number(node, "Seconds", path, low=0, integer=True)
+        else:
+            fields["seconds_expr"] = self.expression(node, "Seconds.$", path)
+
+    def state_choice(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        for forbidden in ("Next", "End"):
+            if forbidden in node:
+                self.error(f"{path} > {forbidden}", f"a Choice state has no {forbidden!r}; use 'Branches' and "
+                           "'Default'", node, forbidden)
+        fields["default"] = self.text(node, "Default", path, required=True)
+        branches = node.get("Branches")
+        if not isinstance(branches, list) or not branches:
+            self.error(f"{path} > Branches", "expected a non-empty list of {Condition, Next}", node,
+                       "Branches" if "Branches" in node else None)
+            return
+        choices: list[ChoiceBranch] = []
+        for i, branch in enumerate(branches):
+            bpath = f"{path} > Branches[{i}]"
+            if not isinstance(branch, CommentedMap):
+                self.error(bpath, f"expected a mapping with Condition and Next, got {_describe(branch)}", branches, i)
+                continue
+            self.unknown_fields(branch, {"Condition", "Next", "Description"}, bpath, "a Choice branch")
+            target = self.text(branch, "Next", bpath, required=True)
+            if not isinstance(branch.get("Condition"), str):
+                self.error(f"{bpath} > Condition", "expected a condition expression (text)", branch,
+                           "Condition" if "Condition" in branch else None)
+                continue
+            condition = self.expression(branch, "Condition", bpath)
+            if condition is not None and target is not None:
+                choices.append(ChoiceBranch(condition, target))
+        fields["choices"] = tuple(choices)
+
+    def state_parallel(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        branches = node.get("Branches")
+        if not isinstance(branches, list) or not branches:
+            self.error(f"{path} > Branches", "expected a non-empty list of branches ({StartAt, States})", node,
+                       "Branches" if "Branches" in node else None)
+            return
+        if len(branches) > MAX_PARALLEL_BRANCHES:
+            self.error(f"{path} > Branches", f"at most {MAX_PARALLEL_BRANCHES} branches, got {len(branches)}",
+                       node, "Branches")
+        scopes: list[Scope] = []
+        for i, branch in enumerate(branches):
+            bpath = f"{path} > Branches[{i}]"
+            if not isinstance(branch, CommentedMap):
+                self.error(bpath, f"a branch is a mapping with StartAt and States, got {_describe(branch)}", branches, i)
+                continue
+            self.unknown_fields(branch, SCOPE_FIELDS, bpath, "a branch")
+            scope = self.scope(branch, bpath, f"{scope_key}/{name}#{i}")
+            if scope is not None:
+                scopes.append(scope)
+        fields["branches"] = tuple(scopes)
+        self.rules(node, path, fields)
+
+    def state_map(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
+        distributed = [f for f in DISTRIBUTED_MAP_FIELDS if f in node]
+        if distributed or node.get("ProcessorConfig") is not None:
+            self.error(path, f"distributed Map ({', '.join(distributed)}) is not supported yet; "
+                       "remove these fields to run the Map inline", node, distributed[0] if distributed else None)
+        if "ExecutionMode" in node:
+            self.error(f"{path} > ExecutionMode", "distributed Map is not supported yet", node, "ExecutionMode")
+        if "ItemsPath" not in node or not isinstance(node["ItemsPath"], str):
+            self.error(f"{path} > ItemsPath", "expected an expression giving an array, e.g. $Input.items", node,
+                       "ItemsPath" if "ItemsPath" in node else None)
+        else:
+            fields["items_path"] = self.expression(node, "ItemsPath", path)
+        if "MaxConcurrency" in node and "MaxConcuccency" in node:
+            self.error(path, "give 'MaxConcurrency' once (MaxConcuccency is the same field)", node, "MaxConcuccency")
+        for spelling in ("MaxConcurrency", "MaxConcuccency"):
+            if spelling in node:
+                value = self.number(node, spelling, path, low=0, integer=True)
+                fields["max_concurrency"] = int(value or 0)
+        fields["item_constructor"] = self.template(node, "ItemConstructor", path)
+        processor = node.get("Processor")
+        if not isinstance(processor, CommentedMap):
+            self.error(f"{path} > Processor", "expected a scope ({StartAt, States})", node,
+                       "Processor" if "Processor" in node else None)
+        else:
+            self.unknown_fields(processor, SCOPE_FIELDS, f"{path} > Processor", "a Processor")
+            fields["processor"] = self.scope(processor, f"{path} > Processor", f"{scope_key}/{name}#map")
+        self.rules(node, path, fields)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, (int, float)):
+        return f"{value} (a number)"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def validate_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) -> list[Problem]:
+    """Every error and warning of ``source``; an empty list for a clean definition."""
+    loader = _Loader(source, actions)
+    loader.load()
+    return loader.problems
+
+
+def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) -> Flow:
+    """Load and validate; raises FlowDefinitionError listing every problem when there is an error.
+
+    ``actions`` maps each known action to the TaskModes it supports; without it, any action
+    name is accepted (useful for tools that only check structure).
+    """
+    if not isinstance(source, str):
+        raise FlowDefinitionError([Problem("error", "", "a flow definition is text", 0, 0)])
+    loader = _Loader(source, actions)
+    flow = loader.load()
+    if flow is None:
+        raise FlowDefinitionError(loader.problems)
+    return flow

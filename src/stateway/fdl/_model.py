@@ -1,0 +1,127 @@
+"""The flow model: frozen dataclasses built once per definition by the loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stateway.expr import Expression, Template
+
+TASK_MODES = ("RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback")
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str  # "error" or "warning"
+    path: str  # e.g. 'States[2] "Charge" > Retry[0] > Errors'
+    message: str
+    line: int  # 1-based; 0 when unknown
+    column: int  # 1-based; 0 when unknown
+
+    def format(self, filename: str = "<flow>") -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{filename}:{self.line}:{self.column}: {self.severity}: {where}{self.message}"
+
+
+class FlowDefinitionError(ValueError):
+    """A definition with at least one error; ``problems`` lists every error and warning."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        errors = [p for p in problems if p.severity == "error"]
+        super().__init__("; ".join(p.format() for p in errors) or "invalid flow definition")
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    errors: tuple[str, ...]
+    max_attempts: int
+    interval_seconds: float
+    backoff_rate: float
+    max_backoff_seconds: float | None
+
+    def delay(self, retry_number: int) -> float:
+        """Delay before retry ``retry_number`` (1-based)."""
+        delay = self.interval_seconds * self.backoff_rate ** (retry_number - 1)
+        if self.max_backoff_seconds is not None:
+            delay = min(delay, self.max_backoff_seconds)
+        return delay
+
+
+@dataclass(frozen=True)
+class CatchRule:
+    errors: tuple[str, ...]
+    next: str
+    output: Template | None
+
+
+@dataclass(frozen=True)
+class ChoiceBranch:
+    condition: Expression
+    next: str
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    type: str
+    path: str
+    next: str | None = None
+    end: bool = False
+    input_constructor: Template | None = None
+    output_constructor: Template | None = None
+    global_constructor: Template | None = None
+    # Task
+    action: str | None = None
+    task_mode: str = "RequestComplete"
+    parameters: Template | None = None
+    timeout: float | None = None
+    timeout_expr: Expression | None = None
+    retry: tuple[RetryRule, ...] = ()
+    catch: tuple[CatchRule, ...] = ()
+    # Wait
+    seconds: float | None = None
+    seconds_expr: Expression | None = None
+    # Choice
+    choices: tuple[ChoiceBranch, ...] = ()
+    default: str | None = None
+    # Parallel
+    branches: tuple[Scope, ...] = ()
+    # Map
+    items_path: Expression | None = None
+    processor: Scope | None = None
+    max_concurrency: int = 0
+    item_constructor: Template | None = None
+    # Fail
+    code: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A ``{StartAt, States}`` block: the flow itself, a Parallel branch, or a Map processor."""
+
+    key: str  # "" for the flow, "<parent key>/<state>#<n>" for branch n, "#map" for a processor
+    start_at: str
+    states: dict[str, State] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str | None
+    description: str | None
+    timeout: float | None
+    root: Scope
+    scopes: dict[str, Scope]
+    warnings: tuple[Problem, ...]
+    source: str
+
+    def scope(self, key: str) -> Scope:
+        return self.scopes[key]
+
+    def raw_definition(self) -> dict[str, Any]:
+        return {"Name": self.name, "Description": self.description}
