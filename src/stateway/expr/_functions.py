@@ -8,7 +8,7 @@ import hashlib
 import json
 import random
 import re
-import uuid as _uuid
+import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any
 
@@ -149,7 +149,7 @@ def _random_int(low: Any, high: Any) -> int:
 
 
 def _uuid() -> str:
-    return str(_uuid.uuid4())
+    return str(uuid_module.uuid4())
 
 
 def _to_array(*values: Any) -> list[Any]:

@@ -146,7 +146,7 @@ class _Loader:
             return None
         if not self._check_template(value, f"{path} > {key}"):
             return None
-        return compile_template(value)
+        return compile_template(to_plain(value))
 
     def _check_template(self, node: Any, path: str) -> bool:
         ok = True
@@ -528,6 +528,25 @@ class _Loader:
             self.unknown_fields(processor, SCOPE_FIELDS, f"{path} > Processor", "a Processor")
             fields["processor"] = self.scope(processor, f"{path} > Processor", f"{scope_key}/{name}#map")
         self.rules(node, path, fields)
+
+
+def to_plain(node: Any) -> Any:
+    """ruamel's round-trip nodes (CommentedMap, ScalarInt, ...) → plain JSON values."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if node is None:
+        return None
+    return str(node)  # timestamps and other YAML-only scalars become text
 
 
 def _describe(value: Any) -> str:

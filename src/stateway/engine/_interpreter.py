@@ -1,0 +1,677 @@
+"""The interpreter. Pure: it reads only its arguments (the clock arrives as ``now``) and writes
+only its result. Deterministic steps run in memory until every frame is blocked on the outside
+world ("run to block"), so one incoming event gives one Decision and one commit.
+
+An execution is a tree of *frames*: each frame runs one scope (the flow, a Parallel branch, a
+Map item) and is blocked on at most one thing: a task, a timer, or its child frames.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from stateway.engine._errors import (
+    DATA_LIMIT,
+    EVENTS_LIMIT,
+    INVALID_ARGUMENT,
+    TASK_CANCELLED,
+    TIMEOUT,
+    StateFailure,
+    matches_error,
+)
+from stateway.expr import EvaluationError, Template
+from stateway.fdl import Flow, Scope, State
+
+TokenMinter = Callable[[str], str]
+
+DEFAULT_LIMITS = {"events": 25_000, "payload_bytes": 64 * 1024}
+
+
+@dataclass
+class Decision:
+    """What one event produced. The runtime commits all of it in one transaction."""
+
+    state: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[dict[str, Any]] = field(default_factory=list)  # invoke / cancel, to the outbox
+    timers: list[dict[str, Any]] = field(default_factory=list)  # {"timer", "due", "event"}
+    cancelled_timers: list[str] = field(default_factory=list)
+    opened_tasks: list[dict[str, Any]] = field(default_factory=list)
+    closed_tasks: list[str] = field(default_factory=list)
+    ended: dict[str, Any] | None = None  # {"status", "output", "error", "cause"} when the execution ended
+
+
+def new_execution_state(name: str, flow_name: str, execution_input: Any, started: float) -> dict[str, Any]:
+    return {
+        "status": "Running",
+        "name": name,
+        "flow": flow_name,
+        "input": execution_input,
+        "started": started,
+        "event_id": 0,
+        "globals": {},
+        "frames": {},
+        "next_frame": 0,
+        "tasks": {},
+        "timers": {},
+    }
+
+
+class _Env:
+    """Expression environment; $Context is built only if an expression asks for it."""
+
+    __slots__ = ("input", "output", "item", "globals", "_ctx", "_frame", "_interp")
+
+    def __init__(self, interp: _Run, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,
+                 current_extra: dict[str, Any] | None = None) -> None:
+        self.input = input_
+        self.output = output
+        self.item = item
+        self.globals = interp.state["globals"]
+        self._frame = frame
+        self._interp = interp
+        self._ctx: Any = current_extra
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name == "Input":
+            return self.input
+        if name == "Output":
+            return self.output
+        if name == "Global":
+            return self.globals
+        if name == "Item":
+            return self.item
+        if name == "Context":
+            if not isinstance(self._ctx, dict) or "Execution" not in self._ctx:
+                self._ctx = self._interp.context(self._frame, self.input, self.output, self._ctx)
+            return self._ctx
+        return default
+
+
+class Interpreter:
+    """Interprets one flow. ``decide`` is the only entry point; it never mutates its inputs."""
+
+    def __init__(self, flow: Flow, *, limits: dict[str, int] | None = None) -> None:
+        self.flow = flow
+        self.limits = {**DEFAULT_LIMITS, **(limits or {})}
+
+    def decide(self, state: dict[str, Any], event: dict[str, Any], now: float, mint_token: TokenMinter) -> Decision:
+        run = _Run(self, _deep_copy(state), now, mint_token)
+        run.handle(event)
+        return run.decision
+
+
+def _deep_copy(value: Any) -> Any:
+    # JSON round trip is the fastest deep copy for JSON-shaped data
+    return json.loads(json.dumps(value))
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+class _Run:
+    def __init__(self, interp: Interpreter, state: dict[str, Any], now: float, mint_token: TokenMinter) -> None:
+        self.interp = interp
+        self.flow = interp.flow
+        self.state = state
+        self.now = now
+        self.mint_token = mint_token
+        self.decision = Decision(state=state)
+        self.ready: deque[str] = deque()
+        self.over_limit = False
+
+    # -- events in -------------------------------------------------------------------------
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if self.state["status"] != "Running":
+            return  # late events after the end change nothing
+        if kind == "start":
+            self.start()
+        elif kind == "task_submitted":
+            self.on_task_submitted(event)
+        elif kind == "task_result":
+            self.on_task_result(event)
+        elif kind == "timer":
+            self.on_timer(event)
+        elif kind == "stop":
+            self.end_execution("Stopped", None, event.get("error") or "", event.get("cause") or "",
+                               reason="execution stopped")
+        else:
+            raise ValueError(f"unknown event type {kind!r}")
+        self.run_to_block()
+
+    def start(self) -> None:
+        st = self.state
+        self.history("ExecutionStarted", "", {"input": _dumps(st["input"])})
+        if self.flow.timeout:
+            self.add_timer("exec", {"purpose": "execution_timeout"}, self.flow.timeout)
+        self.new_frame(None, self.flow.root, "", st["input"], index=0)
+
+    # -- history -------------------------------------------------------------------------------
+    def history(self, kind: str, step: str, detail: dict[str, Any] | None = None, schedule: int = 0) -> int:
+        st = self.state
+        st["event_id"] += 1
+        event_id = st["event_id"]
+        if event_id > self.interp.limits["events"]:
+            self.over_limit = True
+        self.decision.history.append({
+            "EventId": event_id,
+            "Type": kind,
+            "StepName": step,
+            "Time": self.now,
+            "ScheduleEventId": schedule,
+            "EventDetail": detail or {},
+        })
+        return event_id
+
+    # -- frames ------------------------------------------------------------------------------
+    def new_frame(self, parent: str | None, scope: Scope, path: str, input_: Any, index: int,
+                  item: Any = None) -> str:
+        st = self.state
+        fid = f"f{st['next_frame']}"
+        st["next_frame"] += 1
+        st["frames"][fid] = {
+            "id": fid,
+            "parent": parent,
+            "index": index,
+            "scope": scope.key,
+            "path": path,
+            "state": scope.start_at,
+            "input": input_,
+            "stage": "enter",
+            "retries": 0,
+            "rule_attempts": {},
+            "task": None,
+            "timer": None,
+            "kids": None,
+            "item": item,
+        }
+        self.ready.append(fid)
+        return fid
+
+    def state_of(self, frame: dict[str, Any]) -> State:
+        return self.flow.scopes[frame["scope"]].states[frame["state"]]
+
+    def step_name(self, frame: dict[str, Any]) -> str:
+        return f"{frame['path']}/{frame['state']}" if frame["path"] else frame["state"]
+
+    def context(self, frame: dict[str, Any], input_: Any, output: Any, extra: Any) -> dict[str, Any]:
+        st = self.state
+        current: dict[str, Any] = {
+            "Name": frame["state"],
+            "Input": input_,
+            "Output": output,
+            "RetryCount": frame["retries"],
+        }
+        if isinstance(extra, dict):
+            current.update(extra)
+        ctx: dict[str, Any] = {
+            "Execution": {"Name": st["name"], "Input": st["input"], "RoleArn": "",
+                          "StartTime": _iso(st["started"])},
+            "Flow": {"Name": st["flow"]},
+            "Current": current,
+        }
+        if frame.get("item") is not None:
+            ctx["Map"] = {"Item": frame["item"]}
+        return ctx
+
+    def env(self, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,
+            current: dict[str, Any] | None = None) -> _Env:
+        return _Env(self, frame, input_, output, item, current)
+
+    def build(self, template: Template, env: _Env, what: str) -> Any:
+        try:
+            return template.build(env)
+        except EvaluationError as exc:
+            raise StateFailure(INVALID_ARGUMENT, f"{what}: {exc.message}") from None
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run_to_block(self) -> None:
+        frames = self.state["frames"]
+        while self.ready and self.state["status"] == "Running":
+            fid = self.ready.popleft()
+            frame = frames.get(fid)
+            if frame is None:
+                continue  # cancelled meanwhile
+            try:
+                self.advance(frame)
+            except StateFailure as failure:
+                self.fail_state(frame, failure.error, failure.cause)
+            if self.over_limit:
+                break
+        if self.over_limit and self.state["status"] == "Running":
+            self.end_execution("Failed", None, EVENTS_LIMIT,
+                               f"the execution passed {self.interp.limits['events']} history events",
+                               reason="execution failed")
+
+    def advance(self, frame: dict[str, Any]) -> None:
+        """Run this frame until it blocks or its scope ends."""
+        while True:
+            stage = frame["stage"]
+            state = self.state_of(frame)
+            if stage == "enter":
+                step = self.step_name(frame)
+                self.history("StepEntered", step, {"input": _dumps(frame["input"])})
+                frame["retries"] = 0
+                frame["rule_attempts"] = {}
+                if state.input_constructor is not None:
+                    env = self.env(frame, frame["input"])
+                    frame["input"] = self.build(state.input_constructor, env, "InputConstructor")
+                frame["stage"] = "attempt"
+                continue
+            if stage != "attempt":
+                return  # blocked
+            kind = state.type
+            if kind == "Pass":
+                if not self.finish_state(frame, state, frame["input"]):
+                    return
+            elif kind == "Choice":
+                target = self.choose(frame, state)
+                self.history("StepExited", self._exit_name(frame, state), {"output": _dumps(frame["input"])})
+                frame["state"] = target
+                frame["stage"] = "enter"
+            elif kind == "Wait":
+                self.start_wait(frame, state)
+                return
+            elif kind == "Succeed":
+                output = frame["input"]
+                if state.output_constructor is not None:
+                    output = self.build(state.output_constructor, self.env(frame, frame["input"], frame["input"]),
+                                        "OutputConstructor")
+                self.history("StepExited", self._exit_name(frame, state), {"output": _dumps(output)})
+                self.end_scope(frame, True, output)
+                return
+            elif kind == "Fail":
+                self.history("StepFailed", self._exit_name(frame, state),
+                             {"error": state.code, "cause": state.detail})
+                self.history("StepExited", self._exit_name(frame, state), {})
+                self.end_scope(frame, False, None, state.code or "", state.detail or "")
+                return
+            elif kind == "Task":
+                self.schedule_task(frame, state)
+                return
+            elif kind == "Parallel":
+                self.start_parallel(frame, state)
+                return
+            elif kind == "Map":
+                self.start_map(frame, state)
+                return
+            else:  # pragma: no cover - the loader admits only the types above
+                raise AssertionError(kind)
+
+    def _exit_name(self, frame: dict[str, Any], state: State) -> str:
+        return f"{frame['path']}/{state.name}" if frame["path"] else state.name
+
+    def choose(self, frame: dict[str, Any], state: State) -> str:
+        env = self.env(frame, frame["input"])
+        for branch in state.choices:
+            try:
+                value = branch.condition.evaluate(env)
+            except EvaluationError as exc:
+                raise StateFailure(INVALID_ARGUMENT, f"Choice condition: {exc.message}") from None
+            if type(value) is not bool:
+                raise StateFailure(INVALID_ARGUMENT, f"Choice condition {branch.condition.source!r} gave "
+                                   f"{_dumps(value)}, not a boolean")
+            if value:
+                return branch.next
+        return state.default or ""
+
+    def finish_state(self, frame: dict[str, Any], state: State, raw_output: Any) -> bool:
+        """Apply Global/Output constructors and move on. False when the frame's scope ended."""
+        globals_before = self.state["globals"]
+        if state.global_constructor is not None:
+            update = self.build(state.global_constructor, self.env(frame, frame["input"], raw_output),
+                                "GlobalConstructor")
+            self.state["globals"] = {**globals_before, **update}
+        output = raw_output
+        if state.output_constructor is not None:
+            env = self.env(frame, frame["input"], raw_output)
+            env.globals = globals_before
+            output = self.build(state.output_constructor, env, "OutputConstructor")
+        if type(output) is not dict:
+            raise StateFailure(INVALID_ARGUMENT, f"the output of state {state.name!r} is {_kind(output)}, "
+                               "not an object; shape it with an OutputConstructor")
+        self.history("StepExited", self._exit_name(frame, state), {"output": _dumps(output)})
+        if state.end:
+            self.end_scope(frame, True, output)
+            return False
+        frame["state"] = state.next
+        frame["input"] = output
+        frame["stage"] = "enter"
+        return True
+
+    # -- failures, retry, catch ------------------------------------------------------------------
+    def fail_state(self, frame: dict[str, Any], error: str, cause: str) -> None:
+        state = self.state_of(frame)
+        step = self._exit_name(frame, state)
+        for index, rule in enumerate(state.retry):
+            if not matches_error(rule.errors, error):
+                continue
+            used = frame["rule_attempts"].get(str(index), 0)
+            if used < rule.max_attempts:
+                frame["rule_attempts"][str(index)] = used + 1
+                frame["retries"] += 1
+                delay = rule.delay(used + 1)
+                self.history("StepFailed", step, {"error": error, "cause": cause, "retry": used + 1,
+                                                  "delaySeconds": delay})
+                frame["stage"] = "retry_wait"
+                frame["timer"] = self.add_timer(frame["id"], {"purpose": "retry"}, delay)
+                return
+            break  # the first matching rule decides; its attempts are spent
+        self.history("StepFailed", step, {"error": error, "cause": cause})
+        for rule in state.catch:
+            if not matches_error(rule.errors, error):
+                continue
+            current = {"Error": {"Code": error, "Detail": cause}}
+            if rule.output is not None:
+                try:
+                    next_input = rule.output.build(self.env(frame, frame["input"], None, current=current))
+                except EvaluationError as exc:
+                    error, cause = INVALID_ARGUMENT, f"Catch OutputConstructor: {exc.message}"
+                    break
+            else:
+                next_input = {"Code": error, "Detail": cause}
+            self.history("StepExited", step, {"output": _dumps(next_input), "caught": error})
+            frame["state"] = rule.next
+            frame["input"] = next_input
+            frame["stage"] = "enter"
+            self.ready.append(frame["id"])
+            return
+        self.history("StepExited", step, {})
+        self.end_scope(frame, False, None, error, cause)
+
+    # -- timers ----------------------------------------------------------------------------------
+    def add_timer(self, owner: str, payload: dict[str, Any], delay: float) -> str:
+        timer_id = f"t{self.state['event_id']}-{owner}-{len(self.state['timers'])}"
+        self.state["timers"][timer_id] = {"owner": owner, **payload}
+        self.decision.timers.append({"timer": timer_id, "due": self.now + max(0.0, delay),
+                                     "event": {"type": "timer", "timer": timer_id}})
+        return timer_id
+
+    def drop_timer(self, timer_id: str | None) -> None:
+        if timer_id and self.state["timers"].pop(timer_id, None) is not None:
+            self.decision.cancelled_timers.append(timer_id)
+
+    def on_timer(self, event: dict[str, Any]) -> None:
+        timer = self.state["timers"].pop(event["timer"], None)
+        if timer is None:
+            return  # cancelled before it fired
+        purpose = timer["purpose"]
+        if purpose == "execution_timeout":
+            self.end_execution("TimedOut", None, TIMEOUT, f"the execution passed its Timeout of "
+                               f"{self.flow.timeout:g}s", reason="execution timed out")
+            return
+        frame = self.state["frames"].get(timer["owner"])
+        if frame is None:
+            return
+        if purpose == "wait":
+            frame["timer"] = None
+            state = self.state_of(frame)
+            try:
+                if self.finish_state(frame, state, frame["input"]):
+                    self.ready.append(frame["id"])
+            except StateFailure as failure:
+                self.fail_state(frame, failure.error, failure.cause)
+        elif purpose == "retry":
+            frame["timer"] = None
+            frame["stage"] = "attempt"
+            self.ready.append(frame["id"])
+        elif purpose == "task_timeout":
+            task_id = timer["task"]
+            if frame.get("task") != task_id:
+                return
+            state = self.state_of(frame)
+            self.close_task(frame, cancel=True, reason="task timed out")
+            self.history("TaskTimedOut", self._exit_name(frame, state),
+                         {"error": TIMEOUT, "cause": f"the task passed its Timeout of {timer['seconds']:g}s"},
+                         schedule=int(task_id))
+            self.fail_state(frame, TIMEOUT, f"the task passed its Timeout of {timer['seconds']:g}s")
+
+    def start_wait(self, frame: dict[str, Any], state: State) -> None:
+        seconds: Any = state.seconds
+        if state.seconds_expr is not None:
+            try:
+                seconds = state.seconds_expr.evaluate(self.env(frame, frame["input"]))
+            except EvaluationError as exc:
+                raise StateFailure(INVALID_ARGUMENT, f"Seconds.$: {exc.message}") from None
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+                raise StateFailure(INVALID_ARGUMENT, f"Seconds.$ gave {_dumps(seconds)}, not a number of seconds ≥ 0")
+        frame["stage"] = "waiting"
+        frame["timer"] = self.add_timer(frame["id"], {"purpose": "wait"}, float(seconds or 0))
+
+    # -- tasks -----------------------------------------------------------------------------------
+    def schedule_task(self, frame: dict[str, Any], state: State) -> None:
+        step = self._exit_name(frame, state)
+        self.history("StepStarted", step, {})
+        task_event = self.state["event_id"] + 1
+        task_id = str(task_event)
+        token = self.mint_token(task_id)
+        current = {"TaskToken": token} if state.task_mode == "WaitForCustomCallback" else None
+        env = self.env(frame, frame["input"], current=current)
+        parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
+        timeout = state.timeout
+        if state.timeout_expr is not None:
+            try:
+                timeout = state.timeout_expr.evaluate(env)
+            except EvaluationError as exc:
+                raise StateFailure(INVALID_ARGUMENT, f"Timeout.$: {exc.message}") from None
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 604800:
+                raise StateFailure(INVALID_ARGUMENT, f"Timeout.$ gave {_dumps(timeout)}, not 0–604800 seconds")
+        self.history("TaskScheduled", step, {"action": state.action, "taskMode": state.task_mode,
+                                             "parameters": _dumps(parameters)})
+        frame["task"] = task_id
+        frame["stage"] = "task"
+        frame["submitted"] = False
+        self.state["tasks"][task_id] = frame["id"]
+        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": state.action,
+                "mode": state.task_mode}
+        self.decision.opened_tasks.append(task)
+        self.decision.commands.append({"kind": "invoke", **task, "parameters": parameters,
+                                       "timeout": timeout or None})
+        if timeout:
+            frame["timer"] = self.add_timer(frame["id"], {"purpose": "task_timeout", "task": task_id,
+                                                          "seconds": timeout}, float(timeout))
+
+    def close_task(self, frame: dict[str, Any], *, cancel: bool, reason: str) -> None:
+        task_id = frame["task"]
+        if task_id is None:
+            return
+        state = self.state_of(frame)
+        self.state["tasks"].pop(task_id, None)
+        self.decision.closed_tasks.append(task_id)
+        frame["task"] = None
+        self.drop_timer(frame.get("timer"))
+        frame["timer"] = None
+        if cancel:
+            step = self._exit_name(frame, state)
+            self.history("TaskCancelRequested", step, {"reason": reason}, schedule=int(task_id))
+            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": state.action,
+                                           "mode": state.task_mode, "step": step, "reason": reason})
+
+    def on_task_submitted(self, event: dict[str, Any]) -> None:
+        fid = self.state["tasks"].get(event["task"])
+        frame = self.state["frames"].get(fid) if fid else None
+        if frame is None or frame.get("submitted"):
+            return
+        frame["submitted"] = True
+        self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
+                     {"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
+                     schedule=int(event["task"]))
+
+    def on_task_result(self, event: dict[str, Any]) -> None:
+        task_id = event["task"]
+        fid = self.state["tasks"].get(task_id)
+        frame = self.state["frames"].get(fid) if fid else None
+        if frame is None:
+            return  # closed already (timed out, cancelled): a late result changes nothing
+        state = self.state_of(frame)
+        step = self._exit_name(frame, state)
+        if event.get("submit_failed"):
+            self.close_task(frame, cancel=False, reason="")
+            self.history("TaskSubmitFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
+                         schedule=int(task_id))
+            self.fail_state(frame, event["error"], event.get("cause", ""))
+            return
+        if not frame.get("submitted"):
+            frame["submitted"] = True
+            self.history("TaskSubmitted", step, {}, schedule=int(task_id))
+        self.close_task(frame, cancel=False, reason="")
+        if event["ok"]:
+            output = event.get("output")
+            self.history("TaskSucceeded", step, {"output": _dumps(output)}, schedule=int(task_id))
+            try:
+                if _size(output) > self.interp.limits["payload_bytes"]:
+                    raise StateFailure(DATA_LIMIT, f"the task's output is over {self.interp.limits['payload_bytes']} "
+                                       "bytes")
+                if self.finish_state(frame, state, output):
+                    self.ready.append(frame["id"])
+            except StateFailure as failure:
+                self.fail_state(frame, failure.error, failure.cause)
+        else:
+            self.history("TaskFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
+                         schedule=int(task_id))
+            self.fail_state(frame, event["error"], event.get("cause", ""))
+
+    # -- Parallel and Map -------------------------------------------------------------------------
+    def start_parallel(self, frame: dict[str, Any], state: State) -> None:
+        self.history("StepStarted", self._exit_name(frame, state), {})
+        frame["stage"] = "children"
+        base = self._exit_name(frame, state)
+        kids: dict[str, Any] = {"kind": "parallel", "results": [None] * len(state.branches), "done": 0,
+                                "running": []}
+        frame["kids"] = kids
+        for i, scope in enumerate(state.branches):
+            self.history("BranchEntered", f"{base}/Branch{i}", {})
+            kids["running"].append(self.new_frame(frame["id"], scope, f"{base}/Branch{i}", frame["input"], index=i))
+
+    def start_map(self, frame: dict[str, Any], state: State) -> None:
+        env = self.env(frame, frame["input"])
+        try:
+            items = state.items_path.evaluate(env) if state.items_path is not None else None
+        except EvaluationError as exc:
+            raise StateFailure(INVALID_ARGUMENT, f"ItemsPath: {exc.message}") from None
+        if type(items) is not list:
+            raise StateFailure(INVALID_ARGUMENT, f"ItemsPath {state.items_path.source if state.items_path else ''!r} "
+                               f"gave {_kind(items)}, not an array")
+        self.history("StepStarted", self._exit_name(frame, state), {})
+        inputs = []
+        for index, item in enumerate(items):
+            if state.item_constructor is not None:
+                item_env = self.env(frame, frame["input"], item=item)
+                inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))
+            else:
+                inputs.append(item)
+        frame["stage"] = "children"
+        frame["kids"] = {"kind": "map", "results": [None] * len(items), "items": inputs, "values": items,
+                         "next": 0, "done": 0, "running": [], "limit": state.max_concurrency}
+        if not items:
+            self.children_done(frame, state)
+            return
+        self.fill_map(frame, state)
+
+    def fill_map(self, frame: dict[str, Any], state: State) -> None:
+        kids = frame["kids"]
+        base = self._exit_name(frame, state)
+        limit = kids["limit"] or len(kids["items"])
+        assert state.processor is not None
+        while kids["next"] < len(kids["items"]) and len(kids["running"]) < limit:
+            i = kids["next"]
+            kids["next"] += 1
+            self.history("IterationEntered", f"{base}/Item[{i}]", {"index": i})
+            kids["running"].append(self.new_frame(frame["id"], state.processor, f"{base}/Item[{i}]",
+                                                  kids["items"][i], index=i,
+                                                  item={"Index": i, "Value": kids["values"][i]}))
+
+    def end_scope(self, frame: dict[str, Any], ok: bool, output: Any, error: str = "", cause: str = "") -> None:
+        frames = self.state["frames"]
+        frames.pop(frame["id"], None)
+        parent_id = frame["parent"]
+        if parent_id is None:
+            if ok:
+                self.end_execution("Succeeded", output, "", "", reason="")
+            else:
+                self.end_execution("Failed", None, error, cause, reason="execution failed")
+            return
+        parent = frames[parent_id]
+        kids = parent["kids"]
+        pstate = self.state_of(parent)
+        kids["running"].remove(frame["id"])
+        label = "BranchExited" if kids["kind"] == "parallel" else "IterationExited"
+        self.history(label, frame["path"], {"output": _dumps(output)} if ok else {"error": error, "cause": cause})
+        if not ok:
+            reason = (f"branch {frame['index']} failed with {error}" if kids["kind"] == "parallel"
+                      else f"item {frame['index']} failed with {error}")
+            for sibling in list(kids["running"]):
+                self.cancel_frame(sibling, reason)
+            parent["kids"] = None
+            parent["stage"] = "attempt_failed"
+            self.fail_state(parent, error, cause)
+            return
+        kids["results"][frame["index"]] = output
+        kids["done"] += 1
+        if kids["kind"] == "map":
+            self.fill_map(parent, pstate)
+        if kids["done"] == len(kids["results"]):
+            self.children_done(parent, pstate)
+
+    def children_done(self, frame: dict[str, Any], state: State) -> None:
+        kids = frame["kids"]
+        if kids["kind"] == "parallel":
+            raw = {f"Branch{i}": out for i, out in enumerate(kids["results"])}
+        else:
+            raw = {"Items": kids["results"]}
+        frame["kids"] = None
+        try:
+            if self.finish_state(frame, state, raw):
+                self.ready.append(frame["id"])
+        except StateFailure as failure:
+            self.fail_state(frame, failure.error, failure.cause)
+
+    # -- cancellation -------------------------------------------------------------------------------
+    def cancel_frame(self, fid: str, reason: str) -> None:
+        frame = self.state["frames"].pop(fid, None)
+        if frame is None:
+            return
+        if frame.get("kids"):
+            for child in list(frame["kids"]["running"]):
+                self.cancel_frame(child, reason)
+        if frame.get("task"):
+            self.close_task(frame, cancel=True, reason=reason)
+        self.drop_timer(frame.get("timer"))
+
+    def end_execution(self, status: str, output: Any, error: str, cause: str, reason: str) -> None:
+        st = self.state
+        for fid in [f for f, fr in st["frames"].items() if fr["parent"] is None]:
+            self.cancel_frame(fid, reason)
+        st["frames"].clear()
+        for timer_id in list(st["timers"]):
+            self.drop_timer(timer_id)
+        detail: dict[str, Any]
+        if status == "Succeeded":
+            detail = {"output": _dumps(output)}
+        else:
+            detail = {"error": error, "cause": cause}
+        self.history(f"Execution{status}", "", detail)
+        st["status"] = status
+        self.decision.ended = {"status": status, "output": output, "error": error or None, "cause": cause or None}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _kind(value: Any) -> str:
+    from stateway.expr._values import type_name
+
+    return type_name(value)
+
+
+def _iso(ts: float) -> str:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
