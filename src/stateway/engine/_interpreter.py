@@ -128,6 +128,10 @@ class _Run:
     # -- events in -------------------------------------------------------------------------
     def handle(self, event: dict[str, Any]) -> None:
         kind = event["type"]
+        if kind == "cancel_result":  # recorded even after the end: a stop's cancels finish later
+            self.history("TaskCancelled" if event["ok"] else "TaskCancelFailed", event.get("step", ""),
+                         {"detail": event.get("detail", "")}, schedule=int(event["task"]))
+            return
         if self.state["status"] != "Running":
             return  # late events after the end change nothing
         if kind == "start":

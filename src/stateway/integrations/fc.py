@@ -1,0 +1,111 @@
+"""FC:InvokeFunction against the local function runtime. Async invocations are rows in the store,
+run by a small worker pool, so they survive a restart."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
+from stateway.runtime._registry import Integration
+from stateway.services.functions import FunctionRuntime
+
+if TYPE_CHECKING:
+    from stateway.runtime._runtime import Runtime
+
+_NAMESPACE = uuid.UUID("5f0c7a52-3f0e-4b8e-9d52-6a1f3f0d2a11")
+
+
+class InvokeFunction(Integration):
+    action = "FC:InvokeFunction"
+    modes = frozenset({"RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback"})
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        settings = runtime.settings
+        self.functions: FunctionRuntime = settings.get("function_runtime") or FunctionRuntime(
+            settings.get("functions_dir"), environment=settings.get("function_env"))
+        self.workers = int(settings.get("async_workers", 8))
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._work = threading.Condition()
+
+    # -- async worker pool ------------------------------------------------------------------
+    def start(self) -> None:
+        self.runtime.store.requeue_running_invocations()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._worker, name=f"stateway-fc-async-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._work:
+            self._work.notify_all()
+
+    def _worker(self) -> None:
+        store = self.runtime.store
+        while not self._stop.is_set():
+            job = store.claim_invocation()
+            if job is None:
+                with self._work:
+                    self._work.wait(timeout=0.5)
+                continue
+            self._run_async(job)
+
+    def _run_async(self, job: dict[str, Any]) -> None:
+        store = self.runtime.store
+        try:
+            spec = self.functions.resolve(job["function"])
+            result = self.functions.invoke(spec, job["event"], job["id"], job["id"])
+            store.finish_invocation(job["id"], "Succeeded", result, None, None)
+            outcome: dict[str, Any] = {"ok": True, "output": {"Body": result}}
+        except IntegrationError as exc:
+            store.finish_invocation(job["id"], "Failed", None, exc.error, exc.cause)
+            outcome = {"ok": False, "error": exc.error, "cause": exc.cause}
+        if job["execution_id"] is None or (outcome["ok"] and not job["notify"]):
+            return
+        if outcome.get("error") == "FnF.TaskCancelled":
+            return
+        self.runtime.complete_task(job["execution_id"], job["task_id"],
+                                   {"type": "task_result", "task": job["task_id"], **outcome})
+
+    # -- the integration ----------------------------------------------------------------------
+    def invocation_id(self, call: TaskCall) -> str:
+        return str(uuid.uuid5(_NAMESPACE, call.key))
+
+    def invoke(self, call: TaskCall) -> Outcome:
+        params = call.parameters
+        arn = params.get("resourceArn")
+        invocation_type = str(params.get("invocationType", "Sync")).capitalize()
+        if invocation_type not in ("Sync", "Async"):
+            raise IntegrationError("FnF.InvalidArgument", f"invocationType must be Sync or Async, got "
+                                   f"{params.get('invocationType')!r}")
+        spec = self.functions.resolve(arn)  # FC.FunctionNotFound before anything is queued
+        body = params.get("body", {})
+        if invocation_type == "Async":
+            invocation = self.invocation_id(call)
+            notify = call.mode == "WaitForSystemCallback"
+            self.runtime.store.enqueue_invocation(invocation, str(arn), body, time.time(), call.execution_id,
+                                                  call.task_id, notify)
+            with self._work:
+                self._work.notify()
+            if call.mode == "RequestComplete":
+                return Completed({"RequestId": invocation})
+            return Submitted({"RequestId": invocation})
+        result = self.functions.invoke(spec, body, self.invocation_id(call), call.key, call.timeout)
+        if call.mode == "WaitForCustomCallback":
+            return Submitted({"Body": result})
+        return Completed({"Body": result})
+
+    def cancel(self, call: TaskCall, reason: str) -> str:
+        invocation = self.invocation_id(call)
+        before = self.runtime.store.cancel_invocation(invocation)
+        killed = self.functions.kill(call.key) or self.functions.kill(invocation)
+        if killed:
+            return "killed the running function"
+        if before == "Queued":
+            return "withdrew the queued invocation"
+        return "the function was no longer running"

@@ -1,0 +1,64 @@
+"""HTTP:Request with httpx. In WaitForCustomCallback the token travels in a request header."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import httpx
+
+from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
+from stateway.runtime._registry import Integration
+
+TOKEN_HEADER = "X-FnF-Http-Callback-Task-Token"
+DEFAULT_TIMEOUT = 60.0
+
+
+class HttpRequest(Integration):
+    action = "HTTP:Request"
+    modes = frozenset({"RequestComplete", "WaitForCustomCallback"})
+
+    def __init__(self, runtime):  # type: ignore[no-untyped-def]
+        super().__init__(runtime)
+        self._clients: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def invoke(self, call: TaskCall) -> Outcome:
+        params = call.parameters
+        url = params.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise IntegrationError("FnF.InvalidArgument", f"HTTP:Request needs an http(s) 'url', got {url!r}")
+        method = str(params.get("method", "GET")).upper()
+        headers = {str(k): str(v) for k, v in (params.get("headers") or {}).items()}
+        body = params.get("body")
+        content = None if body is None else body if isinstance(body, str) else json.dumps(body)
+        if content is not None and not isinstance(body, str):
+            headers.setdefault("Content-Type", "application/json")
+        if call.mode == "WaitForCustomCallback":
+            headers[TOKEN_HEADER] = call.token
+        timeout = float(params.get("timeout") or call.timeout or DEFAULT_TIMEOUT)
+        client = httpx.Client(timeout=timeout)
+        with self._lock:
+            self._clients[call.key] = client
+        try:
+            response = client.request(method, url, headers=headers, content=content)
+        except httpx.TimeoutException:
+            raise IntegrationError("HTTP.Timeout", f"{method} {url} did not answer within {timeout:g}s") from None
+        except (httpx.HTTPError, RuntimeError) as exc:
+            raise IntegrationError("HTTP.ConnectionError", f"{method} {url}: {exc}") from None
+        finally:
+            with self._lock:
+                self._clients.pop(call.key, None)
+            client.close()
+        result = {"Code": response.status_code, "Header": dict(response.headers), "Body": response.text}
+        if call.mode == "WaitForCustomCallback":
+            return Submitted(result)
+        return Completed(result)
+
+    def cancel(self, call: TaskCall, reason: str) -> str:
+        with self._lock:
+            client = self._clients.pop(call.key, None)
+        if client is None:
+            return "no request in flight"
+        client.close()
+        return "aborted the request in flight"

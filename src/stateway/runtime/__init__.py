@@ -1,0 +1,33 @@
+"""Drives executions durably: the loop, the dispatcher, task tokens and the integration registry."""
+
+from stateway.runtime._outcomes import (
+    Completed,
+    Failed,
+    IntegrationError,
+    Outcome,
+    Submitted,
+    SubmitFailed,
+    TaskCall,
+)
+from stateway.runtime._registry import Integration, IntegrationRegistry
+from stateway.runtime._runtime import FINAL_STATUSES, InvalidArgument, Runtime, TaskAlreadyCompleted
+from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Completed",
+    "Failed",
+    "Integration",
+    "IntegrationError",
+    "IntegrationRegistry",
+    "InvalidArgument",
+    "InvalidTaskToken",
+    "Outcome",
+    "Runtime",
+    "Submitted",
+    "SubmitFailed",
+    "TaskAlreadyCompleted",
+    "TaskCall",
+    "TaskRef",
+    "TokenSigner",
+]

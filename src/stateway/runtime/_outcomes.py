@@ -1,0 +1,65 @@
+"""What an integration answers when the dispatcher hands it a task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The task is done with this output (RequestComplete, or a wait that finished at once)."""
+
+    output: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str
+    cause: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The request was accepted; the task ends later, through its token."""
+
+    output: Any = None
+
+
+@dataclass(frozen=True)
+class SubmitFailed:
+    error: str
+    cause: str
+
+
+Outcome = Completed | Failed | Submitted | SubmitFailed
+
+
+class IntegrationError(Exception):
+    """Raised by integrations and services with an FDL error name (e.g. FC.FunctionNotFound)."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        self.error = error
+        self.cause = cause
+        super().__init__(f"{error}: {cause}")
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """One task attempt as an integration sees it."""
+
+    execution_id: int
+    execution_name: str
+    flow_name: str
+    task_id: str
+    token: str
+    action: str
+    mode: str
+    parameters: dict[str, Any]
+    timeout: float | None
+    step: str
+
+    @property
+    def key(self) -> str:
+        """Stable across re-dispatch: the idempotency key of whatever the task starts."""
+        return f"{self.execution_id}-{self.task_id}"

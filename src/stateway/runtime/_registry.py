@@ -1,0 +1,73 @@
+"""Action name → integration. Built-ins plus any installed under the entry point group
+``stateway.integrations`` (a class with ``action``, ``modes``, ``invoke`` and ``cancel``)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from stateway.runtime._outcomes import Outcome, TaskCall
+
+if TYPE_CHECKING:
+    from stateway.runtime._runtime import Runtime
+
+ENTRY_POINT_GROUP = "stateway.integrations"
+
+
+class Integration:
+    """Base class of an integration. ``invoke`` runs on a dispatcher thread and may block."""
+
+    action: ClassVar[str]
+    modes: ClassVar[frozenset[str]]
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def start(self) -> None:
+        """Called once when the runtime starts (e.g. to start background workers)."""
+
+    def close(self) -> None:
+        """Called once when the runtime stops."""
+
+    def invoke(self, call: TaskCall) -> Outcome:
+        raise NotImplementedError
+
+    def cancel(self, call: TaskCall, reason: str) -> str:
+        """Best-effort cancel of what ``invoke`` started; returns what was done."""
+        return "nothing to cancel"
+
+
+class IntegrationRegistry:
+    def __init__(self, classes: list[type[Integration]]) -> None:
+        self.classes = {cls.action: cls for cls in classes}
+        self.instances: dict[str, Integration] = {}
+
+    @classmethod
+    def default(cls, extra: list[type[Integration]] | None = None) -> IntegrationRegistry:
+        from stateway.integrations import BUILTIN_INTEGRATIONS
+
+        classes: list[type[Integration]] = list(BUILTIN_INTEGRATIONS)
+        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            classes.append(entry.load())
+        classes.extend(extra or [])
+        return cls(classes)
+
+    def modes(self) -> dict[str, frozenset[str]]:
+        return {action: cls.modes for action, cls in self.classes.items()}
+
+    def bind(self, runtime: Runtime) -> None:
+        self.instances = {action: cls(runtime) for action, cls in self.classes.items()}
+
+    def get(self, action: str) -> Integration:
+        return self.instances[action]
+
+    def start(self) -> None:
+        for integration in self.instances.values():
+            integration.start()
+
+    def close(self) -> None:
+        for integration in self.instances.values():
+            integration.close()
+
+    def __contains__(self, action: Any) -> bool:
+        return action in self.classes

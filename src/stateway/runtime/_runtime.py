@@ -1,0 +1,360 @@
+"""Drives executions: claims due work, runs the interpreter, commits, dispatches the outbox.
+
+One loop thread owns all interpreter runs (the store serialises commits anyway); integrations
+run on a thread pool, and their results come back as inbox events, never as direct state changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from stateway.engine import Decision, Interpreter, new_execution_state
+from stateway.fdl import Flow, FlowDefinitionError, load_flow
+from stateway.runtime._outcomes import (
+    Completed,
+    Failed,
+    IntegrationError,
+    Submitted,
+    SubmitFailed,
+    TaskCall,
+)
+from stateway.runtime._registry import IntegrationRegistry
+from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
+from stateway.store import ExecutionRow, SQLiteStore
+
+log = logging.getLogger("stateway.runtime")
+
+EXECUTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "TimedOut"})
+
+
+class TaskAlreadyCompleted(Exception):
+    code = "TaskAlreadyCompleted"
+
+
+class InvalidArgument(ValueError):
+    code = "InvalidArgument"
+
+
+class Runtime:
+    def __init__(self, store: SQLiteStore, *, registry: IntegrationRegistry | None = None,
+                 settings: dict[str, Any] | None = None, sweep_interval: float = 5.0) -> None:
+        self.store = store
+        self.settings = settings or {}
+        self.signer = TokenSigner(store.get_secret())
+        self._interpreters: dict[str, Interpreter] = {}
+        self._wake = threading.Condition()
+        self._ended = threading.Condition()
+        self.queue_changed = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
+                                        thread_name_prefix="stateway-dispatch")
+        self._inflight: set[int] = set()
+        self._inflight_lock = threading.Lock()
+        self.sweep_interval = sweep_interval
+        self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
+        self.registry = registry or IntegrationRegistry.default()
+        self.registry.bind(self)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Runtime:
+        if self._thread is None:
+            self.registry.start()
+            self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
+            self._thread.start()
+            self.sweep()
+            for outbox_id, execution_id, command in self.store.pending_outbox():
+                self._submit(outbox_id, execution_id, command)
+        return self
+
+    def close(self) -> None:
+        self._stopping = True
+        self.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.registry.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def notify_queue(self) -> None:
+        """Wake long-polling queue receivers."""
+        with self.queue_changed:
+            self.queue_changed.notify_all()
+
+    # -- flows -------------------------------------------------------------------------------
+    def flow_model(self, definition: str) -> Interpreter:
+        interp = self._interpreters.get(definition)
+        if interp is None:
+            interp = Interpreter(self.load(definition), limits=self.settings.get("limits"))
+            self._interpreters[definition] = interp
+        return interp
+
+    def load(self, definition: str) -> Flow:
+        return load_flow(definition, self.registry.modes())
+
+    def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
+                      *, replace: bool | str = True) -> dict[str, Any]:
+        self.load(definition)  # raises FlowDefinitionError before anything is stored
+        return self.store.put_flow(name, definition, meta or {}, replace=replace)  # type: ignore[arg-type]
+
+    # -- executions ------------------------------------------------------------------------------
+    def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
+                        parent: tuple[int, str] | None = None, callback_token: str | None = None
+                        ) -> ExecutionRow:
+        if name is None:
+            name = uuid.uuid4().hex
+        elif not EXECUTION_NAME.match(name):
+            raise InvalidArgument(f"execution name {name!r} must match [A-Za-z_][A-Za-z0-9_-]{{0,127}}")
+        execution_input = {} if execution_input is None else execution_input
+        if not isinstance(execution_input, dict):
+            raise InvalidArgument("the execution input must be a JSON object")
+        row, created = self.store.create_execution(
+            flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
+            parent_task=parent[1] if parent else None, callback_token=callback_token)
+        if created:
+            self.notify()
+        return row
+
+    def stop_execution(self, execution_id: int, error: str = "", cause: str = "") -> ExecutionRow:
+        row = self.store.get_execution(execution_id)
+        if row.status in FINAL_STATUSES:
+            return row
+        self.store.add_event(execution_id, {"type": "stop", "error": error, "cause": cause})
+        self.notify()
+        return row
+
+    def wait(self, execution_id: int, timeout: float | None = None) -> ExecutionRow:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            row = self.store.get_execution(execution_id)
+            if row.status in FINAL_STATUSES:
+                return row
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return row
+            with self._ended:
+                self._ended.wait(timeout=0.2 if remaining is None else min(0.2, remaining))
+
+    # -- callbacks ---------------------------------------------------------------------------------
+    def verify_token(self, token: str) -> TaskRef:
+        return self.signer.verify(token)
+
+    def report_success(self, token: str, output: Any) -> int:
+        if not isinstance(output, dict):
+            raise InvalidArgument("Output must be a JSON object")
+        ref = self.signer.verify(token)
+        return self._report(ref, {"type": "task_result", "task": ref.task_id, "ok": True, "output": output})
+
+    def report_failure(self, token: str, error: str, cause: str = "") -> int:
+        if not isinstance(error, str) or not 1 <= len(error) <= 128:
+            raise InvalidArgument("Error must be 1 to 128 characters")
+        if cause is not None and len(cause) > 4096:
+            raise InvalidArgument("Cause must be at most 4096 characters")
+        ref = self.signer.verify(token)
+        return self._report(ref, {"type": "task_result", "task": ref.task_id, "ok": False, "error": error,
+                                  "cause": cause or ""})
+
+    def _report(self, ref: TaskRef, event: dict[str, Any]) -> int:
+        if not self.store.complete_task(ref.execution_id, ref.task_id, event):
+            raise TaskAlreadyCompleted(f"the task {ref.task_id} of execution {ref.execution_name!r} is already "
+                                       "completed")
+        self.notify()
+        return int(ref.task_id)
+
+    def complete_task(self, execution_id: int, task_id: str, event: dict[str, Any]) -> bool:
+        done = self.store.complete_task(execution_id, task_id, event)
+        self.notify()
+        return done
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        last_sweep = time.monotonic()
+        while not self._stopping:
+            now = time.time()
+            try:
+                due = self.store.due_executions(now, 64)
+                for execution_id in due:
+                    self.process(execution_id)
+                if time.monotonic() - last_sweep > self.sweep_interval:
+                    last_sweep = time.monotonic()
+                    self.sweep()
+            except Exception:  # the loop must survive one bad execution
+                log.exception("runtime loop error")
+                due = []
+            if due:
+                continue
+            next_due = self.store.next_due()
+            delay = 0.5 if next_due is None else max(0.0, min(0.5, next_due - time.time()))
+            if delay > 0:
+                with self._wake:
+                    self._wake.wait(timeout=delay)
+
+    def process(self, execution_id: int) -> Decision | None:
+        now = time.time()
+        events = self.store.due_events(execution_id, now)
+        if not events:
+            return None
+        row = self.store.get_execution(execution_id)
+        try:
+            interp = self.flow_model(row.definition)
+        except FlowDefinitionError as exc:
+            # a definition that stopped validating (e.g. an integration was removed): fail, don't loop
+            state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
+            decision = Decision(state={**state, "status": "Failed"},
+                                ended={"status": "Failed", "output": None, "error": "FnF.InvalidArgument",
+                                       "cause": str(exc)})
+            self.store.commit(execution_id, [i for i, _ in events], decision, now, [])
+            return decision
+        state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
+
+        def mint(task_id: str) -> str:
+            return self.signer.mint(TaskRef(row.flow_name, execution_id, row.name, task_id))
+
+        merged: Decision | None = None
+        for _, event in events:
+            decision = interp.decide(state, event, now, mint)
+            state = decision.state
+            merged = decision if merged is None else _merge(merged, decision)
+        assert merged is not None
+        extra: list[dict[str, Any]] = []
+        if merged.ended is not None and row.callback_token:
+            extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
+        if merged.ended is not None:
+            extra.extend(self._orphan_cancels(execution_id))
+        outbox = self.store.commit(execution_id, [i for i, _ in events], merged, now, extra)
+        for outbox_id, command in outbox:
+            self._submit(outbox_id, execution_id, command)
+        if merged.history:
+            for listener in self.listeners:
+                listener(execution_id, merged.history)
+        if merged.ended is not None:
+            with self._ended:
+                self._ended.notify_all()
+        return merged
+
+    def _orphan_cancels(self, execution_id: int) -> list[dict[str, Any]]:
+        return []
+
+    # -- dispatch ----------------------------------------------------------------------------------
+    def _submit(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
+        with self._inflight_lock:
+            if outbox_id in self._inflight:
+                return
+            self._inflight.add(outbox_id)
+        try:
+            self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+        except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
+            pass
+
+    def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
+        try:
+            kind = command["kind"]
+            if kind == "invoke":
+                self._invoke(execution_id, command)
+            elif kind == "cancel":
+                self._cancel(execution_id, command)
+            elif kind == "report":
+                self._report_end(command)
+            self.store.outbox_done(outbox_id)
+        except Exception:
+            log.exception("dispatch of %s failed", command.get("kind"))
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(outbox_id)
+            self.notify()
+
+    def task_call(self, execution_id: int, command: dict[str, Any]) -> TaskCall:
+        row = self.store.get_execution(execution_id)
+        return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
+                        task_id=command["task"], token=command.get("token", ""), action=command["action"],
+                        mode=command["mode"], parameters=command.get("parameters") or {},
+                        timeout=command.get("timeout"), step=command.get("step", ""))
+
+    def _invoke(self, execution_id: int, command: dict[str, Any]) -> None:
+        call = self.task_call(execution_id, command)
+        if not self.store.is_task_open(execution_id, call.task_id):
+            return  # closed (cancelled, timed out) before it was dispatched
+        integration = self.registry.get(call.action)
+        try:
+            outcome = integration.invoke(call)
+        except IntegrationError as exc:
+            outcome = SubmitFailed(exc.error, exc.cause) if call.mode != "RequestComplete" else Failed(exc.error,
+                                                                                                      exc.cause)
+        except Exception as exc:
+            log.exception("integration %s failed", call.action)
+            outcome = Failed(f"{call.action.split(':')[0]}.InternalError", str(exc))
+        task = call.task_id
+        if isinstance(outcome, Completed):
+            self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": True,
+                                                    "output": outcome.output})
+        elif isinstance(outcome, Failed):
+            self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
+                                                    "error": outcome.error, "cause": outcome.cause})
+        elif isinstance(outcome, SubmitFailed):
+            self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
+                                                    "submit_failed": True, "error": outcome.error,
+                                                    "cause": outcome.cause})
+        elif isinstance(outcome, Submitted):
+            self.store.add_event(execution_id, {"type": "task_submitted", "task": task, "output": outcome.output})
+
+    def _cancel(self, execution_id: int, command: dict[str, Any]) -> None:
+        call = self.task_call(execution_id, command)
+        integration = self.registry.get(call.action)
+        try:
+            detail = integration.cancel(call, command.get("reason", ""))
+            event = {"type": "cancel_result", "task": call.task_id, "ok": True, "detail": detail or "",
+                     "step": call.step}
+        except Exception as exc:
+            event = {"type": "cancel_result", "task": call.task_id, "ok": False, "detail": str(exc),
+                     "step": call.step}
+        self.store.add_event(execution_id, event)
+
+    def _report_end(self, command: dict[str, Any]) -> None:
+        try:
+            if command["status"] == "Succeeded":
+                self.report_success(command["token"], command["output"])
+            else:
+                error = command.get("error") or f"FnF.Execution{command['status']}"
+                self.report_failure(command["token"], error, command.get("cause") or "")
+        except (InvalidTaskToken, TaskAlreadyCompleted, InvalidArgument) as exc:
+            log.info("callback token of an ended execution not reported: %s", exc)
+
+    # -- sweep ---------------------------------------------------------------------------------------
+    def sweep(self) -> int:
+        """Level-triggered cancel: children and open tasks whose owner has ended. See cancellation."""
+        return 0
+
+
+def _merge(a: Decision, b: Decision) -> Decision:
+    closed_timers = set(b.cancelled_timers)
+    a.timers = [t for t in a.timers if t["timer"] not in closed_timers]
+    closed_tasks = set(b.closed_tasks)
+    opened_here = {t["task"] for t in a.opened_tasks}
+    return Decision(
+        state=b.state,
+        history=a.history + b.history,
+        commands=a.commands + b.commands,
+        timers=a.timers + b.timers,
+        cancelled_timers=a.cancelled_timers + b.cancelled_timers,
+        opened_tasks=[t for t in a.opened_tasks if t["task"] not in closed_tasks] + b.opened_tasks,
+        closed_tasks=a.closed_tasks + [t for t in b.closed_tasks if t not in opened_here] +
+        [t for t in b.closed_tasks if t in opened_here],
+        ended=b.ended or a.ended,
+    )

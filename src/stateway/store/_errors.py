@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    code = "InternalServerError"
+
+
+class FlowNotExists(StoreError):
+    code = "FlowNotExists"
+
+
+class FlowAlreadyExists(StoreError):
+    code = "FlowAlreadyExists"
+
+
+class ExecutionAlreadyExists(StoreError):
+    code = "ExecutionAlreadyExists"
+
+
+class ExecutionNotExists(StoreError):
+    code = "ExecutionNotExists"

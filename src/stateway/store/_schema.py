@@ -1,0 +1,44 @@
+"""Schema migrations, applied in order; ``meta.schema_version`` says how far a database is."""
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE flows (
+        name TEXT PRIMARY KEY, id TEXT NOT NULL, definition TEXT NOT NULL, meta TEXT NOT NULL,
+        created REAL NOT NULL, modified REAL NOT NULL);
+    CREATE TABLE executions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, flow_name TEXT NOT NULL, name TEXT NOT NULL,
+        status TEXT NOT NULL, input TEXT NOT NULL, output TEXT, error TEXT, cause TEXT,
+        started REAL NOT NULL, stopped REAL, state TEXT, definition TEXT NOT NULL,
+        parent_id INTEGER, parent_task TEXT, callback_token TEXT,
+        UNIQUE (flow_name, name));
+    CREATE INDEX executions_parent ON executions (parent_id, parent_task);
+    CREATE INDEX executions_status ON executions (status);
+    CREATE TABLE history (
+        execution_id INTEGER NOT NULL, event_id INTEGER NOT NULL, type TEXT NOT NULL,
+        step_name TEXT NOT NULL, time REAL NOT NULL, schedule_event_id INTEGER NOT NULL,
+        detail TEXT NOT NULL, PRIMARY KEY (execution_id, event_id)) WITHOUT ROWID;
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, execution_id INTEGER NOT NULL, due REAL NOT NULL,
+        timer_id TEXT, event TEXT NOT NULL);
+    CREATE INDEX inbox_due ON inbox (due);
+    CREATE INDEX inbox_execution ON inbox (execution_id, id);
+    CREATE TABLE open_tasks (
+        execution_id INTEGER NOT NULL, task_id TEXT NOT NULL, token TEXT NOT NULL, state TEXT NOT NULL,
+        step TEXT NOT NULL, action TEXT NOT NULL, mode TEXT NOT NULL, opened REAL NOT NULL,
+        PRIMARY KEY (execution_id, task_id)) WITHOUT ROWID;
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, execution_id INTEGER NOT NULL, command TEXT NOT NULL);
+    CREATE TABLE invocations (
+        id TEXT PRIMARY KEY, function TEXT NOT NULL, event TEXT NOT NULL, status TEXT NOT NULL,
+        execution_id INTEGER, task_id TEXT, notify INTEGER NOT NULL, created REAL NOT NULL,
+        result TEXT, error TEXT, cause TEXT);
+    CREATE INDEX invocations_status ON invocations (status, created);
+    CREATE TABLE queues (name TEXT PRIMARY KEY, attributes TEXT NOT NULL, created REAL NOT NULL);
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY, queue TEXT NOT NULL, body TEXT NOT NULL, priority INTEGER NOT NULL,
+        visible_at REAL NOT NULL, enqueued REAL NOT NULL, first_dequeued REAL, dequeue_count INTEGER NOT NULL,
+        receipt_handle TEXT, seq INTEGER NOT NULL);
+    CREATE INDEX messages_ready ON messages (queue, visible_at, priority, seq);
+    """,
+]

@@ -1,0 +1,416 @@
+"""The SQLite store: WAL, one connection guarded by a lock (one process owns the database)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from stateway.engine import Decision
+from stateway.store._errors import (
+    ExecutionAlreadyExists,
+    ExecutionNotExists,
+    FlowAlreadyExists,
+    FlowNotExists,
+)
+from stateway.store._schema import MIGRATIONS
+from stateway.store._types import ExecutionRow
+
+_EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
+                 "parent_id, parent_task, callback_token")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class SQLiteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.RLock()
+        if path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=OFF")
+        self._migrate()
+
+    @classmethod
+    def in_memory(cls) -> SQLiteStore:
+        return cls(":memory:")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            have = self._db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+            version = 0
+            if have:
+                row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(row[0]) if row else 0
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                self._db.executescript("BEGIN;" + script + "COMMIT;")
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number),))
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_secret(self) -> bytes:
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='secret'").fetchone()
+            if row is None:
+                value = secrets.token_hex(32)
+                db.execute("INSERT INTO meta VALUES ('secret', ?)", (value,))
+                return bytes.fromhex(value)
+            return bytes.fromhex(row[0])
+
+    # -- flows ------------------------------------------------------------------------------
+    def put_flow(self, name: str, definition: str, meta: dict[str, Any], *, replace: bool) -> dict[str, Any]:
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT id, created, meta FROM flows WHERE name=?", (name,)).fetchone()
+            if row is not None and not replace:
+                raise FlowAlreadyExists(f"the flow {name!r} already exists")
+            if row is None and replace == "update":
+                raise FlowNotExists(f"the flow {name!r} does not exist")
+            flow_id = row[0] if row else str(uuid.uuid4())
+            created = row[1] if row else now
+            merged = {**(_loads(row[2]) if row else {}), **meta}
+            db.execute("INSERT OR REPLACE INTO flows VALUES (?, ?, ?, ?, ?, ?)",
+                       (name, flow_id, definition, _dumps(merged), created, now))
+        return self.get_flow(name)
+
+    def get_flow(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            row = self._db.execute("SELECT name, id, definition, meta, created, modified FROM flows WHERE name=?",
+                                   (name,)).fetchone()
+        if row is None:
+            raise FlowNotExists(f"the flow {name!r} does not exist")
+        return {"name": row[0], "id": row[1], "definition": row[2], "meta": _loads(row[3]), "created": row[4],
+                "modified": row[5]}
+
+    def list_flows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            names = [r[0] for r in self._db.execute("SELECT name FROM flows ORDER BY created, name")]
+        return [self.get_flow(n) for n in names]
+
+    def delete_flow(self, name: str) -> None:
+        with self._tx() as db:
+            if db.execute("DELETE FROM flows WHERE name=?", (name,)).rowcount == 0:
+                raise FlowNotExists(f"the flow {name!r} does not exist")
+
+    # -- executions -------------------------------------------------------------------------
+    def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
+                         parent_task: str | None = None, callback_token: str | None = None
+                         ) -> tuple[ExecutionRow, bool]:
+        """Insert the execution and its start event in one transaction. Same name still running:
+        that execution, not created. Same name finished: ExecutionAlreadyExists."""
+        with self._tx() as db:
+            flow = db.execute("SELECT definition FROM flows WHERE name=?", (flow_name,)).fetchone()
+            if flow is None:
+                raise FlowNotExists(f"the flow {flow_name!r} does not exist")
+            row = db.execute("SELECT id, status FROM executions WHERE flow_name=? AND name=?",
+                             (flow_name, name)).fetchone()
+            if row is not None:
+                if row[1] in ("Running", "Starting"):
+                    existing = row[0]
+                else:
+                    raise ExecutionAlreadyExists(f"an execution named {name!r} of flow {flow_name!r} already ran")
+            else:
+                cur = db.execute(
+                    "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
+                    "parent_task, callback_token) VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?)",
+                    (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token))
+                existing = cur.lastrowid
+                db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)",
+                           (existing, _dumps({"type": "start"})))
+                return self._execution(db, existing), True
+        return self.get_execution(existing), False
+
+    def _execution(self, db: sqlite3.Connection, execution_id: int) -> ExecutionRow:
+        row = db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions WHERE id=?", (execution_id,)).fetchone()
+        if row is None:
+            raise ExecutionNotExists(f"no execution with id {execution_id}")
+        return _row(row)
+
+    def get_execution(self, execution_id: int) -> ExecutionRow:
+        with self._lock:
+            return self._execution(self._db, execution_id)
+
+    def find_execution(self, flow_name: str, name: str) -> ExecutionRow | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions WHERE flow_name=? AND name=?",
+                                   (flow_name, name)).fetchone()
+        return _row(row) if row else None
+
+    def list_executions(self, flow_name: str | None = None, status: str | None = None,
+                        parent_id: int | None = None) -> list[ExecutionRow]:
+        clauses, args = [], []
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions {where} ORDER BY id", args).fetchall()
+        return [_row(r) for r in rows]
+
+    def child_execution(self, parent_id: int, parent_task: str) -> ExecutionRow | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions WHERE parent_id=? AND parent_task=?",
+                                   (parent_id, parent_task)).fetchone()
+        return _row(row) if row else None
+
+    # -- work -------------------------------------------------------------------------------
+    def due_executions(self, now: float, limit: int) -> list[int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT execution_id FROM inbox WHERE due <= ? GROUP BY execution_id ORDER BY MIN(id) LIMIT ?",
+                (now, limit)).fetchall()
+        return [r[0] for r in rows]
+
+    def due_events(self, execution_id: int, now: float) -> list[tuple[int, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, event FROM inbox WHERE execution_id=? AND due <= ? ORDER BY due, id",
+                                    (execution_id, now)).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(due) FROM inbox").fetchone()
+        return row[0]
+
+    def add_event(self, execution_id: int, event: dict[str, Any], due: float = 0.0) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, ?, ?)",
+                       (execution_id, due, _dumps(event)))
+
+    def commit(self, execution_id: int, consumed: list[int], decision: Decision, now: float,
+               extra_commands: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+        """One transaction: the new state, its history, timers, open tasks and outbox commands."""
+        st = decision.state
+        ended = decision.ended
+        outbox: list[tuple[int, dict[str, Any]]] = []
+        with self._tx() as db:
+            if consumed:
+                db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i in consumed])
+            if decision.history:
+                db.executemany(
+                    "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(execution_id, h["EventId"], h["Type"], h["StepName"], h["Time"], h["ScheduleEventId"],
+                      _dumps(h["EventDetail"])) for h in decision.history])
+            if decision.cancelled_timers:
+                db.executemany("DELETE FROM inbox WHERE execution_id=? AND timer_id=?",
+                               [(execution_id, t) for t in decision.cancelled_timers])
+            if decision.timers:
+                db.executemany("INSERT INTO inbox (execution_id, due, timer_id, event) VALUES (?, ?, ?, ?)",
+                               [(execution_id, t["due"], t["timer"], _dumps(t["event"])) for t in decision.timers])
+            if decision.closed_tasks:
+                db.executemany("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?",
+                               [(execution_id, t) for t in decision.closed_tasks])
+            if decision.opened_tasks:
+                db.executemany("INSERT OR REPLACE INTO open_tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               [(execution_id, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"],
+                                 now) for t in decision.opened_tasks])
+            for command in [*decision.commands, *extra_commands]:
+                cur = db.execute("INSERT INTO outbox (execution_id, command) VALUES (?, ?)",
+                                 (execution_id, _dumps(command)))
+                outbox.append((cur.lastrowid or 0, command))
+            if ended is not None:
+                db.execute("UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, state=? WHERE id=?",
+                           (ended["status"], None if ended["output"] is None else _dumps(ended["output"]),
+                            ended["error"], ended["cause"], now, _dumps(st), execution_id))
+                # nothing more can happen to it: leftover timers would only wake it for nothing
+                db.execute("DELETE FROM inbox WHERE execution_id=? AND timer_id IS NOT NULL", (execution_id,))
+            else:
+                db.execute("UPDATE executions SET state=? WHERE id=?", (_dumps(st), execution_id))
+        return outbox
+
+    def complete_task(self, execution_id: int, task_id: str, event: dict[str, Any]) -> bool:
+        """Close an open task and queue its result, atomically. False when it was already closed."""
+        with self._tx() as db:
+            if db.execute("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?",
+                          (execution_id, task_id)).rowcount == 0:
+                return False
+            db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)", (execution_id, _dumps(event)))
+            return True
+
+    def is_task_open(self, execution_id: int, task_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM open_tasks WHERE execution_id=? AND task_id=?",
+                                    (execution_id, task_id)).fetchone() is not None
+
+    def open_tasks(self, execution_id: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT execution_id, task_id, token, state, step, action, mode, opened FROM open_tasks"
+        args: tuple[Any, ...] = ()
+        if execution_id is not None:
+            sql += " WHERE execution_id=?"
+            args = (execution_id,)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        keys = ("execution_id", "task_id", "token", "state", "step", "action", "mode", "opened")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def pending_outbox(self) -> list[tuple[int, int, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, execution_id, command FROM outbox ORDER BY id").fetchall()
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def outbox_done(self, outbox_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))
+
+    def history(self, execution_id: int, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, type, step_name, time, schedule_event_id, detail FROM history "
+                "WHERE execution_id=? AND event_id>? ORDER BY event_id LIMIT ?", (execution_id, after, limit)).fetchall()
+        return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
+                 "EventDetail": json.loads(r[5])} for r in rows]
+
+    # -- async function invocations (durable) ------------------------------------------------
+    def enqueue_invocation(self, invocation_id: str, function: str, event: Any, now: float,
+                           execution_id: int | None, task_id: str | None, notify: bool) -> bool:
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO invocations VALUES (?, ?, ?, 'Queued', ?, ?, ?, ?, NULL, NULL, NULL)",
+                             (invocation_id, function, _dumps(event), execution_id, task_id, int(notify), now))
+            return cur.rowcount == 1
+
+    def claim_invocation(self) -> dict[str, Any] | None:
+        with self._tx() as db:
+            row = db.execute("SELECT id, function, event, execution_id, task_id, notify FROM invocations "
+                             "WHERE status='Queued' ORDER BY created LIMIT 1").fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE invocations SET status='Running' WHERE id=?", (row[0],))
+        return {"id": row[0], "function": row[1], "event": json.loads(row[2]), "execution_id": row[3],
+                "task_id": row[4], "notify": bool(row[5])}
+
+    def finish_invocation(self, invocation_id: str, status: str, result: Any, error: str | None,
+                          cause: str | None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE invocations SET status=?, result=?, error=?, cause=? WHERE id=?",
+                       (status, _dumps(result), error, cause, invocation_id))
+
+    def get_invocation(self, invocation_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT id, status, result, error, cause FROM invocations WHERE id=?",
+                                   (invocation_id,)).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "status": row[1], "result": _loads(row[2]), "error": row[3], "cause": row[4]}
+
+    def requeue_running_invocations(self) -> int:
+        """After a restart, invocations that were running died with the old process: run them again."""
+        with self._tx() as db:
+            return db.execute("UPDATE invocations SET status='Queued' WHERE status='Running'").rowcount
+
+    def cancel_invocation(self, invocation_id: str) -> str | None:
+        """Mark a queued or running invocation cancelled; returns the status it had."""
+        with self._tx() as db:
+            row = db.execute("SELECT status FROM invocations WHERE id=?", (invocation_id,)).fetchone()
+            if row is None:
+                return None
+            if row[0] in ("Queued", "Running"):
+                db.execute("UPDATE invocations SET status='Cancelled' WHERE id=?", (invocation_id,))
+            return str(row[0])
+
+    # -- queues -------------------------------------------------------------------------------
+    def ensure_queue(self, name: str, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self._tx() as db:
+            row = db.execute("SELECT attributes, created FROM queues WHERE name=?", (name,)).fetchone()
+            if row is None:
+                attrs = {"VisibilityTimeout": 30, "MaximumMessageSize": 65536, "MessageRetentionPeriod": 345600,
+                         "DelaySeconds": 0, "PollingWaitSeconds": 0, **(attributes or {})}
+                db.execute("INSERT INTO queues VALUES (?, ?, ?)", (name, _dumps(attrs), time.time()))
+                return {"name": name, "attributes": attrs, "created": time.time()}
+            return {"name": name, "attributes": json.loads(row[0]), "created": row[1]}
+
+    def list_queues(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT q.name, q.attributes, q.created, "
+                "(SELECT COUNT(*) FROM messages m WHERE m.queue=q.name) FROM queues q ORDER BY q.name").fetchall()
+        return [{"name": r[0], "attributes": json.loads(r[1]), "created": r[2], "messages": r[3]} for r in rows]
+
+    def send_message(self, queue: str, body: str, priority: int, delay: float, now: float,
+                     message_id: str | None = None) -> dict[str, Any]:
+        self.ensure_queue(queue)
+        message_id = message_id or uuid.uuid4().hex.upper()
+        with self._tx() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
+            db.execute("INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, ?, ?, NULL, 0, NULL, ?)",
+                       (message_id, queue, body, priority, now + delay, now, seq))
+        return {"id": message_id}
+
+    def receive_messages(self, queue: str, now: float, count: int, visibility: float) -> list[dict[str, Any]]:
+        with self._tx() as db:
+            rows = db.execute("SELECT id, body, priority, enqueued, first_dequeued, dequeue_count FROM messages "
+                              "WHERE queue=? AND visible_at <= ? ORDER BY priority, seq LIMIT ?",
+                              (queue, now, count)).fetchall()
+            out = []
+            for r in rows:
+                handle = f"{r[0]}-{secrets.token_hex(8)}"
+                first = r[4] if r[4] is not None else now
+                db.execute("UPDATE messages SET visible_at=?, receipt_handle=?, dequeue_count=dequeue_count+1, "
+                           "first_dequeued=? WHERE id=?", (now + visibility, handle, first, r[0]))
+                out.append({"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3], "first_dequeued": first,
+                            "dequeue_count": r[5] + 1, "receipt_handle": handle, "next_visible": now + visibility})
+            return out
+
+    def delete_message(self, queue: str, receipt_handle: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM messages WHERE queue=? AND receipt_handle=?",
+                              (queue, receipt_handle)).rowcount == 1
+
+    def change_visibility(self, queue: str, receipt_handle: str, visible_at: float) -> str | None:
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM messages WHERE queue=? AND receipt_handle=?",
+                             (queue, receipt_handle)).fetchone()
+            if row is None:
+                return None
+            handle = f"{row[0]}-{secrets.token_hex(8)}"
+            db.execute("UPDATE messages SET visible_at=?, receipt_handle=? WHERE id=?", (visible_at, handle, row[0]))
+            return handle
+
+    def withdraw_message(self, message_id: str) -> str:
+        """Delete a message nobody has received yet; says what happened."""
+        with self._tx() as db:
+            row = db.execute("SELECT dequeue_count FROM messages WHERE id=?", (message_id,)).fetchone()
+            if row is None:
+                return "gone"
+            if row[0] > 0:
+                return "received"
+            db.execute("DELETE FROM messages WHERE id=?", (message_id,))
+            return "withdrawn"
+
+
+def _row(row: tuple[Any, ...]) -> ExecutionRow:
+    return ExecutionRow(
+        id=row[0], flow_name=row[1], name=row[2], status=row[3], input=json.loads(row[4]), output=_loads(row[5]),
+        error=row[6], cause=row[7], started=row[8], stopped=row[9], state=_loads(row[10]), definition=row[11],
+        parent_id=row[12], parent_task=row[13], callback_token=row[14])
