@@ -25,6 +25,7 @@ from stateway.engine._errors import (
 )
 from stateway.expr import EvaluationError, Template
 from stateway.fdl import Flow, Scope, State
+from stateway.timefmt import iso
 
 TokenMinter = Callable[[str], str]
 
@@ -216,7 +217,7 @@ class _Run:
             current.update(extra)
         ctx: dict[str, Any] = {
             "Execution": {"Name": st["name"], "Input": st["input"], "RoleArn": "",
-                          "StartTime": _iso(st["started"])},
+                          "StartTime": iso(st["started"])},
             "Flow": {"Name": st["flow"]},
             "Current": current,
         }
@@ -674,8 +675,3 @@ def _kind(value: Any) -> str:
 
     return type_name(value)
 
-
-def _iso(ts: float) -> str:
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stateway.cli._run import run_command
+from stateway.client import ApiCallError, RpcClient
+from stateway.fdl import validate_flow
+from stateway.runtime import IntegrationRegistry
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Stateway: a durable workflow engine for CloudFlow flows."""
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> None:
+    """Check flow definitions; one line per problem, exit 1 if any error."""
+    actions = IntegrationRegistry.default().modes()
+    failed = False
+    for name in files:
+        try:
+            source = Path(name).read_text()
+        except OSError as exc:
+            click.echo(f"{name}:0:0: error: cannot read: {exc.strerror}")
+            failed = True
+            continue
+        for problem in validate_flow(source, actions):
+            click.echo(problem.format(name))
+            failed = failed or problem.severity == "error"
+    sys.exit(1 if failed else 0)
+
+
+cli.add_command(run_command)
+
+
+def _client(endpoint: str | None) -> RpcClient:
+    return RpcClient(endpoint)
+
+
+def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:
+    try:
+        return _client(endpoint).call(action, **params)
+    except ApiCallError as exc:
+        click.echo(f"error: {exc.code}: {exc.message}", err=True)
+        sys.exit(1)
+
+
+endpoint_option = click.option("--endpoint", envvar="STATEWAY_ENDPOINT", help="host:port of a running Stateway")
+
+
+@cli.group()
+def task() -> None:
+    """Report the result of a task waiting on a callback (WaitForCustomCallback)."""
+
+
+@task.command("succeed")
+@click.argument("token")
+@click.option("--output", default="{}", help="the task's output, a JSON object")
+@endpoint_option
+def task_succeed(token: str, output: str, endpoint: str | None) -> None:
+    result = _call(endpoint, "ReportTaskSucceeded", TaskToken=token, Output=output)
+    click.echo(f"reported success (event {result.get('EventId')})")
+
+
+@task.command("fail")
+@click.argument("token")
+@click.option("--error", "error", required=True, help="the error name, matched by Retry/Catch")
+@click.option("--cause", default="", help="the error's detail")
+@endpoint_option
+def task_fail(token: str, error: str, cause: str, endpoint: str | None) -> None:
+    result = _call(endpoint, "ReportTaskFailed", TaskToken=token, Error=error, Cause=cause)
+    click.echo(f"reported failure (event {result.get('EventId')})")
+
+
+@cli.group("exec")
+def exec_group() -> None:
+    """Executions on a running Stateway."""
+
+
+@exec_group.command("stop")
+@click.argument("flow")
+@click.argument("name")
+@click.option("--error", default="", help="the error recorded on ExecutionStopped")
+@click.option("--cause", default="", help="its detail")
+@endpoint_option
+def exec_stop(flow: str, name: str, error: str, cause: str, endpoint: str | None) -> None:
+    """Stop FLOW's execution NAME; what it started is cancelled too."""
+    result = _call(endpoint, "StopExecution", FlowName=flow, ExecutionName=name, Error=error, Cause=cause)
+    click.echo(f"{flow}/{name}: {result.get('Status')}")
+
+
+@exec_group.command("describe")
+@click.argument("flow")
+@click.argument("name")
+@click.option("--wait", "wait", default=0, help="long-poll up to this many seconds for the end")
+@endpoint_option
+def exec_describe(flow: str, name: str, wait: int, endpoint: str | None) -> None:
+    result = _call(endpoint, "DescribeExecution", FlowName=flow, ExecutionName=name, WaitTimeSeconds=wait)
+    result.pop("RequestId", None)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+db_option = click.option("--db", required=True, type=click.Path(dir_okay=False),
+                         help="the SQLite database of the Stateway that owns the queue")
+
+
+def _store(db: str) -> Any:
+    from stateway.store import SQLiteStore
+
+    return SQLiteStore(db)
+
+
+@cli.group()
+def queue() -> None:
+    """The built-in durable queue (stands in for MNS)."""
+
+
+@queue.command("send")
+@click.argument("name")
+@click.argument("body")
+@click.option("--priority", default=8, type=click.IntRange(1, 16))
+@click.option("--delay", default=0, type=click.IntRange(0, 604800))
+@db_option
+def queue_send(name: str, body: str, priority: int, delay: int, db: str) -> None:
+    sent = _store(db).send_message(name, body, priority, delay, time.time())
+    click.echo(sent["id"])
+
+
+@queue.command("receive")
+@click.argument("name")
+@click.option("--wait", "wait", default=0, type=click.IntRange(0, 30), help="long-poll seconds")
+@click.option("--visibility", default=30, type=click.IntRange(1, 43200), help="seconds hidden after receipt")
+@click.option("--count", default=1, type=click.IntRange(1, 16))
+@db_option
+def queue_receive(name: str, wait: int, visibility: int, count: int, db: str) -> None:
+    """Print received messages as JSON lines (with receipt handles for delete)."""
+    store = _store(db)
+    deadline = time.monotonic() + wait
+    while True:
+        messages = store.receive_messages(name, time.time(), count, visibility)
+        if messages or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if not messages:
+        click.echo("no message", err=True)
+        sys.exit(1)
+    for message in messages:
+        click.echo(json.dumps({"MessageId": message["id"], "ReceiptHandle": message["receipt_handle"],
+                               "MessageBody": message["body"], "DequeueCount": message["dequeue_count"]},
+                              ensure_ascii=False))
+
+
+@queue.command("delete")
+@click.argument("name")
+@click.argument("receipt_handle")
+@db_option
+def queue_delete(name: str, receipt_handle: str, db: str) -> None:
+    if not _store(db).delete_message(name, receipt_handle):
+        click.echo("error: ReceiptHandleError: the receipt handle is not valid (expired or deleted)", err=True)
+        sys.exit(1)
+
+
+@queue.command("list")
+@db_option
+def queue_list(db: str) -> None:
+    for q in _store(db).list_queues():
+        click.echo(f"{q['name']}\t{q['messages']} messages")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,44 @@
+"""A small signed RPC client for Stateway's own CLI (users may equally use the official SDK)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from stateway.api._signature import DEV_CREDENTIALS, sign_rpc_v1
+
+POST_ACTIONS = {"ReportTaskSucceeded", "ReportTaskFailed", "StopExecution", "StartExecution", "CreateFlow",
+                "UpdateFlow"}
+
+
+class ApiCallError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class RpcClient:
+    def __init__(self, endpoint: str | None = None, access_key_id: str | None = None,
+                 access_key_secret: str | None = None) -> None:
+        endpoint = endpoint or os.environ.get("STATEWAY_ENDPOINT") or "127.0.0.1:8765"
+        self.base = endpoint if "://" in endpoint else f"http://{endpoint}"
+        default_id, default_secret = next(iter(DEV_CREDENTIALS.items()))
+        self.key_id = access_key_id or os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or default_id
+        self.secret = access_key_secret or os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET") or default_secret
+
+    def call(self, action: str, **params: Any) -> dict[str, Any]:
+        method = "POST" if action in POST_ACTIONS else "GET"
+        clean = {k: str(v) for k, v in params.items() if v is not None}
+        query = sign_rpc_v1(method, action, clean, self.key_id, self.secret)
+        try:
+            response = httpx.request(method, self.base + "/", params=query, timeout=70)
+        except httpx.HTTPError as exc:
+            raise ApiCallError(0, "ConnectionError", f"cannot reach {self.base}: {exc}") from None
+        data = response.json()
+        if response.status_code >= 400:
+            raise ApiCallError(response.status_code, data.get("Code", "Unknown"), data.get("Message", ""))
+        return data
