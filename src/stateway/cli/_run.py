@@ -161,6 +161,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     began = time.time()
     try:
         row = runtime.wait(row.id)
+        runtime.settle()  # let the cancels of a stop or a failure reach children and functions
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; the execution stays in the database and resumes with the same --db[/]")
         sys.exit(130)

@@ -338,8 +338,33 @@ class Runtime:
 
     # -- sweep ---------------------------------------------------------------------------------------
     def sweep(self) -> int:
-        """Level-triggered cancel: children and open tasks whose owner has ended. See cancellation."""
-        return 0
+        """Level-triggered cancel: children and open tasks whose owner has ended.
+
+        The edge-triggered path (a stop's cancel commands) covers the normal case; this covers a
+        crash between a stop and its cancels, and a child that started while its parent stopped.
+        The parent link is written with the child's row, so no child escapes it."""
+        count = 0
+        for child in self.store.orphan_executions():
+            parent = self.store.get_execution(child.parent_id) if child.parent_id else None
+            why = f"parent {parent.flow_name}/{parent.name} ended {parent.status}" if parent else "parent ended"
+            self.stop_execution(child.id, "FnF.TaskCancelled", why)
+            count += 1
+        for outbox_id, command in self.store.close_orphan_tasks():
+            self._submit(outbox_id, command.pop("execution_id"), command)
+            count += 1
+        return count
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until every command is dispatched and no child execution still runs (for `stateway run`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sweep()
+            busy = self.store.pending_outbox() or [r for r in self.store.list_executions(status="Running")
+                                                   if r.parent_id is not None]
+            if not busy:
+                return True
+            time.sleep(0.05)
+        return False
 
 
 def _merge(a: Decision, b: Decision) -> Decision:

@@ -275,6 +275,31 @@ class SQLiteStore:
         keys = ("execution_id", "task_id", "token", "state", "step", "action", "mode", "opened")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    def orphan_executions(self) -> list[ExecutionRow]:
+        """Running children whose parent execution has ended: the level-triggered cancel finds these."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join('c.' + c.strip() for c in _EXEC_COLUMNS.split(','))} FROM executions c "
+                "JOIN executions p ON p.id = c.parent_id "
+                "WHERE c.status='Running' AND p.status NOT IN ('Running', 'Starting')").fetchall()
+        return [_row(r) for r in rows]
+
+    def close_orphan_tasks(self) -> list[tuple[int, dict[str, Any]]]:
+        """Open tasks of ended executions: close them and queue their cancel, in one transaction."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT t.execution_id, t.task_id, t.step, t.action, t.mode FROM open_tasks t "
+                "JOIN executions e ON e.id = t.execution_id WHERE e.status NOT IN ('Running', 'Starting')").fetchall()
+            out = []
+            for execution_id, task_id, step, action, mode in rows:
+                db.execute("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?", (execution_id, task_id))
+                command = {"kind": "cancel", "task": task_id, "action": action, "mode": mode, "step": step,
+                           "reason": "sweep: its execution has ended"}
+                cur = db.execute("INSERT INTO outbox (execution_id, command) VALUES (?, ?)",
+                                 (execution_id, _dumps(command)))
+                out.append((cur.lastrowid or 0, {**command, "execution_id": execution_id}))
+            return out
+
     def pending_outbox(self) -> list[tuple[int, int, dict[str, Any]]]:
         with self._lock:
             rows = self._db.execute("SELECT id, execution_id, command FROM outbox ORDER BY id").fetchall()

@@ -1,0 +1,3 @@
+from stateway.cli import main
+
+main()

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"
+
+
+@pytest.fixture
+def memory_runtime(tmp_path):
+    from stateway.runtime import Runtime
+    from stateway.store import SQLiteStore
+
+    runtimes = []
+
+    def make(functions: dict[str, str] | None = None, **settings):
+        fdir = tmp_path / "functions"
+        fdir.mkdir(exist_ok=True)
+        for name, source in (functions or {}).items():
+            (fdir / f"{name}.py").write_text(source)
+        runtime = Runtime(SQLiteStore.in_memory(), settings={"functions_dir": str(fdir), **settings})
+        runtime.start()
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        runtime.close()

@@ -1,0 +1,21 @@
+"""Every conformance case of ../shared/examples, through the engine and through `stateway run`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conformance.harness import case_names, check, load_case, run_in_cli, run_in_engine
+
+CASES = case_names()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_case_through_engine(name, memory_runtime):
+    case = load_case(name)
+    check(case, run_in_engine(case, memory_runtime))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_case_through_cli(name, tmp_path):
+    case = load_case(name)
+    check(case, run_in_cli(case, tmp_path))
