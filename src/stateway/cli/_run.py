@@ -69,7 +69,7 @@ class Progress:
                 if kind == "StepEntered":
                     self.entered[(execution_id, step)] = event["Time"]
                     self.console.print(f"  {who}[cyan]→[/] {step}")
-                elif kind == "StepExited":
+                elif kind == "StepExited" and "output" in event["EventDetail"]:
                     started = self.entered.pop((execution_id, step), event["Time"])
                     took = (event["Time"] - started) * 1000
                     note = f" [yellow](caught {event['EventDetail']['caught']})[/]" if "caught" in event[

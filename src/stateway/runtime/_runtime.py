@@ -119,7 +119,7 @@ class Runtime:
                         parent: tuple[int, str] | None = None, callback_token: str | None = None
                         ) -> ExecutionRow:
         if name is None:
-            name = uuid.uuid4().hex
+            name = f"exec-{uuid.uuid4().hex[:24]}"
         elif not EXECUTION_NAME.match(name):
             raise InvalidArgument(f"execution name {name!r} must match [A-Za-z_][A-Za-z0-9_-]{{0,127}}")
         execution_input = {} if execution_input is None else execution_input
