@@ -48,12 +48,17 @@ class InvokeFunction(Integration):
     def _worker(self) -> None:
         store = self.runtime.store
         while not self._stop.is_set():
-            job = store.claim_invocation()
-            if job is None:
-                with self._work:
-                    self._work.wait(timeout=0.5)
-                continue
-            self._run_async(job)
+            try:
+                job = store.claim_invocation()
+                if job is None:
+                    with self._work:
+                        self._work.wait(timeout=0.5)
+                    continue
+                self._run_async(job)
+            except Exception:  # the store closed under us at shutdown; the row is requeued at restart
+                if self._stop.is_set():
+                    return
+                raise
 
     def _run_async(self, job: dict[str, Any]) -> None:
         store = self.runtime.store

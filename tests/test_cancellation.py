@@ -1,0 +1,142 @@
+"""Stops and failures reach every job a flow started, to any depth."""
+
+import time
+
+from tests.conformance.harness import processes_of
+
+SLEEPER = """import time, pathlib
+def handler(event, context):
+    time.sleep(event.get("sleep", 3))
+    pathlib.Path(event["marker"]).write_text("side effect")
+    return {"woke": True}
+"""
+
+GRANDCHILD = """Type: StateMachine
+SpecVersion: v1
+Name: grandchild
+StartAt: Run
+States:
+  - Type: Task
+    Name: Run
+    Action: FC:InvokeFunction
+    TaskMode: WaitForSystemCallback
+    Parameters:
+      resourceArn: acs:fc:::functions/cancel_sleeper
+      invocationType: Async
+      body: {marker.$: $Input.marker}
+    End: true
+"""
+CHILD = """Type: StateMachine
+SpecVersion: v1
+Name: child
+StartAt: Run
+States:
+  - Type: Task
+    Name: Run
+    Action: FNF:StartExecution
+    TaskMode: WaitForSystemCallback
+    Parameters:
+      resourceArn: acs:fnf:::flow/grandchild
+      input: {marker.$: $Input.marker}
+    End: true
+"""
+PARENT = """Type: StateMachine
+SpecVersion: v1
+Name: parent
+StartAt: All
+States:
+  - Type: Parallel
+    Name: All
+    Branches:
+      - StartAt: Child
+        States:
+          - Type: Task
+            Name: Child
+            Action: FNF:StartExecution
+            TaskMode: WaitForSystemCallback
+            Parameters: {resourceArn: "acs:fnf:::flow/child", input: {marker.$: $Input.m1}}
+            End: true
+      - StartAt: Sync
+        States:
+          - Type: Task
+            Name: Sync
+            Action: FC:InvokeFunction
+            Parameters: {resourceArn: "acs:fc:::functions/cancel_sleeper", invocationType: Sync, body: {marker.$: $Input.m2}}
+            End: true
+      - StartAt: Async
+        States:
+          - Type: Task
+            Name: Async
+            Action: FC:InvokeFunction
+            TaskMode: WaitForSystemCallback
+            Parameters: {resourceArn: "acs:fc:::functions/cancel_sleeper", invocationType: Async, body: {marker.$: $Input.m3}}
+            End: true
+    End: true
+"""
+
+
+def test_stop_reaches_grandchildren_and_every_function(memory_runtime, tmp_path):
+    runtime = memory_runtime({"cancel_sleeper": SLEEPER})
+    for name, source in (("grandchild", GRANDCHILD), ("child", CHILD), ("parent", PARENT)):
+        runtime.register_flow(name, source)
+    markers = {k: str(tmp_path / k) for k in ("m1", "m2", "m3")}
+    row = runtime.start_execution("parent", markers)
+    deadline = time.monotonic() + 10
+    while len(processes_of("cancel_sleeper")) < 3:
+        assert time.monotonic() < deadline, "the three functions did not start"
+        time.sleep(0.05)
+    stopped_at = time.monotonic()
+    runtime.stop_execution(row.id, "Operator", "enough")
+    assert runtime.wait(row.id, 5).status == "Stopped"
+    assert time.monotonic() - stopped_at < 1.0
+    deadline = time.monotonic() + 5
+    while (processes_of("cancel_sleeper") or any(
+            e.status == "Running" for e in runtime.store.list_executions())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {e.flow_name: e.status for e in runtime.store.list_executions()} == {
+        "parent": "Stopped", "child": "Stopped", "grandchild": "Stopped"}
+    assert not processes_of("cancel_sleeper")
+    time.sleep(3.5)  # long enough for any survivor to write its marker
+    assert not any((tmp_path / k).exists() for k in markers)
+    events = [e["Type"] for e in runtime.store.history(row.id)]
+    assert events.count("TaskCancelRequested") == 3 and "TaskCancelled" in events
+
+
+def test_task_timeout_kills_its_function(memory_runtime, tmp_path):
+    runtime = memory_runtime({"cancel_sleeper": SLEEPER})
+    runtime.register_flow("t", """Type: StateMachine
+SpecVersion: v1
+StartAt: Slow
+States:
+  - Type: Task
+    Name: Slow
+    Action: FC:InvokeFunction
+    Timeout: 1
+    Parameters: {resourceArn: "acs:fc:::functions/cancel_sleeper", invocationType: Sync, body: {marker.$: $Input.m}}
+    End: true
+""")
+    row = runtime.start_execution("t", {"m": str(tmp_path / "m")})
+    ended = runtime.wait(row.id, 10)
+    assert (ended.status, ended.error) == ("Failed", "FnF.Timeout")
+    deadline = time.monotonic() + 3
+    while processes_of("cancel_sleeper") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not processes_of("cancel_sleeper")
+    time.sleep(2.5)
+    assert not (tmp_path / "m").exists()
+
+
+def test_sweep_stops_a_child_whose_parent_already_ended(memory_runtime):
+    """A child that starts in the instant its parent stops (or after a crash between the stop and its
+    cancels) is found through the parent link and stopped."""
+    runtime = memory_runtime()
+    runtime.register_flow("p", "Type: StateMachine\nSpecVersion: v1\nStartAt: W\nStates:\n"
+                          "  - {Type: Wait, Name: W, Seconds: 60, End: true}\n")
+    runtime.register_flow("c", "Type: StateMachine\nSpecVersion: v1\nStartAt: W\nStates:\n"
+                          "  - {Type: Wait, Name: W, Seconds: 60, End: true}\n")
+    parent = runtime.start_execution("p", {})
+    runtime.stop_execution(parent.id, "Op", "stop")
+    assert runtime.wait(parent.id, 5).status == "Stopped"
+    child = runtime.start_execution("c", {}, "late", parent=(parent.id, "3"))  # the race: started after the stop
+    runtime.sweep()
+    assert runtime.wait(child.id, 5).status == "Stopped"

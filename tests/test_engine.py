@@ -1,0 +1,143 @@
+"""The interpreter, pure: events in, decisions out, a fake clock, no sleeps."""
+
+from stateway.engine import Interpreter, new_execution_state
+from stateway.fdl import load_flow
+
+RETRY = """Type: StateMachine
+SpecVersion: v1
+StartAt: Call
+States:
+  - Type: Task
+    Name: Call
+    Action: X:Y
+    Timeout: 5
+    Retry:
+      - Errors: [Boom]
+        MaxAttempts: 2
+        IntervalSeconds: 2
+        BackoffRate: 3
+    Catch:
+      - Errors: [FnF.ALL]
+        Next: Caught
+    Next: Done
+  - {Type: Pass, Name: Done, End: true}
+  - {Type: Pass, Name: Caught, End: true}
+"""
+
+
+def start(source, input_=None):
+    interp = Interpreter(load_flow(source))
+    state = new_execution_state("e", "f", input_ or {}, 100.0)
+    return interp, interp.decide(state, {"type": "start"}, 100.0, lambda t: f"tok-{t}")
+
+
+def test_retry_backoff_is_a_durable_timer_then_catch():
+    interp, d = start(RETRY)
+    task = d.commands[0]["task"]
+    assert d.commands[0]["kind"] == "invoke" and d.timers[0]["due"] == 105.0  # task timeout timer
+    d = interp.decide(d.state, {"type": "task_result", "task": task, "ok": False, "error": "Boom", "cause": "x"},
+                      101.0, lambda t: t)
+    assert [t["due"] for t in d.timers] == [103.0] and d.cancelled_timers  # retry 1 after 2 s; timeout cancelled
+    d = interp.decide(d.state, d.timers[0]["event"], 103.0, lambda t: t)
+    task = d.commands[0]["task"]
+    d = interp.decide(d.state, {"type": "task_result", "task": task, "ok": False, "error": "Boom", "cause": "x"},
+                      104.0, lambda t: t)
+    assert [t["due"] for t in d.timers] == [110.0]  # retry 2 after 2 * 3 s
+    d = interp.decide(d.state, d.timers[0]["event"], 110.0, lambda t: t)
+    task = d.commands[0]["task"]
+    d = interp.decide(d.state, {"type": "task_result", "task": task, "ok": False, "error": "Boom", "cause": "x"},
+                      111.0, lambda t: t)
+    assert d.ended["status"] == "Succeeded" and d.ended["output"] == {"Code": "Boom", "Detail": "x"}
+
+
+def test_task_timeout_fails_with_fnf_timeout_and_cancels_the_job():
+    interp, d = start(RETRY)
+    d = interp.decide(d.state, d.timers[0]["event"], 105.0, lambda t: t)
+    kinds = [h["Type"] for h in d.history]
+    assert "TaskTimedOut" in kinds and any(c["kind"] == "cancel" for c in d.commands)
+    assert d.ended["output"]["Code"] == "FnF.Timeout"
+
+
+def test_late_result_after_close_changes_nothing():
+    interp, d = start(RETRY)
+    task = d.commands[0]["task"]
+    d = interp.decide(d.state, d.timers[0]["event"], 105.0, lambda t: t)
+    after = interp.decide(d.state, {"type": "task_result", "task": task, "ok": True, "output": {}}, 106.0, lambda t: t)
+    assert after.history == [] and after.commands == []
+
+
+def test_thousand_pass_chain_is_one_decision():
+    states = "\n".join(f"  - {{Type: Pass, Name: S{i}, Next: S{i + 1}}}" for i in range(1000))
+    source = f"Type: StateMachine\nSpecVersion: v1\nStartAt: S0\nStates:\n{states}\n  - {{Type: Succeed, Name: S1000}}\n"
+    _, d = start(source, {"k": 1})
+    assert d.ended["status"] == "Succeeded" and d.ended["output"] == {"k": 1}
+
+
+def test_stop_cancels_every_open_task_of_a_map():
+    source = """Type: StateMachine
+SpecVersion: v1
+StartAt: M
+States:
+  - Type: Map
+    Name: M
+    ItemsPath: $Input.xs
+    MaxConcurrency: 2
+    Processor:
+      StartAt: T
+      States:
+        - {Type: Task, Name: T, Action: X:Y, End: true}
+    End: true
+"""
+    interp, d = start(source, {"xs": [1, 2, 3]})
+    assert len([c for c in d.commands if c["kind"] == "invoke"]) == 2  # MaxConcurrency holds the third
+    d = interp.decide(d.state, {"type": "stop", "error": "E", "cause": "C"}, 101.0, lambda t: t)
+    assert len([c for c in d.commands if c["kind"] == "cancel"]) == 2
+    assert d.ended == {"status": "Stopped", "output": None, "error": "E", "cause": "C"}
+    assert d.history[-1]["Type"] == "ExecutionStopped"
+    assert d.history[-1]["EventDetail"] == {"error": "E", "cause": "C"}
+
+
+def test_custom_callback_token_is_in_context_and_parameters():
+    source = """Type: StateMachine
+SpecVersion: v1
+StartAt: T
+States:
+  - Type: Task
+    Name: T
+    Action: X:Y
+    TaskMode: WaitForCustomCallback
+    Timeout: 10
+    Parameters:
+      token.$: $Context.Current.TaskToken
+    End: true
+"""
+    _, d = start(source)
+    command = d.commands[0]
+    assert command["parameters"] == {"token": command["token"]} and command["token"].startswith("tok-")
+
+
+def test_non_object_output_is_invalid_argument():
+    source = """Type: StateMachine
+SpecVersion: v1
+StartAt: T
+States:
+  - {Type: Task, Name: T, Action: X:Y, End: true}
+"""
+    interp, d = start(source)
+    task = d.commands[0]["task"]
+    d = interp.decide(d.state, {"type": "task_result", "task": task, "ok": True, "output": [1]}, 101.0, lambda t: t)
+    assert d.ended["error"] == "FnF.InvalidArgument"
+
+
+def test_execution_timeout():
+    source = """Type: StateMachine
+SpecVersion: v1
+Timeout: 3
+StartAt: W
+States:
+  - {Type: Wait, Name: W, Seconds: 100, End: true}
+"""
+    interp, d = start(source)
+    exec_timer = [t for t in d.timers if t["due"] == 103.0][0]
+    d = interp.decide(d.state, exec_timer["event"], 103.0, lambda t: t)
+    assert d.ended["status"] == "TimedOut"
