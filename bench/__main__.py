@@ -139,14 +139,14 @@ def bench_callback(rounds: int) -> dict[str, Any]:
         runtime.listeners.append(listener)
         samples = []
         for _ in range(rounds):
-            row = runtime.start_execution("callback", {})
-            wait_until(lambda: runtime.store.open_tasks(row.id))
-            token = runtime.store.open_tasks(row.id)[0]["token"]
+            execution_id = runtime.start_execution("callback", {}).id
+            wait_until(lambda eid=execution_id: runtime.store.open_tasks(eid))
+            token = runtime.store.open_tasks(execution_id)[0]["token"]
             began = time.perf_counter()
             runtime.report_success(token, {"ok": True})
             with done:
-                done.wait_for(lambda: row.id in entered, timeout=10)
-            samples.append((entered[row.id] - began) * 1000)
+                done.wait_for(lambda eid=execution_id: eid in entered, timeout=10)
+            samples.append((entered[execution_id] - began) * 1000)
         runtime.close()
     samples.sort()
     return {"rounds": rounds, "inproc_p50_ms": statistics.median(samples),

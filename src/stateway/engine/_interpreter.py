@@ -18,7 +18,6 @@ from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
     INVALID_ARGUMENT,
-    TASK_CANCELLED,
     TIMEOUT,
     StateFailure,
     matches_error,
@@ -565,7 +564,7 @@ class _Run:
                                f"gave {_kind(items)}, not an array")
         self.history("StepStarted", self._exit_name(frame, state), {})
         inputs = []
-        for index, item in enumerate(items):
+        for item in items:
             if state.item_constructor is not None:
                 item_env = self.env(frame, frame["input"], item=item)
                 inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))

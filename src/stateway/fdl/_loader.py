@@ -262,7 +262,7 @@ class _Loader:
         if start_at is not None and start_at not in names:
             self.error(f"{prefix}StartAt", f"no state named {start_at!r} in this scope{_suggest(start_at, names)}",
                        node, "StartAt")
-        for name, (state_node, spath) in nodes.items():
+        for state_node, spath in nodes.values():
             self.check_targets(state_node, spath, names)
         if start_at is not None and start_at in names:
             self.check_reachable(start_at, nodes)

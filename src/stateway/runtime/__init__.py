@@ -5,8 +5,8 @@ from stateway.runtime._outcomes import (
     Failed,
     IntegrationError,
     Outcome,
-    Submitted,
     SubmitFailed,
+    Submitted,
     TaskCall,
 )
 from stateway.runtime._registry import Integration, IntegrationRegistry

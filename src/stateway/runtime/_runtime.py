@@ -21,8 +21,8 @@ from stateway.runtime._outcomes import (
     Completed,
     Failed,
     IntegrationError,
-    Submitted,
     SubmitFailed,
+    Submitted,
     TaskCall,
 )
 from stateway.runtime._registry import IntegrationRegistry

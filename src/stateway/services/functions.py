@@ -119,7 +119,7 @@ class FunctionRuntime:
         except subprocess.TimeoutExpired:
             self._kill(proc)
             proc.communicate()
-            raise IntegrationError("FC.FunctionTimeout", f"function {spec.name!r} ran past its timeout of {limit:g}s")
+            raise IntegrationError("FC.FunctionTimeout", f"function {spec.name!r} ran past its timeout of {limit:g}s") from None
         finally:
             with self._lock:
                 self._running.pop(key, None)
