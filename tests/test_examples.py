@@ -7,6 +7,7 @@ import pytest
 from tests.conformance.harness import case_names, check, load_case, run_in_cli, run_in_engine
 
 CASES = case_names()
+assert CASES, "the conformance cases of ../shared/examples were not found"
 
 
 @pytest.mark.parametrize("name", CASES)
