@@ -196,13 +196,11 @@ def free_port() -> int:
 class CliDriver:
     def __init__(self, db: Path, endpoint: str, flow: str, name: str) -> None:
         from stateway.client import RpcClient
-        from stateway.store import SQLiteStore
 
         self.db = db
         self.client = RpcClient(endpoint)
         self.flow = flow
         self.name = name
-        self._store: SQLiteStore | None = None
 
     def _sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         if not self.db.exists():

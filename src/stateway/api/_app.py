@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -146,6 +147,4 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], actions: Mappin
 
 
 async def _run(handler: Handler, runtime: Runtime, params: Mapping[str, str]) -> dict[str, Any]:
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(handler, runtime, params)

@@ -23,6 +23,7 @@ from stateway.engine._errors import (
     matches_error,
 )
 from stateway.expr import EvaluationError, Template
+from stateway.expr._values import type_name
 from stateway.fdl import Flow, Scope, State
 from stateway.timefmt import iso
 
@@ -201,9 +202,6 @@ class _Run:
     def state_of(self, frame: dict[str, Any]) -> State:
         return self.flow.scopes[frame["scope"]].states[frame["state"]]
 
-    def step_name(self, frame: dict[str, Any]) -> str:
-        return f"{frame['path']}/{frame['state']}" if frame["path"] else frame["state"]
-
     def context(self, frame: dict[str, Any], input_: Any, output: Any, extra: Any) -> dict[str, Any]:
         st = self.state
         current: dict[str, Any] = {
@@ -259,7 +257,7 @@ class _Run:
             stage = frame["stage"]
             state = self.state_of(frame)
             if stage == "enter":
-                step = self.step_name(frame)
+                step = self._exit_name(frame, state)
                 self.history("StepEntered", step, {"input": _dumps(frame["input"])})
                 frame["retries"] = 0
                 frame["rule_attempts"] = {}
@@ -338,7 +336,7 @@ class _Run:
             env.globals = globals_before
             output = self.build(state.output_constructor, env, "OutputConstructor")
         if type(output) is not dict:
-            raise StateFailure(INVALID_ARGUMENT, f"the output of state {state.name!r} is {_kind(output)}, "
+            raise StateFailure(INVALID_ARGUMENT, f"the output of state {state.name!r} is {type_name(output)}, "
                                "not an object; shape it with an OutputConstructor")
         self.history("StepExited", self._exit_name(frame, state), {"output": _dumps(output)})
         if state.end:
@@ -561,7 +559,7 @@ class _Run:
             raise StateFailure(INVALID_ARGUMENT, f"ItemsPath: {exc.message}") from None
         if type(items) is not list:
             raise StateFailure(INVALID_ARGUMENT, f"ItemsPath {state.items_path.source if state.items_path else ''!r} "
-                               f"gave {_kind(items)}, not an array")
+                               f"gave {type_name(items)}, not an array")
         self.history("StepStarted", self._exit_name(frame, state), {})
         inputs = []
         for item in items:
@@ -667,10 +665,3 @@ class _Run:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _kind(value: Any) -> str:
-    from stateway.expr._values import type_name
-
-    return type_name(value)
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from stateway.expr import Expression, Template
 
@@ -122,6 +121,3 @@ class Flow:
 
     def scope(self, key: str) -> Scope:
         return self.scopes[key]
-
-    def raw_definition(self) -> dict[str, Any]:
-        return {"Name": self.name, "Description": self.description}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from stateway.integrations._arn import match_resource_arn
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.store import ExecutionAlreadyExists, FlowNotExists
@@ -18,12 +19,7 @@ class StartExecution(Integration):
 
     def invoke(self, call: TaskCall) -> Outcome:
         params = call.parameters
-        arn = params.get("resourceArn")
-        m = _ARN.match(arn) if isinstance(arn, str) else None
-        if m is None:
-            raise IntegrationError("FnF.InvalidArgument", f"not a flow ARN: {arn!r} (expected acs:fnf:{{region}}::flow/"
-                                   "{name})")
-        flow = m.group("flow")
+        flow = match_resource_arn(_ARN, params, "flow", "acs:fnf:{region}::flow/{name}").group("flow")
         name = params.get("executionName") or f"{call.execution_name[:80]}-{call.task_id}"
         child_input = params.get("input", {})
         if isinstance(child_input, str):

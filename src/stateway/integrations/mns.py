@@ -7,6 +7,7 @@ import json
 import re
 import time
 
+from stateway.integrations._arn import match_resource_arn
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 
@@ -22,11 +23,8 @@ class SendMessage(Integration):
 
     def invoke(self, call: TaskCall) -> Outcome:
         params = call.parameters
-        arn = params.get("resourceArn")
-        m = _ARN.match(arn) if isinstance(arn, str) else None
-        if m is None:
-            raise IntegrationError("FnF.InvalidArgument", f"not a queue ARN: {arn!r} (expected "
-                                   "acs:mns:{region}:{account}:/queues/{queue}/messages)")
+        queue = match_resource_arn(_ARN, params, "queue",
+                                   "acs:mns:{region}:{account}:/queues/{queue}/messages").group("queue")
         message = params.get("message", params.get("MessageBody"))
         if message is None:
             raise IntegrationError("FnF.InvalidArgument", "MNS:SendMessage needs a 'message' parameter")
@@ -37,7 +35,7 @@ class SendMessage(Integration):
             raise IntegrationError("FnF.InvalidArgument", f"priority must be 1 to 16, got {priority!r}")
         if not isinstance(delay, (int, float)) or not 0 <= delay <= 604800:
             raise IntegrationError("FnF.InvalidArgument", f"delaySeconds must be 0 to 604800, got {delay!r}")
-        sent = self.runtime.store.send_message(m.group("queue"), body, priority, float(delay), time.time(),
+        sent = self.runtime.store.send_message(queue, body, priority, float(delay), time.time(),
                                                message_id=self.message_id(call))
         result = {"MessageId": sent["id"], "MessageBodyMD5": hashlib.md5(body.encode()).hexdigest().upper(),
                   "RequestId": call.key}

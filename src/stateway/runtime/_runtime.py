@@ -236,8 +236,6 @@ class Runtime:
         extra: list[dict[str, Any]] = []
         if merged.ended is not None and row.callback_token:
             extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
-        if merged.ended is not None:
-            extra.extend(self._orphan_cancels(execution_id))
         outbox = self.store.commit(execution_id, [i for i, _ in events], merged, now, extra)
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command)
@@ -248,9 +246,6 @@ class Runtime:
             with self._ended:
                 self._ended.notify_all()
         return merged
-
-    def _orphan_cancels(self, execution_id: int) -> list[dict[str, Any]]:
-        return []
 
     # -- dispatch ----------------------------------------------------------------------------------
     def _submit(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
@@ -371,7 +366,6 @@ def _merge(a: Decision, b: Decision) -> Decision:
     closed_timers = set(b.cancelled_timers)
     a.timers = [t for t in a.timers if t["timer"] not in closed_timers]
     closed_tasks = set(b.closed_tasks)
-    opened_here = {t["task"] for t in a.opened_tasks}
     return Decision(
         state=b.state,
         history=a.history + b.history,
@@ -379,7 +373,6 @@ def _merge(a: Decision, b: Decision) -> Decision:
         timers=a.timers + b.timers,
         cancelled_timers=a.cancelled_timers + b.cancelled_timers,
         opened_tasks=[t for t in a.opened_tasks if t["task"] not in closed_tasks] + b.opened_tasks,
-        closed_tasks=a.closed_tasks + [t for t in b.closed_tasks if t not in opened_here] +
-        [t for t in b.closed_tasks if t in opened_here],
+        closed_tasks=a.closed_tasks + b.closed_tasks,
         ended=b.ended or a.ended,
     )

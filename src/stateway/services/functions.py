@@ -110,6 +110,7 @@ class FunctionRuntime:
                "STATEWAY_FUNCTION_NAME": spec.name}
         with self._lock:
             if key in self._cancelled:
+                self._cancelled.discard(key)
                 raise IntegrationError("FnF.TaskCancelled", "the invocation was cancelled before it started")
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=env, preexec_fn=_set_death_signal)
@@ -123,7 +124,9 @@ class FunctionRuntime:
         finally:
             with self._lock:
                 self._running.pop(key, None)
-        if key in self._cancelled:
+                cancelled = key in self._cancelled
+                self._cancelled.discard(key)
+        if cancelled:
             raise IntegrationError("FnF.TaskCancelled", f"function {spec.name!r} was killed by a cancel")
         if spec.kind == "command":
             if proc.returncode != 0:
