@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -104,22 +105,40 @@ def wait_until(predicate: Any, timeout: float = 120) -> None:
 
 
 def bench_parked(count: int, flow: str, name: str, mode: str) -> dict[str, Any]:
+    """Marginal memory of a parked execution: park ``count`` to warm every pool and cache, then
+    ``count`` more, and divide the second RSS growth by ``count``."""
     with tempfile.TemporaryDirectory() as tmp:
         runtime = runtime_on_disk(tmp)
         runtime.register_flow(name, flow)
+
+        def park() -> list[int]:
+            ids = [runtime.start_execution(name, {}).id for _ in range(count)]
+            if mode == "callback":
+                wait_until(lambda: len(runtime.store.open_tasks()) >= len(parked) + len(ids)
+                           and not runtime.store.pending_outbox())
+            else:
+                wait_until(lambda: not runtime.store.due_executions(time.time(), 1))
+            return ids
+
+        parked: list[int] = []
+        parked = park()
         gc.collect()
         before, threads_before = rss_bytes(), threading.active_count()
-        ids = [runtime.start_execution(name, {}).id for _ in range(count)]
-        if mode == "callback":
-            wait_until(lambda: len(runtime.store.open_tasks()) == count and not runtime.store.pending_outbox())
-        else:
-            wait_until(lambda: runtime.store.next_due() and runtime.store.next_due() > time.time() + 60)
+        parked += park()
         gc.collect()
         after, threads_after = rss_bytes(), threading.active_count()
-        statuses = {runtime.store.get_execution(i).status for i in ids[:10]}
+        # Python objects kept per parked execution (the design promise: rows, not objects)
+        tracemalloc.start()
+        heap_before = tracemalloc.get_traced_memory()[0]
+        parked += park()
+        gc.collect()
+        heap_growth = tracemalloc.get_traced_memory()[0] - heap_before
+        tracemalloc.stop()
+        statuses = {runtime.store.get_execution(i).status for i in parked[:: max(1, len(parked) // 20)]}
         runtime.close()
-    return {"parked": count, "rss_before": before, "rss_after": after,
-            "bytes_per_execution": max(0, after - before) / count, "threads_before": threads_before,
+    return {"parked": 3 * count, "rss_warm": before, "rss_after": after,
+            "bytes_per_execution": max(0, after - before) / count,
+            "heap_bytes_per_execution": heap_growth / count, "threads_warm": threads_before,
             "threads_after": threads_after, "statuses": sorted(statuses)}
 
 
@@ -163,7 +182,7 @@ def main() -> None:
     print("loop", json.dumps(results["loop"]), flush=True)
     results["timers"] = bench_parked(200 if quick else 1_000, TIMER, "timer", "timer")
     print("timers", json.dumps(results["timers"]), flush=True)
-    results["parked"] = bench_parked(200 if quick else 1_000, CALLBACK, "callback", "callback")
+    results["parked"] = bench_parked(200 if quick else 5_000, CALLBACK, "callback", "callback")
     print("parked", json.dumps(results["parked"]), flush=True)
     results["callback"] = bench_callback(20 if quick else 200)
     print("callback", json.dumps(results["callback"]), flush=True)

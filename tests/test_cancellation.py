@@ -140,3 +140,78 @@ def test_sweep_stops_a_child_whose_parent_already_ended(memory_runtime):
     child = runtime.start_execution("c", {}, "late", parent=(parent.id, "3"))  # the race: started after the stop
     runtime.sweep()
     assert runtime.wait(child.id, 5).status == "Stopped"
+
+
+CRASH_SCRIPT = r'''
+import os, signal, sys, time
+from stateway.runtime import Runtime
+from stateway.store import SQLiteStore
+db, functions = sys.argv[1], sys.argv[2]
+rt = Runtime(SQLiteStore(db), settings={"functions_dir": functions}).start()
+rt.register_flow("waiter", "Type: StateMachine\nSpecVersion: v1\nStartAt: W\nStates:\n"
+                 "  - {Type: Wait, Name: W, Seconds: 600, End: true}\n")
+rt.register_flow("crashy", """Type: StateMachine
+SpecVersion: v1
+StartAt: All
+States:
+  - Type: Parallel
+    Name: All
+    Branches:
+      - StartAt: Child
+        States:
+          - Type: Task
+            Name: Child
+            Action: FNF:StartExecution
+            TaskMode: WaitForSystemCallback
+            Parameters: {resourceArn: "acs:fnf:::flow/waiter", input: {}}
+            End: true
+      - StartAt: Sync
+        States:
+          - Type: Task
+            Name: Sync
+            Action: FC:InvokeFunction
+            Parameters: {resourceArn: "acs:fc:::functions/cancel_sleeper", invocationType: Sync, body: {marker.$: $Input.m}}
+            End: true
+    End: true
+""")
+row = rt.start_execution("crashy", {"m": sys.argv[3]})
+while not rt.store.list_executions(flow_name="waiter") or not rt.registry.get("FC:InvokeFunction").functions.running():
+    time.sleep(0.02)
+rt._submit = lambda *args: None  # from here the dispatcher is dead: the stop commits, its cancels never leave
+rt.stop_execution(row.id, "Operator", "crash test")
+assert rt.wait(row.id, 5).status == "Stopped"
+print("stopped", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_kill_9_between_the_stop_and_its_cancels(tmp_path):
+    import subprocess
+    import sys
+
+    from stateway.runtime import Runtime
+    from stateway.store import SQLiteStore
+
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "cancel_sleeper.py").write_text(SLEEPER)
+    db, marker = str(tmp_path / "crash.db"), tmp_path / "marker"
+    out = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, db, str(functions), str(marker)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "stopped" and out.returncode == -9, out.stderr
+    store = SQLiteStore(db)
+    assert [e.status for e in store.list_executions(flow_name="waiter")] == ["Running"]  # the cancel was lost...
+    assert store.pending_outbox()
+    runtime = Runtime(store, settings={"functions_dir": str(functions)}).start()  # ...until the restart
+    try:
+        child = store.list_executions(flow_name="waiter")[0]
+        assert runtime.wait(child.id, 5).status == "Stopped"
+        parent = store.list_executions(flow_name="crashy")[0]
+        deadline = time.monotonic() + 5
+        while "TaskCancelled" not in [e["Type"] for e in store.history(parent.id)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "TaskCancelled" in [e["Type"] for e in store.history(parent.id)]
+    finally:
+        runtime.close()
+    time.sleep(3.5)
+    assert not marker.exists() and not processes_of("cancel_sleeper")

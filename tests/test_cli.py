@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import time
 
 from tests.test_fdl import BROKEN
 
@@ -40,5 +41,14 @@ def test_queue_commands(tmp_path):
     import json
 
     handle = json.loads(received.stdout)["ReceiptHandle"]
+    assert stateway("queue", "receive", "jobs", "--db", db).returncode == 1  # hidden while being worked on
+    old = stateway("queue", "visibility", "jobs", handle, "0", "--db", db).stdout.strip()
+    again = stateway("queue", "receive", "jobs", "--db", db)
+    assert again.returncode == 0  # visible again at once
+    assert stateway("queue", "delete", "jobs", old, "--db", db).returncode == 1  # a superseded handle is void
+    handle = json.loads(again.stdout)["ReceiptHandle"]
+    stateway("queue", "visibility", "jobs", handle, "1", "--db", db)
+    time.sleep(1.1)
+    handle = json.loads(stateway("queue", "receive", "jobs", "--db", db).stdout)["ReceiptHandle"]
     assert stateway("queue", "delete", "jobs", handle, "--db", db).returncode == 0
     assert "0 messages" in stateway("queue", "list", "--db", db).stdout

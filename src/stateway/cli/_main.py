@@ -168,6 +168,20 @@ def queue_delete(name: str, receipt_handle: str, db: str) -> None:
         sys.exit(1)
 
 
+@queue.command("visibility")
+@click.argument("name")
+@click.argument("receipt_handle")
+@click.argument("seconds", type=click.IntRange(0, 43200))
+@db_option
+def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str) -> None:
+    """Hide a received message for SECONDS more (0: visible now); prints the new receipt handle."""
+    handle = _store(db).change_visibility(name, receipt_handle, time.time() + seconds)
+    if handle is None:
+        click.echo("error: MessageNotExist: the receipt handle is not valid (expired or deleted)", err=True)
+        sys.exit(1)
+    click.echo(handle)
+
+
 @queue.command("list")
 @db_option
 def queue_list(db: str) -> None:
