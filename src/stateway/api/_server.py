@@ -18,7 +18,8 @@ class BackgroundServer:
                 port = probe.getsockname()[1]
         self.host = host
         self.port = port
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                timeout_keep_alive=600)  # the MNS SDK breaks on idle closes (mns.md §7)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="stateway-http", daemon=True)
 

@@ -1,11 +1,15 @@
-"""RPC v1 (HMAC-SHA1) signatures as the official SDKs make them (api.md §4.1)."""
+"""Request signatures: RPC v1 (HMAC-SHA1, what the fnf SDKs use), ACS3-HMAC-SHA256 (the generic
+client), api.md §4; and MNS v1 for the queue API, mns.md §3."""
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
+import re
 import secrets
+import threading
 import time
 from collections.abc import Mapping
 from urllib.parse import quote
@@ -46,39 +50,131 @@ class SignatureRefused(Exception):
         super().__init__(message)
 
 
+_ACS3 = re.compile(r"^ACS3-HMAC-SHA256\s+Credential=([^,]+),\s*SignedHeaders=([^,]*),\s*Signature=([0-9a-fA-F]+)$")
+_MNS = re.compile(r"^MNS (\S+):(\S+)$")
+
+
 class SignatureChecker:
     def __init__(self, credentials: Mapping[str, str]) -> None:
         self.credentials = dict(credentials)
         self._nonces: dict[str, float] = {}
+        self._lock = threading.Lock()
 
-    def check(self, method: str, query: Mapping[str, str], form: Mapping[str, str]) -> str:
+    def _secret(self, key_id: str | None, code: str = "InvalidAccessKeyID") -> str:
+        secret = self.credentials.get(key_id or "")
+        if secret is None:
+            raise SignatureRefused(403, code, f"the AccessKeyId {key_id!r} is not known")
+        return secret
+
+    @staticmethod
+    def _fresh(when: float, stamp: str, code: str = "RequestTimeTooSkewed") -> None:
+        if abs(time.time() - when) > SKEW_SECONDS:
+            raise SignatureRefused(403, code, f"The difference between the request time {stamp} and the current "
+                                   "time is too large.")
+
+    def _nonce(self, nonce: str) -> None:
+        now = time.time()
+        with self._lock:
+            if len(self._nonces) > 10_000:
+                self._nonces = {n: t for n, t in self._nonces.items() if now - t < 2 * SKEW_SECONDS}
+            if nonce in self._nonces:
+                raise SignatureRefused(400, "SignatureNonceUsed", f"The request signature nonce {nonce!r} has been "
+                                       "used.")
+            self._nonces[nonce] = now
+
+    def check_rpc(self, method: str, query: Mapping[str, str], form: Mapping[str, str],
+                  headers: Mapping[str, str], body: bytes) -> str:
+        authorization = headers.get("authorization", "")
+        if authorization.startswith("ACS3-HMAC-SHA256"):
+            return self._check_acs3(method, query, headers, body, authorization)
         params = {**query, **form}
         signature = params.pop("Signature", None)
         key_id = params.get("AccessKeyId")
         if signature is None or key_id is None:
-            raise SignatureRefused(400, "MissingParameter", "the request is not signed (Signature and AccessKeyId)")
-        secret = self.credentials.get(key_id)
-        if secret is None:
-            raise SignatureRefused(403, "InvalidAccessKeyID", f"the AccessKeyId {key_id!r} is not known")
+            raise SignatureRefused(400, "MissingRequiredParams", "the request is not signed (Signature, AccessKeyId)")
+        secret = self._secret(key_id)
         if params.get("SignatureMethod") != "HMAC-SHA1" or params.get("SignatureVersion") != "1.0":
-            raise SignatureRefused(400, "InvalidParameter", "SignatureMethod must be HMAC-SHA1, version 1.0")
+            raise SignatureRefused(400, "InvalidArgument", "SignatureMethod must be HMAC-SHA1, version 1.0")
         stamp = params.get("Timestamp", "")
         try:
             when = time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
         except ValueError:
-            raise SignatureRefused(400, "InvalidTimeStamp.Format", f"Timestamp {stamp!r} is not "
-                                   "YYYY-MM-DDThh:mm:ssZ") from None
-        now = time.time()
-        if abs(now - when) > SKEW_SECONDS:
-            raise SignatureRefused(403, "RequestTimeTooSkewed", f"The difference between the request time {stamp} "
-                                   f"and the current time is too large.")
+            raise SignatureRefused(400, "InvalidArgument", f"Timestamp {stamp!r} is not YYYY-MM-DDThh:mm:ssZ") from None
+        self._fresh(when, stamp)
         expected = rpc_v1_signature(method, params, secret)
         if not hmac.compare_digest(expected, signature):
-            raise SignatureRefused(403, "SignatureNotMatch", "The request signature does not conform to "
-                                   "Aliyun standards.")
-        nonce = params.get("SignatureNonce", "")
-        self._nonces = {n: t for n, t in self._nonces.items() if now - t < 2 * SKEW_SECONDS}
-        if nonce in self._nonces:
-            raise SignatureRefused(400, "SignatureNonceUsed", f"The request signature nonce {nonce!r} has been used.")
-        self._nonces[nonce] = now
+            canon = "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(params.items()))
+            raise SignatureRefused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
+                                   "signature you provided. Check your access key and signing method. Server string "
+                                   f"to sign is:{method.upper()}&%2F&{pct(canon)}")
+        self._nonce(params.get("SignatureNonce", ""))
         return key_id
+
+    def _check_acs3(self, method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes,
+                    authorization: str) -> str:
+        m = _ACS3.match(authorization.strip())
+        if m is None:
+            raise SignatureRefused(400, "InvalidArgument", "the Authorization header is not ACS3-HMAC-SHA256")
+        key_id, signed, signature = m.group(1), m.group(2), m.group(3).lower()
+        secret = self._secret(key_id)
+        stamp = headers.get("x-acs-date", "")
+        try:
+            when = time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        except ValueError:
+            raise SignatureRefused(400, "InvalidArgument", f"x-acs-date {stamp!r} is not YYYY-MM-DDThh:mm:ssZ") from None
+        self._fresh(when, stamp)
+        payload_hash = hashlib.sha256(body).hexdigest()
+        if headers.get("x-acs-content-sha256", payload_hash) != payload_hash:
+            raise SignatureRefused(400, "InvalidArgument", "x-acs-content-sha256 does not match the body")
+        names = [n for n in signed.split(";") if n]
+        canonical = "\n".join([
+            method.upper(), "/", "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(query.items())),
+            "".join(f"{n}:{headers.get(n, '').strip()}\n" for n in names), signed, payload_hash])
+        string_to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
+        expected = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise SignatureRefused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
+                                   "signature you provided.")
+        self._nonce(headers.get("x-acs-signature-nonce", ""))
+        return key_id
+
+    def check_mns(self, method: str, raw_target: str, headers: Mapping[str, str], body: bytes) -> str:
+        authorization = headers.get("authorization")
+        if not authorization:
+            raise SignatureRefused(400, "MissingAuthorizationHeader", "Authorization header is required.")
+        m = _MNS.match(authorization)
+        if m is None:
+            raise SignatureRefused(400, "InvalidAuthorizationHeader", "The Authorization header is not valid.")
+        key_id, signature = m.group(1), m.group(2)
+        date = headers.get("date")
+        if not date:
+            raise SignatureRefused(400, "MissingDateHeader", "Date header is required.")
+        parsed = email.utils.parsedate_to_datetime(date) if _looks_like_date(date) else None
+        if parsed is None:
+            raise SignatureRefused(400, "InvalidDateHeader", "The Date header is not a valid RFC 1123 date.")
+        if abs(time.time() - parsed.timestamp()) > SKEW_SECONDS:
+            raise SignatureRefused(403, "TimeExpired", "The http request you sent is expired.")
+        secret = self._secret(key_id, "InvalidAccessKeyId")
+        mns_headers = "".join(f"{k}:{v}\n" for k, v in sorted((k.lower(), v) for k, v in headers.items()
+                                                              if k.lower().startswith("x-mns-")))
+        string_to_sign = (f"{method.upper()}\n{headers.get('content-md5', '')}\n{headers.get('content-type', '')}\n"
+                          f"{date}\n{mns_headers}{raw_target}")
+        expected = base64.b64encode(hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
+        if not hmac.compare_digest(expected, signature):
+            raise SignatureRefused(403, "SignatureDoesNotMatch", "The request signature we calculated does not match "
+                                   "the signature you provided.")
+        if body:
+            given = headers.get("content-md5", "")
+            digest = hashlib.md5(body)
+            accepted = {base64.b64encode(digest.hexdigest().encode()).decode(),
+                        base64.b64encode(digest.digest()).decode()}
+            if given and given not in accepted:
+                raise SignatureRefused(400, "InvalidDegist", "The Content-MD5 you specified is invalid.")
+        return key_id
+
+
+def _looks_like_date(text: str) -> bool:
+    try:
+        return email.utils.parsedate_to_datetime(text) is not None
+    except (TypeError, ValueError):
+        return False

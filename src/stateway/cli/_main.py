@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from stateway.cli._run import run_command
+from stateway.cli._serve import serve_command
 from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
 from stateway.runtime import IntegrationRegistry
@@ -39,6 +40,7 @@ def validate(files: tuple[str, ...]) -> None:
 
 
 cli.add_command(run_command)
+cli.add_command(serve_command)
 
 
 def _client(endpoint: str | None) -> RpcClient:
@@ -83,6 +85,128 @@ def task_fail(token: str, error: str, cause: str, endpoint: str | None) -> None:
 @cli.group("exec")
 def exec_group() -> None:
     """Executions on a running Stateway."""
+
+
+def _print(result: dict[str, Any]) -> None:
+    result.pop("RequestId", None)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+@cli.group()
+def flow() -> None:
+    """Flows on a running Stateway."""
+
+
+@flow.command("create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", help="the flow's name (default: the definition's Name, else the file name)")
+@click.option("--description", default="")
+@click.option("--express", is_flag=True, help="ExecutionMode Express: run with StartSyncExecution")
+@endpoint_option
+def flow_create(file: str, name: str | None, description: str, express: bool, endpoint: str | None) -> None:
+    from stateway.cli._run import _flow_name
+
+    source = Path(file).read_text()
+    result = _call(endpoint, "CreateFlow", Name=name or _flow_name(Path(file), source), Definition=source,
+                   Description=description, Type="FDL", ExecutionMode="Express" if express else "Standard")
+    click.echo(f"created flow {result['Name']}")
+
+
+@flow.command("update")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--description")
+@endpoint_option
+def flow_update(name: str, file: str, description: str | None, endpoint: str | None) -> None:
+    _call(endpoint, "UpdateFlow", Name=name, Definition=Path(file).read_text(), Description=description)
+    click.echo(f"updated flow {name}")
+
+
+@flow.command("describe")
+@click.argument("name")
+@endpoint_option
+def flow_describe(name: str, endpoint: str | None) -> None:
+    _print(_call(endpoint, "DescribeFlow", Name=name))
+
+
+@flow.command("list")
+@endpoint_option
+def flow_list(endpoint: str | None) -> None:
+    token = None
+    while True:
+        page = _call(endpoint, "ListFlows", Limit=100, NextToken=token)
+        for item in page["Flows"]:
+            click.echo(f"{item['Name']}\t{item.get('ExecutionMode', '')}\t{item['LastModifiedTime']}")
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+@flow.command("delete")
+@click.argument("name")
+@endpoint_option
+def flow_delete(name: str, endpoint: str | None) -> None:
+    _call(endpoint, "DeleteFlow", Name=name)
+    click.echo(f"deleted flow {name}")
+
+
+@exec_group.command("start")
+@click.argument("flow_name")
+@click.option("--input", "input_", default="{}", help="JSON object, or @file.json")
+@click.option("--name", "execution_name")
+@click.option("--wait", "wait", is_flag=True, help="wait for the end and print the output")
+@endpoint_option
+def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, endpoint: str | None) -> None:
+    text = Path(input_[1:]).read_text() if input_.startswith("@") else input_
+    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text)
+    click.echo(f"started {flow_name}/{result['Name']}", err=True)
+    while wait and result["Status"] not in ("Succeeded", "Failed", "Stopped", "TimedOut"):
+        result = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=result["Name"],
+                       WaitTimeSeconds=20)
+    if wait:
+        _print(result)
+        sys.exit(0 if result["Status"] == "Succeeded" else 1)
+
+
+@exec_group.command("list")
+@click.argument("flow_name")
+@click.option("--status")
+@click.option("--prefix")
+@endpoint_option
+def exec_list(flow_name: str, status: str | None, prefix: str | None, endpoint: str | None) -> None:
+    token = None
+    while True:
+        page = _call(endpoint, "ListExecutions", FlowName=flow_name, Status=status, ExecutionNamePrefix=prefix,
+                     MetadataOnly="true", Limit=100, NextToken=token)
+        for item in page["Executions"]:
+            click.echo(f"{item['Name']}\t{item['Status']}\t{item['StartedTime']}\t{item['StoppedTime']}")
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+@exec_group.command("history")
+@click.argument("flow_name")
+@click.argument("name")
+@click.option("--follow", is_flag=True, help="keep printing events until the execution ends")
+@endpoint_option
+def exec_history(flow_name: str, name: str, follow: bool, endpoint: str | None) -> None:
+    token = None
+    while True:
+        page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
+                     NextToken=token)
+        for event in page["Events"]:
+            click.echo(f"{event['EventId']:>5} {event['Time']} {event['Type']:<20} {event['StepName']} "
+                       f"{event['EventDetail']}")
+            token = str(event["EventId"])
+        if page.get("NextToken"):
+            continue
+        if not follow:
+            return
+        status = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=name)["Status"]
+        if status in ("Succeeded", "Failed", "Stopped", "TimedOut") and not page["Events"]:
+            return
+        time.sleep(0.5)
 
 
 @exec_group.command("stop")

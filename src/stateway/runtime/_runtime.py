@@ -6,6 +6,7 @@ run on a thread pool, and their results come back as inbox events, never as dire
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 
 from stateway.engine import Decision, Interpreter, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
+from stateway.runtime._cron import Cron
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -27,7 +29,7 @@ from stateway.runtime._outcomes import (
 )
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
-from stateway.store import ExecutionRow, SQLiteStore
+from stateway.store import ExecutionAlreadyExists, ExecutionRow, SQLiteStore
 
 log = logging.getLogger("stateway.runtime")
 
@@ -185,13 +187,16 @@ class Runtime:
 
     # -- the loop -----------------------------------------------------------------------------------
     def _loop(self) -> None:
-        last_sweep = time.monotonic()
+        last_sweep = last_schedules = time.monotonic()
         while not self._stopping:
             now = time.time()
             try:
                 due = self.store.due_executions(now, 64)
                 for execution_id in due:
                     self.process(execution_id)
+                if time.monotonic() - last_schedules > 0.25:
+                    last_schedules = time.monotonic()
+                    self.fire_schedules(now)
                 if time.monotonic() - last_sweep > self.sweep_interval:
                     last_sweep = time.monotonic()
                     self.sweep()
@@ -348,6 +353,26 @@ class Runtime:
             self._submit(outbox_id, command.pop("execution_id"), command)
             count += 1
         return count
+
+    def fire_schedules(self, now: float) -> int:
+        """Start an execution for each enabled schedule that is due. The execution's name is derived
+        from the firing time, so a firing repeated after a crash finds the one already started."""
+        fired = 0
+        for schedule in self.store.due_schedules(now):
+            moment = schedule["next_fire"]
+            label = re.sub(r"[^A-Za-z0-9_-]", "-", schedule["name"])[:80]
+            try:
+                payload = json.loads(schedule["payload"] or "{}")
+                self.start_execution(schedule["flow_name"], payload if isinstance(payload, dict) else {},
+                                     f"schedule-{label}-{int(moment)}")
+                fired += 1
+            except ExecutionAlreadyExists:
+                pass
+            except Exception:
+                log.exception("schedule %s of flow %s could not start", schedule["name"], schedule["flow_name"])
+            self.store.advance_schedule(schedule["flow_name"], schedule["name"], moment,
+                                        Cron.parse(schedule["cron"]).next_after(max(now, moment)))
+        return fired
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until every command is dispatched and no child execution still runs (for `stateway run`)."""

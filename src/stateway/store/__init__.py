@@ -2,16 +2,27 @@
 ``SQLiteStore.in_memory()`` serves unit tests and Express runs with the same code and schema.
 """
 
-from stateway.store._errors import ExecutionAlreadyExists, FlowAlreadyExists, FlowNotExists, StoreError
+from stateway.store._errors import (
+    ExecutionAlreadyExists,
+    ExecutionNotExists,
+    FlowAlreadyExists,
+    FlowNotExists,
+    ScheduleAlreadyExists,
+    ScheduleNotExists,
+    StoreError,
+)
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow, Store
 
 __all__ = [
     "ExecutionAlreadyExists",
+    "ExecutionNotExists",
     "ExecutionRow",
     "FlowAlreadyExists",
     "FlowNotExists",
     "SQLiteStore",
+    "ScheduleAlreadyExists",
+    "ScheduleNotExists",
     "Store",
     "StoreError",
 ]

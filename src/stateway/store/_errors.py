@@ -19,3 +19,11 @@ class ExecutionAlreadyExists(StoreError):
 
 class ExecutionNotExists(StoreError):
     code = "ExecutionNotExists"
+
+
+class ScheduleNotExists(StoreError):
+    code = "ScheduleNotExists"
+
+
+class ScheduleAlreadyExists(StoreError):
+    code = "ScheduleAlreadyExists"

@@ -42,3 +42,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_ready ON messages (queue, visible_at, priority, seq);
     """,
 ]
+
+MIGRATIONS.append(
+    """
+    CREATE TABLE schedules (
+        flow_name TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL, cron TEXT NOT NULL,
+        description TEXT NOT NULL, enable INTEGER NOT NULL, payload TEXT NOT NULL,
+        created REAL NOT NULL, modified REAL NOT NULL, next_fire REAL,
+        PRIMARY KEY (flow_name, name));
+    CREATE INDEX schedules_due ON schedules (enable, next_fire);
+    """
+)

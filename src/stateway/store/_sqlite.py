@@ -19,6 +19,8 @@ from stateway.store._errors import (
     ExecutionNotExists,
     FlowAlreadyExists,
     FlowNotExists,
+    ScheduleAlreadyExists,
+    ScheduleNotExists,
 )
 from stateway.store._schema import MIGRATIONS
 from stateway.store._types import ExecutionRow
@@ -364,6 +366,61 @@ class SQLiteStore:
                 db.execute("UPDATE invocations SET status='Cancelled' WHERE id=?", (invocation_id,))
             return str(row[0])
 
+    # -- schedules ------------------------------------------------------------------------------
+    _SCHEDULE_COLUMNS = ("flow_name", "name", "id", "cron", "description", "enable", "payload", "created", "modified",
+                         "next_fire")
+
+    def put_schedule(self, schedule: dict[str, Any], *, create: bool) -> dict[str, Any]:
+        with self._tx() as db:
+            exists = db.execute("SELECT 1 FROM schedules WHERE flow_name=? AND name=?",
+                                (schedule["flow_name"], schedule["name"])).fetchone()
+            if create and exists:
+                raise ScheduleAlreadyExists(f"the schedule {schedule['name']!r} of flow {schedule['flow_name']!r} "
+                                            "already exists")
+            if not create and not exists:
+                raise ScheduleNotExists(f"the schedule {schedule['name']!r} of flow {schedule['flow_name']!r} "
+                                        "does not exist")
+            if create and db.execute("SELECT 1 FROM flows WHERE name=?", (schedule["flow_name"],)).fetchone() is None:
+                raise FlowNotExists(f"the flow {schedule['flow_name']!r} does not exist")
+            db.execute(f"INSERT OR REPLACE INTO schedules VALUES ({', '.join('?' * len(self._SCHEDULE_COLUMNS))})",
+                       [int(schedule[c]) if c == "enable" else schedule[c] for c in self._SCHEDULE_COLUMNS])
+        return schedule
+
+    def get_schedule(self, flow_name: str, name: str) -> dict[str, Any]:
+        with self._lock:
+            row = self._db.execute(f"SELECT {', '.join(self._SCHEDULE_COLUMNS)} FROM schedules "
+                                   "WHERE flow_name=? AND name=?", (flow_name, name)).fetchone()
+        if row is None:
+            raise ScheduleNotExists(f"the schedule {name!r} of flow {flow_name!r} does not exist")
+        return self._schedule(row)
+
+    def _schedule(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        schedule = dict(zip(self._SCHEDULE_COLUMNS, row, strict=True))
+        schedule["enable"] = bool(schedule["enable"])
+        return schedule
+
+    def list_schedules(self, flow_name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(self._SCHEDULE_COLUMNS)} FROM schedules WHERE flow_name=? "
+                                    "ORDER BY created, name", (flow_name,)).fetchall()
+        return [self._schedule(r) for r in rows]
+
+    def delete_schedule(self, flow_name: str, name: str) -> None:
+        with self._tx() as db:
+            if db.execute("DELETE FROM schedules WHERE flow_name=? AND name=?", (flow_name, name)).rowcount == 0:
+                raise ScheduleNotExists(f"the schedule {name!r} of flow {flow_name!r} does not exist")
+
+    def due_schedules(self, now: float) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(self._SCHEDULE_COLUMNS)} FROM schedules "
+                                    "WHERE enable=1 AND next_fire IS NOT NULL AND next_fire <= ?", (now,)).fetchall()
+        return [self._schedule(r) for r in rows]
+
+    def advance_schedule(self, flow_name: str, name: str, fired: float, next_fire: float | None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE schedules SET next_fire=? WHERE flow_name=? AND name=? AND next_fire=?",
+                       (next_fire, flow_name, name, fired))
+
     # -- queues -------------------------------------------------------------------------------
     def ensure_queue(self, name: str, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
         with self._tx() as db:
@@ -374,6 +431,52 @@ class SQLiteStore:
                 db.execute("INSERT INTO queues VALUES (?, ?, ?)", (name, _dumps(attrs), time.time()))
                 return {"name": name, "attributes": attrs, "created": time.time()}
             return {"name": name, "attributes": json.loads(row[0]), "created": row[1]}
+
+    def get_queue(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT attributes, created FROM queues WHERE name=?", (name,)).fetchone()
+            if row is None:
+                return None
+            now = time.time()
+            counts = self._db.execute(
+                "SELECT SUM(visible_at <= ?), SUM(visible_at > ? AND dequeue_count > 0), "
+                "SUM(visible_at > ? AND dequeue_count = 0) FROM messages WHERE queue=?", (now, now, now, name)).fetchone()
+        attributes = json.loads(row[0])
+        return {"name": name, "attributes": attributes, "created": row[1],
+                "modified": attributes.get("LastModifyTime", row[1]),
+                "active": counts[0] or 0, "inactive": counts[1] or 0, "delayed": counts[2] or 0}
+
+    def create_queue(self, name: str, attributes: dict[str, Any]) -> str:
+        """'created', 'same' (exists with these attributes) or 'conflict'."""
+        with self._lock:
+            existing = self.get_queue(name)
+            if existing is not None:
+                same = all(existing["attributes"].get(k) == v for k, v in attributes.items())
+                return "same" if same else "conflict"
+            self.ensure_queue(name, attributes)
+            return "created"
+
+    def set_queue_attributes(self, name: str, attributes: dict[str, Any]) -> bool:
+        with self._tx() as db:
+            row = db.execute("SELECT attributes FROM queues WHERE name=?", (name,)).fetchone()
+            if row is None:
+                return False
+            merged = {**json.loads(row[0]), **attributes, "LastModifyTime": time.time()}
+            db.execute("UPDATE queues SET attributes=? WHERE name=?", (_dumps(merged), name))
+            return True
+
+    def delete_queue(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM messages WHERE queue=?", (name,))
+            db.execute("DELETE FROM queues WHERE name=?", (name,))
+
+    def peek_messages(self, queue: str, now: float, count: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, body, priority, enqueued, first_dequeued, dequeue_count FROM messages "
+                                    "WHERE queue=? AND visible_at <= ? ORDER BY priority, seq LIMIT ?",
+                                    (queue, now, count)).fetchall()
+        return [{"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3],
+                 "first_dequeued": r[4] if r[4] is not None else r[3], "dequeue_count": r[5]} for r in rows]
 
     def list_queues(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -1,0 +1,389 @@
+"""CloudFlow's RPC actions (api.md §8), as functions of (service, params) → response body."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from stateway.fdl import FlowDefinitionError
+from stateway.runtime import FINAL_STATUSES, Runtime
+from stateway.runtime._cron import Cron, CronError
+from stateway.store import ExecutionRow, SQLiteStore
+from stateway.timefmt import iso
+
+MAX_INPUT_BYTES = 64 * 1024
+DEFAULT_LIMIT = 60
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+class CloudFlowService:
+    """What the actions act on: the runtime (standard flows) and an in-memory one (Express)."""
+
+    def __init__(self, runtime: Runtime, endpoint: str = "") -> None:
+        self.runtime = runtime
+        self.endpoint = endpoint
+        self._express: Runtime | None = None
+        self._express_lock = threading.Lock()
+
+    def express(self) -> Runtime:
+        with self._express_lock:
+            if self._express is None:
+                self._express = Runtime(SQLiteStore.in_memory(), settings=self.runtime.settings).start()
+            return self._express
+
+    def close(self) -> None:
+        if self._express is not None:
+            self._express.close()
+
+
+Handler = Callable[[CloudFlowService, Mapping[str, str]], dict[str, Any]]
+
+
+# -- parameters -------------------------------------------------------------------------------------
+def required(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        raise ApiError(400, "MissingRequiredParams", f"the parameter {name!r} is required")
+    return value
+
+
+def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "InvalidArgument", f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, "InvalidArgument", f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise ApiError(400, "InvalidArgument", f"{name} must be true or false, got {raw!r}")
+
+
+def _time(params: Mapping[str, str], name: str) -> float | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ApiError(400, "InvalidArgument", f"{name} must be a time like 2019-01-01T01:01:01.001Z") from None
+
+
+def _json_object(params: Mapping[str, str], name: str) -> dict[str, Any]:
+    raw = params.get(name) or "{}"
+    if len(raw.encode()) > MAX_INPUT_BYTES:
+        raise ApiError(400, "InvalidArgument", f"{name} is over the limit of {MAX_INPUT_BYTES} bytes")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, "InvalidArgument", f"{name} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "InvalidArgument", f"{name} must be a JSON object")
+    return value
+
+
+def _page(items: list[Any], params: Mapping[str, str]) -> tuple[list[Any], str]:
+    limit = _int(params, "Limit", DEFAULT_LIMIT, 1, 1000)
+    token = params.get("NextToken") or "0"
+    if not token.isdigit():
+        raise ApiError(400, "InvalidArgument", f"NextToken {token!r} is not one this server gave")
+    start = int(token)
+    page = items[start:start + limit]
+    return page, str(start + limit) if start + limit < len(items) else ""
+
+
+# -- flows --------------------------------------------------------------------------------------------
+FLOW_FIELDS = ("Description", "Type", "RoleArn", "ExecutionMode", "ResourceGroupId", "ExternalStorageLocation")
+
+
+def _definition_error(exc: FlowDefinitionError) -> ApiError:
+    lines = "; ".join(p.format("Definition") for p in exc.errors)
+    return ApiError(400, "InvalidArgument", f"the flow definition is not valid: {lines}")
+
+
+def flow_view(flow: dict[str, Any]) -> dict[str, Any]:
+    meta = flow["meta"]
+    view = {"Name": flow["name"], "Definition": flow["definition"], "Id": flow["id"],
+            "CreatedTime": iso(flow["created"]), "LastModifiedTime": iso(flow["modified"])}
+    view.update({k: meta[k] for k in FLOW_FIELDS if k in meta})
+    if "Environment" in meta:
+        view["Environment"] = meta["Environment"]
+    return view
+
+
+def _flow_meta(params: Mapping[str, str], defaults: bool) -> dict[str, Any]:
+    meta: dict[str, Any] = {"Type": "FDL", "ExecutionMode": "Standard", "Description": ""} if defaults else {}
+    meta.update({k: params[k] for k in FLOW_FIELDS if k in params})
+    if meta.get("ExecutionMode", "Standard") not in ("Standard", "Express"):
+        raise ApiError(400, "InvalidArgument", "ExecutionMode must be Standard or Express")
+    if "Environment" in params:
+        try:
+            meta["Environment"] = json.loads(params["Environment"])
+        except ValueError:
+            raise ApiError(400, "InvalidArgument", "Environment must be JSON") from None
+    return meta
+
+
+def create_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    name, definition = required(params, "Name"), required(params, "Definition")
+    try:
+        flow = service.runtime.register_flow(name, definition, _flow_meta(params, True), replace=False)
+    except FlowDefinitionError as exc:
+        raise _definition_error(exc) from None
+    return flow_view(flow)
+
+
+def update_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    name = required(params, "Name")
+    flow = service.runtime.store.get_flow(name)
+    definition = params.get("Definition") or flow["definition"]
+    try:
+        flow = service.runtime.register_flow(name, definition, _flow_meta(params, False), replace="update")
+    except FlowDefinitionError as exc:
+        raise _definition_error(exc) from None
+    return flow_view(flow)
+
+
+def describe_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    return flow_view(service.runtime.store.get_flow(required(params, "Name")))
+
+
+def list_flows(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flows = service.runtime.store.list_flows()
+    group = params.get("ResourceGroupId")
+    if group:
+        flows = [f for f in flows if f["meta"].get("ResourceGroupId") == group]
+    page, token = _page(flows, params)
+    return {"Flows": [flow_view(f) for f in page], "NextToken": token}
+
+
+def delete_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    service.runtime.store.delete_flow(required(params, "Name"))
+    return {}
+
+
+# -- executions ---------------------------------------------------------------------------------------
+def execution_view(row: ExecutionRow, metadata_only: bool = False) -> dict[str, Any]:
+    view = {"FlowName": row.flow_name, "Name": row.name, "Status": row.status,
+            "StartedTime": iso(row.started), "StoppedTime": iso(row.stopped) if row.stopped else ""}
+    if not metadata_only:
+        view.update({"Input": json.dumps(row.input, ensure_ascii=False),
+                     "Output": "" if row.output is None else json.dumps(row.output, ensure_ascii=False),
+                     "FlowDefinition": row.definition})
+    if row.status in ("Failed", "Stopped", "TimedOut"):
+        view.update({"ErrorCode": row.error or "", "ErrorMessage": row.cause or ""})
+    return view
+
+
+def _find(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
+    flow, name = required(params, "FlowName"), required(params, "ExecutionName")
+    row = service.runtime.store.find_execution(flow, name)
+    if row is None:
+        service.runtime.store.get_flow(flow)  # FlowNotExists first, when that is the problem
+        raise ApiError(404, "ExecutionNotExists", f"the execution {name!r} of flow {flow!r} does not exist")
+    return row
+
+
+def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flow_name = required(params, "FlowName")
+    if service.runtime.store.get_flow(flow_name)["meta"].get("ExecutionMode") == "Express":
+        raise ApiError(400, "InvalidArgument", f"the flow {flow_name!r} is an Express flow: use StartSyncExecution")
+    execution_input = _json_object(params, "Input")
+    row = service.runtime.start_execution(flow_name, execution_input, params.get("ExecutionName") or None,
+                                          callback_token=params.get("CallbackFnFTaskToken") or None)
+    return execution_view(row)
+
+
+def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flow_name = required(params, "FlowName")
+    flow = service.runtime.store.get_flow(flow_name)
+    if flow["meta"].get("ExecutionMode") != "Express":
+        raise ApiError(400, "InvalidArgument", f"the flow {flow_name!r} is a Standard flow: use StartExecution")
+    execution_input = _json_object(params, "Input")
+    express = service.express()
+    for other in service.runtime.store.list_flows():  # child flows run in the same memory
+        express.store.put_flow(other["name"], other["definition"], other["meta"], replace=True)
+    given = params.get("ExecutionName") or "sync"
+    row = express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}")
+    row = express.wait(row.id, 300)
+    if row.status not in FINAL_STATUSES:
+        express.stop_execution(row.id, "FnF.Timeout", "a synchronous execution is limited to 300 seconds")
+        row = express.wait(row.id, 5)
+    view = {"FlowName": flow_name, "Name": f"{given}:{uuid.uuid4()}", "Status": row.status,
+            "Output": "" if row.output is None else json.dumps(row.output, ensure_ascii=False),
+            "StartedTime": iso(row.started), "StoppedTime": iso(row.stopped or time.time())}
+    if row.status != "Succeeded":
+        view.update({"ErrorCode": row.error or "", "ErrorMessage": row.cause or ""})
+    return view
+
+
+def describe_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    row = _find(service, params)
+    wait = _int(params, "WaitTimeSeconds", 0, 0, 60)
+    if wait and row.status not in FINAL_STATUSES:
+        row = service.runtime.wait(row.id, wait)
+    return execution_view(row)
+
+
+def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flow_name = required(params, "FlowName")
+    service.runtime.store.get_flow(flow_name)
+    status = params.get("Status") or None
+    if status and status not in ("Starting", "Running", "Succeeded", "Failed", "Stopped", "TimedOut"):
+        raise ApiError(400, "InvalidArgument", f"Status {status!r} is not an execution status")
+    prefix = params.get("ExecutionNamePrefix") or ""
+    begin, end = _time(params, "StartedTimeBegin"), _time(params, "StartedTimeEnd")
+    rows = [r for r in service.runtime.store.list_executions(flow_name=flow_name, status=status)
+            if r.name.startswith(prefix) and (begin is None or r.started >= begin)
+            and (end is None or r.started <= end)]
+    page, token = _page(rows, params)
+    metadata_only = _bool(params, "MetadataOnly", False)
+    return {"Executions": [execution_view(r, metadata_only) for r in page], "NextToken": token}
+
+
+def stop_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    row = _find(service, params)
+    if row.status in FINAL_STATUSES:
+        return execution_view(row)  # stopping what has ended changes nothing
+    service.runtime.stop_execution(row.id, params.get("Error", ""), params.get("Cause", ""))
+    return execution_view(service.runtime.wait(row.id, 5))
+
+
+def get_execution_history(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    row = _find(service, params)
+    limit = _int(params, "Limit", 100, 1, 1000)
+    token = params.get("NextToken") or "0"
+    if not token.isdigit():
+        raise ApiError(400, "InvalidArgument", f"NextToken {token!r} is not one this server gave")
+    events = service.runtime.store.history(row.id, int(token), limit + 1)
+    more = len(events) > limit
+    events = events[:limit]
+    return {"Events": [{"EventId": e["EventId"], "Type": e["Type"], "StepName": e["StepName"],
+                        "Time": iso(e["Time"]), "ScheduleEventId": e["ScheduleEventId"],
+                        "EventDetail": json.dumps(e["EventDetail"], ensure_ascii=False)} for e in events],
+            "NextToken": str(events[-1]["EventId"]) if more else ""}
+
+
+# -- callbacks -----------------------------------------------------------------------------------------
+def report_task_succeeded(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    token = required(params, "TaskToken")
+    try:
+        output = json.loads(required(params, "Output"))
+    except ValueError:
+        raise ApiError(400, "InvalidArgument", "Output must be a JSON object") from None
+    return {"EventId": service.runtime.report_success(token, output)}
+
+
+def report_task_failed(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    token = required(params, "TaskToken")
+    return {"EventId": service.runtime.report_failure(token, required(params, "Error"), params.get("Cause", ""))}
+
+
+# -- schedules -------------------------------------------------------------------------------------------
+def schedule_view(schedule: dict[str, Any]) -> dict[str, Any]:
+    return {"ScheduleName": schedule["name"], "ScheduleId": schedule["id"], "CronExpression": schedule["cron"],
+            "Description": schedule["description"], "Payload": schedule["payload"], "Enable": schedule["enable"],
+            "CreatedTime": iso(schedule["created"]), "LastModifiedTime": iso(schedule["modified"])}
+
+
+def _cron(expression: str) -> Cron:
+    try:
+        return Cron.parse(expression)
+    except CronError as exc:
+        raise ApiError(400, "InvalidArgument", f"CronExpression: {exc}") from None
+
+
+def _payload(params: Mapping[str, str], current: str) -> str:
+    if "Payload" not in params:
+        return current
+    _json_object(params, "Payload")
+    return params["Payload"]
+
+
+def create_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flow, name = required(params, "FlowName"), required(params, "ScheduleName")
+    cron = _cron(required(params, "CronExpression"))
+    now = time.time()
+    enable = _bool(params, "Enable", False)
+    schedule = {"flow_name": flow, "name": name, "id": str(uuid.uuid4()), "cron": cron.expression,
+                "description": params.get("Description", ""), "enable": enable, "payload": _payload(params, ""),
+                "created": now, "modified": now, "next_fire": cron.next_after(now)}
+    return schedule_view(service.runtime.store.put_schedule(schedule, create=True))
+
+
+def update_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    store = service.runtime.store
+    schedule = store.get_schedule(required(params, "FlowName"), required(params, "ScheduleName"))
+    now = time.time()
+    if "CronExpression" in params:
+        schedule["cron"] = _cron(params["CronExpression"]).expression
+    schedule["description"] = params.get("Description", schedule["description"])
+    schedule["enable"] = _bool(params, "Enable", schedule["enable"])
+    schedule["payload"] = _payload(params, schedule["payload"])
+    schedule["modified"] = now
+    schedule["next_fire"] = Cron.parse(schedule["cron"]).next_after(now)
+    return schedule_view(store.put_schedule(schedule, create=False))
+
+
+def describe_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    return schedule_view(service.runtime.store.get_schedule(required(params, "FlowName"),
+                                                            required(params, "ScheduleName")))
+
+
+def list_schedules(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flow = required(params, "FlowName")
+    service.runtime.store.get_flow(flow)
+    page, token = _page(service.runtime.store.list_schedules(flow), params)
+    return {"Schedules": [schedule_view(s) for s in page], "NextToken": token}
+
+
+def delete_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    service.runtime.store.delete_schedule(required(params, "FlowName"), required(params, "ScheduleName"))
+    return {}
+
+
+def describe_regions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    return {"Regions": {"Region": [{"RegionId": "local", "LocalName": "Stateway",
+                                    "RegionEndpoint": service.endpoint}]}}
+
+
+ACTIONS: dict[str, Handler] = {
+    "CreateFlow": create_flow, "UpdateFlow": update_flow, "DescribeFlow": describe_flow, "ListFlows": list_flows,
+    "DeleteFlow": delete_flow,
+    "StartExecution": start_execution, "StartSyncExecution": start_sync_execution,
+    "DescribeExecution": describe_execution, "ListExecutions": list_executions, "StopExecution": stop_execution,
+    "GetExecutionHistory": get_execution_history,
+    "ReportTaskSucceeded": report_task_succeeded, "ReportTaskFailed": report_task_failed,
+    "CreateSchedule": create_schedule, "UpdateSchedule": update_schedule, "DescribeSchedule": describe_schedule,
+    "ListSchedules": list_schedules, "DeleteSchedule": delete_schedule,
+    "DescribeRegions": describe_regions,
+}
+
+NOT_YET = frozenset({
+    "CreateFlowAlias", "DeleteFlowAlias", "DescribeFlowAlias", "ListFlowAliases", "UpdateFlowAlias",
+    "PublishFlowVersion", "DeleteFlowVersion", "ListFlowVersions", "DescribeMapRun", "UpdateMapRun",
+})

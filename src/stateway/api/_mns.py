@@ -1,0 +1,295 @@
+"""The built-in queue over HTTP, compatible with the MNS queue API (mns.md), under ``/queues``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+from xml.sax.saxutils import escape
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stateway.api._signature import SignatureChecker, SignatureRefused
+from stateway.store import SQLiteStore
+
+NS = "http://mns.aliyuncs.com/doc/v1/"
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,119}$")
+HANDLE = re.compile(r"^[0-9A-Fa-f]+-[0-9a-f]{16}$")
+ATTRIBUTE_RANGES = {"DelaySeconds": (0, 604800), "MaximumMessageSize": (1024, 65536),
+                    "MessageRetentionPeriod": (60, 604800), "VisibilityTimeout": (1, 43200),
+                    "PollingWaitSeconds": (0, 30)}
+POLL_INTERVAL = 0.02
+
+
+class MnsError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+def _request_id() -> str:
+    return secrets.token_hex(12).upper()
+
+
+def _headers(request_id: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"x-mns-request-id": request_id, "x-mns-version": "2015-06-06", **(extra or {})}
+
+
+def _xml(root: str, body: str, status: int, request_id: str, extra: dict[str, str] | None = None) -> Response:
+    text = f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} xmlns="{NS}">{body}</{root}>'
+    return Response(text, status_code=status, media_type="text/xml;charset=utf-8",
+                    headers=_headers(request_id, extra))
+
+
+def _elements(pairs: list[tuple[str, Any]]) -> str:
+    return "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in pairs)
+
+
+def _error(exc: MnsError, request_id: str) -> Response:
+    return _xml("Error", _elements([("Code", exc.code), ("Message", exc.message), ("RequestId", request_id),
+                                    ("HostId", "stateway")]), exc.status, request_id)
+
+
+def _parse(body: bytes) -> ET.Element:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise MnsError(400, "MalformedXML", "The XML you provided was not well-formed.") from None
+    for element in root.iter():
+        element.tag = element.tag.split("}", 1)[-1]
+    return root
+
+
+def _int(value: str | None, name: str, low: int, high: int, unit: str = "seconds") -> int:
+    try:
+        number = int(value or "")
+    except ValueError:
+        raise MnsError(400, "InvalidArgument", f"The value of {name} should between {low} and {high} {unit}.") from None
+    if not low <= number <= high:
+        raise MnsError(400, "InvalidArgument", f"The value of {name} should between {low} and {high} {unit}.")
+    return number
+
+
+def _query(request: Request) -> dict[str, str]:
+    # the SDK pastes receipt handles in unencoded: a '+' is a '+', not a space
+    pairs = [p.split("=", 1) for p in request.scope["query_string"].decode().split("&") if p]
+    return {k.lower(): (v[0] if v else "") for k, *v in pairs}
+
+
+class QueueApi:
+    def __init__(self, store: SQLiteStore, checker: SignatureChecker, notify: Any = None) -> None:
+        self.store = store
+        self.checker = checker
+        self.notify = notify or (lambda: None)
+
+    def routes(self) -> list[Route]:
+        return [Route("/queues", self.handle, methods=["GET"]),
+                Route("/queues/{queue}", self.handle, methods=["GET", "PUT", "DELETE"]),
+                Route("/queues/{queue}/messages", self.handle, methods=["GET", "PUT", "POST", "DELETE"])]
+
+    async def handle(self, request: Request) -> Response:
+        request_id = _request_id()
+        try:
+            body = await request.body()
+            target = request.scope["raw_path"].decode()
+            if request.scope["query_string"]:
+                target += "?" + request.scope["query_string"].decode()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            try:
+                self.checker.check_mns(request.method, target, headers, body)
+            except SignatureRefused as exc:
+                raise MnsError(exc.status, exc.code, exc.message) from None
+            queue = request.path_params.get("queue")
+            if queue is None:
+                return self.list_queues(request, headers, request_id)
+            if not QUEUE_NAME.match(queue):
+                raise MnsError(400, "InvalidQueueName", f"The queue name {queue!r} is not valid.")
+            query = _query(request)
+            if not request.url.path.endswith("/messages"):
+                return self.queue_operation(request.method, queue, query, body, request, request_id)
+            if self.store.get_queue(queue) is None:
+                raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+            if request.method == "POST":
+                return self.send(queue, body, request_id)
+            if request.method == "GET":
+                return await self.receive(queue, query, request_id)
+            if request.method == "DELETE":
+                return self.delete(queue, query, body, request_id)
+            return self.change_visibility(queue, query, request_id)
+        except MnsError as exc:
+            return _error(exc, request_id)
+        except Exception as exc:  # never an unparseable error: the SDK needs <Error>
+            return _error(MnsError(500, "InternalError", f"Interal error. {exc}"), request_id)
+
+    # -- queues -----------------------------------------------------------------------------------
+    def _attributes(self, body: bytes) -> dict[str, Any]:
+        if not body:
+            return {}
+        attributes: dict[str, Any] = {}
+        for element in _parse(body):
+            if element.tag in ATTRIBUTE_RANGES:
+                low, high = ATTRIBUTE_RANGES[element.tag]
+                attributes[element.tag] = _int(element.text, element.tag, low, high,
+                                               "bytes" if element.tag == "MaximumMessageSize" else "seconds")
+            elif element.tag == "LoggingEnabled":
+                attributes["LoggingEnabled"] = (element.text or "").lower() == "true"
+        return attributes
+
+    def queue_operation(self, method: str, queue: str, query: dict[str, str], body: bytes, request: Request,
+                        request_id: str) -> Response:
+        location = {"Location": f"{request.url.scheme}://{request.url.netloc}/queues/{queue}"}
+        if method == "PUT":
+            attributes = self._attributes(body)
+            if query.get("metaoverride", "").lower() == "true":
+                if not self.store.set_queue_attributes(queue, attributes):
+                    raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+                return Response(status_code=204, headers=_headers(request_id))
+            outcome = self.store.create_queue(queue, attributes)
+            if outcome == "conflict":
+                raise MnsError(409, "QueueAlreadyExist", "The queue you want to create is already exist.")
+            return Response(status_code=201 if outcome == "created" else 204, headers=_headers(request_id, location))
+        if method == "DELETE":
+            self.store.delete_queue(queue)
+            return Response(status_code=204, headers=_headers(request_id))
+        info = self.store.get_queue(queue)
+        if info is None:
+            raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+        a = info["attributes"]
+        return _xml("Queue", _elements([
+            ("QueueName", queue), ("CreateTime", int(info["created"])), ("LastModifyTime", int(info["modified"])),
+            ("DelaySeconds", a["DelaySeconds"]), ("MaximumMessageSize", a["MaximumMessageSize"]),
+            ("MessageRetentionPeriod", a["MessageRetentionPeriod"]), ("VisibilityTimeout", a["VisibilityTimeout"]),
+            ("PollingWaitSeconds", a["PollingWaitSeconds"]), ("ActiveMessages", info["active"]),
+            ("InactiveMessages", info["inactive"]), ("DelayMessages", info["delayed"]),
+            ("LoggingEnabled", "True" if a.get("LoggingEnabled") else "False")]), 200, request_id)
+
+    def list_queues(self, request: Request, headers: dict[str, str], request_id: str) -> Response:
+        prefix = headers.get("x-mns-prefix", "")
+        limit = _int(headers.get("x-mns-ret-number", "1000"), "x-mns-ret-number", 1, 1000, "")
+        marker = headers.get("x-mns-marker", "")
+        names = [q["name"] for q in self.store.list_queues() if q["name"].startswith(prefix) and q["name"] >= marker]
+        base = f"{request.url.scheme}://{request.url.netloc}/queues/"
+        body = "".join(f"<Queue><QueueURL>{escape(base + n)}</QueueURL></Queue>" for n in names[:limit])
+        if len(names) > limit:
+            body += f"<NextMarker>{escape(names[limit])}</NextMarker>"
+        return _xml("Queues", body, 200, request_id)
+
+    # -- messages ---------------------------------------------------------------------------------
+    def _send_one(self, queue: str, element: ET.Element, attributes: dict[str, Any]) -> dict[str, str]:
+        body_el = element.find("MessageBody")
+        text = body_el.text if body_el is not None and body_el.text is not None else ""
+        if len(text.encode()) > attributes["MaximumMessageSize"]:
+            raise MnsError(400, "InvalidArgument", "The length of message should not be larger than "
+                           "MaximumMessageSize.")
+        delay_el, priority_el = element.find("DelaySeconds"), element.find("Priority")
+        delay = _int(delay_el.text, "DelaySeconds", 0, 604800) if delay_el is not None else attributes["DelaySeconds"]
+        priority = _int(priority_el.text, "Priority", 1, 16, "") if priority_el is not None else 8
+        sent = self.store.send_message(queue, text, priority, float(delay), time.time())
+        return {"MessageId": sent["id"], "MessageBodyMD5": hashlib.md5(text.encode()).hexdigest().upper()}
+
+    def send(self, queue: str, body: bytes, request_id: str) -> Response:
+        root = _parse(body)
+        attributes = self.store.get_queue(queue)["attributes"]  # type: ignore[index]
+        if root.tag == "Message":
+            sent = self._send_one(queue, root, attributes)
+            self.notify()
+            return _xml("Message", _elements(list(sent.items())), 201, request_id)
+        items = root.findall("Message")
+        if not 1 <= len(items) <= 16:
+            raise MnsError(400, "InvalidArgument", "A batch holds 1 to 16 messages.")
+        results, failed = [], None
+        for item in items:
+            try:
+                results.append(_elements(list(self._send_one(queue, item, attributes).items())))
+            except MnsError as exc:
+                failed = failed or exc
+                results.append(_elements([("ErrorCode", exc.code), ("ErrorMessage", exc.message)]))
+        self.notify()
+        body_text = "".join(f"<Message>{r}</Message>" for r in results)
+        return _xml("Messages", body_text, 500 if failed else 201, request_id)
+
+    async def receive(self, queue: str, query: dict[str, str], request_id: str) -> Response:
+        attributes = self.store.get_queue(queue)["attributes"]  # type: ignore[index]
+        batch = "numofmessages" in query
+        count = _int(query["numofmessages"], "numOfMessages", 1, 16, "") if batch else 1
+        if query.get("peekonly", "").lower() == "true":
+            found = self.store.peek_messages(queue, time.time(), count)
+            if not found:
+                raise MnsError(404, "MessageNotExist", "Message not exist.")
+            items = [self._message(m, peek=True) for m in found]
+        else:
+            wait = (_int(query["waitseconds"], "waitseconds", 0, 30) if "waitseconds" in query
+                    else attributes["PollingWaitSeconds"])
+            deadline = time.monotonic() + wait
+            while True:
+                found = self.store.receive_messages(queue, time.time(), count, attributes["VisibilityTimeout"])
+                if found or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(POLL_INTERVAL)
+            if not found:
+                raise MnsError(404, "MessageNotExist", "Message not exist.")
+            items = [self._message(m, peek=False) for m in found]
+        if batch:
+            return _xml("Messages", "".join(f"<Message>{i}</Message>" for i in items), 200, request_id)
+        return _xml("Message", items[0], 200, request_id)
+
+    @staticmethod
+    def _message(m: dict[str, Any], peek: bool) -> str:
+        pairs: list[tuple[str, Any]] = [("MessageId", m["id"])]
+        if not peek:
+            pairs.append(("ReceiptHandle", m["receipt_handle"]))
+        pairs += [("MessageBodyMD5", hashlib.md5(m["body"].encode()).hexdigest().upper()), ("MessageBody", m["body"]),
+                  ("EnqueueTime", int(m["enqueued"] * 1000))]
+        if not peek:
+            pairs.append(("NextVisibleTime", int(m["next_visible"] * 1000)))
+        pairs += [("FirstDequeueTime", int(m["first_dequeued"] * 1000)), ("DequeueCount", m["dequeue_count"]),
+                  ("Priority", m["priority"])]
+        return _elements(pairs)
+
+    def _delete_one(self, queue: str, handle: str) -> None:
+        if not HANDLE.match(handle):
+            raise MnsError(400, "ReceiptHandleError", "The receipt handle you provide is not valid.")
+        if not self.store.delete_message(queue, handle):
+            raise MnsError(404, "MessageNotExist", "Message not exist.")
+
+    def delete(self, queue: str, query: dict[str, str], body: bytes, request_id: str) -> Response:
+        if "receipthandle" in query:
+            self._delete_one(queue, query["receipthandle"])
+            return Response(status_code=204, headers=_headers(request_id))
+        if not body:
+            raise MnsError(400, "MissingReceiptHandle", "ReceiptHandle is required.")
+        errors = []
+        for element in _parse(body).findall("ReceiptHandle"):
+            handle = element.text or ""
+            try:
+                self._delete_one(queue, handle)
+            except MnsError as exc:
+                errors.append(_elements([("ErrorCode", exc.code), ("ErrorMessage", exc.message),
+                                         ("ReceiptHandle", handle)]))
+        if errors:
+            return _xml("Errors", "".join(f"<Error>{e}</Error>" for e in errors), 404, request_id)
+        return Response(status_code=204, headers=_headers(request_id))
+
+    def change_visibility(self, queue: str, query: dict[str, str], request_id: str) -> Response:
+        handle = query.get("receipthandle")
+        if not handle:
+            raise MnsError(400, "MissingReceiptHandle", "ReceiptHandle is required.")
+        if "visibilitytimeout" not in query:
+            raise MnsError(400, "MissingVisibilityTimeout", "VisibilityTimeout is required.")
+        seconds = _int(query["visibilitytimeout"], "VisibilityTimeout", 0, 43200)
+        if not HANDLE.match(handle):
+            raise MnsError(400, "ReceiptHandleError", "The receipt handle you provide is not valid.")
+        visible_at = time.time() + seconds
+        new_handle = self.store.change_visibility(queue, handle, visible_at)
+        if new_handle is None:
+            raise MnsError(404, "MessageNotExist", "Message not exist.")
+        return _xml("ChangeVisibility", _elements([("ReceiptHandle", new_handle),
+                                                   ("NextVisibleTime", int(visible_at * 1000))]), 200, request_id)

@@ -1,0 +1,84 @@
+"""``stateway serve``: the API, the engine, the function runtime and the queue in one process."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from stateway.api import DEV_CREDENTIALS, create_app
+from stateway.runtime import Runtime
+from stateway.services import FunctionRuntime
+from stateway.store import SQLiteStore
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise click.UsageError(f"--config {path}: {exc}") from None
+
+
+def access_keys(config: dict[str, Any]) -> dict[str, str]:
+    """Key pairs from the config file (``[[access_keys]] id/secret``) and ``STATEWAY_ACCESS_KEYS=id:secret,...``."""
+    keys = {str(k["id"]): str(k["secret"]) for k in config.get("access_keys", [])}
+    for pair in filter(None, os.environ.get("STATEWAY_ACCESS_KEYS", "").split(",")):
+        key_id, _, secret = pair.partition(":")
+        if not secret:
+            raise click.UsageError("STATEWAY_ACCESS_KEYS takes id:secret pairs separated by commas")
+        keys[key_id.strip()] = secret.strip()
+    return keys
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True)
+@click.option("--data-dir", default="./.stateway", show_default=True, type=click.Path(file_okay=False),
+              help="holds the SQLite database and the server's secret")
+@click.option("--functions", "functions_dir", type=click.Path(file_okay=False), help="local functions directory")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
+def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None) -> None:
+    """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
+    config = load_config(config_path)
+    keys = access_keys(config)
+    if not keys:
+        if not is_loopback(host):
+            click.echo(f"error: refusing to listen on {host} without access keys; configure [[access_keys]] in "
+                       "--config or STATEWAY_ACCESS_KEYS", err=True)
+            sys.exit(2)
+        keys = dict(DEV_CREDENTIALS)
+        click.echo("stateway: no access keys configured; accepting the development pair test/test on loopback",
+                   err=True)
+    os.makedirs(data_dir, exist_ok=True)
+    key_id, secret = next(iter(keys.items()))
+    endpoint = f"{host}:{port}"
+    functions = FunctionRuntime(functions_dir, config.get("functions"), environment={
+        "STATEWAY_ENDPOINT": endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
+    runtime = Runtime(SQLiteStore(os.path.join(data_dir, "stateway.db")),
+                      settings={"function_runtime": functions, "limits": config.get("limits")})
+    app = create_app(runtime, keys, endpoint)
+    runtime.start()
+    click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", timeout_keep_alive=600)
+    finally:
+        app.state.service.close()
+        runtime.close()
