@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.fixtures import fnf, server  # noqa: F401  (fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"
 

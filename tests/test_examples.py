@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conformance.harness import case_names, check, load_case, run_in_cli, run_in_engine
+from tests.conformance.harness import case_names, check, load_case, run_in_cli, run_in_engine, run_in_server
 
 CASES = case_names()
 assert CASES, "the conformance cases of ../shared/examples were not found"
@@ -20,3 +20,14 @@ def test_case_through_engine(name, memory_runtime):
 def test_case_through_cli(name, tmp_path):
     case = load_case(name)
     check(case, run_in_cli(case, tmp_path))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_case_through_server_with_the_official_sdks(name, server, fnf):
+    from mns.account import Account
+
+    from tests.api.fixtures import KEY_ID, SECRET
+
+    case = load_case(name)
+    account = Account(f"http://{server.endpoint}", KEY_ID, SECRET)
+    check(case, run_in_server(case, fnf, account, server.functions_dir))

@@ -296,3 +296,129 @@ def _second_report_offline(db: Path, token: str) -> str | None:
     finally:
         runtime.close()
     return None
+
+
+# -- through `stateway serve` with the official SDKs --------------------------------------------------
+def _find_token(value: Any) -> str | None:
+    if isinstance(value, str):
+        if value.startswith("sw1."):
+            return value
+        try:
+            return _find_token(json.loads(value)) if value[:1] in "{[" else None
+        except ValueError:
+            return None
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            found = _find_token(item)
+            if found:
+                return found
+    return None
+
+
+class ServerDriver:
+    """Drives a case the way a user's code would: fnf SDK for the API, MNS SDK for the queue."""
+
+    def __init__(self, fnf: Any, account: Any, flow: str, name: str) -> None:
+        self.fnf = fnf
+        self.account = account
+        self.flow = flow
+        self.name = name
+
+    def history(self) -> list[Any]:
+        from alibabacloud_fnf20190315 import models as m
+
+        events, token = [], None
+        while True:
+            page = self.fnf.get_execution_history(m.GetExecutionHistoryRequest(
+                flow_name=self.flow, execution_name=self.name, limit=1000, next_token=token)).body
+            events += page.events or []
+            token = page.next_token
+            if not token:
+                return events
+
+    def open_task_token(self, state: str) -> str | None:
+        events = self.history()
+        closed = {e.schedule_event_id for e in events if e.type in ("TaskSucceeded", "TaskFailed", "TaskTimedOut")}
+        for event in reversed(events):
+            if event.type == "TaskScheduled" and event.step_name.split("/")[-1] == state \
+                    and event.event_id not in closed:
+                detail = json.loads(event.event_detail)
+                if detail.get("taskMode") == "WaitForCustomCallback" and any(
+                        e.type == "TaskSubmitted" and e.schedule_event_id == event.event_id for e in events):
+                    return _find_token(detail.get("parameters"))
+        return None
+
+    def report(self, token: str, step: dict[str, Any]) -> None:
+        from alibabacloud_fnf20190315 import models as m
+
+        if "fail" in step:
+            self.fnf.report_task_failed(m.ReportTaskFailedRequest(task_token=token, error=step["fail"]["error"],
+                                                                  cause=step["fail"].get("cause", "")))
+        else:
+            self.fnf.report_task_succeeded(m.ReportTaskSucceededRequest(task_token=token,
+                                                                        output=json.dumps(step["succeed"])))
+
+    def receive(self, queue: str) -> dict[str, Any] | None:
+        from mns.mns_exception import MNSServerException
+
+        q = self.account.get_queue(queue)
+        q.set_encoding(False)
+        try:
+            message = q.receive_message(wait_seconds=1)
+        except MNSServerException:
+            return None
+        q.delete_message(message.receipt_handle)
+        return {"body": message.message_body}
+
+    def stop(self, error: str, cause: str) -> None:
+        from alibabacloud_fnf20190315 import models as m
+
+        self.fnf.stop_execution(m.StopExecutionRequest(flow_name=self.flow, execution_name=self.name, error=error,
+                                                       cause=cause))
+
+
+def run_in_server(case: dict[str, Any], fnf: Any, account: Any, functions_dir: Path) -> Ending:
+    from alibabacloud_fnf20190315 import models as m
+    from alibabacloud_tea_openapi.exceptions import ClientException
+
+    for name, source in (case.get("functions") or {}).items():
+        (functions_dir / f"{name}.py").write_text(source)
+    for child, source in (case.get("children") or {}).items():
+        fnf.create_flow(m.CreateFlowRequest(name=child, definition=source, description="", type="FDL"))
+    name = case["flow"].split("Name:", 1)[1].split("\n", 1)[0].strip()
+    fnf.create_flow(m.CreateFlowRequest(name=name, definition=case["flow"], description="", type="FDL"))
+    began = time.time()
+    fnf.start_execution(m.StartExecutionRequest(flow_name=name, execution_name="conformance",
+                                                input=json.dumps(case.get("input") or {})))
+    driver = ServerDriver(fnf, account, name, "conformance")
+    token = drive(driver, case.get("drive") or [])
+    body = None
+    deadline = time.monotonic() + 60
+    while body is None or body.status == "Running":
+        assert time.monotonic() < deadline, "the execution did not end"
+        body = fnf.describe_execution(m.DescribeExecutionRequest(flow_name=name, execution_name="conformance",
+                                                                 wait_time_seconds=5)).body
+    seconds = (time.time() - began) if body.stopped_time else 0.0
+    second = None
+    if token is not None:
+        try:
+            fnf.report_task_succeeded(m.ReportTaskSucceededRequest(task_token=token, output="{}"))
+        except ClientException as exc:
+            second = exc.code
+    children: dict[str, list[str]] = {}
+    for child in case.get("children") or {}:
+        deadline = time.monotonic() + 10
+        while True:
+            listed = fnf.list_executions(m.ListExecutionsRequest(flow_name=child)).body.executions or []
+            if all(e.status != "Running" for e in listed) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        children[child] = [e.status for e in listed]
+    history = driver.history()
+    ends = [json.loads(e.event_detail) for e in history if e.type in ("ExecutionFailed", "ExecutionStopped",
+                                                                        "ExecutionTimedOut")]
+    error = ends[-1] if ends else {}
+    return Ending(body.status, json.loads(body.output) if body.output else None, error.get("error") or None,
+                  error.get("cause") or None, seconds, [e.type for e in history], children, second)
