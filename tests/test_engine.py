@@ -141,3 +141,13 @@ States:
     exec_timer = [t for t in d.timers if t["due"] == 103.0][0]
     d = interp.decide(d.state, exec_timer["event"], 103.0, lambda t: t)
     assert d.ended["status"] == "TimedOut"
+
+
+def test_execution_duration_limit_applies_without_a_flow_timeout():
+    interp = Interpreter(load_flow("Type: StateMachine\nSpecVersion: v1\nStartAt: W\nStates:\n"
+                                   "  - {Type: Wait, Name: W, Seconds: 100, End: true}\n"),
+                         limits={"execution_seconds": 50})
+    d = interp.decide(new_execution_state("e", "f", {}, 100.0), {"type": "start"}, 100.0, lambda t: t)
+    limit = [t for t in d.timers if t["due"] == 150.0][0]
+    d = interp.decide(d.state, limit["event"], 150.0, lambda t: t)
+    assert d.ended["status"] == "TimedOut" and "50s" in d.ended["cause"]

@@ -29,7 +29,7 @@ from stateway.timefmt import iso
 
 TokenMinter = Callable[[str], str]
 
-DEFAULT_LIMITS = {"events": 25_000, "payload_bytes": 64 * 1024}
+DEFAULT_LIMITS = {"events": 25_000, "payload_bytes": 64 * 1024, "execution_seconds": 365 * 24 * 3600}
 
 
 @dataclass
@@ -153,8 +153,9 @@ class _Run:
     def start(self) -> None:
         st = self.state
         self.history("ExecutionStarted", "", {"input": _dumps(st["input"])})
-        if self.flow.timeout:
-            self.add_timer("exec", {"purpose": "execution_timeout"}, self.flow.timeout)
+        # a flow's own Timeout, or else the longest an execution may run (fdl.md §8)
+        limit = self.flow.timeout or self.interp.limits["execution_seconds"]
+        self.add_timer("exec", {"purpose": "execution_timeout", "seconds": limit}, limit)
         self.new_frame(None, self.flow.root, "", st["input"], index=0)
 
     # -- history -------------------------------------------------------------------------------
@@ -406,7 +407,7 @@ class _Run:
         purpose = timer["purpose"]
         if purpose == "execution_timeout":
             self.end_execution("TimedOut", None, TIMEOUT, f"the execution passed its Timeout of "
-                               f"{self.flow.timeout:g}s", reason="execution timed out")
+                               f"{timer['seconds']:g}s", reason="execution timed out")
             return
         frame = self.state["frames"].get(timer["owner"])
         if frame is None:
