@@ -155,7 +155,8 @@ class _Run:
         self.history("ExecutionStarted", "", {"input": _dumps(st["input"])})
         # a flow's own Timeout, or else the longest an execution may run (fdl.md §8)
         limit = self.flow.timeout or self.interp.limits["execution_seconds"]
-        self.add_timer("exec", {"purpose": "execution_timeout", "seconds": limit}, limit)
+        if limit:
+            self.add_timer("exec", {"purpose": "execution_timeout", "seconds": limit}, limit)
         self.new_frame(None, self.flow.root, "", st["input"], index=0)
 
     # -- history -------------------------------------------------------------------------------
