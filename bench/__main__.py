@@ -1,194 +1,184 @@
-"""Stateway's benchmarks: ``make bench`` (``QUICK=1`` for a smoke run). Writes bench/results/latest.json.
+"""Stateway's benchmark suite: ``make bench`` (``QUICK=1``: a smoke run under a minute).
 
-Figures are medians of several runs after a warm-up, with min and max; nothing here fails on a timing.
+Each figure is the median of several runs after a warm-up, with min and max, measured side by side
+with the peer (moto's Step Functions interpreter) where the peer can do the same work. Writes
+``bench/results/latest.json`` and ``docs/benchmarks.md``. Nothing here fails on a timing.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import resource
-import statistics
-import tempfile
-import threading
+import platform
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from stateway.runtime import Runtime
-from stateway.store import SQLiteStore
+from bench import scenarios
 
-LOOP = """Type: StateMachine
-SpecVersion: v1
-Name: loop
-StartAt: Step
-States:
-  - Type: Pass
-    Name: Step
-    InputConstructor:
-      i.$: $Input.i + 1
-      n.$: $Input.n
-    Next: Check
-  - Type: Choice
-    Name: Check
-    Branches:
-      - Condition: $Input.i < $Input.n
-        Next: Step
-    Default: Done
-  - Type: Succeed
-    Name: Done
-"""
-TIMER = """Type: StateMachine
-SpecVersion: v1
-Name: timer
-StartAt: W
-States:
-  - {Type: Wait, Name: W, Seconds: 3600, End: true}
-"""
-CALLBACK = """Type: StateMachine
-SpecVersion: v1
-Name: callback
-StartAt: Ask
-States:
-  - Type: Task
-    Name: Ask
-    Action: MNS:SendMessage
-    TaskMode: WaitForCustomCallback
-    Timeout: 3600
-    Parameters:
-      resourceArn: acs:mns:::/queues/bench/messages
-      message: {token.$: $Context.Current.TaskToken}
-    Next: After
-  - {Type: Pass, Name: After, End: true}
-"""
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {
+    "loop.ratio": (">=", 20), "many.ratio": (">=", 5), "many.http_eps": (">=", 300), "map.ratio": ("<=", 11),
+    "map.peer_ratio_1k": (">=", 5), "callback.http_p50_ms": ("<=", 5), "parked.bytes_per_execution": ("<", 1024),
+    "parked_inproc.bytes_per_execution": ("<", 1024), "loop.stateway_tps": (">=", 5000),
+}
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+def stats(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"median": ordered[len(ordered) // 2] if len(ordered) % 2 else
+            (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2,
+            "min": ordered[0], "max": ordered[-1], "runs": len(ordered)}
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
-
-
-def runtime_on_disk(tmp: str) -> Runtime:
-    return Runtime(SQLiteStore(os.path.join(tmp, f"bench-{time.monotonic_ns()}.db"))).start()
-
-
-def bench_loop(transitions: int, runs: int) -> dict[str, Any]:
-    rates = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(runs + 1):
-            runtime = runtime_on_disk(tmp)
-            runtime.register_flow("loop", LOOP)
-            began = time.perf_counter()
-            row = runtime.start_execution("loop", {"i": 0, "n": transitions // 2})
-            ended = runtime.wait(row.id, 600)
-            took = time.perf_counter() - began
-            assert ended.status == "Succeeded", ended
-            runtime.close()
-            if i > 0:  # the first run warms up
-                rates.append(transitions / took)
-    return {"transitions": transitions, "stateway_tps": summary(rates)}
-
-
-def wait_until(predicate: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        time.sleep(0.05)
-
-
-def bench_parked(count: int, flow: str, name: str, mode: str) -> dict[str, Any]:
-    """Marginal memory of a parked execution: park ``count`` to warm every pool and cache, then
-    ``count`` more, and divide the second RSS growth by ``count``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        runtime = runtime_on_disk(tmp)
-        runtime.register_flow(name, flow)
-
-        def park() -> list[int]:
-            ids = [runtime.start_execution(name, {}).id for _ in range(count)]
-            if mode == "callback":
-                wait_until(lambda: len(runtime.store.open_tasks()) >= len(parked) + len(ids)
-                           and not runtime.store.pending_outbox())
-            else:
-                wait_until(lambda: not runtime.store.due_executions(time.time(), 1))
-            return ids
-
-        parked: list[int] = []
-        parked = park()
-        gc.collect()
-        before, threads_before = rss_bytes(), threading.active_count()
-        parked += park()
-        gc.collect()
-        after, threads_after = rss_bytes(), threading.active_count()
-        # Python objects kept per parked execution (the design promise: rows, not objects)
-        tracemalloc.start()
-        heap_before = tracemalloc.get_traced_memory()[0]
-        parked += park()
-        gc.collect()
-        heap_growth = tracemalloc.get_traced_memory()[0] - heap_before
-        tracemalloc.stop()
-        statuses = {runtime.store.get_execution(i).status for i in parked[:: max(1, len(parked) // 20)]}
-        runtime.close()
-    return {"parked": 3 * count, "rss_warm": before, "rss_after": after,
-            "bytes_per_execution": max(0, after - before) / count,
-            "heap_bytes_per_execution": heap_growth / count, "threads_warm": threads_before,
-            "threads_after": threads_after, "statuses": sorted(statuses)}
-
-
-def bench_callback(rounds: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        runtime = runtime_on_disk(tmp)
-        runtime.register_flow("callback", CALLBACK)
-        entered: dict[int, float] = {}
-        done = threading.Condition()
-
-        def listener(execution_id: int, events: list[dict[str, Any]]) -> None:
-            if any(e["Type"] == "StepEntered" and e["StepName"] == "After" for e in events):
-                with done:
-                    entered[execution_id] = time.perf_counter()
-                    done.notify_all()
-
-        runtime.listeners.append(listener)
-        samples = []
-        for _ in range(rounds):
-            execution_id = runtime.start_execution("callback", {}).id
-            wait_until(lambda eid=execution_id: runtime.store.open_tasks(eid))
-            token = runtime.store.open_tasks(execution_id)[0]["token"]
-            began = time.perf_counter()
-            runtime.report_success(token, {"ok": True})
-            with done:
-                done.wait_for(lambda eid=execution_id: eid in entered, timeout=10)
-            samples.append((entered[execution_id] - began) * 1000)
-        runtime.close()
-    samples.sort()
-    return {"rounds": rounds, "inproc_p50_ms": statistics.median(samples),
-            "inproc_p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))]}
+def repeat(fn: Any, runs: int, *args: Any) -> dict[str, float]:
+    fn(*args)  # warm-up, not counted
+    return stats([fn(*args) for _ in range(runs)])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--quick", action="store_true", help="a smoke run that finishes in under a minute")
+    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
+    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling)")
     args = parser.parse_args()
     quick = args.quick
-    results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count()}}
-    results["loop"] = bench_loop(2_000 if quick else 10_000, 1 if quick else 3)
-    print("loop", json.dumps(results["loop"]), flush=True)
-    results["timers"] = bench_parked(200 if quick else 1_000, TIMER, "timer", "timer")
-    print("timers", json.dumps(results["timers"]), flush=True)
-    results["parked"] = bench_parked(200 if quick else 5_000, CALLBACK, "callback", "callback")
-    print("parked", json.dumps(results["parked"]), flush=True)
-    results["callback"] = bench_callback(20 if quick else 200)
-    print("callback", json.dumps(results["callback"]), flush=True)
-    out = Path(__file__).parent / "results" / "latest.json"
+    runs = 1 if quick else 3
+    only = set(args.only.split(",")) if args.only else None
+    sizes = {"loop": 2_000 if quick else 10_000, "many": 100 if quick else 1_000,
+             "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
+             "parked": 300 if quick else 10_000, "parked_inproc": 200 if quick else 1_000}
+    results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                               "sizes": sizes, "stats": {}}
+    began = time.monotonic()
+
+    def record(section: str, key: str, summary: dict[str, float]) -> float:
+        results.setdefault(section, {})[key] = summary["median"]
+        results["stats"][f"{section}.{key}"] = summary
+        print(f"  {section}.{key}: {summary['median']:.4g} (min {summary['min']:.4g}, max {summary['max']:.4g})",
+              flush=True)
+        return summary["median"]
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    if wanted("ceiling"):
+        print("ceiling", flush=True)
+        record("ceiling", "python_tps", repeat(scenarios.python_dispatch_tps, runs, sizes["loop"]))
+        record("ceiling", "sqlite_commits_per_s", repeat(scenarios.sqlite_commits_per_s, runs, 2_000))
+    if wanted("loop"):
+        print("loop", flush=True)
+        ours = record("loop", "stateway_tps", repeat(scenarios.loop_tps, runs, sizes["loop"]))
+        peer = record("loop", "peer_tps", repeat(scenarios.peer_loop_tps, runs, sizes["loop"]))
+        results["loop"]["ratio"] = ours / peer
+    if wanted("many"):
+        print("many", flush=True)
+        ours = record("many", "eps", repeat(scenarios.many_eps, runs, sizes["many"]))
+        record("many", "http_eps", repeat(scenarios.many_http_eps, runs, sizes["many"]))
+        peer = record("many", "peer_eps", repeat(scenarios.peer_many_eps, runs, sizes["many"]))
+        results["many"]["ratio"] = ours / peer
+    if wanted("map"):
+        print("map", flush=True)
+        small, large = sizes["map"]
+        s_small = record("map", "s_1k", repeat(scenarios.map_seconds, runs, small))
+        s_large = record("map", "s_10k", repeat(scenarios.map_seconds, runs, large))
+        peer = record("map", "peer_s_1k", repeat(scenarios.peer_map_seconds, runs, small))
+        results["map"]["ratio"] = s_large / s_small
+        results["map"]["peer_ratio_1k"] = peer / s_small
+    if wanted("callback"):
+        print("callback", flush=True)
+        inproc = scenarios.callback_inproc_ms(sizes["callback"])
+        http = scenarios.callback_http_ms(sizes["callback"])
+        results["callback"] = {"inproc_p50_ms": inproc["p50"], "inproc_p99_ms": inproc["p99"],
+                               "http_p50_ms": http["p50"], "http_p99_ms": http["p99"], "rounds": sizes["callback"]}
+        print(f"  callback: {results['callback']}", flush=True)
+    if wanted("parked"):
+        print("parked", flush=True)
+        results["parked"] = scenarios.parked_in_serve(sizes["parked"])
+        print(f"  parked: {results['parked']}", flush=True)
+        warm = 200 if quick else 2_000
+        results["parked_inproc"] = scenarios.parked_in_process(scenarios.CALLBACK_FDL, "callback",
+                                                               sizes["parked_inproc"], warm)
+        print(f"  parked_inproc: {results['parked_inproc']}", flush=True)
+        results["timers"] = scenarios.parked_in_process(scenarios.TIMER_FDL, "timer", sizes["parked_inproc"], warm)
+        print(f"  timers: {results['timers']}", flush=True)
+    results["seconds"] = time.monotonic() - began
+    results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
+                          if lookup(results, key) is not None}
+    out = ROOT / "bench" / "results" / "latest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    if not quick and only is None:
+        (ROOT / "docs" / "benchmarks.md").write_text(markdown(results))
+    print(f"wrote {out} in {results['seconds']:.0f}s")
+
+
+def lookup(results: dict[str, Any], key: str) -> float | None:
+    section, name = key.split(".")
+    value = results.get(section, {}).get(name)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def check(results: dict[str, Any], key: str, op: str, target: float) -> dict[str, Any]:
+    value = lookup(results, key)
+    assert value is not None
+    met = {">=": value >= target, "<=": value <= target, "<": value < target}[op]
+    return {"value": value, "target": f"{op} {target}", "met": met}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    s = results["stats"]
+
+    def row(label: str, key: str, unit: str) -> str:
+        st = s.get(key)
+        if st is None:
+            return f"| {label} | {lookup(results, key):.3g} {unit} | | |\n"
+        return f"| {label} | {st['median']:.4g} {unit} | {st['min']:.4g} – {st['max']:.4g} | {st['runs']} |\n"
+
+    sizes = results["sizes"]
+    text = ("# Benchmarks\n\n"
+            "Written by `make bench` (`python -m bench`); the raw figures are in `bench/results/latest.json`. "
+            f"Machine: {results['machine']['cpus']} cores, Python {results['machine']['python']}. Medians of "
+            "several runs after a warm-up; the peer is moto's Step Functions interpreter, run in the same "
+            "process, on the same machine, in the same run.\n\n"
+            "| figure | median | min – max | runs |\n| --- | --- | --- | --- |\n")
+    text += row(f"loop: Stateway, {sizes['loop']:,} transitions, durable SQLite", "loop.stateway_tps",
+                "transitions/s")
+    text += row("loop: peer (in memory)", "loop.peer_tps", "transitions/s")
+    text += row(f"many: {sizes['many']:,} executions, Python API", "many.eps", "executions/s")
+    text += row(f"many: {sizes['many']:,} executions, HTTP API + official SDK", "many.http_eps", "executions/s")
+    text += row("many: peer", "many.peer_eps", "executions/s")
+    text += row(f"map: {sizes['map'][0]:,} items", "map.s_1k", "s")
+    text += row(f"map: {sizes['map'][1]:,} items", "map.s_10k", "s")
+    text += row(f"map: peer, {sizes['map'][0]:,} items", "map.peer_s_1k", "s")
+    text += row("ceiling: bare Python dispatch loop", "ceiling.python_tps", "transitions/s")
+    text += row("ceiling: SQLite WAL commits", "ceiling.sqlite_commits_per_s", "commits/s")
+    cb = results.get("callback", {})
+    if cb:
+        text += (f"| callback round trip in-process ({cb['rounds']} rounds) | p50 {cb['inproc_p50_ms']:.2f} ms | "
+                 f"p99 {cb['inproc_p99_ms']:.2f} ms | |\n"
+                 f"| callback round trip over HTTP, official SDK | p50 {cb['http_p50_ms']:.2f} ms | "
+                 f"p99 {cb['http_p99_ms']:.2f} ms | |\n")
+    for key, label in (("parked_inproc", "callbacks"), ("timers", "Wait timers")):
+        p = results.get(key)
+        if p:
+            text += (f"| embedded engine: {p['parked']:,} more executions parked on {label} (after {p['warm']:,}) | "
+                     f"{p['bytes_per_execution']:.0f} bytes RSS each | threads {p['threads_idle']} → "
+                     f"{p['threads_parked']} | |\n")
+    parked = results.get("parked", {})
+    if parked:
+        text += (f"| parked: {parked['parked']:,} executions on callbacks in `stateway serve` | "
+                 f"{parked['bytes_per_execution']:.0f} bytes RSS each | server RSS {parked['rss_idle'] / 2**20:.1f} → "
+                 f"{parked['rss_parked'] / 2**20:.1f} MiB | |\n")
+    text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
+    for key, t in results["targets"].items():
+        text += f"| `{key}` | {t['value']:.4g} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"
+    loop_fraction = lookup(results, "loop.stateway_tps")
+    ceiling = lookup(results, "ceiling.python_tps")
+    if loop_fraction and ceiling:
+        text += (f"\nThe durable loop runs at {loop_fraction / ceiling:.1%} of the bare Python dispatch loop's rate "
+                 "on this machine.\n")
+    return text
 
 
 if __name__ == "__main__":

@@ -181,6 +181,11 @@ class SQLiteStore:
             rows = self._db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions {where} ORDER BY id", args).fetchall()
         return [_row(r) for r in rows]
 
+    def count_executions(self, flow_name: str, status: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM executions WHERE flow_name=? AND status=?",
+                                        (flow_name, status)).fetchone()[0])
+
     def child_execution(self, parent_id: int, parent_task: str) -> ExecutionRow | None:
         with self._lock:
             row = self._db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions WHERE parent_id=? AND parent_task=?",

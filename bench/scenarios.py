@@ -1,0 +1,356 @@
+"""One function per measurement. Each builds what it needs, measures, cleans up, and returns a number."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from bench import peer
+from bench.workloads import (
+    CALLBACK_FDL,
+    FIVE_ASL,
+    FIVE_FDL,
+    LOOP_ASL,
+    LOOP_FDL,
+    MAP_ASL,
+    MAP_FDL,
+)
+from stateway.runtime import Runtime
+from stateway.store import SQLiteStore
+
+KEY_ID, SECRET = "bench", "bench-secret"
+# a Map of 10,000 items writes ~40,000 history events: over the default limit of 25,000
+BENCH_LIMITS = {"events": 200_000}
+
+
+@contextmanager
+def runtime_on_disk() -> Iterator[Runtime]:
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = Runtime(SQLiteStore(os.path.join(tmp, "bench.db")), settings={"limits": BENCH_LIMITS}).start()
+        try:
+            yield runtime
+        finally:
+            runtime.close()
+            runtime.store.close()
+
+
+def wait_until(predicate: Any, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workload did not finish")
+        time.sleep(0.002)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+# -- ceilings ---------------------------------------------------------------------------------------------
+def python_dispatch_tps(transitions: int) -> float:
+    """The loop workload as bare Python: a dict of handlers, no durability, no expressions."""
+    def step(data: dict[str, int]) -> tuple[str, dict[str, int]]:
+        return "Check", {"i": data["i"] + 1, "n": data["n"]}
+
+    def check(data: dict[str, int]) -> tuple[str, dict[str, int]]:
+        return ("Step" if data["i"] < data["n"] else "Done"), data
+
+    handlers = {"Step": step, "Check": check}
+    state, data, count = "Step", {"i": 0, "n": transitions // 2}, 0
+    began = time.perf_counter()
+    while state != "Done":
+        state, data = handlers[state](data)
+        count += 1
+    return count / (time.perf_counter() - began)
+
+
+def sqlite_commits_per_s(commits: int) -> float:
+    """Small write transactions on SQLite in WAL mode with the store's settings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = sqlite3.connect(os.path.join(tmp, "ceiling.db"), isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        began = time.perf_counter()
+        for i in range(commits):
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO t (v) VALUES (?)", (str(i),))
+            db.execute("COMMIT")
+        elapsed = time.perf_counter() - began
+        db.close()
+    return commits / elapsed
+
+
+# -- loop ---------------------------------------------------------------------------------------------------
+def loop_tps(transitions: int) -> float:
+    with runtime_on_disk() as runtime:
+        runtime.register_flow("loop", LOOP_FDL)
+        began = time.perf_counter()
+        row = runtime.start_execution("loop", {"i": 0, "n": transitions // 2})
+        ended = runtime.wait(row.id, 600)
+        elapsed = time.perf_counter() - began
+        assert ended.status == "Succeeded", ended
+    return transitions / elapsed
+
+
+def peer_loop_tps(transitions: int) -> float:
+    with peer.stepfunctions() as sfn:
+        arn = peer.create(sfn, "loop", LOOP_ASL)
+        began = time.perf_counter()
+        execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"i": 0, "n": transitions // 2}))
+        [ended] = peer.wait_all(sfn, [execution["executionArn"]])
+        elapsed = time.perf_counter() - began
+        assert ended["status"] == "SUCCEEDED", ended
+    return transitions / elapsed
+
+
+# -- many -----------------------------------------------------------------------------------------------------
+def many_eps(count: int) -> float:
+    with runtime_on_disk() as runtime:
+        runtime.register_flow("five", FIVE_FDL)
+        began = time.perf_counter()
+        for i in range(count):
+            runtime.start_execution("five", {"n": i})
+        wait_until(lambda: runtime.store.count_executions("five", "Succeeded") >= count)
+        return count / (time.perf_counter() - began)
+
+
+def many_http_eps(count: int, clients: int = 4) -> float:
+    from alibabacloud_fnf20190315 import models as m
+
+    with server_in_process() as (runtime, fnf_client):
+        fnf_client().create_flow(m.CreateFlowRequest(name="five", definition=FIVE_FDL, description="", type="FDL"))
+
+        def start(chunk: range) -> None:
+            client = fnf_client()
+            for i in chunk:
+                client.start_execution(m.StartExecutionRequest(flow_name="five", input=json.dumps({"n": i})))
+
+        chunks = [range(i, count, clients) for i in range(clients)]
+        began = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(start, chunks))
+        wait_until(lambda: runtime.store.count_executions("five", "Succeeded") >= count)
+        return count / (time.perf_counter() - began)
+
+
+def peer_many_eps(count: int) -> float:
+    with peer.stepfunctions() as sfn:
+        arn = peer.create(sfn, "five", FIVE_ASL)
+        began = time.perf_counter()
+        executions = [sfn.start_execution(stateMachineArn=arn, name=f"e{i}",
+                                          input=json.dumps({"n": i}))["executionArn"]
+                      for i in range(count)]
+        ended = peer.wait_all(sfn, executions)
+        elapsed = time.perf_counter() - began
+        assert all(e["status"] == "SUCCEEDED" for e in ended)
+    return count / elapsed
+
+
+# -- map ---------------------------------------------------------------------------------------------------------
+def map_seconds(items: int) -> float:
+    with runtime_on_disk() as runtime:
+        runtime.register_flow("map", MAP_FDL)
+        began = time.perf_counter()
+        row = runtime.start_execution("map", {"items": [{"i": i} for i in range(items)]})
+        ended = runtime.wait(row.id, 600)
+        elapsed = time.perf_counter() - began
+        assert ended.status == "Succeeded" and ended.output == {"count": items}, ended
+    return elapsed
+
+
+def peer_map_seconds(items: int) -> float:
+    with peer.stepfunctions() as sfn:
+        arn = peer.create(sfn, "map", MAP_ASL)
+        began = time.perf_counter()
+        execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [{"i": i} for i in range(items)]}))
+        [ended] = peer.wait_all(sfn, [execution["executionArn"]])
+        elapsed = time.perf_counter() - began
+        assert ended["status"] == "SUCCEEDED", ended
+    return elapsed
+
+
+# -- callbacks -----------------------------------------------------------------------------------------------------
+class _Entered:
+    """Records when each execution enters the state after the callback (the round trip's end)."""
+
+    def __init__(self) -> None:
+        self.at: dict[int, float] = {}
+        self.condition = threading.Condition()
+
+    def __call__(self, execution_id: int, events: list[dict[str, Any]]) -> None:
+        if any(e["Type"] == "StepEntered" and e["StepName"] == "After" for e in events):
+            with self.condition:
+                self.at[execution_id] = time.perf_counter()
+                self.condition.notify_all()
+
+    def wait(self, execution_id: int) -> float:
+        with self.condition:
+            self.condition.wait_for(lambda: execution_id in self.at, timeout=10)
+        return self.at[execution_id]
+
+
+def _round_trips(runtime: Runtime, rounds: int, report: Any) -> dict[str, float]:
+    entered = _Entered()
+    runtime.listeners.append(entered)
+    samples = []
+    for _ in range(rounds + 5):
+        execution_id = runtime.start_execution("callback", {}).id
+        wait_until(lambda eid=execution_id: runtime.store.open_tasks(eid))
+        token = runtime.store.open_tasks(execution_id)[0]["token"]
+        began = time.perf_counter()
+        report(token)
+        samples.append((entered.wait(execution_id) - began) * 1000)
+    samples = samples[5:]  # the first few warm up connections and caches
+    return {"p50": statistics.median(samples), "p99": percentile(samples, 0.99)}
+
+
+def callback_inproc_ms(rounds: int) -> dict[str, float]:
+    with runtime_on_disk() as runtime:
+        runtime.register_flow("callback", CALLBACK_FDL)
+        return _round_trips(runtime, rounds, lambda token: runtime.report_success(token, {"ok": True}))
+
+
+def callback_http_ms(rounds: int) -> dict[str, float]:
+    from alibabacloud_fnf20190315 import models as m
+
+    with server_in_process() as (runtime, fnf_client):
+        runtime.register_flow("callback", CALLBACK_FDL)
+        client = fnf_client()
+        return _round_trips(runtime, rounds, lambda token: client.report_task_succeeded(
+            m.ReportTaskSucceededRequest(task_token=token, output='{"ok": true}')))
+
+
+@contextmanager
+def server_in_process() -> Iterator[tuple[Runtime, Any]]:
+    from alibabacloud_fnf20190315.client import Client
+    from alibabacloud_tea_openapi import utils_models as om
+
+    from stateway.api import BackgroundServer, create_app
+
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        os.environ.pop(proxy, None)
+    with runtime_on_disk() as runtime:
+        app = create_app(runtime, {KEY_ID: SECRET})
+        server = BackgroundServer(app).start()
+
+        def client() -> Client:
+            return Client(om.Config(access_key_id=KEY_ID, access_key_secret=SECRET, endpoint=server.endpoint,
+                                    protocol="http", read_timeout=70000))
+
+        try:
+            yield runtime, client
+        finally:
+            server.stop()
+            app.state.service.close()
+
+
+# -- parked -------------------------------------------------------------------------------------------------------
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def parked_in_serve(count: int, clients: int = 4) -> dict[str, Any]:
+    """``stateway serve`` as its own process: RSS once warm and idle, then with ``count`` more executions
+    parked on callbacks; the difference per execution."""
+    from alibabacloud_fnf20190315 import models as m
+    from alibabacloud_fnf20190315.client import Client
+    from alibabacloud_tea_openapi import utils_models as om
+    from tests.conformance.harness import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = {**os.environ, "STATEWAY_ACCESS_KEYS": f"{KEY_ID}:{SECRET}"}
+        proc = subprocess.Popen([sys.executable, "-m", "stateway.cli", "serve", "--port", str(port), "--data-dir",
+                                 tmp], env=env, stderr=subprocess.DEVNULL)
+        try:
+            def client() -> Client:
+                return Client(om.Config(access_key_id=KEY_ID, access_key_secret=SECRET,
+                                        endpoint=f"127.0.0.1:{port}", protocol="http", read_timeout=70000))
+
+            wait_until(lambda: _answers(client), 30)
+            client().create_flow(m.CreateFlowRequest(name="callback", definition=CALLBACK_FDL, description="",
+                                                     type="FDL"))
+            db = sqlite3.connect(os.path.join(tmp, "stateway.db"), timeout=30)
+
+            def park(n: int) -> None:
+                def start(chunk: range) -> None:
+                    c = client()
+                    for _ in chunk:
+                        c.start_execution(m.StartExecutionRequest(flow_name="callback"))
+
+                before = db.execute("SELECT COUNT(*) FROM open_tasks").fetchone()[0]
+                with ThreadPoolExecutor(clients) as pool:
+                    list(pool.map(start, [range(i, n, clients) for i in range(clients)]))
+                wait_until(lambda: db.execute("SELECT COUNT(*) FROM open_tasks").fetchone()[0] >= before + n
+                           and db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0, 600)
+
+            park(max(200, count // 10))  # warm every pool and cache first
+            time.sleep(1.0)
+            idle = _rss(proc.pid)
+            park(count)
+            time.sleep(1.0)
+            parked = _rss(proc.pid)
+            db.close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return {"parked": count, "rss_idle": idle, "rss_parked": parked,
+            "bytes_per_execution": max(0, parked - idle) / count}
+
+
+def parked_in_process(flow: str, name: str, count: int, warm: int) -> dict[str, Any]:
+    """The embedded engine: RSS and threads once ``warm`` executions are parked (pools and SQLite's
+    page cache filled), then with ``count`` more; a parked execution should be rows, not objects."""
+    import gc
+
+    with runtime_on_disk() as runtime:
+        runtime.register_flow(name, flow)
+        db, lock = runtime.store._db, runtime.store._lock
+
+        def settled(target: int) -> bool:
+            with lock:
+                parked = db.execute("SELECT COUNT(*) FROM inbox WHERE timer_id IS NOT NULL").fetchone()[0] \
+                    if name == "timer" else db.execute("SELECT COUNT(*) FROM open_tasks").fetchone()[0]
+                return parked >= target and db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+
+        def park(n: int, total: int) -> None:
+            for _ in range(n):
+                runtime.start_execution(name, {})
+            wait_until(lambda: settled(total))
+
+        park(warm, warm)
+        gc.collect()
+        time.sleep(0.5)
+        idle, threads_idle = _rss(os.getpid()), threading.active_count()
+        park(count, warm + count)
+        gc.collect()
+        time.sleep(0.5)
+        parked, threads_parked = _rss(os.getpid()), threading.active_count()
+    return {"parked": count, "warm": warm, "rss_idle": idle, "rss_parked": parked,
+            "bytes_per_execution": max(0, parked - idle) / count, "threads_idle": threads_idle,
+            "threads_parked": threads_parked}
+
+
+def _answers(client: Any) -> bool:
+    from alibabacloud_fnf20190315 import models as m
+
+    try:
+        client().list_flows(m.ListFlowsRequest())
+        return True
+    except Exception:
+        return False
