@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios
+from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {
@@ -97,10 +98,10 @@ def main() -> None:
         results["parked"] = scenarios.parked_in_serve(sizes["parked"])
         print(f"  parked: {results['parked']}", flush=True)
         warm = 200 if quick else 2_000
-        results["parked_inproc"] = scenarios.parked_in_process(scenarios.CALLBACK_FDL, "callback",
+        results["parked_inproc"] = scenarios.parked_in_process(CALLBACK_FDL, "callback",
                                                                sizes["parked_inproc"], warm)
         print(f"  parked_inproc: {results['parked_inproc']}", flush=True)
-        results["timers"] = scenarios.parked_in_process(scenarios.TIMER_FDL, "timer", sizes["parked_inproc"], warm)
+        results["timers"] = scenarios.parked_in_process(TIMER_FDL, "timer", sizes["parked_inproc"], warm)
         print(f"  timers: {results['timers']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()

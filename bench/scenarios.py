@@ -128,23 +128,71 @@ def many_eps(count: int) -> float:
         return count / (time.perf_counter() - began)
 
 
-def many_http_eps(count: int, clients: int = 4) -> float:
+def _start_many(endpoint: str, flow: str, indexes: list[int]) -> None:
+    """One client process: the official SDK, one request after the other."""
     from alibabacloud_fnf20190315 import models as m
 
-    with server_in_process() as (runtime, fnf_client):
-        fnf_client().create_flow(m.CreateFlowRequest(name="five", definition=FIVE_FDL, description="", type="FDL"))
+    client = _client(endpoint)
+    for i in indexes:
+        client.start_execution(m.StartExecutionRequest(flow_name=flow, input=json.dumps({"n": i})))
 
-        def start(chunk: range) -> None:
-            client = fnf_client()
-            for i in chunk:
-                client.start_execution(m.StartExecutionRequest(flow_name="five", input=json.dumps({"n": i})))
 
-        chunks = [range(i, count, clients) for i in range(clients)]
-        began = time.perf_counter()
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(start, chunks))
-        wait_until(lambda: runtime.store.count_executions("five", "Succeeded") >= count)
+def many_http_eps(count: int, clients: int = 4) -> float:
+    """``stateway serve`` in its own process, driven by client processes as real users would."""
+    from multiprocessing import get_context
+
+    from alibabacloud_fnf20190315 import models as m
+
+    with serve_process() as (endpoint, db, _):
+        _client(endpoint).create_flow(m.CreateFlowRequest(name="five", definition=FIVE_FDL, description="",
+                                                          type="FDL"))
+        with get_context("spawn").Pool(clients) as pool:
+            pool.starmap(_start_many, [(endpoint, "five", [0])] * clients)  # processes up, imports done
+            done_before = _count(db, "SELECT COUNT(*) FROM executions WHERE status='Succeeded'")
+            began = time.perf_counter()
+            pool.starmap(_start_many, [(endpoint, "five", list(range(i, count, clients))) for i in range(clients)])
+        wait_until(lambda: _count(db, "SELECT COUNT(*) FROM executions WHERE status='Succeeded'")
+                   >= done_before + count)
         return count / (time.perf_counter() - began)
+
+
+def _count(db: sqlite3.Connection, sql: str) -> int:
+    return int(db.execute(sql).fetchone()[0])
+
+
+def _client(endpoint: str) -> Any:
+    from alibabacloud_fnf20190315.client import Client
+    from alibabacloud_tea_openapi import utils_models as om
+
+    return Client(om.Config(access_key_id=KEY_ID, access_key_secret=SECRET, endpoint=endpoint, protocol="http",
+                            read_timeout=70000))
+
+
+@contextmanager
+def serve_process() -> Iterator[tuple[str, sqlite3.Connection, int]]:
+    """``stateway serve`` as a user runs it, on a fresh data directory; yields its endpoint, a read
+    connection to its database (for counting what is parked or done) and its pid."""
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        os.environ.pop(proxy, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        endpoint = f"127.0.0.1:{port}"
+        env = {**os.environ, "STATEWAY_ACCESS_KEYS": f"{KEY_ID}:{SECRET}"}
+        config = os.path.join(tmp, "stateway.toml")
+        with open(config, "w") as f:
+            f.write("[limits]\nevents = 200000\n")
+        proc = subprocess.Popen([sys.executable, "-m", "stateway.cli", "serve", "--port", str(port), "--data-dir",
+                                 tmp, "--config", config], env=env, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: _answers(lambda: _client(endpoint)), 30)
+            db = sqlite3.connect(os.path.join(tmp, "stateway.db"), timeout=30)
+            try:
+                yield endpoint, db, proc.pid
+            finally:
+                db.close()
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def peer_many_eps(count: int) -> float:
@@ -259,6 +307,14 @@ def server_in_process() -> Iterator[tuple[Runtime, Any]]:
 
 
 # -- parked -------------------------------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _rss(pid: int) -> int:
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
@@ -268,47 +324,29 @@ def parked_in_serve(count: int, clients: int = 4) -> dict[str, Any]:
     """``stateway serve`` as its own process: RSS once warm and idle, then with ``count`` more executions
     parked on callbacks; the difference per execution."""
     from alibabacloud_fnf20190315 import models as m
-    from alibabacloud_fnf20190315.client import Client
-    from alibabacloud_tea_openapi import utils_models as om
-    from tests.conformance.harness import free_port
 
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = {**os.environ, "STATEWAY_ACCESS_KEYS": f"{KEY_ID}:{SECRET}"}
-        proc = subprocess.Popen([sys.executable, "-m", "stateway.cli", "serve", "--port", str(port), "--data-dir",
-                                 tmp], env=env, stderr=subprocess.DEVNULL)
-        try:
-            def client() -> Client:
-                return Client(om.Config(access_key_id=KEY_ID, access_key_secret=SECRET,
-                                        endpoint=f"127.0.0.1:{port}", protocol="http", read_timeout=70000))
+    with serve_process() as (endpoint, db, pid):
+        _client(endpoint).create_flow(m.CreateFlowRequest(name="callback", definition=CALLBACK_FDL, description="",
+                                                          type="FDL"))
 
-            wait_until(lambda: _answers(client), 30)
-            client().create_flow(m.CreateFlowRequest(name="callback", definition=CALLBACK_FDL, description="",
-                                                     type="FDL"))
-            db = sqlite3.connect(os.path.join(tmp, "stateway.db"), timeout=30)
+        def park(n: int) -> None:
+            def start(chunk: range) -> None:
+                c = _client(endpoint)
+                for _ in chunk:
+                    c.start_execution(m.StartExecutionRequest(flow_name="callback"))
 
-            def park(n: int) -> None:
-                def start(chunk: range) -> None:
-                    c = client()
-                    for _ in chunk:
-                        c.start_execution(m.StartExecutionRequest(flow_name="callback"))
+            before = _count(db, "SELECT COUNT(*) FROM open_tasks")
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(start, [range(i, n, clients) for i in range(clients)]))
+            wait_until(lambda: _count(db, "SELECT COUNT(*) FROM open_tasks") >= before + n
+                       and _count(db, "SELECT COUNT(*) FROM outbox") == 0, 600)
 
-                before = db.execute("SELECT COUNT(*) FROM open_tasks").fetchone()[0]
-                with ThreadPoolExecutor(clients) as pool:
-                    list(pool.map(start, [range(i, n, clients) for i in range(clients)]))
-                wait_until(lambda: db.execute("SELECT COUNT(*) FROM open_tasks").fetchone()[0] >= before + n
-                           and db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0, 600)
-
-            park(max(200, count // 10))  # warm every pool and cache first
-            time.sleep(1.0)
-            idle = _rss(proc.pid)
-            park(count)
-            time.sleep(1.0)
-            parked = _rss(proc.pid)
-            db.close()
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        park(max(200, count // 5))  # warm every pool and cache first
+        time.sleep(1.0)
+        idle = _rss(pid)
+        park(count)
+        time.sleep(1.0)
+        parked = _rss(pid)
     return {"parked": count, "rss_idle": idle, "rss_parked": parked,
             "bytes_per_execution": max(0, parked - idle) / count}
 

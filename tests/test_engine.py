@@ -1,4 +1,5 @@
 """The interpreter, pure: events in, decisions out, a fake clock, no sleeps."""
+import json
 
 from stateway.engine import Interpreter, new_execution_state
 from stateway.fdl import load_flow
@@ -152,3 +153,12 @@ def test_execution_duration_limit_applies_without_a_flow_timeout():
     limit = [t for t in d.timers if t["due"] == 150.0][0]
     d = interp.decide(d.state, limit["event"], 150.0, lambda t: t)
     assert d.ended["status"] == "TimedOut" and "50s" in d.ended["cause"]
+
+
+def test_decide_leaves_its_input_untouched_unless_handed_over():
+    interp, d = start(RETRY)
+    before = json.dumps(d.state, sort_keys=True)
+    interp.decide(d.state, {"type": "stop", "error": "E", "cause": "C"}, 101.0, lambda t: t)
+    assert json.dumps(d.state, sort_keys=True) == before
+    after = interp.decide(d.state, {"type": "stop", "error": "E", "cause": "C"}, 101.0, lambda t: t, owned=True)
+    assert after.state is d.state and d.state["status"] == "Stopped"

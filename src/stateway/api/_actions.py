@@ -106,12 +106,16 @@ def _json_object(params: Mapping[str, str], name: str) -> dict[str, Any]:
     return value
 
 
-def _page(items: list[Any], params: Mapping[str, str]) -> tuple[list[Any], str]:
-    limit = _int(params, "Limit", DEFAULT_LIMIT, 1, 1000)
+def _offset(params: Mapping[str, str]) -> int:
     token = params.get("NextToken") or "0"
     if not token.isdigit():
         raise ApiError(400, "InvalidArgument", f"NextToken {token!r} is not one this server gave")
-    start = int(token)
+    return int(token)
+
+
+def _page(items: list[Any], params: Mapping[str, str]) -> tuple[list[Any], str]:
+    limit = _int(params, "Limit", DEFAULT_LIMIT, 1, 1000)
+    start = _offset(params)
     page = items[start:start + limit]
     return page, str(start + limit) if start + limit < len(items) else ""
 
@@ -255,14 +259,15 @@ def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dic
     status = params.get("Status") or None
     if status and status not in ("Starting", "Running", "Succeeded", "Failed", "Stopped", "TimedOut"):
         raise ApiError(400, "InvalidArgument", f"Status {status!r} is not an execution status")
-    prefix = params.get("ExecutionNamePrefix") or ""
-    begin, end = _time(params, "StartedTimeBegin"), _time(params, "StartedTimeEnd")
-    rows = [r for r in service.runtime.store.list_executions(flow_name=flow_name, status=status)
-            if r.name.startswith(prefix) and (begin is None or r.started >= begin)
-            and (end is None or r.started <= end)]
-    page, token = _page(rows, params)
+    limit = _int(params, "Limit", DEFAULT_LIMIT, 1, 1000)
+    offset = _offset(params)
+    rows = service.runtime.store.list_executions(
+        flow_name=flow_name, status=status, name_prefix=params.get("ExecutionNamePrefix") or "",
+        started_from=_time(params, "StartedTimeBegin"), started_to=_time(params, "StartedTimeEnd"),
+        offset=offset, limit=limit + 1, with_state=False)
     metadata_only = _bool(params, "MetadataOnly", False)
-    return {"Executions": [execution_view(r, metadata_only) for r in page], "NextToken": token}
+    return {"Executions": [execution_view(r, metadata_only) for r in rows[:limit]],
+            "NextToken": str(offset + limit) if len(rows) > limit else ""}
 
 
 def stop_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
@@ -276,10 +281,7 @@ def stop_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict
 def get_execution_history(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     row = _find(service, params)
     limit = _int(params, "Limit", 100, 1, 1000)
-    token = params.get("NextToken") or "0"
-    if not token.isdigit():
-        raise ApiError(400, "InvalidArgument", f"NextToken {token!r} is not one this server gave")
-    events = service.runtime.store.history(row.id, int(token), limit + 1)
+    events = service.runtime.store.history(row.id, _offset(params), limit + 1)
     more = len(events) > limit
     events = events[:limit]
     return {"Events": [{"EventId": e["EventId"], "Type": e["Type"], "StepName": e["StepName"],

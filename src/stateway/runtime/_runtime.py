@@ -234,7 +234,8 @@ class Runtime:
 
         merged: Decision | None = None
         for _, event in events:
-            decision = interp.decide(state, event, now, mint)
+            # the state was just read from the store (or made by the previous decision): ours to hand over
+            decision = interp.decide(state, event, now, mint, owned=True)
             state = decision.state
             merged = decision if merged is None else _merge(merged, decision)
         assert merged is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sqlite3
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from stateway.engine import Decision
+from stateway.jsontext import dumps as _dumps
+from stateway.jsontext import loads
 from stateway.store._errors import (
     ExecutionAlreadyExists,
     ExecutionNotExists,
@@ -29,12 +30,8 @@ _EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, star
                  "parent_id, parent_task, callback_token")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else loads(text)
 
 
 class SQLiteStore:
@@ -170,15 +167,29 @@ class SQLiteStore:
         return _row(row) if row else None
 
     def list_executions(self, flow_name: str | None = None, status: str | None = None,
-                        parent_id: int | None = None) -> list[ExecutionRow]:
+                        parent_id: int | None = None, *, name_prefix: str = "", started_from: float | None = None,
+                        started_to: float | None = None, offset: int = 0, limit: int = -1,
+                        with_state: bool = True) -> list[ExecutionRow]:
+        """Executions in start order, filtered in SQL; ``with_state=False`` leaves the (large) state out."""
         clauses, args = [], []
         for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
             if value is not None:
                 clauses.append(f"{column}=?")
                 args.append(value)
+        if name_prefix:
+            clauses.append("substr(name, 1, ?) = ?")
+            args += [len(name_prefix), name_prefix]
+        if started_from is not None:
+            clauses.append("started >= ?")
+            args.append(started_from)
+        if started_to is not None:
+            clauses.append("started <= ?")
+            args.append(started_to)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        columns = _EXEC_COLUMNS if with_state else _EXEC_COLUMNS.replace(" state,", " NULL,")
         with self._lock:
-            rows = self._db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions {where} ORDER BY id", args).fetchall()
+            rows = self._db.execute(f"SELECT {columns} FROM executions {where} ORDER BY id LIMIT ? OFFSET ?",
+                                    [*args, limit, offset]).fetchall()
         return [_row(r) for r in rows]
 
     def count_executions(self, flow_name: str, status: str) -> int:
@@ -204,7 +215,7 @@ class SQLiteStore:
         with self._lock:
             rows = self._db.execute("SELECT id, event FROM inbox WHERE execution_id=? AND due <= ? ORDER BY due, id",
                                     (execution_id, now)).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+        return [(r[0], loads(r[1])) for r in rows]
 
     def next_due(self) -> float | None:
         with self._lock:
@@ -310,7 +321,7 @@ class SQLiteStore:
     def pending_outbox(self) -> list[tuple[int, int, dict[str, Any]]]:
         with self._lock:
             rows = self._db.execute("SELECT id, execution_id, command FROM outbox ORDER BY id").fetchall()
-        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+        return [(r[0], r[1], loads(r[2])) for r in rows]
 
     def outbox_done(self, outbox_id: int) -> None:
         with self._tx() as db:
@@ -322,7 +333,7 @@ class SQLiteStore:
                 "SELECT event_id, type, step_name, time, schedule_event_id, detail FROM history "
                 "WHERE execution_id=? AND event_id>? ORDER BY event_id LIMIT ?", (execution_id, after, limit)).fetchall()
         return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
-                 "EventDetail": json.loads(r[5])} for r in rows]
+                 "EventDetail": loads(r[5])} for r in rows]
 
     # -- async function invocations (durable) ------------------------------------------------
     def enqueue_invocation(self, invocation_id: str, function: str, event: Any, now: float,
@@ -339,7 +350,7 @@ class SQLiteStore:
             if row is None:
                 return None
             db.execute("UPDATE invocations SET status='Running' WHERE id=?", (row[0],))
-        return {"id": row[0], "function": row[1], "event": json.loads(row[2]), "execution_id": row[3],
+        return {"id": row[0], "function": row[1], "event": loads(row[2]), "execution_id": row[3],
                 "task_id": row[4], "notify": bool(row[5])}
 
     def finish_invocation(self, invocation_id: str, status: str, result: Any, error: str | None,
@@ -435,7 +446,7 @@ class SQLiteStore:
                          "DelaySeconds": 0, "PollingWaitSeconds": 0, **(attributes or {})}
                 db.execute("INSERT INTO queues VALUES (?, ?, ?)", (name, _dumps(attrs), time.time()))
                 return {"name": name, "attributes": attrs, "created": time.time()}
-            return {"name": name, "attributes": json.loads(row[0]), "created": row[1]}
+            return {"name": name, "attributes": loads(row[0]), "created": row[1]}
 
     def get_queue(self, name: str) -> dict[str, Any] | None:
         with self._lock:
@@ -446,7 +457,7 @@ class SQLiteStore:
             counts = self._db.execute(
                 "SELECT SUM(visible_at <= ?), SUM(visible_at > ? AND dequeue_count > 0), "
                 "SUM(visible_at > ? AND dequeue_count = 0) FROM messages WHERE queue=?", (now, now, now, name)).fetchone()
-        attributes = json.loads(row[0])
+        attributes = loads(row[0])
         return {"name": name, "attributes": attributes, "created": row[1],
                 "modified": attributes.get("LastModifyTime", row[1]),
                 "active": counts[0] or 0, "inactive": counts[1] or 0, "delayed": counts[2] or 0}
@@ -466,7 +477,7 @@ class SQLiteStore:
             row = db.execute("SELECT attributes FROM queues WHERE name=?", (name,)).fetchone()
             if row is None:
                 return False
-            merged = {**json.loads(row[0]), **attributes, "LastModifyTime": time.time()}
+            merged = {**loads(row[0]), **attributes, "LastModifyTime": time.time()}
             db.execute("UPDATE queues SET attributes=? WHERE name=?", (_dumps(merged), name))
             return True
 
@@ -488,7 +499,7 @@ class SQLiteStore:
             rows = self._db.execute(
                 "SELECT q.name, q.attributes, q.created, "
                 "(SELECT COUNT(*) FROM messages m WHERE m.queue=q.name) FROM queues q ORDER BY q.name").fetchall()
-        return [{"name": r[0], "attributes": json.loads(r[1]), "created": r[2], "messages": r[3]} for r in rows]
+        return [{"name": r[0], "attributes": loads(r[1]), "created": r[2], "messages": r[3]} for r in rows]
 
     def send_message(self, queue: str, body: str, priority: int, delay: float, now: float,
                      message_id: str | None = None) -> dict[str, Any]:
@@ -544,6 +555,6 @@ class SQLiteStore:
 
 def _row(row: tuple[Any, ...]) -> ExecutionRow:
     return ExecutionRow(
-        id=row[0], flow_name=row[1], name=row[2], status=row[3], input=json.loads(row[4]), output=_loads(row[5]),
+        id=row[0], flow_name=row[1], name=row[2], status=row[3], input=loads(row[4]), output=_loads(row[5]),
         error=row[6], cause=row[7], started=row[8], stopped=row[9], state=_loads(row[10]), definition=row[11],
         parent_id=row[12], parent_task=row[13], callback_token=row[14])
