@@ -76,6 +76,7 @@ def main() -> None:
         print("many", flush=True)
         ours = record("many", "eps", repeat(scenarios.many_eps, runs, sizes["many"]))
         record("many", "http_eps", repeat(scenarios.many_http_eps, runs, sizes["many"]))
+        record("many", "http_start_rps", repeat(scenarios.start_rps, runs, sizes["many"]))
         peer = record("many", "peer_eps", repeat(scenarios.peer_many_eps, runs, sizes["many"]))
         results["many"]["ratio"] = ours / peer
     if wanted("map"):
@@ -148,6 +149,8 @@ def markdown(results: dict[str, Any]) -> str:
     text += row("loop: peer (in memory)", "loop.peer_tps", "transitions/s")
     text += row(f"many: {sizes['many']:,} executions, Python API", "many.eps", "executions/s")
     text += row(f"many: {sizes['many']:,} executions, HTTP API + official SDK", "many.http_eps", "executions/s")
+    text += row("many: StartExecution requests alone, official SDK, 2 client processes", "many.http_start_rps",
+                "requests/s")
     text += row("many: peer", "many.peer_eps", "executions/s")
     text += row(f"map: {sizes['map'][0]:,} items", "map.s_1k", "s")
     text += row(f"map: {sizes['map'][1]:,} items", "map.s_10k", "s")
