@@ -42,7 +42,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling)")
+    parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
+    if args.markdown:
+        latest = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
+        (ROOT / "docs" / "benchmarks.md").write_text(markdown(latest))
+        return
     quick = args.quick
     runs = 1 if quick else 3
     only = set(args.only.split(",")) if args.only else None
@@ -128,14 +133,16 @@ def check(results: dict[str, Any], key: str, op: str, target: float) -> dict[str
     return {"value": value, "target": f"{op} {target}", "met": met}
 
 
+def num(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     s = results["stats"]
 
     def row(label: str, key: str, unit: str) -> str:
-        st = s.get(key)
-        if st is None:
-            return f"| {label} | {lookup(results, key):.3g} {unit} | | |\n"
-        return f"| {label} | {st['median']:.4g} {unit} | {st['min']:.4g} – {st['max']:.4g} | {st['runs']} |\n"
+        st = s[key]
+        return f"| {label} | {num(st['median'])} {unit} | {num(st['min'])} – {num(st['max'])} | {st['runs']} |\n"
 
     sizes = results["sizes"]
     text = ("# Benchmarks\n\n"
@@ -176,7 +183,9 @@ def markdown(results: dict[str, Any]) -> str:
                  f"{parked['rss_parked'] / 2**20:.1f} MiB | |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
-        text += f"| `{key}` | {t['value']:.4g} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"
+        text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"
+    text += ("\nRSS is counted in 4 KiB pages: 0 bytes means the added executions did not grow the process "
+             "by a single page. A parked execution is rows in SQLite, not objects in memory.\n")
     loop_fraction = lookup(results, "loop.stateway_tps")
     ceiling = lookup(results, "ceiling.python_tps")
     if loop_fraction and ceiling:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from stateway.api._signature import ProtocolError
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import FINAL_STATUSES, Runtime
 from stateway.runtime._cron import Cron, CronError
@@ -20,12 +21,8 @@ MAX_INPUT_BYTES = 64 * 1024
 DEFAULT_LIMIT = 60
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        super().__init__(message)
+class ApiError(ProtocolError):
+    pass
 
 
 class CloudFlowService:

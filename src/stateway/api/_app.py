@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from stateway.api._actions import ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._mns import QueueApi
-from stateway.api._signature import SignatureChecker, SignatureRefused
+from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
 
 MAX_BODY = 1024 * 1024
@@ -51,10 +51,7 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             if body and "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
                 form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
             headers = {k.lower(): v for k, v in request.headers.items()}
-            try:
-                checker.check_rpc(request.method, query, form, headers, body)
-            except SignatureRefused as exc:
-                raise ApiError(exc.status, exc.code, exc.message) from None
+            checker.check_rpc(request.method, query, form, headers, body)
             params = {**query, **form}
             action = params.get("Action") or headers.get("x-acs-action", "")
             version = params.get("Version") or headers.get("x-acs-version", "")
@@ -68,7 +65,7 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             result = await run_in_threadpool(handler, service, params)
             result["RequestId"] = request_id
             return JSONResponse(result, headers={"x-acs-request-id": request_id})
-        except ApiError as exc:
+        except ProtocolError as exc:
             return _error(exc.status, exc.code, exc.message, request_id)
         except (InvalidTaskToken, InvalidArgument) as exc:
             return _error(400, "InvalidArgument", str(exc), request_id)

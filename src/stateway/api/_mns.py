@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stateway.api._signature import SignatureChecker, SignatureRefused
+from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.store import SQLiteStore
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
@@ -27,12 +27,8 @@ ATTRIBUTE_RANGES = {"DelaySeconds": (0, 604800), "MaximumMessageSize": (1024, 65
 POLL_INTERVAL = 0.02
 
 
-class MnsError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        self.message = message
-        super().__init__(message)
+class MnsError(ProtocolError):
+    pass
 
 
 def _request_id() -> str:
@@ -53,7 +49,7 @@ def _elements(pairs: list[tuple[str, Any]]) -> str:
     return "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in pairs)
 
 
-def _error(exc: MnsError, request_id: str) -> Response:
+def _error(exc: ProtocolError, request_id: str) -> Response:
     return _xml("Error", _elements([("Code", exc.code), ("Message", exc.message), ("RequestId", request_id),
                                     ("HostId", "stateway")]), exc.status, request_id)
 
@@ -103,10 +99,7 @@ class QueueApi:
             if request.scope["query_string"]:
                 target += "?" + request.scope["query_string"].decode()
             headers = {k.lower(): v for k, v in request.headers.items()}
-            try:
-                self.checker.check_mns(request.method, target, headers, body)
-            except SignatureRefused as exc:
-                raise MnsError(exc.status, exc.code, exc.message) from None
+            self.checker.check_mns(request.method, target, headers, body)
             queue = request.path_params.get("queue")
             if queue is None:
                 return self.list_queues(request, headers, request_id)
@@ -124,7 +117,7 @@ class QueueApi:
             if request.method == "DELETE":
                 return self.delete(queue, query, body, request_id)
             return self.change_visibility(queue, query, request_id)
-        except MnsError as exc:
+        except ProtocolError as exc:
             return _error(exc, request_id)
         except Exception as exc:  # never an unparseable error: the SDK needs <Error>
             return _error(MnsError(500, "InternalError", f"Interal error. {exc}"), request_id)

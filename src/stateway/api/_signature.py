@@ -4,6 +4,7 @@ client), api.md §4; and MNS v1 for the queue API, mns.md §3."""
 from __future__ import annotations
 
 import base64
+import calendar
 import email.utils
 import hashlib
 import hmac
@@ -42,12 +43,18 @@ def sign_rpc_v1(method: str, action: str, params: Mapping[str, str], access_key_
     return query
 
 
-class SignatureRefused(Exception):
+class ProtocolError(Exception):
+    """A request refused with an HTTP status and the protocol's error code (CloudFlow's or MNS's)."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         self.status = status
         self.code = code
         self.message = message
         super().__init__(message)
+
+
+class SignatureRefused(ProtocolError):
+    pass
 
 
 _ACS3 = re.compile(r"^ACS3-HMAC-SHA256\s+Credential=([^,]+),\s*SignedHeaders=([^,]*),\s*Signature=([0-9a-fA-F]+)$")
@@ -67,10 +74,15 @@ class SignatureChecker:
         return secret
 
     @staticmethod
-    def _fresh(when: float, stamp: str, code: str = "RequestTimeTooSkewed") -> None:
+    def _check_fresh(stamp: str, field: str) -> None:
+        """``stamp`` is an ISO 8601 UTC time within the allowed clock skew."""
+        try:
+            when = calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            raise SignatureRefused(400, "InvalidArgument", f"{field} {stamp!r} is not YYYY-MM-DDThh:mm:ssZ") from None
         if abs(time.time() - when) > SKEW_SECONDS:
-            raise SignatureRefused(403, code, f"The difference between the request time {stamp} and the current "
-                                   "time is too large.")
+            raise SignatureRefused(403, "RequestTimeTooSkewed", f"The difference between the request time {stamp} "
+                                   "and the current time is too large.")
 
     def _nonce(self, nonce: str) -> None:
         now = time.time()
@@ -95,12 +107,7 @@ class SignatureChecker:
         secret = self._secret(key_id)
         if params.get("SignatureMethod") != "HMAC-SHA1" or params.get("SignatureVersion") != "1.0":
             raise SignatureRefused(400, "InvalidArgument", "SignatureMethod must be HMAC-SHA1, version 1.0")
-        stamp = params.get("Timestamp", "")
-        try:
-            when = time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-        except ValueError:
-            raise SignatureRefused(400, "InvalidArgument", f"Timestamp {stamp!r} is not YYYY-MM-DDThh:mm:ssZ") from None
-        self._fresh(when, stamp)
+        self._check_fresh(params.get("Timestamp", ""), "Timestamp")
         expected = rpc_v1_signature(method, params, secret)
         if not hmac.compare_digest(expected, signature):
             canon = "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(params.items()))
@@ -117,12 +124,7 @@ class SignatureChecker:
             raise SignatureRefused(400, "InvalidArgument", "the Authorization header is not ACS3-HMAC-SHA256")
         key_id, signed, signature = m.group(1), m.group(2), m.group(3).lower()
         secret = self._secret(key_id)
-        stamp = headers.get("x-acs-date", "")
-        try:
-            when = time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-        except ValueError:
-            raise SignatureRefused(400, "InvalidArgument", f"x-acs-date {stamp!r} is not YYYY-MM-DDThh:mm:ssZ") from None
-        self._fresh(when, stamp)
+        self._check_fresh(headers.get("x-acs-date", ""), "x-acs-date")
         payload_hash = hashlib.sha256(body).hexdigest()
         if headers.get("x-acs-content-sha256", payload_hash) != payload_hash:
             raise SignatureRefused(400, "InvalidArgument", "x-acs-content-sha256 does not match the body")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,17 @@ def exec_group() -> None:
     """Executions on a running Stateway."""
 
 
+def _listing(endpoint: str | None, action: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a paged List* action."""
+    token = None
+    while True:
+        page = _call(endpoint, action, Limit=100, NextToken=token, **params)
+        yield from page[key]
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
 def _print(result: dict[str, Any]) -> None:
     result.pop("RequestId", None)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
@@ -132,14 +144,8 @@ def flow_describe(name: str, endpoint: str | None) -> None:
 @flow.command("list")
 @endpoint_option
 def flow_list(endpoint: str | None) -> None:
-    token = None
-    while True:
-        page = _call(endpoint, "ListFlows", Limit=100, NextToken=token)
-        for item in page["Flows"]:
-            click.echo(f"{item['Name']}\t{item.get('ExecutionMode', '')}\t{item['LastModifiedTime']}")
-        token = page.get("NextToken")
-        if not token:
-            return
+    for item in _listing(endpoint, "ListFlows", "Flows"):
+        click.echo(f"{item['Name']}\t{item.get('ExecutionMode', '')}\t{item['LastModifiedTime']}")
 
 
 @flow.command("delete")
@@ -174,15 +180,9 @@ def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bo
 @click.option("--prefix")
 @endpoint_option
 def exec_list(flow_name: str, status: str | None, prefix: str | None, endpoint: str | None) -> None:
-    token = None
-    while True:
-        page = _call(endpoint, "ListExecutions", FlowName=flow_name, Status=status, ExecutionNamePrefix=prefix,
-                     MetadataOnly="true", Limit=100, NextToken=token)
-        for item in page["Executions"]:
-            click.echo(f"{item['Name']}\t{item['Status']}\t{item['StartedTime']}\t{item['StoppedTime']}")
-        token = page.get("NextToken")
-        if not token:
-            return
+    for item in _listing(endpoint, "ListExecutions", "Executions", FlowName=flow_name, Status=status,
+                         ExecutionNamePrefix=prefix, MetadataOnly="true"):
+        click.echo(f"{item['Name']}\t{item['Status']}\t{item['StartedTime']}\t{item['StoppedTime']}")
 
 
 @exec_group.command("history")
