@@ -1,0 +1,20 @@
+"""The main job (`make demo`) is an example that is also a test."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_order_demo_succeeds_in_all_three_modes():
+    out = subprocess.run(["bash", str(ROOT / "examples" / "orders" / "demo.sh")], capture_output=True, text=True,
+                         timeout=120, env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout[out.stdout.index("{"):])
+    assert result["status"] == "confirmed"
+    assert "460" in result["RequestComplete"]
+    assert "R-A-1001" in result["WaitForSystemCallback"] and "INV-A-1001" in result["WaitForSystemCallback"]
+    assert "'low'" in result["WaitForCustomCallback"]
+    assert "worker: order A-1001 scored low" in out.stdout
