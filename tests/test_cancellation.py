@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from tests.conformance.harness import processes_of
 
 SLEEPER = """import time, pathlib
@@ -215,3 +217,77 @@ def test_kill_9_between_the_stop_and_its_cancels(tmp_path):
         runtime.close()
     time.sleep(3.5)
     assert not marker.exists() and not processes_of("cancel_sleeper")
+
+
+def test_stop_aborts_http_withdraws_messages_and_closes_callbacks(memory_runtime):
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from stateway.api import BackgroundServer
+    from stateway.runtime import TaskAlreadyCompleted
+
+    async def slow(request):
+        await asyncio.sleep(30)
+        return JSONResponse({})
+
+    server = BackgroundServer(Starlette(routes=[Route("/slow", slow)])).start()
+    http = memory_runtime().registry.get("HTTP:Request")  # to watch the request end
+    runtime = http.runtime
+    runtime.register_flow("three", f"""Type: StateMachine
+SpecVersion: v1
+StartAt: All
+States:
+  - Type: Parallel
+    Name: All
+    Branches:
+      - StartAt: Http
+        States:
+          - Type: Task
+            Name: Http
+            Action: HTTP:Request
+            Parameters: {{url: "http://{server.endpoint}/slow", method: GET}}
+            End: true
+      - StartAt: Message
+        States:
+          - Type: Task
+            Name: Message
+            Action: MNS:SendMessage
+            TaskMode: WaitForCustomCallback
+            Timeout: 60
+            Parameters:
+              resourceArn: acs:mns:::/queues/unread/messages
+              message: {{token.$: $Context.Current.TaskToken}}
+            End: true
+    End: true
+""")
+    try:
+        row = runtime.start_execution("three", {})
+        deadline = time.monotonic() + 10
+        while len(runtime.store.open_tasks(row.id)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        token = [t for t in runtime.store.open_tasks(row.id) if t["state"] == "Message"][0]["token"]
+        while not runtime.store.list_queues() or runtime.store.list_queues()[0]["messages"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)  # the HTTP request is in flight
+        stopped_at = time.monotonic()
+        runtime.stop_execution(row.id, "Op", "stop")
+        assert runtime.wait(row.id, 5).status == "Stopped" and time.monotonic() - stopped_at < 1
+        deadline = time.monotonic() + 5
+        details = {}
+        while len(details) < 2 and time.monotonic() < deadline:
+            details = {e["StepName"]: e["EventDetail"]["detail"] for e in runtime.store.history(row.id)
+                       if e["Type"] == "TaskCancelled"}
+            time.sleep(0.05)
+        assert details == {"All/Branch0/Http": "aborted the request in flight",
+                           "All/Branch1/Message": "withdrew the unreceived message"}
+        assert runtime.store.list_queues()[0]["messages"] == 0
+        assert not http._inflight, "the HTTP request is still waiting for its answer"
+        with pytest.raises(TaskAlreadyCompleted):
+            runtime.report_success(token, {"late": True})
+    finally:
+        server.stop(force=True)  # the slow handler would hold a graceful stop for 30 s

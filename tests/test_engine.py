@@ -162,3 +162,14 @@ def test_decide_leaves_its_input_untouched_unless_handed_over():
     assert json.dumps(d.state, sort_keys=True) == before
     after = interp.decide(d.state, {"type": "stop", "error": "E", "cause": "C"}, 101.0, lambda t: t, owned=True)
     assert after.state is d.state and d.state["status"] == "Stopped"
+
+
+def test_a_task_reads_as_in_the_reference():
+    source = "Type: StateMachine\nSpecVersion: v1\nStartAt: T\nStates:\n  - {Type: Task, Name: T, Action: X:Y, End: true}\n"
+    interp, d = start(source)
+    events = [h["Type"] for h in d.history]
+    d = interp.decide(d.state, {"type": "task_result", "task": d.commands[0]["task"], "ok": True, "output": {"a": 1}},
+                      101.0, lambda t: t)
+    events += [h["Type"] for h in d.history]
+    assert events == ["ExecutionStarted", "StepEntered", "StepStarted", "TaskScheduled", "TaskSubmitted",
+                      "TaskSucceeded", "StepSucceeded", "StepExited", "ExecutionSucceeded"]

@@ -34,6 +34,8 @@ class BackgroundServer:
             time.sleep(0.01)
         return self
 
-    def stop(self) -> None:
+    def stop(self, force: bool = False) -> None:
+        """Stop serving; ``force`` does not wait for requests still being answered."""
         self.server.should_exit = True
+        self.server.force_exit = force
         self.thread.join(timeout=5)

@@ -30,6 +30,7 @@ from stateway.timefmt import iso
 
 TokenMinter = Callable[[str], str]
 
+STARTED_TYPES = frozenset({"Task", "Parallel", "Map"})
 DEFAULT_LIMITS = {"events": 25_000, "payload_bytes": 64 * 1024, "execution_seconds": 365 * 24 * 3600}
 
 
@@ -339,7 +340,11 @@ class _Run:
         if type(output) is not dict:
             raise StateFailure(INVALID_ARGUMENT, f"the output of state {state.name!r} is {type_name(output)}, "
                                "not an object; shape it with an OutputConstructor")
-        self.history("StepExited", self._exit_name(frame, state), {"output": _dumps(output)})
+        step = self._exit_name(frame, state)
+        text = _dumps(output)
+        if state.type in STARTED_TYPES:  # StepStarted … StepSucceeded | StepFailed … StepExited (fdl.md §7)
+            self.history("StepSucceeded", step, {"output": text})
+        self.history("StepExited", step, {"output": text})
         if state.end:
             self.end_scope(frame, True, output)
             return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 
@@ -20,7 +21,9 @@ class HttpRequest(Integration):
 
     def __init__(self, runtime):  # type: ignore[no-untyped-def]
         super().__init__(runtime)
-        self._clients: dict[str, httpx.Client] = {}
+        # each request runs on an event loop of its own, so that a cancel from another thread can
+        # abort it at once (closing a blocking client does not interrupt a read in progress)
+        self._inflight: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[httpx.Response]]] = {}
         self._lock = threading.Lock()
 
     def invoke(self, call: TaskCall) -> Outcome:
@@ -37,19 +40,27 @@ class HttpRequest(Integration):
         if call.mode == "WaitForCustomCallback":
             headers[TOKEN_HEADER] = call.token
         timeout = float(params.get("timeout") or call.timeout or DEFAULT_TIMEOUT)
-        client = httpx.Client(timeout=timeout)
+
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(timeout=timeout) as client:
+                return await client.request(method, url, headers=headers, content=content)
+
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(send())
         with self._lock:
-            self._clients[call.key] = client
+            self._inflight[call.key] = (loop, task)
         try:
-            response = client.request(method, url, headers=headers, content=content)
+            response = loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            raise IntegrationError("FnF.TaskCancelled", f"{method} {url} was aborted by a cancel") from None
         except httpx.TimeoutException:
             raise IntegrationError("HTTP.Timeout", f"{method} {url} did not answer within {timeout:g}s") from None
-        except (httpx.HTTPError, RuntimeError) as exc:
+        except httpx.HTTPError as exc:
             raise IntegrationError("HTTP.ConnectionError", f"{method} {url}: {exc}") from None
         finally:
             with self._lock:
-                self._clients.pop(call.key, None)
-            client.close()
+                self._inflight.pop(call.key, None)
+            loop.close()
         result = {"Code": response.status_code, "Header": dict(response.headers), "Body": response.text}
         if call.mode == "WaitForCustomCallback":
             return Submitted(result)
@@ -57,8 +68,9 @@ class HttpRequest(Integration):
 
     def cancel(self, call: TaskCall, reason: str) -> str:
         with self._lock:
-            client = self._clients.pop(call.key, None)
-        if client is None:
+            inflight = self._inflight.get(call.key)
+        if inflight is None:
             return "no request in flight"
-        client.close()
+        loop, task = inflight
+        loop.call_soon_threadsafe(task.cancel)
         return "aborted the request in flight"
