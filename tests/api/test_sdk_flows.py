@@ -112,6 +112,8 @@ def test_report_task_succeeded_and_failed(fnf, server):
     create(fnf, "waits", WAITS)
     fnf.start_execution(m.StartExecutionRequest(flow_name="waits", execution_name="ok", input='{"n": 1}'))
     _, token = _token(server, "ok")
+    again = fnf.start_execution(m.StartExecutionRequest(flow_name="waits", execution_name="ok", input='{"n": 9}')).body
+    assert (again.status, json.loads(again.input)) == ("Running", {"n": 1})  # the running one, not a second
     event = fnf.report_task_succeeded(m.ReportTaskSucceededRequest(task_token=token, output='{"fine": true}')).body
     assert event.event_id > 0
     assert code_of(lambda: fnf.report_task_succeeded(m.ReportTaskSucceededRequest(
