@@ -7,7 +7,6 @@ import pytest
 from tests.api.fixtures import fnf, server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"
 
 
 @pytest.fixture

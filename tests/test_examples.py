@@ -1,4 +1,4 @@
-"""Every conformance case of ../shared/examples, through the engine and through `stateway run`."""
+"""Every conformance case of tests/conformance/cases, through the engine and through `stateway run`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from tests.conformance.harness import case_names, check, load_case, run_in_cli, run_in_engine, run_in_server
 
 CASES = case_names()
-assert CASES, "the conformance cases of ../shared/examples were not found"
+assert CASES, "the conformance cases in tests/conformance/cases were not found"
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -1,4 +1,4 @@
-"""Runs the conformance cases of ../shared/examples as they are: flow, children, functions,
+"""Runs the conformance cases (tests/conformance/cases, a copy of the shared cases) as they are: flow, children, functions,
 input, drive steps, expectations (see that folder's README)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from ruamel.yaml import YAML
 
-CASE_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "examples"
+CASE_ROOT = Path(__file__).resolve().parent / "cases"
 CANCELLATION_CASES = {"stop-cascades", "map-item-fails"}
 
 
