@@ -270,7 +270,7 @@ class QueueApi:
             while True:
                 visible_at = await run_in_threadpool(self.store.next_visible, pending.queue)
                 now = time.monotonic()
-                pause = min(pending.deadline - now, RECHECK_SECONDS)
+                pause = min(pending.deadline - now, Waiters.recheck(RECHECK_SECONDS))
                 if visible_at is not None:
                     pause = min(pause, max(0.0, visible_at - time.time()) + 0.001)
                 await Waiters.sleep(woken, pause)

@@ -11,6 +11,7 @@ a missed wake-up (a message sent by another process, a failure path without hist
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
@@ -75,6 +76,12 @@ class Waiters:
                     group.discard(entry)
                     if not group:
                         del self._waiting[key]
+
+    @staticmethod
+    def recheck(seconds: float) -> float:
+        """A re-check interval around ``seconds``, jittered so that many waiters that began together
+        do not all hit the store in the same instant (a burst would queue every other request)."""
+        return seconds * (0.5 + random.random())
 
     @staticmethod
     async def sleep(event: asyncio.Event, seconds: float) -> None:
