@@ -16,9 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stateway.engine import Decision, Interpreter, new_execution_state
+from stateway.engine import Decision, Interpreter, check_execution_input, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
+from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime._cron import Cron
+from stateway.runtime._fairness import Turns, is_transient, poison_decision
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -63,6 +65,8 @@ class Runtime:
         self._inflight_lock = threading.Lock()
         self.sweep_interval = sweep_interval
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
+        self.turns = Turns()
+        self._quarantined: set[int] = set()  # executions whose failure could not even be written
         self.registry = registry or IntegrationRegistry.default()
         self.registry.bind(self)
 
@@ -127,6 +131,10 @@ class Runtime:
         execution_input = {} if execution_input is None else execution_input
         if not isinstance(execution_input, dict):
             raise InvalidArgument("the execution input must be a JSON object")
+        try:
+            check_execution_input(execution_input, self.settings.get("limits"))
+        except InvalidJSONValue as exc:
+            raise InvalidArgument(f"the execution input: {exc}") from None
         row, created = self.store.create_execution(
             flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token)
@@ -161,6 +169,10 @@ class Runtime:
     def report_success(self, token: str, output: Any) -> int:
         if not isinstance(output, dict):
             raise InvalidArgument("Output must be a JSON object")
+        try:
+            check_value(output)
+        except InvalidJSONValue as exc:
+            raise InvalidArgument(f"Output: {exc}") from None
         ref = self.signer.verify(token)
         return self._report(ref, {"type": "task_result", "task": ref.task_id, "ok": True, "output": output})
 
@@ -191,18 +203,19 @@ class Runtime:
         while not self._stopping:
             now = time.time()
             try:
-                due = self.store.due_executions(now, 64)
-                for execution_id in due:
-                    self.process(execution_id)
+                due = [e for e in self.store.due_executions(now, 64) if e not in self._quarantined]
+                for execution_id in self.turns.this_round(due):
+                    self.turns.record(execution_id, self.process(execution_id))
                 if time.monotonic() - last_schedules > 0.25:
                     last_schedules = time.monotonic()
                     self.fire_schedules(now)
                 if time.monotonic() - last_sweep > self.sweep_interval:
                     last_sweep = time.monotonic()
                     self.sweep()
-            except Exception:  # the loop must survive one bad execution
+            except Exception:  # the store itself failed (process() ends a bad execution on its own)
                 log.exception("runtime loop error")
                 due = []
+                time.sleep(0.1)  # a store that keeps failing is not retried in a hot loop
             if due:
                 continue
             next_due = self.store.next_due()
@@ -212,11 +225,53 @@ class Runtime:
                     self._wake.wait(timeout=delay)
 
     def process(self, execution_id: int) -> Decision | None:
+        """One turn of one execution: decide its due events within one budget, commit once. Any
+        unexpected exception ends the execution ``FnF.RuntimeError`` (``_poisoned``), never a retry."""
         now = time.time()
         events = self.store.due_events(execution_id, now)
         if not events:
             return None
         row = self.store.get_execution(execution_id)
+        try:
+            return self._decide_and_commit(execution_id, row, events, now)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            self._poisoned(execution_id, row, events, now, exc)
+            return None
+
+    def _poisoned(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
+                  now: float, exc: Exception) -> None:
+        log.error("execution %s/%s (id %s) hit an unexpected error and ends Failed with FnF.RuntimeError",
+                  row.flow_name, row.name, execution_id, exc_info=exc)
+        state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
+        decision = poison_decision(state, exc, now)
+        extra: list[dict[str, Any]] = []
+        if row.callback_token:
+            extra.append({"kind": "report", "token": row.callback_token, **decision.ended})  # type: ignore[dict-item]
+        try:  # its own transaction: every due event is consumed, so a restart does not bring the loop back
+            outbox = self.store.commit(execution_id, [i for i, _ in events], decision, now, extra)
+        except Exception:
+            log.exception("the failure of execution %s could not be written; it is set aside until a restart",
+                          execution_id)
+            self._quarantined.add(execution_id)
+            return
+        for outbox_id, command in outbox:
+            self._submit(outbox_id, execution_id, command)
+        self._tell_listeners(execution_id, decision.history)
+        self.sweep()  # its open tasks and children: cancelled as for any ended execution
+        with self._ended:
+            self._ended.notify_all()
+
+    def _tell_listeners(self, execution_id: int, history: list[dict[str, Any]]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(execution_id, history)
+            except Exception:
+                log.exception("a history listener failed")
+
+    def _decide_and_commit(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
+                           now: float) -> Decision:
         try:
             interp = self.flow_model(row.definition)
         except FlowDefinitionError as exc:
@@ -233,21 +288,25 @@ class Runtime:
             return self.signer.mint(TaskRef(row.flow_name, execution_id, row.name, task_id))
 
         merged: Decision | None = None
-        for _, event in events:
+        consumed: list[int] = []
+        deadline = self.turns.deadline()
+        for inbox_id, event in events:
             # the state was just read from the store (or made by the previous decision): ours to hand over
-            decision = interp.decide(state, event, now, mint, owned=True)
+            decision = interp.decide(state, event, now, mint, owned=True, deadline=deadline, clock=time.monotonic)
+            consumed.append(inbox_id)
             state = decision.state
             merged = decision if merged is None else _merge(merged, decision)
+            if decision.yielded or time.monotonic() > deadline:
+                break  # the rest of its events wait for its next turn
         assert merged is not None
         extra: list[dict[str, Any]] = []
         if merged.ended is not None and row.callback_token:
             extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
-        outbox = self.store.commit(execution_id, [i for i, _ in events], merged, now, extra)
+        outbox = self.store.commit(execution_id, consumed, merged, now, extra)
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command)
         if merged.history:
-            for listener in self.listeners:
-                listener(execution_id, merged.history)
+            self._tell_listeners(execution_id, merged.history)
         if merged.ended is not None:
             with self._ended:
                 self._ended.notify_all()
@@ -401,4 +460,5 @@ def _merge(a: Decision, b: Decision) -> Decision:
         opened_tasks=[t for t in a.opened_tasks if t["task"] not in closed_tasks] + b.opened_tasks,
         closed_tasks=a.closed_tasks + b.closed_tasks,
         ended=b.ended or a.ended,
+        yielded=b.yielded,
     )
