@@ -11,10 +11,13 @@ from stateway.store._errors import (
     ScheduleNotExists,
     StoreError,
 )
+from stateway.store._lock import DatabaseInUse, EngineLock, lock_engine
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow, Store
 
 __all__ = [
+    "DatabaseInUse",
+    "EngineLock",
     "ExecutionAlreadyExists",
     "ExecutionNotExists",
     "ExecutionRow",
@@ -25,4 +28,5 @@ __all__ = [
     "ScheduleNotExists",
     "Store",
     "StoreError",
+    "lock_engine",
 ]

@@ -53,3 +53,12 @@ MIGRATIONS.append(
     CREATE INDEX schedules_due ON schedules (enable, next_fire);
     """
 )
+
+# signature nonces seen within the clock-skew window, so a captured request cannot be replayed,
+# not even after a restart; ``seen`` orders the expiry sweep
+MIGRATIONS.append(
+    """
+    CREATE TABLE nonces (nonce TEXT PRIMARY KEY, seen REAL NOT NULL) WITHOUT ROWID;
+    CREATE INDEX nonces_seen ON nonces (seen);
+    """
+)

@@ -87,6 +87,27 @@ class SQLiteStore:
                 return bytes.fromhex(value)
             return bytes.fromhex(row[0])
 
+    # -- signature nonces ----------------------------------------------------------------------
+    NONCE_SWEEP_EVERY = 1000
+    _nonce_inserts = 0
+
+    def remember_nonce(self, nonce: str, now: float, window: float) -> bool:
+        """Record ``nonce``; False if it was already seen within ``window`` seconds (a replay).
+        A primary-key lookup, and every NONCE_SWEEP_EVERY inserts an indexed delete of expired rows."""
+        with self._tx() as db:
+            row = db.execute("SELECT seen FROM nonces WHERE nonce=?", (nonce,)).fetchone()
+            if row is not None and row[0] >= now - window:
+                return False
+            db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", (nonce, now))
+            self._nonce_inserts += 1
+            if self._nonce_inserts % self.NONCE_SWEEP_EVERY == 0:
+                db.execute("DELETE FROM nonces WHERE seen < ?", (now - window,))
+        return True
+
+    def count_nonces(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM nonces").fetchone()[0])
+
     # -- flows ------------------------------------------------------------------------------
     def put_flow(self, name: str, definition: str, meta: dict[str, Any], *, replace: bool) -> dict[str, Any]:
         now = time.time()
@@ -191,6 +212,20 @@ class SQLiteStore:
             rows = self._db.execute(f"SELECT {columns} FROM executions {where} ORDER BY id LIMIT ? OFFSET ?",
                                     [*args, limit, offset]).fetchall()
         return [_row(r) for r in rows]
+
+    def prune_ended_executions(self, ended_before: float, keep: int) -> int:
+        """Delete ended executions (with their history and leftovers) stopped before ``ended_before``
+        or beyond the newest ``keep``; running ones stay. For the in-memory Express store."""
+        final = "('Succeeded', 'Failed', 'Stopped', 'TimedOut')"
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                f"SELECT id FROM executions WHERE status IN {final} AND (stopped < ? OR id NOT IN "
+                f"(SELECT id FROM executions WHERE status IN {final} ORDER BY id DESC LIMIT ?))",
+                (ended_before, keep))]
+            for table, column in (("executions", "id"), ("history", "execution_id"), ("inbox", "execution_id"),
+                                  ("open_tasks", "execution_id"), ("outbox", "execution_id")):
+                db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
+        return len(ids)
 
     def count_executions(self, flow_name: str, status: str) -> int:
         with self._lock:
@@ -493,6 +528,12 @@ class SQLiteStore:
                                     (queue, now, count)).fetchall()
         return [{"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3],
                  "first_dequeued": r[4] if r[4] is not None else r[3], "dequeue_count": r[5]} for r in rows]
+
+    def next_visible(self, queue: str) -> float | None:
+        """When the queue's next message becomes visible (now or later), or None if it has none."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(visible_at) FROM messages WHERE queue=?", (queue,)).fetchone()
+        return row[0]
 
     def list_queues(self) -> list[dict[str, Any]]:
         with self._lock:
