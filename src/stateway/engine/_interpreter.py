@@ -357,8 +357,10 @@ class _Run:
     def fail_state(self, frame: dict[str, Any], error: str, cause: str) -> None:
         state = self.state_of(frame)
         step = self._exit_name(frame, state)
+        # a function's exception classes: Errors may name them too (fdl-v1.md §8.1), the error stays `error`
+        names = (error, *(frame.pop("error_aliases", None) or ()))
         for index, rule in enumerate(state.retry):
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
             used = frame["rule_attempts"].get(str(index), 0)
             if used < rule.max_attempts:
@@ -373,7 +375,7 @@ class _Run:
             break  # the first matching rule decides; its attempts are spent
         self.history("StepFailed", step, {"error": error, "cause": cause})
         for rule in state.catch:
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
             current = {"Error": {"Code": error, "Detail": cause}}
             if rule.output is not None:
@@ -508,8 +510,8 @@ class _Run:
             return
         frame["submitted"] = True
         self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
-                     {"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
-                     schedule=int(event["task"]))
+                     _with_logs({"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
+                                event), schedule=int(event["task"]))
 
     def on_task_result(self, event: dict[str, Any]) -> None:
         task_id = event["task"]
@@ -521,8 +523,9 @@ class _Run:
         step = self._exit_name(frame, state)
         if event.get("submit_failed"):
             self.close_task(frame, cancel=False, reason="")
-            self.history("TaskSubmitFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            self.history("TaskSubmitFailed", step, _with_logs({"error": event["error"],
+                         "cause": event.get("cause", "")}, event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
             return
         if not frame.get("submitted"):
@@ -531,7 +534,7 @@ class _Run:
         self.close_task(frame, cancel=False, reason="")
         if event["ok"]:
             output = event.get("output")
-            self.history("TaskSucceeded", step, {"output": _dumps(output)}, schedule=int(task_id))
+            self.history("TaskSucceeded", step, _with_logs({"output": _dumps(output)}, event), schedule=int(task_id))
             try:
                 if _size(output) > self.interp.limits["payload_bytes"]:
                     raise StateFailure(DATA_LIMIT, f"the task's output is over {self.interp.limits['payload_bytes']} "
@@ -541,8 +544,9 @@ class _Run:
             except StateFailure as failure:
                 self.fail_state(frame, failure.error, failure.cause)
         else:
-            self.history("TaskFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            self.history("TaskFailed", step, _with_logs({"error": event["error"], "cause": event.get("cause", "")},
+                                                        event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
 
     # -- Parallel and Map -------------------------------------------------------------------------
@@ -669,3 +673,8 @@ class _Run:
         self.decision.ended = {"status": status, "output": output, "error": error or None, "cause": cause or None}
 
 
+def _with_logs(detail: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """A task's history detail, with the reference to what it printed when there is one."""
+    if event.get("logs"):
+        detail["logs"] = event["logs"]
+    return detail
