@@ -28,6 +28,7 @@ _NAMESPACE = uuid.UUID("5f0c7a52-3f0e-4b8e-9d52-6a1f3f0d2a11")
 class InvokeFunction(Integration):
     action = "FC:InvokeFunction"
     modes = frozenset({"RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback"})
+    parameters = frozenset({"resourceArn", "invocationType", "body"})
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)

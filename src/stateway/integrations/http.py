@@ -18,6 +18,7 @@ DEFAULT_TIMEOUT = 60.0
 class HttpRequest(Integration):
     action = "HTTP:Request"
     modes = frozenset({"RequestComplete", "WaitForCustomCallback"})
+    parameters = frozenset({"url", "method", "headers", "body", "timeout"})
 
     def __init__(self, runtime):  # type: ignore[no-untyped-def]
         super().__init__(runtime)

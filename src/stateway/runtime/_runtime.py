@@ -109,7 +109,7 @@ class Runtime:
         return interp
 
     def load(self, definition: str) -> Flow:
-        return load_flow(definition, self.registry.modes())
+        return load_flow(definition, self.registry.modes(), self.registry.parameters())
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:

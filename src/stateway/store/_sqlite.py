@@ -355,6 +355,15 @@ class SQLiteStore:
                 "WHERE l.execution_id=? ORDER BY CAST(l.task_id AS INTEGER)", (execution_id,)).fetchall()
         return [{"task_id": r[0], "step": r[1], "time": r[2], "stdout": r[3], "stderr": r[4]} for r in rows]
 
+    def current_steps(self, execution_id: int) -> list[str]:
+        """Steps entered and not yet exited, in the order they were entered (innermost last)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT step_name FROM history WHERE execution_id=? AND type IN ('StepEntered', 'StepExited') "
+                "GROUP BY step_name HAVING SUM(CASE type WHEN 'StepEntered' THEN 1 ELSE -1 END) > 0 "
+                "ORDER BY MAX(event_id)", (execution_id,)).fetchall()
+        return [r[0] for r in rows]
+
     def open_tasks_of(self, flow_name: str | None = None) -> list[dict[str, Any]]:
         """Open tasks of running executions, oldest first, with their flow and execution names."""
         sql = ("SELECT e.flow_name, e.name, t.execution_id, t.task_id, t.token, t.step, t.action, t.mode, t.opened "
