@@ -277,7 +277,10 @@ async def describe_execution(service: CloudFlowService, params: Mapping[str, str
     row = await run_in_threadpool(_find, service, params)
     if wait and row.status not in FINAL_STATUSES:
         row = await service.wait_ended(service.runtime, row.id, wait)
-    return execution_view(row)
+    view = execution_view(row)
+    if row.status not in FINAL_STATUSES:  # Stateway extension: where a running execution is
+        view["CurrentSteps"] = await run_in_threadpool(service.runtime.store.current_steps, row.id)
+    return view
 
 
 def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
@@ -405,6 +408,46 @@ def delete_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dic
     return {}
 
 
+# -- Stateway extensions (docs/api.md): finding waiting tasks and what functions printed ---------------
+def list_open_tasks(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    """Tasks of running executions waiting for their result, oldest first: what `stateway task list` shows."""
+    flow_name = params.get("FlowName") or None
+    store = service.runtime.store
+    if flow_name:
+        store.get_flow(flow_name)
+    execution_name = params.get("ExecutionName") or None
+    tasks = [t for t in store.open_tasks_of(flow_name) if execution_name in (None, t["execution_name"])]
+    limit = _int(params, "Limit", 100, 1, 1000)
+    offset = _offset(params)
+    page = tasks[offset:offset + limit]
+    timeouts: dict[int, dict[str, float]] = {}
+    now = time.time()
+    items = []
+    for t in page:
+        if t["execution_id"] not in timeouts:  # the task's Timeout lives in the execution's timers
+            state = store.get_execution(t["execution_id"]).state or {}
+            timeouts[t["execution_id"]] = {str(v.get("task")): float(v.get("seconds") or 0)
+                                           for v in (state.get("timers") or {}).values()
+                                           if v.get("purpose") == "task_timeout"}
+        seconds = timeouts[t["execution_id"]].get(t["task_id"])
+        items.append({"FlowName": t["flow_name"], "ExecutionName": t["execution_name"], "StepName": t["step"],
+                      "TaskId": t["task_id"], "Action": t["action"], "TaskMode": t["mode"],
+                      "ScheduledTime": iso(t["opened"]), "WaitedSeconds": round(now - t["opened"], 3),
+                      "TimeoutSeconds": seconds, "TimeoutTime": iso(t["opened"] + seconds) if seconds else "",
+                      "TaskToken": t["token"] if t["mode"] == "WaitForCustomCallback" else ""})
+    return {"Tasks": items, "NextToken": str(offset + limit) if len(tasks) > offset + limit else ""}
+
+
+def get_execution_logs(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    """What each function invocation of an execution printed (bounded), optionally of one step."""
+    row = _find(service, params)
+    step = params.get("StepName") or None
+    logs = [entry for entry in service.runtime.store.task_logs(row.id)
+            if step is None or entry["step"] == step or entry["step"].rsplit("/", 1)[-1] == step]
+    return {"Logs": [{"StepName": e["step"], "TaskId": e["task_id"], "Time": iso(e["time"]),
+                      "Stdout": e["stdout"], "Stderr": e["stderr"]} for e in logs]}
+
+
 def describe_regions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     return {"Regions": {"Region": [{"RegionId": "local", "LocalName": "Stateway",
                                     "RegionEndpoint": service.endpoint}]}}
@@ -426,6 +469,7 @@ ACTIONS: dict[str, Handler] = {
     "CreateSchedule": create_schedule, "UpdateSchedule": update_schedule, "DescribeSchedule": describe_schedule,
     "ListSchedules": list_schedules, "DeleteSchedule": delete_schedule,
     "DescribeRegions": describe_regions,
+    "ListOpenTasks": list_open_tasks, "GetExecutionLogs": get_execution_logs,  # Stateway extensions
 }
 
 NOT_YET = frozenset({

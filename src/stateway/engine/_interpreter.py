@@ -473,8 +473,10 @@ class _Run:
     def fail_state(self, frame: dict[str, Any], error: str, cause: str) -> None:
         state = self.state_of(frame)
         step = self._exit_name(frame, state)
+        # a function's exception classes: Errors may name them too (fdl-v1.md §8.1), the error stays `error`
+        names = (error, *(frame.pop("error_aliases", None) or ()))
         for index, rule in enumerate(state.retry):
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
             used = frame["rule_attempts"].get(str(index), 0)
             if used < rule.max_attempts:
@@ -489,7 +491,7 @@ class _Run:
             break  # the first matching rule decides; its attempts are spent
         self.history("StepFailed", step, {"error": error, "cause": cause})
         for rule in state.catch:
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
             current = {"Error": {"Code": error, "Detail": cause}}
             if rule.output is not None:
@@ -629,8 +631,8 @@ class _Run:
             return
         frame["submitted"] = True
         self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
-                     {"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
-                     schedule=int(event["task"]))
+                     _with_logs({"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
+                                event), schedule=int(event["task"]))
 
     def on_task_result(self, event: dict[str, Any]) -> None:
         task_id = event["task"]
@@ -642,8 +644,9 @@ class _Run:
         step = self._exit_name(frame, state)
         if event.get("submit_failed"):
             self.close_task(frame, cancel=False, reason="")
-            self.history("TaskSubmitFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            self.history("TaskSubmitFailed", step, _with_logs({"error": event["error"],
+                         "cause": event.get("cause", "")}, event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
             return
         if not frame.get("submitted"):
@@ -660,7 +663,7 @@ class _Run:
                 failure: StateFailure | None = StateFailure(INVALID_ARGUMENT, f"the task's output is not JSON: {exc}")
             else:
                 failure = None
-            self.history("TaskSucceeded", step, {"output": text}, schedule=int(task_id))
+            self.history("TaskSucceeded", step, _with_logs({"output": text}, event), schedule=int(task_id))
             try:
                 if failure is not None:
                     raise failure
@@ -673,8 +676,9 @@ class _Run:
             except StateFailure as failure:
                 self.fail_state(frame, failure.error, failure.cause)
         else:
-            self.history("TaskFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            self.history("TaskFailed", step, _with_logs({"error": event["error"], "cause": event.get("cause", "")},
+                                                        event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
 
     # -- Parallel and Map -------------------------------------------------------------------------
@@ -801,3 +805,8 @@ class _Run:
         self.decision.ended = {"status": status, "output": output, "error": error or None, "cause": cause or None}
 
 
+def _with_logs(detail: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """A task's history detail, with the reference to what it printed when there is one."""
+    if event.get("logs"):
+        detail["logs"] = event["logs"]
+    return detail

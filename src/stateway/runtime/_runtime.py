@@ -113,7 +113,7 @@ class Runtime:
         return interp
 
     def load(self, definition: str) -> Flow:
-        return load_flow(definition, self.registry.modes())
+        return load_flow(definition, self.registry.modes(), self.registry.parameters())
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
@@ -352,27 +352,32 @@ class Runtime:
         if not self.store.is_task_open(execution_id, call.task_id):
             return  # closed (cancelled, timed out) before it was dispatched
         integration = self.registry.get(call.action)
+        extra: dict[str, Any] = {}  # exception classes Retry/Catch may name; a reference to the task's logs
         try:
             outcome = integration.invoke(call)
         except IntegrationError as exc:
             outcome = SubmitFailed(exc.error, exc.cause) if call.mode != "RequestComplete" else Failed(exc.error,
                                                                                                       exc.cause)
+            extra = {k: v for k, v in (("aliases", list(exc.aliases)), ("logs", exc.logs)) if v}
         except Exception as exc:
             log.exception("integration %s failed", call.action)
             outcome = Failed(f"{call.action.split(':')[0]}.InternalError", str(exc))
+        if getattr(outcome, "logs", None):
+            extra["logs"] = outcome.logs  # type: ignore[union-attr]
         task = call.task_id
         if isinstance(outcome, Completed):
             self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": True,
-                                                    "output": outcome.output})
+                                                    "output": outcome.output, **extra})
         elif isinstance(outcome, Failed):
             self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
-                                                    "error": outcome.error, "cause": outcome.cause})
+                                                    "error": outcome.error, "cause": outcome.cause, **extra})
         elif isinstance(outcome, SubmitFailed):
             self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
                                                     "submit_failed": True, "error": outcome.error,
-                                                    "cause": outcome.cause})
+                                                    "cause": outcome.cause, **extra})
         elif isinstance(outcome, Submitted):
-            self.store.add_event(execution_id, {"type": "task_submitted", "task": task, "output": outcome.output})
+            self.store.add_event(execution_id, {"type": "task_submitted", "task": task, "output": outcome.output,
+                                                **extra})
 
     def _cancel(self, execution_id: int, command: dict[str, Any]) -> None:
         call = self.task_call(execution_id, command)

@@ -46,6 +46,11 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=OFF")
         self._migrate()
+        # outside the numbered migrations on purpose: created where missing, whatever order other
+        # additions to the schema land in
+        self._db.execute("CREATE TABLE IF NOT EXISTS task_logs (execution_id INTEGER NOT NULL, task_id TEXT NOT NULL, "
+                         "time REAL NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL, "
+                         "PRIMARY KEY (execution_id, task_id)) WITHOUT ROWID")
 
     @classmethod
     def in_memory(cls) -> SQLiteStore:
@@ -369,6 +374,43 @@ class SQLiteStore:
                 "WHERE execution_id=? AND event_id>? ORDER BY event_id LIMIT ?", (execution_id, after, limit)).fetchall()
         return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
                  "EventDetail": loads(r[5])} for r in rows]
+
+    # -- what tasks printed (function stdout/stderr, bounded by the function runtime) ----------
+    def put_task_log(self, execution_id: int, task_id: str, stdout: str, stderr: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO task_logs VALUES (?, ?, ?, ?, ?)",
+                       (execution_id, task_id, now, stdout, stderr))
+
+    def task_logs(self, execution_id: int) -> list[dict[str, Any]]:
+        """Each task's logs in order, with the step it belongs to (from its TaskScheduled event)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT l.task_id, COALESCE(h.step_name, ''), l.time, l.stdout, l.stderr FROM task_logs l "
+                "LEFT JOIN history h ON h.execution_id = l.execution_id AND h.event_id = CAST(l.task_id AS INTEGER) "
+                "WHERE l.execution_id=? ORDER BY CAST(l.task_id AS INTEGER)", (execution_id,)).fetchall()
+        return [{"task_id": r[0], "step": r[1], "time": r[2], "stdout": r[3], "stderr": r[4]} for r in rows]
+
+    def current_steps(self, execution_id: int) -> list[str]:
+        """Steps entered and not yet exited, in the order they were entered (innermost last)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT step_name FROM history WHERE execution_id=? AND type IN ('StepEntered', 'StepExited') "
+                "GROUP BY step_name HAVING SUM(CASE type WHEN 'StepEntered' THEN 1 ELSE -1 END) > 0 "
+                "ORDER BY MAX(event_id)", (execution_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    def open_tasks_of(self, flow_name: str | None = None) -> list[dict[str, Any]]:
+        """Open tasks of running executions, oldest first, with their flow and execution names."""
+        sql = ("SELECT e.flow_name, e.name, t.execution_id, t.task_id, t.token, t.step, t.action, t.mode, t.opened "
+               "FROM open_tasks t JOIN executions e ON e.id = t.execution_id WHERE e.status = 'Running'")
+        args: tuple[Any, ...] = ()
+        if flow_name:
+            sql += " AND e.flow_name = ?"
+            args = (flow_name,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY t.opened", args).fetchall()
+        keys = ("flow_name", "execution_name", "execution_id", "task_id", "token", "step", "action", "mode", "opened")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # -- async function invocations (durable) ------------------------------------------------
     def enqueue_invocation(self, invocation_id: str, function: str, event: Any, now: float,
