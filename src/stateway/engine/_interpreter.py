@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from stateway.engine import _v1 as v1
 from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
@@ -215,7 +216,8 @@ class _Run:
         limit = self.flow.timeout or self.interp.limits["execution_seconds"]
         if limit:
             self.add_timer("exec", {"purpose": "execution_timeout", "seconds": limit}, limit)
-        self.new_frame(None, self.flow.root, "", st["input"], index=0)
+        root_input = v1.flow_input(self, st["input"]) if self.flow.v1 is not None else st["input"]
+        self.new_frame(None, self.flow.root, "", root_input, index=0)
 
     # -- history -------------------------------------------------------------------------------
     def history(self, kind: str, step: str, detail: dict[str, Any] | None = None, schedule: int = 0) -> int:
@@ -264,6 +266,8 @@ class _Run:
             "kids": None,
             "item": item,
         }
+        if self.flow.v1 is not None:
+            v1.init_frame(st["frames"][fid], input_)
         self.ready.append(fid)
         return fid
 
@@ -352,6 +356,8 @@ class _Run:
             stage = frame["stage"]
             state = self.state_of(frame)
             if stage == "enter":
+                if state.v1 is not None:
+                    v1.enter(self, frame, state)
                 step = self._exit_name(frame, state)
                 self.history("StepEntered", step, {"input": _dumps(frame["input"])})
                 frame["retries"] = 0
@@ -367,6 +373,9 @@ class _Run:
             if kind == "Pass":
                 if not self.finish_state(frame, state, frame["input"]):
                     return
+            elif kind == "Choice" and state.v1 is not None:
+                if not v1.choose(self, frame, state):
+                    return
             elif kind == "Choice":
                 target = self.choose(frame, state)
                 text = self.output_text(frame["input"], f"the output of state {state.name!r}")
@@ -375,6 +384,9 @@ class _Run:
                 frame["stage"] = "enter"
             elif kind == "Wait":
                 self.start_wait(frame, state)
+                return
+            elif kind == "Succeed" and state.v1 is not None:
+                v1.finish(self, frame, state, {})
                 return
             elif kind == "Succeed":
                 output = frame["input"]
@@ -422,6 +434,8 @@ class _Run:
 
     def finish_state(self, frame: dict[str, Any], state: State, raw_output: Any) -> bool:
         """Apply Global/Output constructors and move on. False when the frame's scope ended."""
+        if state.v1 is not None:
+            return v1.finish(self, frame, state, raw_output)
         globals_before = self.state["globals"]
         if state.global_constructor is not None:
             update = self.build(state.global_constructor, self.env(frame, frame["input"], raw_output),
@@ -493,6 +507,9 @@ class _Run:
         for rule in state.catch:
             if not any(matches_error(rule.errors, name) for name in names):
                 continue
+            if state.v1 is not None:
+                v1.caught(self, frame, state, rule, error, cause)
+                return
             current = {"Error": {"Code": error, "Detail": cause}}
             if rule.output is not None:
                 try:
@@ -564,7 +581,7 @@ class _Run:
             self.fail_state(frame, TIMEOUT, f"the task passed its Timeout of {timer['seconds']:g}s")
 
     def start_wait(self, frame: dict[str, Any], state: State) -> None:
-        seconds: Any = state.seconds
+        seconds: Any = v1.wait_seconds(self, frame, state) if state.v1 is not None else state.seconds
         if state.seconds_expr is not None:
             try:
                 seconds = state.seconds_expr.evaluate(self.env(frame, frame["input"]))
@@ -584,7 +601,10 @@ class _Run:
         token = self.mint_token(task_id)
         current = {"TaskToken": token} if state.task_mode == "WaitForCustomCallback" else None
         env = self.env(frame, frame["input"], current=current)
-        parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
+        if state.v1 is not None:
+            parameters = v1.task_parameters(self, frame, state, token)
+        else:
+            parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
         timeout = state.timeout
         if state.timeout_expr is not None:
             try:
@@ -594,7 +614,8 @@ class _Run:
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 604800:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$ gave {_dumps(timeout)}, not 0–604800 seconds")
         self.history("TaskScheduled", step, {"action": state.action, "taskMode": state.task_mode,
-                                             "parameters": self.output_text(parameters, "Parameters")})
+                                             "parameters": self.output_text(parameters, "Parameters"),
+                                             **v1.scheduled_detail(state)})
         frame["task"] = task_id
         frame["stage"] = "task"
         frame["submitted"] = False
@@ -694,6 +715,9 @@ class _Run:
             kids["running"].append(self.new_frame(frame["id"], scope, f"{base}/Branch{i}", frame["input"], index=i))
 
     def start_map(self, frame: dict[str, Any], state: State) -> None:
+        if state.v1 is not None:
+            self.start_items(frame, state, *v1.foreach_inputs(self, frame, state))
+            return
         env = self.env(frame, frame["input"])
         try:
             items = state.items_path.evaluate(env) if state.items_path is not None else None
@@ -710,6 +734,11 @@ class _Run:
                 inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))
             else:
                 inputs.append(item)
+        self.start_items(frame, state, items, inputs)
+
+    def start_items(self, frame: dict[str, Any], state: State, items: list[Any], inputs: list[Any]) -> None:
+        if state.v1 is not None:
+            self.history("StepStarted", self._exit_name(frame, state), {})
         frame["stage"] = "children"
         frame["kids"] = {"kind": "map", "results": [None] * len(items), "items": inputs, "values": items,
                          "next": 0, "done": 0, "running": [], "limit": state.max_concurrency}
@@ -736,6 +765,8 @@ class _Run:
         frames.pop(frame["id"], None)
         parent_id = frame["parent"]
         if parent_id is None:
+            if ok and self.flow.v1 is not None:
+                output = v1.flow_output(self, frame, output)
             if ok:
                 self.end_execution("Succeeded", output, "", "", reason="")
             else:
@@ -743,6 +774,9 @@ class _Run:
             return
         parent = frames[parent_id]
         kids = parent["kids"]
+        if kids["kind"] == "option":
+            v1.option_ended(self, frame, parent, ok, output, error, cause)
+            return
         pstate = self.state_of(parent)
         kids["running"].remove(frame["id"])
         label = "BranchExited" if kids["kind"] == "parallel" else "IterationExited"
@@ -765,7 +799,9 @@ class _Run:
 
     def children_done(self, frame: dict[str, Any], state: State) -> None:
         kids = frame["kids"]
-        if kids["kind"] == "parallel":
+        if state.v1 is not None:
+            raw = list(kids["results"])
+        elif kids["kind"] == "parallel":
             raw = {f"Branch{i}": out for i, out in enumerate(kids["results"])}
         else:
             raw = {"Items": kids["results"]}

@@ -194,10 +194,10 @@ class _Loader:
         if not isinstance(doc, CommentedMap):
             self.problems.append(Problem("error", "", f"a flow definition is a mapping, got {_describe(doc)}", 1, 1))
             return None
-        if "version" in doc or "steps" in doc:
-            self.error("", "the older FnF dialect ('version'/'steps') is not supported yet; "
-                           "use 'Type: StateMachine' and 'SpecVersion: v1'", doc)
-            return None
+        if "version" in doc or "steps" in doc or doc.get("type") == "flow":
+            from stateway.fdl._v1 import V1Loader  # the older dialect (fdl-v1.md)
+
+            return V1Loader(self).load(doc)
         self.unknown_fields(doc, FLOW_FIELDS, "", "a flow")
         kind = doc.get("Type")
         if kind != "StateMachine":
