@@ -11,6 +11,7 @@ import click
 
 from stateway.cli._run import run_command
 from stateway.cli._serve import serve_command
+from stateway.cli._test import test_command
 from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
 from stateway.runtime import IntegrationRegistry
@@ -42,6 +43,7 @@ def validate(files: tuple[str, ...]) -> None:
 
 cli.add_command(run_command)
 cli.add_command(serve_command)
+cli.add_command(test_command)
 
 
 def _client(endpoint: str | None) -> RpcClient:
@@ -189,9 +191,14 @@ def exec_list(flow_name: str, status: str | None, prefix: str | None, endpoint: 
 @click.argument("flow_name")
 @click.argument("name")
 @click.option("--follow", is_flag=True, help="keep printing events until the execution ends")
+@click.option("--json", "as_json", is_flag=True, help="print every event as one JSON object {Events: [...]} (for replay)")
 @endpoint_option
-def exec_history(flow_name: str, name: str, follow: bool, endpoint: str | None) -> None:
+def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, endpoint: str | None) -> None:
     token = None
+    if as_json:
+        events = [e for page in _history_pages(endpoint, flow_name, name) for e in page["Events"]]
+        click.echo(json.dumps({"Events": events}, ensure_ascii=False))
+        return
     while True:
         page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
                      NextToken=token)
@@ -207,6 +214,17 @@ def exec_history(flow_name: str, name: str, follow: bool, endpoint: str | None) 
         if status in ("Succeeded", "Failed", "Stopped", "TimedOut") and not page["Events"]:
             return
         time.sleep(0.5)
+
+
+def _history_pages(endpoint: str | None, flow_name: str, name: str) -> Iterator[dict[str, Any]]:
+    token = None
+    while True:
+        page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
+                     NextToken=token)
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
 
 
 @exec_group.command("stop")
