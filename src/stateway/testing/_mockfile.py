@@ -49,6 +49,8 @@ class MockConfig:
         self.responses = data.get("MockedResponses") or {}
         if not isinstance(self.machines, dict) or not isinstance(self.responses, dict):
             raise MockConfigError(f"{source}: StateMachines and MockedResponses must be mappings")
+        for name in self.responses:  # every mistake shows at load, not only in the case that uses it
+            self._responses(str(name), f"MockedResponses.{name}")
 
     @classmethod
     def load(cls, config: Any) -> MockConfig:

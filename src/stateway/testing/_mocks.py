@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,9 @@ class Answer:
     cause: str = ""
 
 
+_QUALIFIED = re.compile(r"functions/[^/]+/[^/]+$")  # an FC ARN with a qualifier: functions/<name>/<qualifier>
+
+
 def resource_of(parameters: dict[str, Any]) -> str | None:
     for key in ("resourceArn", "url"):
         value = parameters.get(key)
@@ -81,19 +85,17 @@ def resource_matches(pattern: str, resource: str | None) -> bool:
     ``acs:fc:cn-hangzhou:123:functions/charge`` and ``…/functions/charge/LATEST`` (a qualifier is ignored)."""
     if resource is None:
         return False
-    pattern = pattern.lstrip("…").lstrip(".") if pattern.startswith(("…", "...")) else pattern
     if any(c in pattern for c in "*?["):
         return fnmatch.fnmatchcase(resource, pattern)
+    if resource == pattern:
+        return True
+    suffix = pattern.lstrip("…./:")  # "…/functions/charge", as a person abbreviates an ARN
     candidates = [resource]
-    if "/functions/" in resource and resource.count("/") >= 2:
-        candidates.append(resource.rsplit("/", 1)[0])  # functions/<name>/<qualifier>
+    if _QUALIFIED.search(resource):
+        candidates.append(resource.rsplit("/", 1)[0])
     for candidate in candidates:
-        if candidate == pattern:
+        if candidate == suffix or (candidate.endswith(suffix) and candidate[-len(suffix) - 1] in "/:"):
             return True
-        if candidate.endswith(pattern):
-            before = candidate[len(candidate) - len(pattern) - 1]
-            if pattern[0] in "/:" or before in "/:":
-                return True
     return False
 
 
