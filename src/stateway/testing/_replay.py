@@ -162,6 +162,8 @@ def _label(event: dict[str, Any]) -> str:
         text += f" {event['StepName']!r}"
     if event["Type"] == "TaskScheduled":
         text += f" ({event['EventDetail'].get('action')})"
+    elif event["Type"] == "StepExited" and "caught" in event["EventDetail"]:
+        text += f" (caught {event['EventDetail']['caught']})"
     return text
 
 
