@@ -12,6 +12,7 @@ import click
 
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
+from stateway.cli._test import test_command
 from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
 from stateway.runtime import IntegrationRegistry
@@ -59,6 +60,7 @@ def validate(files: tuple[str, ...]) -> None:
 
 cli.add_command(run_command)
 cli.add_command(serve_command)
+cli.add_command(test_command)
 
 
 def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:
@@ -328,13 +330,17 @@ def exec_list(flow_name: str, status: str | None, prefix: str | None, as_json: b
 @click.argument("flow_name")
 @click.argument("name")
 @click.option("--follow", is_flag=True, help="keep printing events until the execution ends")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per event and line")
+@click.option("--json", "as_json", is_flag=True,
+              help="print every event as one JSON document {Events: [...]} (for stateway.testing's replay)")
 @endpoint_option
 def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, endpoint: str) -> None:
     """Print the history events of FLOW_NAME's execution NAME."""
     token = None
-    if not as_json:
-        click.echo(f"{'EVENT':>5}  {'TIME':<24}  {'TYPE':<20}  {'STEP':<20}  DETAIL")
+    if as_json:
+        events = [e for page in _history_pages(endpoint, flow_name, name) for e in page["Events"]]
+        click.echo(json.dumps({"Events": events}, ensure_ascii=False))
+        return
+    click.echo(f"{'EVENT':>5}  {'TIME':<24}  {'TYPE':<20}  {'STEP':<20}  DETAIL")
     while True:
         page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
                      NextToken=token)
@@ -375,6 +381,17 @@ def exec_logs(flow_name: str, name: str, step: str | None, as_json: bool, endpoi
             if entry[stream]:
                 click.echo(f"== {entry['StepName']} (task {entry['TaskId']}, {entry['Time']}) {stream.lower()} ==")
                 click.echo(entry[stream].rstrip("\n"))
+
+
+def _history_pages(endpoint: str | None, flow_name: str, name: str) -> Iterator[dict[str, Any]]:
+    token = None
+    while True:
+        page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
+                     NextToken=token)
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
 
 
 @exec_group.command("stop")

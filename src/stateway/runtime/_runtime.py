@@ -13,12 +13,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from stateway.engine import Decision, Interpreter, check_execution_input, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
+from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._cron import Cron
 from stateway.runtime._fairness import Turns, is_transient, poison_decision
 from stateway.runtime._outcomes import (
@@ -49,8 +50,10 @@ class InvalidArgument(ValueError):
 
 class Runtime:
     def __init__(self, store: SQLiteStore, *, registry: IntegrationRegistry | None = None,
-                 settings: dict[str, Any] | None = None, sweep_interval: float = 5.0) -> None:
+                 settings: dict[str, Any] | None = None, sweep_interval: float = 5.0,
+                 clock: Clock | None = None, dispatch: Executor | None = None) -> None:
         self.store = store
+        self.clock = clock or SYSTEM_CLOCK  # the only source of "now" for due work (a test passes a virtual one)
         self.settings = settings or {}
         self.signer = TokenSigner(store.get_secret())
         self._interpreters: dict[str, Interpreter] = {}
@@ -59,8 +62,8 @@ class Runtime:
         self.queue_changed = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
-                                        thread_name_prefix="stateway-dispatch")
+        self._pool = dispatch or ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
+                                                    thread_name_prefix="stateway-dispatch")
         self._inflight: set[int] = set()
         self._inflight_lock = threading.Lock()
         self.sweep_interval = sweep_interval
@@ -136,7 +139,7 @@ class Runtime:
         except InvalidJSONValue as exc:
             raise InvalidArgument(f"the execution input: {exc}") from None
         row, created = self.store.create_execution(
-            flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
+            flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token)
         if created:
             self.notify()
@@ -201,7 +204,7 @@ class Runtime:
     def _loop(self) -> None:
         last_sweep = last_schedules = time.monotonic()
         while not self._stopping:
-            now = time.time()
+            now = self.clock.now()
             try:
                 due = [e for e in self.store.due_executions(now, 64) if e not in self._quarantined]
                 for execution_id in self.turns.this_round(due):
@@ -219,7 +222,7 @@ class Runtime:
             if due:
                 continue
             next_due = self.store.next_due()
-            delay = 0.5 if next_due is None else max(0.0, min(0.5, next_due - time.time()))
+            delay = 0.5 if next_due is None else max(0.0, min(0.5, next_due - self.clock.now()))
             if delay > 0:
                 with self._wake:
                     self._wake.wait(timeout=delay)
@@ -227,7 +230,7 @@ class Runtime:
     def process(self, execution_id: int) -> Decision | None:
         """One turn of one execution: decide its due events within one budget, commit once. Any
         unexpected exception ends the execution ``FnF.RuntimeError`` (``_poisoned``), never a retry."""
-        now = time.time()
+        now = self.clock.now()
         events = self.store.due_events(execution_id, now)
         if not events:
             return None
