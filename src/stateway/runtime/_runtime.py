@@ -18,7 +18,9 @@ from typing import Any
 
 from stateway.engine import Decision, Interpreter, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
+from stateway.runtime import _metrics as metrics
 from stateway.runtime._cron import Cron
+from stateway.runtime._leases import DEFAULT_LEASE, LeaseKeeper, new_owner_id
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -29,7 +31,7 @@ from stateway.runtime._outcomes import (
 )
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
-from stateway.store import ExecutionAlreadyExists, ExecutionRow, SQLiteStore
+from stateway.store import ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
 
 log = logging.getLogger("stateway.runtime")
 
@@ -46,7 +48,7 @@ class InvalidArgument(ValueError):
 
 
 class Runtime:
-    def __init__(self, store: SQLiteStore, *, registry: IntegrationRegistry | None = None,
+    def __init__(self, store: Store, *, registry: IntegrationRegistry | None = None,
                  settings: dict[str, Any] | None = None, sweep_interval: float = 5.0) -> None:
         self.store = store
         self.settings = settings or {}
@@ -65,17 +67,44 @@ class Runtime:
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
         self.registry = registry or IntegrationRegistry.default()
         self.registry.bind(self)
+        # claims: this process's owner id and how long its claims last without renewal
+        self.owner = new_owner_id()
+        self.lease = float(self.settings.get("lease_seconds") or DEFAULT_LEASE)
+        self._leases: LeaseKeeper | None = None
+        if store.shared:
+            store.subscribe(self._on_notice)
+
+    def _on_notice(self, topic: str) -> None:
+        """A change written by another process (PostgreSQL NOTIFY)."""
+        if topic == "queue":
+            self.notify_queue()
+        elif topic == "ended":
+            with self._ended:
+                self._ended.notify_all()
+        else:
+            self.notify()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Runtime:
         if self._thread is None:
+            if not self.store.shared:
+                self.store.release_claims(None)  # one process owns the file: old claims died with their process
+            self._leases = LeaseKeeper(self.store, self.owner, self.lease).start()
             self.registry.start()
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
             self.sweep()
-            for outbox_id, execution_id, command in self.store.pending_outbox():
-                self._submit(outbox_id, execution_id, command)
+            self.adopt_outbox()
         return self
+
+    def adopt_outbox(self) -> int:
+        """Dispatch outbox commands nobody holds: left by a crash, or by a worker whose lease ran out."""
+        rows = self.store.claim_outbox(self.owner, time.time(), self.lease)
+        for outbox_id, execution_id, command in rows:
+            self._submit(outbox_id, execution_id, command)
+        if rows and self.store.shared:
+            metrics.TAKEOVERS.labels("outbox").inc(len(rows))
+        return len(rows)
 
     def close(self) -> None:
         self._stopping = True
@@ -84,6 +113,12 @@ class Runtime:
             self._thread.join(timeout=5)
         self.registry.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._leases is not None:
+            self._leases.stop()
+            try:  # hand our claims back now rather than when they expire
+                self.store.release_claims(self.owner)
+            except Exception:
+                log.debug("claims not released at close; they expire", exc_info=True)
 
     def __enter__(self) -> Runtime:
         return self.start()
@@ -131,6 +166,7 @@ class Runtime:
             flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token)
         if created:
+            metrics.EXECUTIONS_STARTED.inc()
             self.notify()
         return row
 
@@ -188,10 +224,11 @@ class Runtime:
     # -- the loop -----------------------------------------------------------------------------------
     def _loop(self) -> None:
         last_sweep = last_schedules = time.monotonic()
+        backoff = 0.1
         while not self._stopping:
             now = time.time()
             try:
-                due = self.store.due_executions(now, 64)
+                due = self.store.claim_executions(self.owner, now, 64, self.lease)
                 for execution_id in due:
                     self.process(execution_id)
                 if time.monotonic() - last_schedules > 0.25:
@@ -200,13 +237,26 @@ class Runtime:
                 if time.monotonic() - last_sweep > self.sweep_interval:
                     last_sweep = time.monotonic()
                     self.sweep()
+                    self.adopt_outbox()
+            except StoreUnavailable as exc:  # the database is away: back off, the claims say what is ours
+                log.warning("store unavailable: %s", exc)
+                backoff = min(backoff * 2, 5.0)
+                with self._wake:
+                    self._wake.wait(timeout=backoff)
+                continue
             except Exception:  # the loop must survive one bad execution
                 log.exception("runtime loop error")
                 due = []
+            backoff = 0.1
             if due:
                 continue
-            next_due = self.store.next_due()
-            delay = 0.5 if next_due is None else max(0.0, min(0.5, next_due - time.time()))
+            try:
+                next_due = self.store.next_due()
+            except StoreUnavailable:
+                next_due = None
+            # due work we could not claim is another worker's: look again soon, not in a busy loop
+            delay = 0.5 if next_due is None else max(0.05 if self.store.shared else 0.0,
+                                                     min(0.5, next_due - time.time()))
             if delay > 0:
                 with self._wake:
                     self._wake.wait(timeout=delay)
@@ -215,6 +265,7 @@ class Runtime:
         now = time.time()
         events = self.store.due_events(execution_id, now)
         if not events:
+            self.store.release_execution(execution_id, self.owner)
             return None
         row = self.store.get_execution(execution_id)
         try:
@@ -225,7 +276,8 @@ class Runtime:
             decision = Decision(state={**state, "status": "Failed"},
                                 ended={"status": "Failed", "output": None, "error": "FnF.InvalidArgument",
                                        "cause": str(exc)})
-            self.store.commit(execution_id, [i for i, _ in events], decision, now, [])
+            self.store.commit(execution_id, [i for i, _ in events], decision, now, [], owner=self.owner,
+                              lease=self.lease)
             return decision
         state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
 
@@ -242,7 +294,17 @@ class Runtime:
         extra: list[dict[str, Any]] = []
         if merged.ended is not None and row.callback_token:
             extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
-        outbox = self.store.commit(execution_id, [i for i, _ in events], merged, now, extra)
+        try:
+            outbox = self.store.commit(execution_id, [i for i, _ in events], merged, now, extra, owner=self.owner,
+                                       lease=self.lease)
+        except LeaseLost:  # another worker holds it now and decides these events itself
+            metrics.LEASES_LOST.inc()
+            log.warning("lease on execution %s lost before commit; its events stay for the new owner", execution_id)
+            return None
+        metrics.DECISIONS.inc()
+        metrics.DECISION_SECONDS.observe(time.time() - now)
+        if merged.ended is not None:
+            metrics.EXECUTIONS_ENDED.labels(merged.ended["status"]).inc()
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command)
         if merged.history:
@@ -350,7 +412,7 @@ class Runtime:
             why = f"parent {parent.flow_name}/{parent.name} ended {parent.status}" if parent else "parent ended"
             self.stop_execution(child.id, "FnF.TaskCancelled", why)
             count += 1
-        for outbox_id, command in self.store.close_orphan_tasks():
+        for outbox_id, command in self.store.close_orphan_tasks(self.owner, time.time() + self.lease):
             self._submit(outbox_id, command.pop("execution_id"), command)
             count += 1
         return count
