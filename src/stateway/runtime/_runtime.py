@@ -19,9 +19,11 @@ from typing import Any
 from stateway.engine import Decision, Interpreter, check_execution_input, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
+from stateway.runtime import _metrics as metrics
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._cron import Cron
 from stateway.runtime._fairness import Turns, is_transient, poison_decision
+from stateway.runtime._leases import DEFAULT_LEASE, LeaseKeeper, new_owner_id
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -32,7 +34,7 @@ from stateway.runtime._outcomes import (
 )
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
-from stateway.store import ExecutionAlreadyExists, ExecutionRow, SQLiteStore
+from stateway.store import ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
 
 log = logging.getLogger("stateway.runtime")
 
@@ -49,7 +51,7 @@ class InvalidArgument(ValueError):
 
 
 class Runtime:
-    def __init__(self, store: SQLiteStore, *, registry: IntegrationRegistry | None = None,
+    def __init__(self, store: Store, *, registry: IntegrationRegistry | None = None,
                  settings: dict[str, Any] | None = None, sweep_interval: float = 5.0,
                  clock: Clock | None = None, dispatch: Executor | None = None) -> None:
         self.store = store
@@ -72,17 +74,44 @@ class Runtime:
         self._quarantined: set[int] = set()  # executions whose failure could not even be written
         self.registry = registry or IntegrationRegistry.default()
         self.registry.bind(self)
+        # claims: this process's owner id and how long its claims last without renewal
+        self.owner = new_owner_id()
+        self.lease = float(self.settings.get("lease_seconds") or DEFAULT_LEASE)
+        self._leases: LeaseKeeper | None = None
+        if store.shared:
+            store.subscribe(self._on_notice)
+
+    def _on_notice(self, topic: str) -> None:
+        """A change written by another process (PostgreSQL NOTIFY)."""
+        if topic == "queue":
+            self.notify_queue()
+        elif topic == "ended":
+            with self._ended:
+                self._ended.notify_all()
+        else:
+            self.notify()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Runtime:
         if self._thread is None:
+            if not self.store.shared:
+                self.store.release_claims(None)  # one process owns the file: old claims died with their process
+            self._leases = LeaseKeeper(self.store, self.owner, self.lease).start()
             self.registry.start()
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
             self.sweep()
-            for outbox_id, execution_id, command in self.store.pending_outbox():
-                self._submit(outbox_id, execution_id, command)
+            self.adopt_outbox()
         return self
+
+    def adopt_outbox(self) -> int:
+        """Dispatch outbox commands nobody holds: left by a crash, or by a worker whose lease ran out."""
+        rows = self.store.claim_outbox(self.owner, time.time(), self.lease)
+        for outbox_id, execution_id, command in rows:
+            self._submit(outbox_id, execution_id, command)
+        if rows and self.store.shared:
+            metrics.TAKEOVERS.labels("outbox").inc(len(rows))
+        return len(rows)
 
     def close(self) -> None:
         self._stopping = True
@@ -91,6 +120,12 @@ class Runtime:
             self._thread.join(timeout=5)
         self.registry.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._leases is not None:
+            self._leases.stop()
+            try:  # hand our claims back now rather than when they expire
+                self.store.release_claims(self.owner)
+            except Exception:
+                log.debug("claims not released at close; they expire", exc_info=True)
 
     def __enter__(self) -> Runtime:
         return self.start()
@@ -142,6 +177,7 @@ class Runtime:
             flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token)
         if created:
+            metrics.EXECUTIONS_STARTED.inc()
             self.notify()
         return row
 
@@ -203,10 +239,12 @@ class Runtime:
     # -- the loop -----------------------------------------------------------------------------------
     def _loop(self) -> None:
         last_sweep = last_schedules = time.monotonic()
+        backoff = 0.1
         while not self._stopping:
             now = self.clock.now()
             try:
-                due = [e for e in self.store.due_executions(now, 64) if e not in self._quarantined]
+                due = [e for e in self.store.claim_executions(self.owner, now, 64, self.lease)
+                       if e not in self._quarantined]
                 for execution_id in self.turns.this_round(due):
                     self.turns.record(execution_id, self.process(execution_id))
                 if time.monotonic() - last_schedules > 0.25:
@@ -215,14 +253,27 @@ class Runtime:
                 if time.monotonic() - last_sweep > self.sweep_interval:
                     last_sweep = time.monotonic()
                     self.sweep()
+                    self.adopt_outbox()
+            except StoreUnavailable as exc:  # the database is away: back off, the claims say what is ours
+                log.warning("store unavailable: %s", exc)
+                backoff = min(backoff * 2, 5.0)
+                with self._wake:
+                    self._wake.wait(timeout=backoff)
+                continue
             except Exception:  # the store itself failed (process() ends a bad execution on its own)
                 log.exception("runtime loop error")
                 due = []
                 time.sleep(0.1)  # a store that keeps failing is not retried in a hot loop
+            backoff = 0.1
             if due:
                 continue
-            next_due = self.store.next_due()
-            delay = 0.5 if next_due is None else max(0.0, min(0.5, next_due - self.clock.now()))
+            try:
+                next_due = self.store.next_due()
+            except StoreUnavailable:
+                next_due = None
+            # due work we could not claim is another worker's: look again soon, not in a busy loop
+            delay = 0.5 if next_due is None else max(0.05 if self.store.shared else 0.0,
+                                                     min(0.5, next_due - self.clock.now()))
             if delay > 0:
                 with self._wake:
                     self._wake.wait(timeout=delay)
@@ -233,6 +284,7 @@ class Runtime:
         now = self.clock.now()
         events = self.store.due_events(execution_id, now)
         if not events:
+            self.store.release_execution(execution_id, self.owner)
             return None
         row = self.store.get_execution(execution_id)
         try:
@@ -253,7 +305,8 @@ class Runtime:
         if row.callback_token:
             extra.append({"kind": "report", "token": row.callback_token, **decision.ended})  # type: ignore[dict-item]
         try:  # its own transaction: every due event is consumed, so a restart does not bring the loop back
-            outbox = self.store.commit(execution_id, [i for i, _ in events], decision, now, extra)
+            outbox = self.store.commit(execution_id, [i for i, _ in events], decision, now, extra, owner=self.owner,
+                                       lease=self.lease)
         except Exception:
             log.exception("the failure of execution %s could not be written; it is set aside until a restart",
                           execution_id)
@@ -274,7 +327,7 @@ class Runtime:
                 log.exception("a history listener failed")
 
     def _decide_and_commit(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
-                           now: float) -> Decision:
+                           now: float) -> Decision | None:
         try:
             interp = self.flow_model(row.definition)
         except FlowDefinitionError as exc:
@@ -283,7 +336,8 @@ class Runtime:
             decision = Decision(state={**state, "status": "Failed"},
                                 ended={"status": "Failed", "output": None, "error": "FnF.InvalidArgument",
                                        "cause": str(exc)})
-            self.store.commit(execution_id, [i for i, _ in events], decision, now, [])
+            self.store.commit(execution_id, [i for i, _ in events], decision, now, [], owner=self.owner,
+                              lease=self.lease)
             return decision
         state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
 
@@ -305,7 +359,16 @@ class Runtime:
         extra: list[dict[str, Any]] = []
         if merged.ended is not None and row.callback_token:
             extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
-        outbox = self.store.commit(execution_id, consumed, merged, now, extra)
+        try:
+            outbox = self.store.commit(execution_id, consumed, merged, now, extra, owner=self.owner, lease=self.lease)
+        except LeaseLost:  # another worker holds it now and decides these events itself
+            metrics.LEASES_LOST.inc()
+            log.warning("lease on execution %s lost before commit; its events stay for the new owner", execution_id)
+            return None
+        metrics.DECISIONS.inc()
+        metrics.DECISION_SECONDS.observe(time.time() - now)
+        if merged.ended is not None:
+            metrics.EXECUTIONS_ENDED.labels(merged.ended["status"]).inc()
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command)
         if merged.history:
@@ -417,7 +480,7 @@ class Runtime:
             why = f"parent {parent.flow_name}/{parent.name} ended {parent.status}" if parent else "parent ended"
             self.stop_execution(child.id, "FnF.TaskCancelled", why)
             count += 1
-        for outbox_id, command in self.store.close_orphan_tasks():
+        for outbox_id, command in self.store.close_orphan_tasks(self.owner, time.time() + self.lease):
             self._submit(outbox_id, command.pop("execution_id"), command)
             count += 1
         return count

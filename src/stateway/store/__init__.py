@@ -1,5 +1,6 @@
-"""Durable state behind one interface: ``Store``. ``SQLiteStore`` is the embedded default;
-``SQLiteStore.in_memory()`` serves unit tests and Express runs with the same code and schema.
+"""Durable state behind one contract (``stateway.store.contract``). ``SQLiteStore`` is the
+embedded default; ``SQLiteStore.in_memory()`` serves unit tests and Express runs with the same code
+and schema; ``PostgresStore`` serves many processes. ``open_store(url)`` picks one.
 """
 
 from stateway.store._errors import (
@@ -12,8 +13,10 @@ from stateway.store._errors import (
     StoreError,
 )
 from stateway.store._lock import DatabaseInUse, EngineLock, lock_engine
+from stateway.store._open import open_store, sqlite_path
 from stateway.store._sqlite import SQLiteStore
-from stateway.store._types import ExecutionRow, Store
+from stateway.store._types import ExecutionRow
+from stateway.store.contract import LeaseLost, Store, StoreUnavailable
 
 __all__ = [
     "DatabaseInUse",
@@ -23,10 +26,14 @@ __all__ = [
     "ExecutionRow",
     "FlowAlreadyExists",
     "FlowNotExists",
+    "LeaseLost",
     "SQLiteStore",
     "ScheduleAlreadyExists",
     "ScheduleNotExists",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "lock_engine",
+    "open_store",
+    "sqlite_path",
 ]

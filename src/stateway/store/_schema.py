@@ -62,3 +62,19 @@ MIGRATIONS.append(
     CREATE INDEX nonces_seen ON nonces (seen);
     """
 )
+
+# Claims: due work (an execution's inbox), outbox commands and async invocations carry the id of
+# the worker that took them and when its lease runs out (seconds since the epoch).
+MIGRATIONS.append(
+    """
+    ALTER TABLE executions ADD COLUMN owner TEXT;
+    ALTER TABLE executions ADD COLUMN lease_until REAL;
+    ALTER TABLE outbox ADD COLUMN owner TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until REAL;
+    ALTER TABLE invocations ADD COLUMN owner TEXT;
+    ALTER TABLE invocations ADD COLUMN lease_until REAL;
+    CREATE INDEX executions_owner ON executions (owner);
+    CREATE INDEX outbox_owner ON outbox (owner);
+    CREATE INDEX invocations_owner ON invocations (owner);
+    """
+)
