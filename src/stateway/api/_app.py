@@ -16,11 +16,12 @@ from starlette.routing import Route
 from stateway.api._actions import ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._mns import QueueApi
 from stateway.api._signature import ProtocolError, SignatureChecker
+from stateway.api._versions import VERSION_ACTIONS
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
 
 MAX_BODY = 1024 * 1024
 API_VERSION = "2019-03-15"
-RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409}
+RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409, "InUse": 409, "NotRunning": 409}
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> JSONResponse:
@@ -58,7 +59,7 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             if version and version != API_VERSION:
                 raise ApiError(400, "APIVersionNotSupported", f"Version {version!r} is not supported; use "
                                f"{API_VERSION}")
-            handler = ACTIONS.get(action)
+            handler = VERSION_ACTIONS.get(action) or ACTIONS.get(action)
             if handler is None:
                 detail = "is not supported yet" if action in NOT_YET else "is not supported"
                 raise ApiError(400, "ActionNotSupported", f"the action {action!r} {detail}")

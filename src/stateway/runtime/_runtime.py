@@ -27,6 +27,7 @@ from stateway.runtime._outcomes import (
     Submitted,
     TaskCall,
 )
+from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
 from stateway.store import ExecutionAlreadyExists, ExecutionRow, SQLiteStore
@@ -118,8 +119,10 @@ class Runtime:
 
     # -- executions ------------------------------------------------------------------------------
     def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
-                        parent: tuple[int, str] | None = None, callback_token: str | None = None
-                        ) -> ExecutionRow:
+                        parent: tuple[int, str] | None = None, callback_token: str | None = None,
+                        qualifier: str | None = None, versions: Any = None) -> ExecutionRow:
+        """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
+        this runtime's own by default, the durable one for Express runs in memory)."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
         elif not EXECUTION_NAME.match(name):
@@ -127,9 +130,13 @@ class Runtime:
         execution_input = {} if execution_input is None else execution_input
         if not isinstance(execution_input, dict):
             raise InvalidArgument("the execution input must be a JSON object")
+        pinned = resolve_qualifier(versions or self.store, flow_name, qualifier, name)
+        if pinned.definition is not None:
+            self.load(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
         row, created = self.store.create_execution(
             flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
-            parent_task=parent[1] if parent else None, callback_token=callback_token)
+            parent_task=parent[1] if parent else None, callback_token=callback_token,
+            definition=pinned.definition, flow_version=pinned.flow_version, qualifier=pinned.qualifier)
         if created:
             self.notify()
         return row

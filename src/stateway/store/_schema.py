@@ -53,3 +53,20 @@ MIGRATIONS.append(
     CREATE INDEX schedules_due ON schedules (enable, next_fire);
     """
 )
+
+# Versions and aliases (versions-and-maprun.md §1-§3): keyed by the flow's id, so a flow deleted and
+# created again under the same name starts over at version 1.
+MIGRATIONS.append(
+    """
+    CREATE TABLE flow_versions (
+        flow_id TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL, meta TEXT NOT NULL,
+        description TEXT NOT NULL, created REAL NOT NULL, flow_modified REAL NOT NULL,
+        PRIMARY KEY (flow_id, version));
+    CREATE TABLE flow_version_seq (flow_id TEXT PRIMARY KEY, last INTEGER NOT NULL);
+    CREATE TABLE flow_aliases (
+        flow_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, routing TEXT NOT NULL,
+        created REAL NOT NULL, PRIMARY KEY (flow_id, name));
+    ALTER TABLE executions ADD COLUMN flow_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE executions ADD COLUMN qualifier TEXT NOT NULL DEFAULT '';
+    """
+)

@@ -23,6 +23,8 @@ class ExecutionRow:
     parent_id: int | None
     parent_task: str | None
     callback_token: str | None
+    flow_version: str = ""
+    qualifier: str = ""
 
 
 class Store(Protocol):
