@@ -161,10 +161,13 @@ def flow_delete(name: str, endpoint: str | None) -> None:
 @click.option("--input", "input_", default="{}", help="JSON object, or @file.json")
 @click.option("--name", "execution_name")
 @click.option("--wait", "wait", is_flag=True, help="wait for the end and print the output")
+@click.option("--qualifier", help="run a published version (a number) or an alias's pick")
 @endpoint_option
-def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, endpoint: str | None) -> None:
+def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, qualifier: str | None,
+               endpoint: str | None) -> None:
     text = Path(input_[1:]).read_text() if input_.startswith("@") else input_
-    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text)
+    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text,
+                   Qualifier=qualifier)
     click.echo(f"started {flow_name}/{result['Name']}", err=True)
     while wait and result["Status"] not in ("Succeeded", "Failed", "Stopped", "TimedOut"):
         result = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=result["Name"],
@@ -311,6 +314,9 @@ def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str) -> N
 def queue_list(db: str) -> None:
     for q in _store(db).list_queues():
         click.echo(f"{q['name']}\t{q['messages']} messages")
+
+
+from stateway.cli import _versions  # noqa: E402,F401  (adds flow publish/versions/alias)
 
 
 def main() -> None:
