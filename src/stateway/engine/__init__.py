@@ -2,13 +2,16 @@
 
 from stateway.engine._errors import ERROR_ALL, TASK_CANCELLED, TIMEOUT, matches_error
 from stateway.engine._interpreter import Decision, Interpreter, new_execution_state
+from stateway.engine._maprun import MAP_RUN_ACTION, map_run_name
 
 __all__ = [
     "ERROR_ALL",
+    "MAP_RUN_ACTION",
     "TASK_CANCELLED",
     "TIMEOUT",
     "Decision",
     "Interpreter",
+    "map_run_name",
     "matches_error",
     "new_execution_state",
 ]

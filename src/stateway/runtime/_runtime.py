@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stateway.engine import Decision, Interpreter, new_execution_state
+from stateway.engine import MAP_RUN_ACTION, Decision, Interpreter, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.runtime._cron import Cron
 from stateway.runtime._outcomes import (
@@ -27,6 +27,7 @@ from stateway.runtime._outcomes import (
     Submitted,
     TaskCall,
 )
+from stateway.runtime._qualifier import Resolved
 from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
@@ -120,23 +121,27 @@ class Runtime:
     # -- executions ------------------------------------------------------------------------------
     def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
                         parent: tuple[int, str] | None = None, callback_token: str | None = None,
-                        qualifier: str | None = None, versions: Any = None) -> ExecutionRow:
+                        qualifier: str | None = None, versions: Any = None,
+                        map_run: tuple[str, str, str] | None = None) -> ExecutionRow:
         """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
-        this runtime's own by default, the durable one for Express runs in memory)."""
+        this runtime's own by default, the durable one for Express runs in memory). ``map_run``:
+        (Map Run name, definition, flow version) of a distributed Map's child, whose name the engine made."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
-        elif not EXECUTION_NAME.match(name):
+        elif map_run is None and not EXECUTION_NAME.match(name):
             raise InvalidArgument(f"execution name {name!r} must match [A-Za-z_][A-Za-z0-9_-]{{0,127}}")
         execution_input = {} if execution_input is None else execution_input
         if not isinstance(execution_input, dict):
             raise InvalidArgument("the execution input must be a JSON object")
-        pinned = resolve_qualifier(versions or self.store, flow_name, qualifier, name)
+        pinned = (resolve_qualifier(versions or self.store, flow_name, qualifier, name) if map_run is None
+                  else Resolved(map_run[1], map_run[2], ""))
         if pinned.definition is not None:
             self.load(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
         row, created = self.store.create_execution(
             flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token,
-            definition=pinned.definition, flow_version=pinned.flow_version, qualifier=pinned.qualifier)
+            definition=pinned.definition, flow_version=pinned.flow_version, qualifier=pinned.qualifier,
+            map_run=map_run[0] if map_run else "")
         if created:
             self.notify()
         return row
@@ -335,6 +340,10 @@ class Runtime:
         self.store.add_event(execution_id, event)
 
     def _report_end(self, command: dict[str, Any]) -> None:
+        scheme, _, rest = command["token"].partition(":")
+        if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
+            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command)  # type: ignore[attr-defined]
+            return
         try:
             if command["status"] == "Succeeded":
                 self.report_success(command["token"], command["output"])

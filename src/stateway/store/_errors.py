@@ -43,3 +43,7 @@ class FlowAliasNotExists(StoreError):
 
 class FlowAliasAlreadyExists(StoreError):
     code = "FlowAliasAlreadyExists"
+
+
+class MapRunNotExists(StoreError):
+    code = "MapRunNotExists"

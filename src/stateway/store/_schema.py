@@ -68,5 +68,18 @@ MIGRATIONS.append(
         created REAL NOT NULL, PRIMARY KEY (flow_id, name));
     ALTER TABLE executions ADD COLUMN flow_version TEXT NOT NULL DEFAULT '';
     ALTER TABLE executions ADD COLUMN qualifier TEXT NOT NULL DEFAULT '';
+    ALTER TABLE executions ADD COLUMN map_run TEXT NOT NULL DEFAULT '';
+    CREATE INDEX executions_map_run ON executions (flow_name, map_run, id);
+    CREATE TABLE map_runs (
+        name TEXT PRIMARY KEY, execution_id INTEGER NOT NULL, task_id TEXT NOT NULL, flow_name TEXT NOT NULL,
+        flow_version TEXT NOT NULL, status TEXT NOT NULL, concurrency INTEGER NOT NULL, tolerated_count INTEGER,
+        tolerated_percentage REAL, execution_mode TEXT NOT NULL, definition TEXT NOT NULL, started REAL NOT NULL,
+        stopped REAL, error TEXT, cause TEXT);
+    CREATE INDEX map_runs_execution ON map_runs (execution_id);
+    CREATE INDEX map_runs_status ON map_runs (status);
+    CREATE TABLE map_run_items (
+        run TEXT NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL, weight INTEGER NOT NULL, input TEXT NOT NULL,
+        output TEXT, error TEXT, cause TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;
+    CREATE INDEX map_run_items_status ON map_run_items (run, status, idx);
     """
 )

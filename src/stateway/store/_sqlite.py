@@ -24,18 +24,19 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._schema import MIGRATIONS
+from stateway.store._sqlite_maprun import MapRunsMixin
 from stateway.store._sqlite_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 
 _EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
-                 "parent_id, parent_task, callback_token, flow_version, qualifier")
+                 "parent_id, parent_task, callback_token, flow_version, qualifier, map_run")
 
 
 def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class SQLiteStore(VersionsMixin):
+class SQLiteStore(VersionsMixin, MapRunsMixin):
     def __init__(self, path: str) -> None:
         self.path = path
         if path != ":memory:":
@@ -129,8 +130,8 @@ class SQLiteStore(VersionsMixin):
     # -- executions -------------------------------------------------------------------------
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
                          parent_task: str | None = None, callback_token: str | None = None,
-                         definition: str | None = None, flow_version: str = "", qualifier: str = ""
-                         ) -> tuple[ExecutionRow, bool]:
+                         definition: str | None = None, flow_version: str = "", qualifier: str = "",
+                         map_run: str = "") -> tuple[ExecutionRow, bool]:
         """Insert the execution and its start event in one transaction. Same name still running:
         that execution, not created. Same name finished: ExecutionAlreadyExists. ``definition`` is a
         published version's snapshot to run instead of the flow's current definition."""
@@ -150,9 +151,10 @@ class SQLiteStore(VersionsMixin):
             else:
                 cur = db.execute(
                     "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                    "parent_task, callback_token, flow_version, qualifier) VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "parent_task, callback_token, flow_version, qualifier, map_run) "
+                    "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token,
-                     flow_version, qualifier))
+                     flow_version, qualifier, map_run))
                 existing = cur.lastrowid
                 db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)",
                            (existing, _dumps({"type": "start"})))
@@ -179,11 +181,11 @@ class SQLiteStore(VersionsMixin):
                         parent_id: int | None = None, *, name_prefix: str = "", started_from: float | None = None,
                         started_to: float | None = None, offset: int = 0, limit: int = -1,
                         with_state: bool = True, flow_version: str | None = None,
-                        qualifier: str | None = None) -> list[ExecutionRow]:
+                        qualifier: str | None = None, map_run: str | None = None) -> list[ExecutionRow]:
         """Executions in start order, filtered in SQL; ``with_state=False`` leaves the (large) state out."""
         clauses, args = [], []
         for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id),
-                              ("flow_version", flow_version), ("qualifier", qualifier)):
+                              ("flow_version", flow_version), ("qualifier", qualifier), ("map_run", map_run)):
             if value is not None:
                 clauses.append(f"{column}=?")
                 args.append(value)
@@ -568,4 +570,5 @@ def _row(row: tuple[Any, ...]) -> ExecutionRow:
     return ExecutionRow(
         id=row[0], flow_name=row[1], name=row[2], status=row[3], input=loads(row[4]), output=_loads(row[5]),
         error=row[6], cause=row[7], started=row[8], stopped=row[9], state=_loads(row[10]), definition=row[11],
-        parent_id=row[12], parent_task=row[13], callback_token=row[14], flow_version=row[15], qualifier=row[16])
+        parent_id=row[12], parent_task=row[13], callback_token=row[14], flow_version=row[15], qualifier=row[16],
+        map_run=row[17])

@@ -25,6 +25,7 @@ class ExecutionRow:
     callback_token: str | None
     flow_version: str = ""
     qualifier: str = ""
+    map_run: str = ""
 
 
 class Store(Protocol):
