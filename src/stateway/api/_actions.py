@@ -198,6 +198,8 @@ def execution_view(row: ExecutionRow, metadata_only: bool = False) -> dict[str, 
     if row.status in ("Failed", "Stopped", "TimedOut"):
         view.update({"ErrorCode": row.error or "", "ErrorMessage": row.cause or ""})
     view.update({"FlowVersion": row.flow_version, "Qualifier": row.qualifier})  # extra keys the SDK ignores
+    if row.map_run:
+        view["MapRunName"] = row.map_run
     return view
 
 
@@ -264,7 +266,8 @@ def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dic
     rows = service.runtime.store.list_executions(
         flow_name=flow_name, status=status, name_prefix=params.get("ExecutionNamePrefix") or "",
         started_from=_time(params, "StartedTimeBegin"), started_to=_time(params, "StartedTimeEnd"),
-        offset=offset, limit=limit + 1, with_state=False, **_qualifier_filter(params.get("Qualifier") or ""))
+        offset=offset, limit=limit + 1, with_state=False, map_run=params.get("MapRunName") or "",
+        **_qualifier_filter(params.get("Qualifier") or ""))
     metadata_only = _bool(params, "MetadataOnly", False)
     return {"Executions": [execution_view(r, metadata_only) for r in rows[:limit]],
             "NextToken": str(offset + limit) if len(rows) > limit else ""}
@@ -392,4 +395,4 @@ ACTIONS: dict[str, Handler] = {
     "DescribeRegions": describe_regions,
 }
 
-NOT_YET = frozenset({"DescribeMapRun", "UpdateMapRun"})
+NOT_YET: frozenset[str] = frozenset()

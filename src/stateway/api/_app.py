@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from stateway.api._actions import ACTIONS, NOT_YET, ApiError, CloudFlowService
+from stateway.api._maprun import MAP_RUN_ACTIONS
 from stateway.api._mns import QueueApi
 from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.api._versions import VERSION_ACTIONS
@@ -59,7 +60,7 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             if version and version != API_VERSION:
                 raise ApiError(400, "APIVersionNotSupported", f"Version {version!r} is not supported; use "
                                f"{API_VERSION}")
-            handler = VERSION_ACTIONS.get(action) or ACTIONS.get(action)
+            handler = VERSION_ACTIONS.get(action) or MAP_RUN_ACTIONS.get(action) or ACTIONS.get(action)
             if handler is None:
                 detail = "is not supported yet" if action in NOT_YET else "is not supported"
                 raise ApiError(400, "ActionNotSupported", f"the action {action!r} {detail}")

@@ -64,6 +64,9 @@ def plan(run: _Run, frame: dict[str, Any], state: State, map_run: str, limits: d
                        else (inputs, [1] * len(inputs)))
     payload_limit = limits["payload_bytes"]
     for i, child in enumerate(children):
+        if type(child) is not dict:
+            raise StateFailure(INVALID_ARGUMENT, f"item {i} gives a child execution input of {type_name(child)}, "
+                               "not an object; build one with ItemConstructor (e.g. value.$: $Item)")
         if len(dumps(child).encode()) > payload_limit:
             raise StateFailure(DATA_LIMIT, f"the input of child {i} is over {payload_limit} bytes")
     concurrency = _number(run, env, config.max_concurrency_expr, config.max_concurrency, "MaxConcurrency",

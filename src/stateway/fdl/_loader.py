@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,8 +56,15 @@ CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
 MAX_TASK_TIMEOUT = 604800
 MAX_PARALLEL_BRANCHES = 50
 
-_yaml = YAML(typ="rt")
-_yaml.allow_duplicate_keys = False
+_local = threading.local()  # a ruamel YAML instance is not safe to share between threads
+
+
+def _yaml() -> YAML:
+    yaml = getattr(_local, "yaml", None)
+    if yaml is None:
+        yaml = _local.yaml = YAML(typ="rt")
+        yaml.allow_duplicate_keys = False
+    return yaml
 
 
 def canonical_action(action: str) -> str:
@@ -180,7 +188,7 @@ class _Loader:
     # -- document -------------------------------------------------------------------
     def load(self) -> Flow | None:
         try:
-            doc = _yaml.load(io.StringIO(self.source))
+            doc = _yaml().load(io.StringIO(self.source))
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)

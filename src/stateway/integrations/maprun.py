@@ -13,7 +13,7 @@ import logging
 from fractions import Fraction
 from typing import Any
 
-from stateway.engine import MAP_RUN_ACTION
+from stateway.engine import MAP_RUN_ACTION, map_run_name
 from stateway.runtime._outcomes import Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.store import ExecutionAlreadyExists
@@ -52,7 +52,7 @@ class MapRun(Integration):
         return Submitted({"MapRunName": p["mapRunName"]})
 
     def cancel(self, call: TaskCall, reason: str) -> str:
-        name = call.parameters.get("mapRunName", "")
+        name = map_run_name(call.execution_name, call.task_id)  # a cancel command carries no parameters
         running = self.runtime.store.finish_map_run(name, "Aborted", None, None)
         if running is None:
             return f"Map Run {name} had ended"

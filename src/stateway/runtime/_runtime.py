@@ -135,7 +135,7 @@ class Runtime:
             raise InvalidArgument("the execution input must be a JSON object")
         pinned = (resolve_qualifier(versions or self.store, flow_name, qualifier, name) if map_run is None
                   else Resolved(map_run[1], map_run[2], ""))
-        if pinned.definition is not None:
+        if pinned.definition is not None and map_run is None:
             self.load(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
         row, created = self.store.create_execution(
             flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
