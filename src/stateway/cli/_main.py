@@ -276,13 +276,15 @@ def exec_group() -> None:
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
 @click.option("--wait", "wait", is_flag=True, help="wait for the end and print the result")
 @click.option("--definition", is_flag=True, help="with --wait: print the flow definition too")
+@click.option("--qualifier", help="run a published version (a number) or an alias's pick")
 @json_option
 @endpoint_option
 def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, definition: bool,
-               as_json: bool, endpoint: str) -> None:
+               qualifier: str | None, as_json: bool, endpoint: str) -> None:
     """Start an execution of FLOW_NAME; with --wait, exit 0 only if it succeeded."""
     text = json.dumps(read_input(input_), ensure_ascii=False)
-    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text)
+    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text,
+                   Qualifier=qualifier)
     click.echo(f"started {flow_name}/{result['Name']}", err=True)
     while wait and result["Status"] not in ENDED:
         result = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=result["Name"],
@@ -492,6 +494,9 @@ def queue_list(as_json: bool, db: str) -> None:
         _dump([{"Name": q["name"], "Messages": q["messages"]} for q in queues])
         return
     _table(["QUEUE", "MESSAGES"], [(q["name"], f"{q['messages']} messages") for q in queues], empty="no queue")
+
+
+from stateway.cli import _versions  # noqa: E402,F401  (adds flow publish/versions/alias)
 
 
 def main() -> None:
