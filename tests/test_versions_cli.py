@@ -34,10 +34,10 @@ def test_publish_alias_and_start_through_it(server, tmp_path):
     assert table.splitlines()[0].split()[:2] == ["VERSION", "CREATED"] and "first" in table
     assert [v["Version"] for v in json.loads(ok("flow", "versions", "hello", "--json"))] == ["2", "1"]
     ok("flow", "alias", "create", "hello", "prod", "--route", "1=100")
-    out = json.loads(ok("exec", "start", "hello", "--name", "a", "--qualifier", "prod", "--wait"))
+    out = json.loads(ok("exec", "start", "hello", "--name", "a", "--qualifier", "prod", "--wait", "--json"))
     assert json.loads(out["Output"]) == {"v": "one"} and out["FlowVersion"] == "1" and out["Qualifier"] == "prod"
     ok("flow", "alias", "update", "hello", "prod", "--route", "2=100")
-    out = json.loads(ok("exec", "start", "hello", "--name", "b", "--qualifier", "prod", "--wait"))
+    out = json.loads(ok("exec", "start", "hello", "--name", "b", "--qualifier", "prod", "--wait", "--json"))
     assert json.loads(out["Output"]) == {"v": "two"}
     assert "2=100" in ok("flow", "alias", "list", "hello")
     refused = runner.invoke(cli, ["flow", "unpublish", "hello", "2"])

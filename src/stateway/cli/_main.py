@@ -134,7 +134,8 @@ def _show_execution(result: dict[str, Any], as_json: bool, definition: bool) -> 
     current = result.get("CurrentSteps")
     _pairs([("execution", f"{result['FlowName']}/{result['Name']}"), ("status", result["Status"]),
             ("started", result.get("StartedTime")), ("stopped", result.get("StoppedTime")),
-            ("current", ", ".join(current) if current else ""), ("input", result.get("Input")),
+            ("current", ", ".join(current) if current else ""), ("version", result.get("FlowVersion")),
+            ("qualifier", result.get("Qualifier")), ("map run", result.get("MapRunName")), ("input", result.get("Input")),
             ("output", result.get("Output")), ("error", result.get("ErrorCode")),
             ("cause", result.get("ErrorMessage"))])
     if definition and result.get("FlowDefinition"):

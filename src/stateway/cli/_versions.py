@@ -7,9 +7,7 @@ import json
 
 import click
 
-from stateway.cli._main import _call, _listing, _print, endpoint_option, flow
-
-json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+from stateway.cli._main import _call, _dump, _listing, _table, endpoint_option, flow, json_option
 
 
 def _routes(routes: tuple[str, ...]) -> str:
@@ -41,11 +39,10 @@ def flow_versions(name: str, as_json: bool, endpoint: str | None) -> None:
     """List NAME's versions, newest first."""
     versions = list(_listing(endpoint, "ListFlowVersions", "FlowVersions", FlowName=name))
     if as_json:
-        click.echo(json.dumps(versions, indent=2, ensure_ascii=False))
+        _dump(versions)
         return
-    click.echo(f"{'VERSION':<8} {'CREATED':<25} DESCRIPTION")
-    for v in versions:
-        click.echo(f"{v['Version']:<8} {v['CreatedTime']:<25} {v['Description']}")
+    _table(["VERSION", "CREATED", "DESCRIPTION"], [(v["Version"], v["CreatedTime"], v["Description"])
+                                                   for v in versions], empty="no version published")
 
 
 @flow.command("unpublish")
@@ -102,7 +99,7 @@ def alias_update(flow_name: str, name: str, routes: tuple[str, ...], description
 @endpoint_option
 def alias_describe(flow_name: str, name: str, endpoint: str | None) -> None:
     """Print the alias as JSON."""
-    _print(_call(endpoint, "DescribeFlowAlias", FlowName=flow_name, Name=name))
+    _dump(_call(endpoint, "DescribeFlowAlias", FlowName=flow_name, Name=name)["Alias"])
 
 
 @alias.command("list")
@@ -113,12 +110,11 @@ def alias_list(flow_name: str, as_json: bool, endpoint: str | None) -> None:
     """List FLOW_NAME's aliases by name."""
     aliases = list(_listing(endpoint, "ListFlowAliases", "Aliases", FlowName=flow_name))
     if as_json:
-        click.echo(json.dumps(aliases, indent=2, ensure_ascii=False))
+        _dump(aliases)
         return
-    click.echo(f"{'ALIAS':<20} {'ROUTES':<20} DESCRIPTION")
-    for a in aliases:
-        routes = " ".join(f"{r['Version']}={r['Weight']}" for r in a["RoutingConfigurations"])
-        click.echo(f"{a['Name']:<20} {routes:<20} {a['Description']}")
+    _table(["ALIAS", "ROUTES", "DESCRIPTION"],
+           [(a["Name"], " ".join(f"{r['Version']}={r['Weight']}" for r in a["RoutingConfigurations"]),
+             a["Description"]) for a in aliases], empty="no alias")
 
 
 @alias.command("delete")
