@@ -497,7 +497,9 @@ def queue_list(as_json: bool, db: str) -> None:
     _table(["QUEUE", "MESSAGES"], [(q["name"], f"{q['messages']} messages") for q in queues], empty="no queue")
 
 
-from stateway.cli import _versions  # noqa: E402,F401  (adds flow publish/versions/alias)
+from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/alias)
+
+cli.add_command(_versions.maprun)
 
 
 def main() -> None:
