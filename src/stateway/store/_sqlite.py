@@ -24,8 +24,8 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._schema import MIGRATIONS
-from stateway.store._sqlite_maprun import MapRunsMixin
-from stateway.store._sqlite_versions import VersionsMixin
+from stateway.store._sql_maprun import MapRunsMixin
+from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost
 
@@ -71,6 +71,11 @@ class SQLiteStore(VersionsMixin, MapRunsMixin):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
