@@ -33,6 +33,8 @@ def test_describe_and_update(server, tmp_path):
     until(lambda: len(child_tokens(server, run)) == 3)
     counts = json.loads(ok("maprun", "describe", "mr", "p", run, "--json"))["ItemCounts"]
     assert counts["Running"] == 3 and counts["Pending"] == 1
+    children = json.loads(ok("exec", "list", "mr", "--map-run", run, "--json"))
+    assert [c["Name"] for c in children] == [f"{run}-0", f"{run}-1", f"{run}-2"]
     usage = runner.invoke(cli, ["maprun", "update", "mr", "p", run])
     assert usage.exit_code == 2
     missing = runner.invoke(cli, ["maprun", "describe", "mr", "p", "0" * 32])
