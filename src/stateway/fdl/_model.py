@@ -83,6 +83,11 @@ class MapRunConfig:
     batch_max_bytes: int | None = None
     batch_input: Template | None = None
     batched: bool = False
+    # ItemReader (§5): the items come from files, read by the Map Run (I/O), not the engine
+    reader_kind: str | None = None
+    reader_parameters: Template | None = None
+    reader_config: tuple[tuple[str, object], ...] = ()
+    item_constructor_source: str | None = None  # JSON text of ItemConstructor, built per item by the Map Run
 
 
 @dataclass(frozen=True)
