@@ -218,6 +218,9 @@ def execution_view(row: ExecutionRow, metadata_only: bool = False) -> dict[str, 
                      "FlowDefinition": row.definition})
     if row.status in ("Failed", "Stopped", "TimedOut"):
         view.update({"ErrorCode": row.error or "", "ErrorMessage": row.cause or ""})
+    view.update({"FlowVersion": row.flow_version, "Qualifier": row.qualifier})  # extra keys the SDK ignores
+    if row.map_run:
+        view["MapRunName"] = row.map_run
     return view
 
 
@@ -237,7 +240,8 @@ def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dic
     execution_input = _json_object(params, "Input")
     name = params.get("ExecutionName") or None
     row = service.runtime.start_execution(flow_name, execution_input, name and check_name(name, "ExecutionName"),
-                                          callback_token=params.get("CallbackFnFTaskToken") or None)
+                                          callback_token=params.get("CallbackFnFTaskToken") or None,
+                                          qualifier=params.get("Qualifier") or None)
     return execution_view(row)
 
 
@@ -252,7 +256,8 @@ def _start_sync(service: CloudFlowService, params: Mapping[str, str]) -> tuple[R
     express = service.express()
     for other in service.runtime.store.list_flows():  # child flows run in the same memory
         express.store.put_flow(other["name"], other["definition"], other["meta"], replace=True)
-    return express, express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}")
+    return express, express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}",
+                                            qualifier=params.get("Qualifier") or None, versions=service.runtime.store)
 
 
 async def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
@@ -277,7 +282,10 @@ async def describe_execution(service: CloudFlowService, params: Mapping[str, str
     row = await run_in_threadpool(_find, service, params)
     if wait and row.status not in FINAL_STATUSES:
         row = await service.wait_ended(service.runtime, row.id, wait)
-    return execution_view(row)
+    view = execution_view(row)
+    if row.status not in FINAL_STATUSES:  # Stateway extension: where a running execution is
+        view["CurrentSteps"] = await run_in_threadpool(service.runtime.store.current_steps, row.id)
+    return view
 
 
 def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
@@ -291,10 +299,18 @@ def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dic
     rows = service.runtime.store.list_executions(
         flow_name=flow_name, status=status, name_prefix=params.get("ExecutionNamePrefix") or "",
         started_from=_time(params, "StartedTimeBegin"), started_to=_time(params, "StartedTimeEnd"),
-        offset=offset, limit=limit + 1, with_state=False)
+        offset=offset, limit=limit + 1, with_state=False, map_run=params.get("MapRunName") or "",
+        **_qualifier_filter(params.get("Qualifier") or ""))
     metadata_only = _bool(params, "MetadataOnly", False)
     return {"Executions": [execution_view(r, metadata_only) for r in rows[:limit]],
             "NextToken": str(offset + limit) if len(rows) > limit else ""}
+
+
+def _qualifier_filter(qualifier: str) -> dict[str, str]:
+    """Digits match the version that ran, however it was chosen; a name matches starts through that alias."""
+    if not qualifier:
+        return {}
+    return {"flow_version": str(int(qualifier))} if qualifier.isdigit() else {"qualifier": qualifier}
 
 
 def _stop(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
@@ -405,6 +421,46 @@ def delete_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dic
     return {}
 
 
+# -- Stateway extensions (docs/api.md): finding waiting tasks and what functions printed ---------------
+def list_open_tasks(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    """Tasks of running executions waiting for their result, oldest first: what `stateway task list` shows."""
+    flow_name = params.get("FlowName") or None
+    store = service.runtime.store
+    if flow_name:
+        store.get_flow(flow_name)
+    execution_name = params.get("ExecutionName") or None
+    tasks = [t for t in store.open_tasks_of(flow_name) if execution_name in (None, t["execution_name"])]
+    limit = _int(params, "Limit", 100, 1, 1000)
+    offset = _offset(params)
+    page = tasks[offset:offset + limit]
+    timeouts: dict[int, dict[str, float]] = {}
+    now = time.time()
+    items = []
+    for t in page:
+        if t["execution_id"] not in timeouts:  # the task's Timeout lives in the execution's timers
+            state = store.get_execution(t["execution_id"]).state or {}
+            timeouts[t["execution_id"]] = {str(v.get("task")): float(v.get("seconds") or 0)
+                                           for v in (state.get("timers") or {}).values()
+                                           if v.get("purpose") == "task_timeout"}
+        seconds = timeouts[t["execution_id"]].get(t["task_id"])
+        items.append({"FlowName": t["flow_name"], "ExecutionName": t["execution_name"], "StepName": t["step"],
+                      "TaskId": t["task_id"], "Action": t["action"], "TaskMode": t["mode"],
+                      "ScheduledTime": iso(t["opened"]), "WaitedSeconds": round(now - t["opened"], 3),
+                      "TimeoutSeconds": seconds, "TimeoutTime": iso(t["opened"] + seconds) if seconds else "",
+                      "TaskToken": t["token"] if t["mode"] == "WaitForCustomCallback" else ""})
+    return {"Tasks": items, "NextToken": str(offset + limit) if len(tasks) > offset + limit else ""}
+
+
+def get_execution_logs(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    """What each function invocation of an execution printed (bounded), optionally of one step."""
+    row = _find(service, params)
+    step = params.get("StepName") or None
+    logs = [entry for entry in service.runtime.store.task_logs(row.id)
+            if step is None or entry["step"] == step or entry["step"].rsplit("/", 1)[-1] == step]
+    return {"Logs": [{"StepName": e["step"], "TaskId": e["task_id"], "Time": iso(e["time"]),
+                      "Stdout": e["stdout"], "Stderr": e["stderr"]} for e in logs]}
+
+
 def describe_regions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     return {"Regions": {"Region": [{"RegionId": "local", "LocalName": "Stateway",
                                     "RegionEndpoint": service.endpoint}]}}
@@ -426,9 +482,7 @@ ACTIONS: dict[str, Handler] = {
     "CreateSchedule": create_schedule, "UpdateSchedule": update_schedule, "DescribeSchedule": describe_schedule,
     "ListSchedules": list_schedules, "DeleteSchedule": delete_schedule,
     "DescribeRegions": describe_regions,
+    "ListOpenTasks": list_open_tasks, "GetExecutionLogs": get_execution_logs,  # Stateway extensions
 }
 
-NOT_YET = frozenset({
-    "CreateFlowAlias", "DeleteFlowAlias", "DescribeFlowAlias", "ListFlowAliases", "UpdateFlowAlias",
-    "PublishFlowVersion", "DeleteFlowVersion", "ListFlowVersions", "DescribeMapRun", "UpdateMapRun",
-})
+NOT_YET: frozenset[str] = frozenset()

@@ -100,6 +100,7 @@ async def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipadd
 class HttpRequest(Integration):
     action = "HTTP:Request"
     modes = frozenset({"RequestComplete", "WaitForCustomCallback"})
+    parameters = frozenset({"url", "method", "headers", "body", "timeout"})
 
     def __init__(self, runtime):  # type: ignore[no-untyped-def]
         super().__init__(runtime)
