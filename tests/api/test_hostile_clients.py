@@ -117,6 +117,8 @@ def assert_cloudflow_error(response: httpx.Response, status: int, code: str) -> 
 # -- long polls ---------------------------------------------------------------------------------------
 def test_200_long_polls_leave_the_server_responsive(serve):
     server = serve()
+    # no periodic re-check within the test: only the runtime's wake-ups can end the waits early
+    server.app.state.service.recheck_seconds = server.app.state.queues.recheck_seconds = 120
     client = sdk(server)
     client.create_flow(m.CreateFlowRequest(name="hold", definition=WAIT_FLOW % 60, description="", type="FDL"))
     client.create_flow(m.CreateFlowRequest(name="quick", definition=WAIT_FLOW % 1, description="", type="FDL",

@@ -42,6 +42,7 @@ class CloudFlowService:
         express = runtime.settings.get("express") or {}
         self.express_keep = int(express.get("keep", EXPRESS_KEEP))
         self.express_keep_seconds = float(express.get("keep_seconds", EXPRESS_KEEP_SECONDS))
+        self.recheck_seconds = RECHECK_SECONDS
 
     def express(self) -> Runtime:
         with self._express_lock:
@@ -68,7 +69,7 @@ class CloudFlowService:
                 remaining = deadline - loop.time()
                 if row.status in FINAL_STATUSES or remaining <= 0:
                     return row
-                await Waiters.sleep(woken, min(remaining, Waiters.recheck(RECHECK_SECONDS)))
+                await Waiters.sleep(woken, min(remaining, Waiters.recheck(self.recheck_seconds)))
 
     def close(self) -> None:
         if self._express is not None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from stateway.runtime import Runtime
 
+ENDED_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionStopped", "ExecutionTimedOut"})
+
 
 class Waiters:
     def __init__(self) -> None:
@@ -30,9 +32,19 @@ class Waiters:
         key = id(runtime)
 
         def committed(execution_id: int, history: list[dict[str, Any]]) -> None:
-            self.wake(("execution", key, execution_id))
+            waited = ("execution", key, execution_id)
+            # only an end is worth a re-read: a busy execution commits many times a second
+            if waited in self._waiting and any(e.get("Type") in ENDED_EVENTS for e in history):
+                self.wake(waited)
 
         runtime.listeners.append(committed)
+        if getattr(runtime.store, "shared", False):
+            # another process ended an execution (a PostgreSQL notice names no execution): re-read all
+            def noticed(topic: str) -> None:
+                if topic == "ended":
+                    self.wake_all(("execution", key))
+
+            runtime.store.subscribe(noticed)
         notify_queue = runtime.notify_queue
 
         # MNS:SendMessage tasks tell the runtime, not the API, that a queue changed
@@ -53,14 +65,18 @@ class Waiters:
             except RuntimeError:  # that loop has closed
                 pass
 
+    def wake_all(self, prefix: tuple[Any, ...]) -> None:
+        """Wake every waiter whose key starts with ``prefix``."""
+        with self._lock:
+            keys = [k for k in self._waiting if isinstance(k, tuple) and k[:len(prefix)] == prefix]
+        for key in keys:
+            self.wake(key)
+
     def wake_queues(self, queue: str | None = None) -> None:
         if queue is not None:
             self.wake(("queue", queue))
-            return
-        with self._lock:
-            keys = [k for k in self._waiting if isinstance(k, tuple) and k[0] == "queue"]
-        for key in keys:
-            self.wake(key)
+        else:
+            self.wake_all(("queue",))
 
     @contextmanager
     def watch(self, key: Hashable) -> Iterator[asyncio.Event]:
