@@ -226,3 +226,41 @@ def test_every_step_type_of_the_older_dialect_has_an_example():
         assert re.search(rf"type: {step_type}\b", flows), f"no example of a {step_type} step"
     for pattern in ("sync", "waitForCallback"):
         assert f"pattern: {pattern}" in flows, f"no example of pattern {pattern}"
+
+
+CLI_EXAMPLES = ["language:child-flow", "language:approval", "language-v1:v1-child-flow"]
+
+
+@pytest.mark.parametrize("key", CLI_EXAMPLES)
+def test_example_runs_with_stateway_run_as_section_1_says(key, tmp_path):
+    """The guide's own recipe: flow.yaml, functions/, flows/, then `stateway run`."""
+    import subprocess
+    import sys
+
+    from tests.conformance.harness import CliDriver, free_port
+
+    example = next(e for e in EXAMPLES if f"{e.guide}:{e.name}" == key)
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "flows").mkdir()
+    for name, source in example.functions.items():
+        (tmp_path / "functions" / f"{name}.py").write_text(source)
+    for name, source in example.children.items():
+        (tmp_path / "flows" / f"{name}.yaml").write_text(source)
+    (tmp_path / "flow.yaml").write_text(example.flow)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stateway.cli", "run", "flow.yaml", "--input", json.dumps(example.run.get("input") or {}),
+         "--functions", "functions", "--flows", "flows", "--json", "--db", "run.db", "--port", str(port),
+         "--name", "guide"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        steps = example.run.get("drive") or []
+        if steps:
+            drive(CliDriver(tmp_path / "run.db", f"127.0.0.1:{port}", _name_of(example.flow, "flow"), "guide"), steps)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["status"] == example.run.get("status", "Succeeded"), stderr
+    assert result["output"] == example.run["output"], stderr
