@@ -301,6 +301,8 @@ class _Run:
         }
         if frame.get("item") is not None:
             ctx["Map"] = {"Item": frame["item"]}
+        elif "map" in st:  # a distributed Map's child: its item and run
+            ctx["Map"] = st["map"]
         return ctx
 
     def env(self, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,

@@ -65,6 +65,7 @@ def plan(run: _Run, frame: dict[str, Any], state: State, map_run: str, limits: d
                                               integer=False, high=100),
         "executionMode": config.execution_mode,
         "definition": config.processor_source,
+        "globals": run.state["globals"],  # each child starts with a copy; its writes stay its own
     }
     if config.reader_kind is not None:
         source = run.build(config.reader_parameters, env, "ItemReader.SourceParameters") \

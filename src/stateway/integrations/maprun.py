@@ -17,6 +17,7 @@ from stateway.engine._errors import StateFailure
 from stateway.engine._maprun import children_of
 from stateway.expr import EvaluationError, compile_template
 from stateway.integrations._item_reader import read_items
+from stateway.jsontext import dumps, loads
 from stateway.runtime._outcomes import IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.store import ExecutionAlreadyExists, tolerance_exceeded
@@ -60,7 +61,8 @@ class MapRun(Integration):
                "flow_name": parent.flow_name, "flow_version": parent.flow_version, "concurrency": p["concurrency"],
                "tolerated_count": p.get("toleratedFailureCount"),
                "tolerated_percentage": p.get("toleratedFailurePercentage"),
-               "execution_mode": p["executionMode"], "definition": p["definition"]}
+               "execution_mode": p["executionMode"], "definition": p["definition"],
+               "globals": dumps(p.get("globals") or {})}
         failure = None
         if "reader" in p:  # items from files: read here, where I/O belongs (§5.4)
             try:
@@ -114,7 +116,10 @@ class MapRun(Integration):
                 self.runtime.start_execution(run["flow_name"], child_input, child,
                                              parent=(run["execution_id"], run["task_id"]),
                                              callback_token=f"maprun:{name}:{idx}",
-                                             map_run=(name, run["definition"], run["flow_version"]))
+                                             map_run=(name, run["definition"], run["flow_version"], {
+                                                 "globals": loads(run["globals"]),
+                                                 "map": {"Item": {"Index": idx, "Value": child_input},
+                                                         "RunName": name}}))
             except ExecutionAlreadyExists:  # it ended before a crash let us hear of it
                 row = self.runtime.store.find_execution(run["flow_name"], child)
                 if row is not None:

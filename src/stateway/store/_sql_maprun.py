@@ -15,7 +15,7 @@ from stateway.store._sql_base import SqlStore
 
 RUN_FIELDS = ("name", "execution_id", "task_id", "flow_name", "flow_version", "status", "concurrency",
               "tolerated_count", "tolerated_percentage", "execution_mode", "definition", "started", "stopped",
-              "error", "cause", "n_pending", "n_running", "n_succeeded", "n_failed", "n_aborted", "live")
+              "error", "cause", "n_pending", "n_running", "n_succeeded", "n_failed", "n_aborted", "live", "globals")
 COUNTERS = {"pending": "n_pending", "running": "n_running", "succeeded": "n_succeeded", "failed": "n_failed",
             "aborted": "n_aborted"}
 
