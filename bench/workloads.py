@@ -113,3 +113,12 @@ StartAt: W
 States:
   - {Type: Wait, Name: W, Seconds: 3600, End: true}
 """
+
+ENDLESS_FDL = """Type: StateMachine
+SpecVersion: v1
+Name: endless
+StartAt: A
+States:
+  - {Type: Pass, Name: A, Next: B}
+  - {Type: Pass, Name: B, Next: A}
+"""

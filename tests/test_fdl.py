@@ -166,7 +166,8 @@ States:
     ("{a.$: '\"\\ud800\"'}", "lone surrogate"),
 ])
 def test_templates_hold_only_json(template, says):
-    source = f"Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n  - {{Type: Pass, Name: A, End: true, InputConstructor: {template}}}\n"
+    source = ("Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n"
+              f"  - {{Type: Pass, Name: A, End: true, InputConstructor: {template}}}\n")
     with pytest.raises(FlowDefinitionError, match=says):
         load_flow(source)
 
@@ -174,7 +175,8 @@ def test_templates_hold_only_json(template, says):
 def test_a_definition_over_the_size_limit_is_refused_before_parsing():
     from stateway.fdl._loader import MAX_DEFINITION_BYTES
 
-    source = "Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n  - {Type: Succeed, Name: A}\n#" + "x" * MAX_DEFINITION_BYTES
+    source = "Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n  - {Type: Succeed, Name: A}\n#"
+    source += "x" * MAX_DEFINITION_BYTES
     with pytest.raises(FlowDefinitionError, match=f"over {MAX_DEFINITION_BYTES} bytes"):
         load_flow(source)
 

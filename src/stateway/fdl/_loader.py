@@ -15,6 +15,7 @@ import difflib
 import io
 import math
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,8 +69,17 @@ MAX_PROBLEMS = 100
 MAX_GLOBAL_KEY_BYTES = 128  # fdl.md §3.5
 VARIABLES = ("Input", "Output", "Context", "Global", "Item")
 
-_yaml = YAML(typ="rt")
-_yaml.allow_duplicate_keys = False
+_per_thread = threading.local()
+
+
+def _yaml() -> YAML:
+    """One round-trip loader per thread: a YAML object keeps its parser's state, so two threads
+    loading through one (the API and the runtime loop) would read each other's documents."""
+    loader = getattr(_per_thread, "yaml", None)
+    if loader is None:
+        loader = _per_thread.yaml = YAML(typ="rt")
+        loader.allow_duplicate_keys = False
+    return loader
 
 
 def canonical_action(action: str) -> str:
@@ -328,7 +338,7 @@ class _Loader:
             self.problems.append(Problem("error", "", str(exc), 0, 0))
             return None
         try:
-            doc = _yaml.load(io.StringIO(self.source))
+            doc = _yaml().load(io.StringIO(self.source))
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
