@@ -122,3 +122,24 @@ States:
   - {Type: Pass, Name: A, Next: B}
   - {Type: Pass, Name: B, Next: A}
 """
+
+DMAP_FDL = """Type: StateMachine
+SpecVersion: v1
+Name: dmap
+StartAt: Each
+States:
+  - Type: Map
+    Name: Each
+    ProcessorConfig:
+      Mode: Distributed
+      ExecutionMode: Express
+    ItemsPath: $Input.items
+    MaxConcurrency: 100
+    Processor:
+      StartAt: Item
+      States:
+        - {Type: Pass, Name: Item, End: true}
+    OutputConstructor:
+      count.$: length($Output.Items)
+    End: true
+"""

@@ -13,6 +13,7 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 from tests.api.fixtures import fnf, server  # noqa: E402, F401  (fixtures)
+from tests.pg.cluster import pg_cluster, pg_url  # noqa: E402, F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from stateway.engine import _v1 as v1
 from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
@@ -31,6 +32,8 @@ from stateway.engine._errors import (
     StateFailure,
     matches_error,
 )
+from stateway.engine._maprun import MAP_RUN_ACTION, MAP_RUN_MODE, map_run_name
+from stateway.engine._maprun import plan as plan_map_run
 from stateway.expr import EvaluationError, Template
 from stateway.expr._values import type_name
 from stateway.fdl import Flow, Scope, State
@@ -143,6 +146,13 @@ class Interpreter:
         return run.decision
 
 
+def _task_kind(state: State) -> tuple[str | None, str]:
+    """The action and TaskMode a state's task runs with; a distributed Map's is the Map Run."""
+    if state.map_run is not None:
+        return MAP_RUN_ACTION, MAP_RUN_MODE
+    return state.action, state.task_mode
+
+
 def _size(value: Any) -> int:
     return len(_dumps(value).encode())
 
@@ -213,7 +223,8 @@ class _Run:
         limit = self.flow.timeout or self.interp.limits["execution_seconds"]
         if limit:
             self.add_timer("exec", {"purpose": "execution_timeout", "seconds": limit}, limit)
-        self.new_frame(None, self.flow.root, "", st["input"], index=0)
+        root_input = v1.flow_input(self, st["input"]) if self.flow.v1 is not None else st["input"]
+        self.new_frame(None, self.flow.root, "", root_input, index=0)
 
     # -- history -------------------------------------------------------------------------------
     def history(self, kind: str, step: str, detail: dict[str, Any] | None = None, schedule: int = 0) -> int:
@@ -262,6 +273,8 @@ class _Run:
             "kids": None,
             "item": item,
         }
+        if self.flow.v1 is not None:
+            v1.init_frame(st["frames"][fid], input_)
         self.ready.append(fid)
         return fid
 
@@ -286,6 +299,8 @@ class _Run:
         }
         if frame.get("item") is not None:
             ctx["Map"] = {"Item": frame["item"]}
+        elif "map" in st:  # a distributed Map's child: its item and run
+            ctx["Map"] = st["map"]
         return ctx
 
     def env(self, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,
@@ -350,6 +365,8 @@ class _Run:
             stage = frame["stage"]
             state = self.state_of(frame)
             if stage == "enter":
+                if state.v1 is not None:
+                    v1.enter(self, frame, state)
                 step = self._exit_name(frame, state)
                 self.history("StepEntered", step, {"input": _dumps(frame["input"])})
                 frame["retries"] = 0
@@ -365,6 +382,9 @@ class _Run:
             if kind == "Pass":
                 if not self.finish_state(frame, state, frame["input"]):
                     return
+            elif kind == "Choice" and state.v1 is not None:
+                if not v1.choose(self, frame, state):
+                    return
             elif kind == "Choice":
                 target = self.choose(frame, state)
                 text = self.output_text(frame["input"], f"the output of state {state.name!r}")
@@ -373,6 +393,9 @@ class _Run:
                 frame["stage"] = "enter"
             elif kind == "Wait":
                 self.start_wait(frame, state)
+                return
+            elif kind == "Succeed" and state.v1 is not None:
+                v1.finish(self, frame, state, {})
                 return
             elif kind == "Succeed":
                 output = frame["input"]
@@ -396,7 +419,10 @@ class _Run:
                 self.start_parallel(frame, state)
                 return
             elif kind == "Map":
-                self.start_map(frame, state)
+                if state.map_run is not None:
+                    self.schedule_task(frame, state)  # a distributed Map is one task: the Map Run
+                else:
+                    self.start_map(frame, state)
                 return
             else:  # pragma: no cover - the loader admits only the types above
                 raise AssertionError(kind)
@@ -420,6 +446,8 @@ class _Run:
 
     def finish_state(self, frame: dict[str, Any], state: State, raw_output: Any) -> bool:
         """Apply Global/Output constructors and move on. False when the frame's scope ended."""
+        if state.v1 is not None:
+            return v1.finish(self, frame, state, raw_output)
         globals_before = self.state["globals"]
         if state.global_constructor is not None:
             update = self.build(state.global_constructor, self.env(frame, frame["input"], raw_output),
@@ -471,8 +499,10 @@ class _Run:
     def fail_state(self, frame: dict[str, Any], error: str, cause: str) -> None:
         state = self.state_of(frame)
         step = self._exit_name(frame, state)
+        # a function's exception classes: Errors may name them too (fdl-v1.md §8.1), the error stays `error`
+        names = (error, *(frame.pop("error_aliases", None) or ()))
         for index, rule in enumerate(state.retry):
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
             used = frame["rule_attempts"].get(str(index), 0)
             if used < rule.max_attempts:
@@ -487,8 +517,11 @@ class _Run:
             break  # the first matching rule decides; its attempts are spent
         self.history("StepFailed", step, {"error": error, "cause": cause})
         for rule in state.catch:
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
+            if state.v1 is not None:
+                v1.caught(self, frame, state, rule, error, cause)
+                return
             current = {"Error": {"Code": error, "Detail": cause}}
             if rule.output is not None:
                 try:
@@ -560,7 +593,7 @@ class _Run:
             self.fail_state(frame, TIMEOUT, f"the task passed its Timeout of {timer['seconds']:g}s")
 
     def start_wait(self, frame: dict[str, Any], state: State) -> None:
-        seconds: Any = state.seconds
+        seconds: Any = v1.wait_seconds(self, frame, state) if state.v1 is not None else state.seconds
         if state.seconds_expr is not None:
             try:
                 seconds = state.seconds_expr.evaluate(self.env(frame, frame["input"]))
@@ -578,10 +611,18 @@ class _Run:
         task_event = self.state["event_id"] + 1
         task_id = str(task_event)
         token = self.mint_token(task_id)
-        current = {"TaskToken": token} if state.task_mode == "WaitForCustomCallback" else None
+        action, mode = _task_kind(state)
+        current = {"TaskToken": token} if mode == "WaitForCustomCallback" else None
         env = self.env(frame, frame["input"], current=current)
-        parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
         timeout = state.timeout
+        if state.map_run is not None:
+            run_name = map_run_name(self.state["name"], task_id)
+            parameters = plan_map_run(self, frame, state, run_name, self.interp.limits)
+            self.history("MapRunStarted", step, {"output": _dumps({"MapRunName": run_name}), "mapRunName": run_name})
+        elif state.v1 is not None:
+            parameters = v1.task_parameters(self, frame, state, token)
+        else:
+            parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
         if state.timeout_expr is not None:
             try:
                 timeout = state.timeout_expr.evaluate(env)
@@ -589,14 +630,15 @@ class _Run:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$: {exc.message}") from None
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 604800:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$ gave {_dumps(timeout)}, not 0–604800 seconds")
-        self.history("TaskScheduled", step, {"action": state.action, "taskMode": state.task_mode,
-                                             "parameters": self.output_text(parameters, "Parameters")})
+        if state.map_run is None:
+            self.history("TaskScheduled", step, {"action": action, "taskMode": mode,
+                                                 "parameters": self.output_text(parameters, "Parameters"),
+                                                 **v1.scheduled_detail(state)})
         frame["task"] = task_id
         frame["stage"] = "task"
         frame["submitted"] = False
         self.state["tasks"][task_id] = frame["id"]
-        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": state.action,
-                "mode": state.task_mode}
+        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": action, "mode": mode}
         self.decision.opened_tasks.append(task)
         self.decision.commands.append({"kind": "invoke", **task, "parameters": parameters,
                                        "timeout": timeout or None})
@@ -616,9 +658,14 @@ class _Run:
         frame["timer"] = None
         if cancel:
             step = self._exit_name(frame, state)
+            action, mode = _task_kind(state)
+            if state.map_run is not None:
+                name = map_run_name(self.state["name"], task_id)
+                self.history("MapRunAborted", step, {"output": _dumps({"MapRunName": name}), "mapRunName": name,
+                                                     "reason": reason}, schedule=int(task_id))
             self.history("TaskCancelRequested", step, {"reason": reason}, schedule=int(task_id))
-            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": state.action,
-                                           "mode": state.task_mode, "step": step, "reason": reason})
+            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": action,
+                                           "mode": mode, "step": step, "reason": reason})
 
     def on_task_submitted(self, event: dict[str, Any]) -> None:
         fid = self.state["tasks"].get(event["task"])
@@ -626,9 +673,11 @@ class _Run:
         if frame is None or frame.get("submitted"):
             return
         frame["submitted"] = True
+        if self.state_of(frame).map_run is not None:
+            return  # MapRunStarted said it already
         self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
-                     {"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
-                     schedule=int(event["task"]))
+                     _with_logs({"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
+                                event), schedule=int(event["task"]))
 
     def on_task_result(self, event: dict[str, Any]) -> None:
         task_id = event["task"]
@@ -640,15 +689,34 @@ class _Run:
         step = self._exit_name(frame, state)
         if event.get("submit_failed"):
             self.close_task(frame, cancel=False, reason="")
-            self.history("TaskSubmitFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            self.history("TaskSubmitFailed", step, _with_logs({"error": event["error"],
+                         "cause": event.get("cause", "")}, event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
             return
+        if state.map_run is not None:
+            frame["submitted"] = True
+            summary = event.get("map_run") or {}
+            detail = {"output": _dumps(summary), "mapRunName": summary.get("MapRunName", "")}
+            if not event["ok"]:
+                detail.update({"error": event["error"], "cause": event.get("cause", "")})
+            self.history("MapRunSucceeded" if event["ok"] else "MapRunFailed", step, detail, schedule=int(task_id))
         if not frame.get("submitted"):
             frame["submitted"] = True
             self.history("TaskSubmitted", step, {}, schedule=int(task_id))
         self.close_task(frame, cancel=False, reason="")
-        if event["ok"]:
+        if event["ok"] and state.map_run is not None:
+            output = event.get("output")
+            try:
+                limit = self.interp.limits["payload_bytes"]
+                if len(_dumps(output).encode()) > limit:
+                    raise StateFailure(DATA_LIMIT, f"the Map's output is over {limit} bytes; write the children's "
+                                       "results to files with ResultWriter")
+                if self.finish_state(frame, state, output):
+                    self.ready.append(frame["id"])
+            except StateFailure as failure:
+                self.fail_state(frame, failure.error, failure.cause)
+        elif event["ok"]:
             output = event.get("output")
             try:
                 check_value(output)
@@ -658,7 +726,7 @@ class _Run:
                 failure: StateFailure | None = StateFailure(INVALID_ARGUMENT, f"the task's output is not JSON: {exc}")
             else:
                 failure = None
-            self.history("TaskSucceeded", step, {"output": text}, schedule=int(task_id))
+            self.history("TaskSucceeded", step, _with_logs({"output": text}, event), schedule=int(task_id))
             try:
                 if failure is not None:
                     raise failure
@@ -671,8 +739,10 @@ class _Run:
             except StateFailure as failure:
                 self.fail_state(frame, failure.error, failure.cause)
         else:
-            self.history("TaskFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            if state.map_run is None:
+                self.history("TaskFailed", step, _with_logs({"error": event["error"], "cause": event.get("cause", "")},
+                                                            event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
 
     # -- Parallel and Map -------------------------------------------------------------------------
@@ -688,6 +758,9 @@ class _Run:
             kids["running"].append(self.new_frame(frame["id"], scope, f"{base}/Branch{i}", frame["input"], index=i))
 
     def start_map(self, frame: dict[str, Any], state: State) -> None:
+        if state.v1 is not None:
+            self.start_items(frame, state, *v1.foreach_inputs(self, frame, state))
+            return
         env = self.env(frame, frame["input"])
         try:
             items = state.items_path.evaluate(env) if state.items_path is not None else None
@@ -704,6 +777,11 @@ class _Run:
                 inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))
             else:
                 inputs.append(item)
+        self.start_items(frame, state, items, inputs)
+
+    def start_items(self, frame: dict[str, Any], state: State, items: list[Any], inputs: list[Any]) -> None:
+        if state.v1 is not None:
+            self.history("StepStarted", self._exit_name(frame, state), {})
         frame["stage"] = "children"
         frame["kids"] = {"kind": "map", "results": [None] * len(items), "items": inputs, "values": items,
                          "next": 0, "done": 0, "running": [], "limit": state.max_concurrency}
@@ -730,6 +808,8 @@ class _Run:
         frames.pop(frame["id"], None)
         parent_id = frame["parent"]
         if parent_id is None:
+            if ok and self.flow.v1 is not None:
+                output = v1.flow_output(self, frame, output)
             if ok:
                 self.end_execution("Succeeded", output, "", "", reason="")
             else:
@@ -737,6 +817,9 @@ class _Run:
             return
         parent = frames[parent_id]
         kids = parent["kids"]
+        if kids["kind"] == "option":
+            v1.option_ended(self, frame, parent, ok, output, error, cause)
+            return
         pstate = self.state_of(parent)
         kids["running"].remove(frame["id"])
         label = "BranchExited" if kids["kind"] == "parallel" else "IterationExited"
@@ -759,7 +842,9 @@ class _Run:
 
     def children_done(self, frame: dict[str, Any], state: State) -> None:
         kids = frame["kids"]
-        if kids["kind"] == "parallel":
+        if state.v1 is not None:
+            raw = list(kids["results"])
+        elif kids["kind"] == "parallel":
             raw = {f"Branch{i}": out for i, out in enumerate(kids["results"])}
         else:
             raw = {"Items": kids["results"]}
@@ -799,3 +884,8 @@ class _Run:
         self.decision.ended = {"status": status, "output": output, "error": error or None, "cause": cause or None}
 
 
+def _with_logs(detail: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """A task's history detail, with the reference to what it printed when there is one."""
+    if event.get("logs"):
+        detail["logs"] = event["logs"]
+    return detail
