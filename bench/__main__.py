@@ -23,6 +23,7 @@ TARGETS = {
     "loop.ratio": (">=", 20), "many.ratio": (">=", 5), "many.http_eps": (">=", 300), "map.ratio": ("<=", 11),
     "map.peer_ratio_1k": (">=", 5), "callback.http_p50_ms": ("<=", 5), "parked.bytes_per_execution": ("<", 1024),
     "parked_inproc.bytes_per_execution": ("<", 1024), "loop.stateway_tps": (">=", 5000),
+    "fairness.p50_ratio": ("<=", 2), "run.ratio": (">=", 15),
     "dmap.ratio_to_peer_tenth": ("<=", 3),
 }
 
@@ -42,7 +43,7 @@ def repeat(fn: Any, runs: int, *args: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
-    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling)")
+    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling,fairness,run)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -54,7 +55,8 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else None
     sizes = {"loop": 2_000 if quick else 10_000, "many": 100 if quick else 1_000,
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
-             "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000}
+             "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
+             "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -116,6 +118,16 @@ def main() -> None:
         print(f"  parked_inproc: {results['parked_inproc']}", flush=True)
         results["timers"] = scenarios.parked_in_process(TIMER_FDL, "timer", sizes["parked_inproc"], warm)
         print(f"  timers: {results['timers']}", flush=True)
+    if wanted("fairness"):
+        print("fairness", flush=True)
+        results["fairness"] = scenarios.fairness(sizes["fairness"])
+        print(f"  fairness: {results['fairness']}", flush=True)
+    if wanted("run"):
+        print("run", flush=True)
+        results["run"] = scenarios.run_loop(sizes["run"])
+        results["run"]["peer_tps"] = record("run", "peer_tps", repeat(scenarios.peer_loop_tps, runs, sizes["run"]))
+        results["run"]["ratio"] = results["run"]["tps"] / results["run"]["peer_tps"]
+        print(f"  run: {results['run']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -193,6 +205,18 @@ def markdown(results: dict[str, Any]) -> str:
         text += (f"| parked: {parked['parked']:,} executions on callbacks in `stateway serve` | "
                  f"{parked['bytes_per_execution']:.0f} bytes RSS each | server RSS {parked['rss_idle'] / 2**20:.1f} → "
                  f"{parked['rss_parked'] / 2**20:.1f} MiB | |\n")
+    fair = results.get("fairness")
+    if fair:
+        text += (f"| fairness: small executions, nothing else running ({fair['samples']} runs) | "
+                 f"p50 {fair['quiet_p50_ms']:.2f} ms | p99 {fair['quiet_p99_ms']:.2f} ms | |\n"
+                 f"| fairness: the same while {fair['loopers']} executions loop endlessly | "
+                 f"p50 {fair['loaded_p50_ms']:.2f} ms | p99 {fair['loaded_p99_ms']:.2f} ms | "
+                 f"peak RSS {fair['peak_rss_mib']:.0f} MiB |\n")
+    run = results.get("run")
+    if run:
+        text += (f"| `stateway run`, whole process, {run['transitions']:,} transitions, output to a pipe | "
+                 f"{num(run['tps'])} transitions/s | {run['seconds']:.2f} s, of which start-up "
+                 f"{run['startup_seconds']:.2f} s | peer {num(run['peer_tps'])} transitions/s |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

@@ -114,6 +114,15 @@ States:
   - {Type: Wait, Name: W, Seconds: 3600, End: true}
 """
 
+ENDLESS_FDL = """Type: StateMachine
+SpecVersion: v1
+Name: endless
+StartAt: A
+States:
+  - {Type: Pass, Name: A, Next: B}
+  - {Type: Pass, Name: B, Next: A}
+"""
+
 DMAP_FDL = """Type: StateMachine
 SpecVersion: v1
 Name: dmap
