@@ -115,4 +115,5 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
     app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes()],
                     exception_handlers={404: _no_route, 405: _no_route})
     app.state.service = service
+    app.state.queues = queues
     return app

@@ -107,6 +107,7 @@ class QueueApi:
         self.checker = checker
         self._notify_runtime = notify or (lambda: None)
         self.waiters = waiters or Waiters()
+        self.recheck_seconds = RECHECK_SECONDS
 
     def notify(self, queue: str | None = None) -> None:
         self._notify_runtime()
@@ -270,7 +271,7 @@ class QueueApi:
             while True:
                 visible_at = await run_in_threadpool(self.store.next_visible, pending.queue)
                 now = time.monotonic()
-                pause = min(pending.deadline - now, RECHECK_SECONDS)
+                pause = min(pending.deadline - now, Waiters.recheck(self.recheck_seconds))
                 if visible_at is not None:
                     pause = min(pause, max(0.0, visible_at - time.time()) + 0.001)
                 await Waiters.sleep(woken, pause)

@@ -52,6 +52,15 @@ def access_keys(config: dict[str, Any]) -> dict[str, str]:
     return keys
 
 
+def http_config(config: dict[str, Any], config_path: str | None) -> dict[str, Any] | None:
+    """``[http] allow/deny`` for HTTP:Request, checked now so that a typo stops the start, not a task."""
+    try:
+        HostRules.parse(config.get("http"))
+    except ValueError as exc:
+        raise click.UsageError(f"--config {config_path}: {exc}") from None
+    return config.get("http")
+
+
 def hold_engine_lock(database: str) -> EngineLock:
     """The engine lock of ``database`` for this process's lifetime, or exit 2 naming the holder."""
     try:
@@ -75,10 +84,7 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
     config = load_config(config_path)
     keys = access_keys(config)
-    try:
-        HostRules.parse(config.get("http"))
-    except ValueError as exc:
-        raise click.UsageError(f"--config {config_path}: {exc}") from None
+    http_rules = http_config(config, config_path)
     if not keys:
         if not is_loopback(host):
             click.echo(f"error: refusing to listen on {host} without access keys; configure [[access_keys]] in "
@@ -97,7 +103,7 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
     runtime = Runtime(SQLiteStore(database),
                       settings={"function_runtime": functions, "limits": config.get("limits"),
-                                "express": config.get("express"), "http": config.get("http"),
+                                "express": config.get("express"), "http": http_rules,
                                 "oss_buckets": bucket_dirs(config, oss_buckets)})
     app = create_app(runtime, keys, endpoint)
     runtime.start()
