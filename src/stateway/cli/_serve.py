@@ -54,9 +54,18 @@ def access_keys(config: dict[str, Any]) -> dict[str, str]:
               help="holds the SQLite database and the server's secret")
 @click.option("--functions", "functions_dir", type=click.Path(file_okay=False), help="local functions directory")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
-def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="one line per execution start and end and per task waiting for a callback")
+def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
+                  log_format: str) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
+    from stateway.cli import _logging
+    from stateway.cli._run import _port_free
+
+    _logging.configure(log_format)
     config = load_config(config_path)
+    if not _port_free(host, port):
+        raise click.UsageError(f"--port {port}: the port is taken on {host}")
     keys = access_keys(config)
     if not keys:
         if not is_loopback(host):
@@ -75,6 +84,7 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
     runtime = Runtime(SQLiteStore(os.path.join(data_dir, "stateway.db")),
                       settings={"function_runtime": functions, "limits": config.get("limits")})
     app = create_app(runtime, keys, endpoint)
+    runtime.listeners.append(_logging.ExecutionLog(runtime))
     runtime.start()
     click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
     try:
