@@ -478,4 +478,4 @@ def queue_list(as_json: bool, db: str) -> None:
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="stateway")  # also under `python -m stateway.cli`: usage lines and completion

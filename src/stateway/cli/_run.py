@@ -357,7 +357,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         sys.exit(130)
     finally:
         runtime.close()
-        server.stop()
+        server.stop(force=True)  # a worker's long poll must not hold the end of the run
     progress.stop()
     color = "green" if row.status == "Succeeded" else "red"
     console.print(f"[bold {color}]{row.status}[/] in {time.time() - began:.2f}s: {progress.summary()}")
