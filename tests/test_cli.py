@@ -1,6 +1,13 @@
+import io
+import json
+import os
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from tests.test_fdl import BROKEN
 
@@ -55,14 +62,6 @@ def test_queue_commands(tmp_path):
 
 
 # -- a newcomer's first hour (issue 15) and clean CLI errors (issue 9) -------------------------------------
-import io  # noqa: E402
-from pathlib import Path  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-
-import pytest  # noqa: E402
-
 
 LOOP = """Type: StateMachine
 SpecVersion: v1

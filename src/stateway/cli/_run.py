@@ -22,7 +22,6 @@ from stateway.fdl import FlowDefinitionError
 from stateway.runtime import Runtime
 from stateway.store import SQLiteStore
 
-
 MAX_INPUT_DEPTH = 100  # nesting of an execution input, as the engine allows for any value
 
 
