@@ -348,11 +348,11 @@ def test_client_commands_find_waiting_tasks_logs_and_current_steps(tmp_path):
         assert json.loads(stateway("flow", "list", "--json", "--endpoint", endpoint).stdout)[0]["Name"] == "approve"
         assert "Definition" not in json.loads(stateway("flow", "describe", "approve", "--json", "--endpoint",
                                                        endpoint).stdout)
-        history = [json.loads(line) for line in stateway("exec", "history", "approve", "a1", "--json", "--endpoint",
-                                                          endpoint).stdout.splitlines()]
+        history = json.loads(stateway("exec", "history", "approve", "a1", "--json", "--endpoint",
+                                      endpoint).stdout)["Events"]
         assert history[-1]["Type"] == "ExecutionSucceeded"
-        assert history[[e["Type"] for e in history].index("TaskSucceeded")]["EventDetail"]["logs"]["stdout"] == \
-            "pricing now\n"
+        succeeded = history[[e["Type"] for e in history].index("TaskSucceeded")]
+        assert json.loads(succeeded["EventDetail"])["logs"]["stdout"] == "pricing now\n"
         assert stateway("task", "list", "--endpoint", endpoint).stderr.strip() == "no task is waiting"
     finally:
         proc.terminate()

@@ -12,6 +12,7 @@ import click
 
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
+from stateway.cli._test import test_command
 from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
 from stateway.runtime import IntegrationRegistry
@@ -59,6 +60,7 @@ def validate(files: tuple[str, ...]) -> None:
 
 cli.add_command(run_command)
 cli.add_command(serve_command)
+cli.add_command(test_command)
 
 
 def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:
@@ -132,7 +134,8 @@ def _show_execution(result: dict[str, Any], as_json: bool, definition: bool) -> 
     current = result.get("CurrentSteps")
     _pairs([("execution", f"{result['FlowName']}/{result['Name']}"), ("status", result["Status"]),
             ("started", result.get("StartedTime")), ("stopped", result.get("StoppedTime")),
-            ("current", ", ".join(current) if current else ""), ("input", result.get("Input")),
+            ("current", ", ".join(current) if current else ""), ("version", result.get("FlowVersion")),
+            ("qualifier", result.get("Qualifier")), ("map run", result.get("MapRunName")), ("input", result.get("Input")),
             ("output", result.get("Output")), ("error", result.get("ErrorCode")),
             ("cause", result.get("ErrorMessage"))])
     if definition and result.get("FlowDefinition"):
@@ -274,13 +277,15 @@ def exec_group() -> None:
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
 @click.option("--wait", "wait", is_flag=True, help="wait for the end and print the result")
 @click.option("--definition", is_flag=True, help="with --wait: print the flow definition too")
+@click.option("--qualifier", help="run a published version (a number) or an alias's pick")
 @json_option
 @endpoint_option
 def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, definition: bool,
-               as_json: bool, endpoint: str) -> None:
+               qualifier: str | None, as_json: bool, endpoint: str) -> None:
     """Start an execution of FLOW_NAME; with --wait, exit 0 only if it succeeded."""
     text = json.dumps(read_input(input_), ensure_ascii=False)
-    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text)
+    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text,
+                   Qualifier=qualifier)
     click.echo(f"started {flow_name}/{result['Name']}", err=True)
     while wait and result["Status"] not in ENDED:
         result = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=result["Name"],
@@ -328,13 +333,17 @@ def exec_list(flow_name: str, status: str | None, prefix: str | None, as_json: b
 @click.argument("flow_name")
 @click.argument("name")
 @click.option("--follow", is_flag=True, help="keep printing events until the execution ends")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per event and line")
+@click.option("--json", "as_json", is_flag=True,
+              help="print every event as one JSON document {Events: [...]} (for stateway.testing's replay)")
 @endpoint_option
 def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, endpoint: str) -> None:
     """Print the history events of FLOW_NAME's execution NAME."""
     token = None
-    if not as_json:
-        click.echo(f"{'EVENT':>5}  {'TIME':<24}  {'TYPE':<20}  {'STEP':<20}  DETAIL")
+    if as_json:
+        events = [e for page in _history_pages(endpoint, flow_name, name) for e in page["Events"]]
+        click.echo(json.dumps({"Events": events}, ensure_ascii=False))
+        return
+    click.echo(f"{'EVENT':>5}  {'TIME':<24}  {'TYPE':<20}  {'STEP':<20}  DETAIL")
     while True:
         page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
                      NextToken=token)
@@ -375,6 +384,17 @@ def exec_logs(flow_name: str, name: str, step: str | None, as_json: bool, endpoi
             if entry[stream]:
                 click.echo(f"== {entry['StepName']} (task {entry['TaskId']}, {entry['Time']}) {stream.lower()} ==")
                 click.echo(entry[stream].rstrip("\n"))
+
+
+def _history_pages(endpoint: str | None, flow_name: str, name: str) -> Iterator[dict[str, Any]]:
+    token = None
+    while True:
+        page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
+                     NextToken=token)
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
 
 
 @exec_group.command("stop")
@@ -475,6 +495,9 @@ def queue_list(as_json: bool, db: str) -> None:
         _dump([{"Name": q["name"], "Messages": q["messages"]} for q in queues])
         return
     _table(["QUEUE", "MESSAGES"], [(q["name"], f"{q['messages']} messages") for q in queues], empty="no queue")
+
+
+from stateway.cli import _versions  # noqa: E402,F401  (adds flow publish/versions/alias)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from stateway.api import DEV_CREDENTIALS, BackgroundServer, create_app
+from stateway.cli._serve import hold_engine_lock
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import Runtime
 from stateway.store import SQLiteStore
@@ -302,6 +303,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     if db is None:
         tmp = tempfile.mkdtemp(prefix="stateway-run-")
         db = os.path.join(tmp, "stateway.db")
+    engine_lock = hold_engine_lock(db)  # noqa: F841 (held until exit: one engine per database)
     store = SQLiteStore(db)
     key_id, secret = next(iter(DEV_CREDENTIALS.items()))
     functions = FunctionRuntime(functions_dir, config.get("functions"))

@@ -57,7 +57,7 @@ class InvokeFunction(Integration):
         store = self.runtime.store
         while not self._stop.is_set():
             try:
-                job = store.claim_invocation()
+                job = store.claim_invocation(self.runtime.owner, time.time(), self.runtime.lease)
                 if job is None:
                     with self._work:
                         self._work.wait(timeout=0.5)
