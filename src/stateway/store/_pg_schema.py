@@ -59,3 +59,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX schedules_due ON schedules (enable, next_fire);
     """,
 ]
+
+# what function invocations printed (bounded by the function runtime), one row per task
+MIGRATIONS.append(
+    """
+    CREATE TABLE IF NOT EXISTS task_logs (
+        execution_id BIGINT NOT NULL, task_id TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, PRIMARY KEY (execution_id, task_id));
+    """
+)

@@ -35,6 +35,7 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_tasks import TaskViewsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost, StoreUnavailable
 
@@ -51,7 +52,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore:
+class PostgresStore(TaskViewsMixin):
     shared = True
 
     def __init__(self, url: str, *, pool_size: int = 10, statement_timeout: float = 30.0,
