@@ -114,9 +114,17 @@ class QueueApi:
         self.waiters.wake_queues(queue)
 
     def routes(self) -> list[Route]:
-        return [Route("/queues", self.handle, methods=["GET"]),
+        return [Route("/queues/queues/{rest:path}", self.misdirected,
+                      methods=["GET", "PUT", "POST", "DELETE"]),
+                Route("/queues", self.handle, methods=["GET"]),
                 Route("/queues/{queue}", self.handle, methods=["GET", "PUT", "DELETE"]),
                 Route("/queues/{queue}/messages", self.handle, methods=["GET", "PUT", "POST", "DELETE"])]
+
+    async def misdirected(self, request: Request) -> Response:
+        """A client given ``http://host:port/queues`` as its endpoint: say what the endpoint is."""
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        return _error(MnsError(400, "InvalidEndpoint", f"The MNS endpoint is {base}, without /queues: the SDK adds "
+                               "/queues/<name> itself."), _request_id())
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id()

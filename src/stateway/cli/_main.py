@@ -506,4 +506,4 @@ cli.add_command(_versions.maprun)
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="stateway")  # also under `python -m stateway.cli`: usage lines and completion

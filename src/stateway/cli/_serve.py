@@ -79,10 +79,18 @@ def hold_engine_lock(database: str) -> EngineLock:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
 @click.option("--oss-bucket", "oss_buckets", multiple=True, metavar="NAME=DIR",
               help="a bucket name a distributed Map's ItemReader may name, and the directory it stands for")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="one line per execution start and end and per task waiting for a callback")
 def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
-                  oss_buckets: tuple[str, ...]) -> None:
+                  oss_buckets: tuple[str, ...], log_format: str) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
+    from stateway.cli import _logging
+    from stateway.cli._run import _port_free
+
+    _logging.configure(log_format)
     config = load_config(config_path)
+    if not _port_free(host, port):
+        raise click.UsageError(f"--port {port}: the port is taken on {host}")
     keys = access_keys(config)
     http_rules = http_config(config, config_path)
     if not keys:
@@ -106,6 +114,7 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
                                 "express": config.get("express"), "http": http_rules,
                                 "oss_buckets": bucket_dirs(config, oss_buckets)})
     app = create_app(runtime, keys, endpoint)
+    runtime.listeners.append(_logging.ExecutionLog(runtime))
     runtime.start()
     click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
     try:

@@ -35,6 +35,7 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_tasks import TaskViewsMixin
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_versions import VersionsMixin
@@ -54,7 +55,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
+class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
 
