@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stateway.expr._errors import EvaluationError
+from stateway.expr._jsonpath import json_path
 from stateway.expr._values import is_number, kind_of, strict_equal, type_name
 
 _HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-512": "sha512"}
@@ -178,6 +179,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "get": _get,
     "intAdd": _int_add,
     "randomInt": _random_int,
+    "jsonPath": json_path,  # Stateway extension: the older dialect's wildcard paths (fdl-v1.md §4.3)
 }
 
 __all__ = ["FUNCTIONS", "is_number"]

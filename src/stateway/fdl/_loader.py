@@ -29,7 +29,8 @@ from stateway.fdl._model import (
     State,
 )
 
-COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor"}
+COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor",
+                 "InputConstructor.$", "OutputConstructor.$"}  # '.$': Stateway's whole-value constructor
 FLOW_FIELDS = {"Type", "SpecVersion", "Name", "Description", "StartAt", "States", "Timeout", "Comment"}
 SCOPE_FIELDS = {"StartAt", "States", "Description", "Comment"}
 TYPE_FIELDS: dict[str, set[str]] = {
@@ -39,7 +40,7 @@ TYPE_FIELDS: dict[str, set[str]] = {
     "Choice": {"Branches", "Default"},
     "Parallel": {"Branches", "Retry", "Catch", "Next", "End"},
     "Map": {
-        "ItemsPath", "Processor", "MaxConcurrency", "MaxConcuccency", "ItemConstructor",
+        "ItemsPath", "Processor", "MaxConcurrency", "MaxConcuccency", "ItemConstructor", "ItemConstructor.$",
         "Retry", "Catch", "Next", "End",
         # distributed mode: recognised so that the error says what is missing, not "unknown field"
         "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
@@ -138,6 +139,8 @@ class _Loader:
             return None
 
     def template(self, node: CommentedMap, key: str, path: str) -> Template | None:
+        if f"{key}.$" in node:
+            return self.whole_value_template(node, key, path)
         if key not in node:
             return None
         value = node[key]
@@ -147,6 +150,25 @@ class _Loader:
         if not self._check_template(value, f"{path} > {key}"):
             return None
         return compile_template(to_plain(value))
+
+    def whole_value_template(self, node: CommentedMap, key: str, path: str) -> Template | None:
+        """``OutputConstructor.$: EXPR``: the whole value is the expression's (a Stateway extension, so
+        that a constructor can give an object whose keys are not known in advance)."""
+        if key in node:
+            self.error(path, f"give either {key!r} or '{key}.$', not both", node, f"{key}.$")
+            return None
+        if not isinstance(node[f"{key}.$"], str):
+            self.error(f"{path} > {key}.$", f"expected an expression (text), got {_describe(node[key + '.$'])}",
+                       node, f"{key}.$")
+            return None
+        expression = self.expression(node, f"{key}.$", path)
+        if expression is None:
+            return None
+        template = compile_template({})
+        template.source = {f"{key}.$": expression.source}
+        template.build = expression.evaluate
+        template.dynamic = True
+        return template
 
     def _check_template(self, node: Any, path: str) -> bool:
         ok = True
