@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from stateway.cli._convert import convert_command
 from stateway.cli._run import run_command
 from stateway.cli._serve import serve_command
 from stateway.client import ApiCallError, RpcClient
@@ -42,6 +43,7 @@ def validate(files: tuple[str, ...]) -> None:
 
 cli.add_command(run_command)
 cli.add_command(serve_command)
+cli.add_command(convert_command)
 
 
 def _client(endpoint: str | None) -> RpcClient:

@@ -56,6 +56,7 @@ CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
 MAX_TASK_TIMEOUT = 604800
 MAX_PARALLEL_BRANCHES = 50
 
+_OLDER_DIALECT = re.compile(r"""^(?:version|steps|type[ \t]*:[ \t]*["']?flow\b)|^\{?\s*"version"\s*:""", re.M)
 _yaml = YAML(typ="rt")
 _yaml.allow_duplicate_keys = False
 
@@ -200,8 +201,24 @@ class _Loader:
 
     # -- document -------------------------------------------------------------------
     def load(self) -> Flow | None:
+        if _OLDER_DIALECT.search(self.source):  # older-dialect flows are often long: parse them with libyaml
+            from stateway.fdl._fastyaml import FastYAMLError
+            from stateway.fdl._fastyaml import load as fast_load
+
+            try:
+                doc = fast_load(self.source)
+            except FastYAMLError as exc:
+                self.problems.append(Problem("error", "", f"not valid YAML: {exc.message}", exc.line, exc.column))
+                return None
+        else:
+            doc = self._load_yaml()
+        if doc is None and self.problems:
+            return None
+        return self._load_document(doc)
+
+    def _load_yaml(self) -> Any:
         try:
-            doc = _yaml.load(io.StringIO(self.source))
+            return _yaml.load(io.StringIO(self.source))
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -211,6 +228,8 @@ class _Loader:
         except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys)
             self.problems.append(Problem("error", "", f"not valid YAML: {exc}", 0, 0))
             return None
+
+    def _load_document(self, doc: Any) -> Flow | None:
         if not isinstance(doc, CommentedMap):
             self.problems.append(Problem("error", "", f"a flow definition is a mapping, got {_describe(doc)}", 1, 1))
             return None
