@@ -316,3 +316,66 @@ steps:
     assert scheduled["EventDetail"]["resourceArn"] == "acs:fc:::functions/ask"
     assert json.loads(scheduled["EventDetail"]["parameters"])["body"]["token"].startswith("sw1.")
     assert not runtime.store.open_tasks(row.id)
+
+
+def test_a_v1_execution_survives_a_restart_inside_a_choice_option(tmp_path):
+    """The frames' scope input and $local are part of the stored state: a restart in the middle of
+    a choice option, with a callback pending in a foreach, loses nothing."""
+    from stateway.runtime import Runtime
+    from stateway.store import SQLiteStore
+
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "ask.py").write_text("def handler(event, context):\n    return {}\n")
+    source = """version: v1
+type: flow
+steps:
+  - type: pass
+    name: Seed
+    outputMappings:
+      - target: seeded
+        source: yes please
+  - type: choice
+    name: Route
+    choices:
+      - condition: $.go == true
+        steps:
+          - type: foreach
+            name: Each
+            iterationMapping:
+              collection: $.items
+              item: item
+            steps:
+              - type: task
+                name: Ask
+                resourceArn: acs:fc:::functions/ask
+                pattern: waitForCallback
+                timeoutSeconds: 60
+                inputMappings:
+                  - target: token
+                    source: $context.task.token
+            outputMappings:
+              - target: answers
+                source: $local[*].answer
+"""
+    db = str(tmp_path / "v1.db")
+    first = Runtime(SQLiteStore(db), settings={"functions_dir": str(functions)}).start()
+    first.register_flow("restart", source)
+    row = first.start_execution("restart", {"go": True, "items": [1, 2]})
+    deadline = time.monotonic() + 10
+    while len(first.store.open_tasks(row.id)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    tokens = [t["token"] for t in first.store.open_tasks(row.id)]
+    first.close()
+    first.store.close()
+    second = Runtime(SQLiteStore(db), settings={"functions_dir": str(functions)}).start()
+    try:
+        for i, token in enumerate(tokens):
+            second.report_success(token, {"answer": f"a{i}"})
+        ended = second.wait(row.id, 20)
+        assert ended.status == "Succeeded", ended
+        assert ended.output["seeded"] == "yes please"
+        assert sorted(ended.output["answers"]) == ["a0", "a1"]
+    finally:
+        second.close()
