@@ -379,3 +379,37 @@ steps:
         assert sorted(ended.output["answers"]) == ["a0", "a1"]
     finally:
         second.close()
+
+
+def test_catch_names_the_functions_own_exception_class(memory_runtime):
+    """fdl-v1.md §8.1: an errors entry equal to the class the function raised matches; the reported
+    name stays FC.Unknown. The same holds for the flow's conversion."""
+    from stateway.fdl._convert import convert_flow
+
+    runtime = memory_runtime({"book": "class RoomUnavailable(Exception):\n    pass\n\n"
+                                      "def handler(event, context):\n    raise RoomUnavailable('no room')\n"})
+    source = """version: v1
+type: flow
+steps:
+  - type: task
+    name: Book
+    resourceArn: acs:fc:::services/travel/functions/book
+    errorMappings:
+      - target: failed
+        source: $local.error
+    catch:
+      - errors: [RoomUnavailable]
+        goto: Abort
+  - type: succeed
+    name: Booked
+  - type: pass
+    name: Abort
+    outputMappings:
+      - target: aborted
+        source: $input.failed
+"""
+    runtime.register_flow("saga", source)
+    runtime.register_flow("saga-new", convert_flow(load_flow(source), "saga-new").text)
+    for flow in ("saga", "saga-new"):
+        row = runtime.wait(runtime.start_execution(flow, {}, "e1").id, 30)
+        assert (row.status, row.output) == ("Succeeded", {"failed": "FC.Unknown", "aborted": "FC.Unknown"}), flow

@@ -636,7 +636,7 @@ class _ConditionTranslator(_ConditionParser):
         return json.dumps(value, ensure_ascii=False), isinstance(value, bool)
 
     def build_group(self, inner: Any) -> Any:
-        return f"({inner[0]})", inner[1]
+        return (f"({inner[0]})", True) if inner[1] else inner  # a non-boolean inside is a single operand
 
 
 def _has_dollar_key(value: Any) -> bool:
