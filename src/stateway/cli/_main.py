@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from stateway.cli._convert import convert_command
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
 from stateway.cli._test import test_command
@@ -61,6 +62,7 @@ def validate(files: tuple[str, ...]) -> None:
 cli.add_command(run_command)
 cli.add_command(serve_command)
 cli.add_command(test_command)
+cli.add_command(convert_command)
 
 
 def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:

@@ -79,6 +79,8 @@ def _flow_name(path: Path, source: str) -> str:
 
     try:
         doc = YAML(typ="safe").load(source)
+        if isinstance(doc, dict) and doc.get("type") == "flow" and "Name" not in doc:
+            doc["Name"] = doc.get("name")  # the older dialect spells it either way (fdl-v1.md §1)
         if isinstance(doc, dict) and isinstance(doc.get("Name"), str) and doc["Name"]:
             return str(doc["Name"])
     except Exception:
