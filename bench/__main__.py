@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios
+from bench.fixture import fixture_1k_steps_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def repeat(fn: Any, runs: int, *args: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
-    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling)")
+    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling,fixture)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -109,6 +110,9 @@ def main() -> None:
         print(f"  parked_inproc: {results['parked_inproc']}", flush=True)
         results["timers"] = scenarios.parked_in_process(TIMER_FDL, "timer", sizes["parked_inproc"], warm)
         print(f"  timers: {results['timers']}", flush=True)
+    if wanted("fixture"):
+        print("fixture", flush=True)
+        record("fixture", "ms_1k_steps", repeat(fixture_1k_steps_ms, runs))
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -164,6 +168,9 @@ def markdown(results: dict[str, Any]) -> str:
     text += row(f"map: peer, {sizes['map'][0]:,} items", "map.peer_s_1k", "s")
     text += row("ceiling: bare Python dispatch loop", "ceiling.python_tps", "transitions/s")
     text += row("ceiling: SQLite WAL commits", "ceiling.sqlite_commits_per_s", "commits/s")
+    if "fixture.ms_1k_steps" in s:
+        text += row("test fixture: a 1,000-step flow (mocked task, 1 h Wait, Choice ×333), fresh engine",
+                    "fixture.ms_1k_steps", "ms")
     cb = results.get("callback", {})
     if cb:
         text += (f"| callback round trip in-process ({cb['rounds']} rounds) | p50 {cb['inproc_p50_ms']:.2f} ms | "
