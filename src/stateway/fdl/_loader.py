@@ -70,7 +70,9 @@ def _suggest(word: str, choices: Any) -> str:
 
 
 class _Loader:
-    def __init__(self, source: str, actions: Mapping[str, frozenset[str]] | None) -> None:
+    def __init__(self, source: str, actions: Mapping[str, frozenset[str]] | None,
+                 parameters: Mapping[str, frozenset[str]] | None = None) -> None:
+        self.parameters = parameters or {}
         self.source = source
         self.actions = actions
         self.problems: list[Problem] = []
@@ -192,10 +194,10 @@ class _Loader:
         if not isinstance(doc, CommentedMap):
             self.problems.append(Problem("error", "", f"a flow definition is a mapping, got {_describe(doc)}", 1, 1))
             return None
-        if "version" in doc or "steps" in doc:
-            self.error("", "the older FnF dialect ('version'/'steps') is not supported yet; "
-                           "use 'Type: StateMachine' and 'SpecVersion: v1'", doc)
-            return None
+        if "version" in doc or "steps" in doc or doc.get("type") == "flow":
+            from stateway.fdl._v1 import V1Loader  # the older dialect (fdl-v1.md)
+
+            return V1Loader(self).load(doc)
         self.unknown_fields(doc, FLOW_FIELDS, "", "a flow")
         kind = doc.get("Type")
         if kind != "StateMachine":
@@ -421,6 +423,7 @@ class _Loader:
         fields["task_mode"] = mode
         if "Parameters" in node:
             fields["parameters"] = self.template(node, "Parameters", path)
+            self.check_parameters(node["Parameters"], f"{path} > Parameters", action)
         if "Timeout" in node and "Timeout.$" in node:
             self.error(path, "give either 'Timeout' or 'Timeout.$', not both", node, "Timeout.$")
         fields["timeout"] = self.number(node, "Timeout", path, low=0, high=MAX_TASK_TIMEOUT) or None
@@ -430,6 +433,18 @@ class _Loader:
             self.warning(path, "WaitForCustomCallback without 'Timeout': a lost callback leaves the execution "
                          "waiting until the execution times out", node)
         self.rules(node, path, fields)
+
+    def check_parameters(self, params: Any, path: str, action: str | None) -> None:
+        """Names an action does not read are warnings: a typo there would otherwise pass silently."""
+        known = self.parameters.get(action or "")
+        if known is None or not isinstance(params, CommentedMap):
+            return
+        for key in params:
+            name = str(key)
+            base = name[:-2] if name.endswith(".$") else name
+            if base not in known:
+                self.warning(f"{path} > {name}", f"unknown parameter {name!r} for {action} (it reads "
+                             f"{', '.join(sorted(known))}){_suggest(base, known)}", params, key)
 
     def state_pass(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
         pass
@@ -565,14 +580,18 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def validate_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) -> list[Problem]:
-    """Every error and warning of ``source``; an empty list for a clean definition."""
-    loader = _Loader(source, actions)
+def validate_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,
+                  parameters: Mapping[str, frozenset[str]] | None = None) -> list[Problem]:
+    """Every error and warning of ``source``; an empty list for a clean definition.
+
+    ``parameters`` maps an action to the Parameters it reads; others are warnings."""
+    loader = _Loader(source, actions, parameters)
     loader.load()
     return loader.problems
 
 
-def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) -> Flow:
+def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,
+              parameters: Mapping[str, frozenset[str]] | None = None) -> Flow:
     """Load and validate; raises FlowDefinitionError listing every problem when there is an error.
 
     ``actions`` maps each known action to the TaskModes it supports; without it, any action
@@ -580,7 +599,7 @@ def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) 
     """
     if not isinstance(source, str):
         raise FlowDefinitionError([Problem("error", "", "a flow definition is text", 0, 0)])
-    loader = _Loader(source, actions)
+    loader = _Loader(source, actions, parameters)
     flow = loader.load()
     if flow is None:
         raise FlowDefinitionError(loader.problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from stateway.expr import Expression, Template
 
@@ -98,6 +99,8 @@ class State:
     # Fail
     code: str | None = None
     detail: str | None = None
+    # the older dialect's data flow and control (fdl-v1.md); None for the newer dialect
+    v1: V1Step | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,49 @@ class Flow:
     scopes: dict[str, Scope]
     warnings: tuple[Problem, ...]
     source: str
+    v1: V1Flow | None = None  # set when the definition is in the older dialect
+
+    @property
+    def dialect(self) -> str:
+        return "v1" if self.v1 is not None else "StateMachine"
 
     def scope(self, key: str) -> Scope:
         return self.scopes[key]
+
+
+# -- the older dialect (fdl-v1.md): what the newer model cannot say ------------------------------
+@dataclass(frozen=True)
+class V1Option:
+    """A choice option (or the default): its condition, its own steps (a scope), its goto."""
+
+    condition: Any  # a compiled v1 Condition; None for the default
+    scope: Scope | None
+    goto: str | None
+
+
+@dataclass(frozen=True)
+class V1Step:
+    """How an older-dialect step moves data (fdl-v1.md §3): mappings, default output, local."""
+
+    kind: str  # the v1 step type: task, pass, choice, parallel, foreach, wait, succeed, fail
+    input_mappings: Any = None  # a v1 Mapping, or None for the default input
+    output_mappings: Any = None
+    error_mappings: Any = None
+    stop: bool = False  # `end: true` or a succeed step: ends the enclosing scope (§2)
+    resource: str = ""  # task: "fc", "flow" or "queue"
+    resource_arn: str = ""
+    pattern: str = ""
+    service_params: tuple[tuple[str, Any], ...] = ()  # (key, Path or constant)
+    options: tuple[V1Option, ...] = ()
+    default_option: V1Option | None = None
+    collection: Any = None  # foreach: a v1 Path
+    item_key: str = ""
+    index_key: str | None = None
+    duration: Any = None  # wait: a number or a v1 Path
+    timestamp: Any = None  # wait: an instant (epoch seconds) or a v1 Path
+
+
+@dataclass(frozen=True)
+class V1Flow:
+    input_mappings: Any = None
+    output_mappings: Any = None

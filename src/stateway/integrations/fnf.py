@@ -16,6 +16,7 @@ _ARN = re.compile(r"^acs:fnf:[^:]*:[^:]*:flow/(?P<flow>[^/]+)$")
 class StartExecution(Integration):
     action = "FNF:StartExecution"
     modes = frozenset({"RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback"})
+    parameters = frozenset({"resourceArn", "executionName", "input"})
 
     def invoke(self, call: TaskCall) -> Outcome:
         params = call.parameters

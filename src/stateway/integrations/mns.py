@@ -16,6 +16,7 @@ _ARN = re.compile(r"^acs:mns:[^:]*:[^:]*:/queues/(?P<queue>[^/]+)/messages$")
 class SendMessage(Integration):
     action = "MNS:SendMessage"
     modes = frozenset({"RequestComplete", "WaitForCustomCallback"})
+    parameters = frozenset({"resourceArn", "message", "MessageBody", "priority", "delaySeconds"})
 
     def message_id(self, call: TaskCall) -> str:
         return hashlib.md5(call.key.encode()).hexdigest().upper()

@@ -53,3 +53,28 @@ MIGRATIONS.append(
     CREATE INDEX schedules_due ON schedules (enable, next_fire);
     """
 )
+
+# signature nonces seen within the clock-skew window, so a captured request cannot be replayed,
+# not even after a restart; ``seen`` orders the expiry sweep
+MIGRATIONS.append(
+    """
+    CREATE TABLE nonces (nonce TEXT PRIMARY KEY, seen REAL NOT NULL) WITHOUT ROWID;
+    CREATE INDEX nonces_seen ON nonces (seen);
+    """
+)
+
+# Claims: due work (an execution's inbox), outbox commands and async invocations carry the id of
+# the worker that took them and when its lease runs out (seconds since the epoch).
+MIGRATIONS.append(
+    """
+    ALTER TABLE executions ADD COLUMN owner TEXT;
+    ALTER TABLE executions ADD COLUMN lease_until REAL;
+    ALTER TABLE outbox ADD COLUMN owner TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until REAL;
+    ALTER TABLE invocations ADD COLUMN owner TEXT;
+    ALTER TABLE invocations ADD COLUMN lease_until REAL;
+    CREATE INDEX executions_owner ON executions (owner);
+    CREATE INDEX outbox_owner ON outbox (owner);
+    CREATE INDEX invocations_owner ON invocations (owner);
+    """
+)
