@@ -218,6 +218,9 @@ def execution_view(row: ExecutionRow, metadata_only: bool = False) -> dict[str, 
                      "FlowDefinition": row.definition})
     if row.status in ("Failed", "Stopped", "TimedOut"):
         view.update({"ErrorCode": row.error or "", "ErrorMessage": row.cause or ""})
+    view.update({"FlowVersion": row.flow_version, "Qualifier": row.qualifier})  # extra keys the SDK ignores
+    if row.map_run:
+        view["MapRunName"] = row.map_run
     return view
 
 
@@ -237,7 +240,8 @@ def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dic
     execution_input = _json_object(params, "Input")
     name = params.get("ExecutionName") or None
     row = service.runtime.start_execution(flow_name, execution_input, name and check_name(name, "ExecutionName"),
-                                          callback_token=params.get("CallbackFnFTaskToken") or None)
+                                          callback_token=params.get("CallbackFnFTaskToken") or None,
+                                          qualifier=params.get("Qualifier") or None)
     return execution_view(row)
 
 
@@ -252,7 +256,8 @@ def _start_sync(service: CloudFlowService, params: Mapping[str, str]) -> tuple[R
     express = service.express()
     for other in service.runtime.store.list_flows():  # child flows run in the same memory
         express.store.put_flow(other["name"], other["definition"], other["meta"], replace=True)
-    return express, express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}")
+    return express, express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}",
+                                            qualifier=params.get("Qualifier") or None, versions=service.runtime.store)
 
 
 async def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
@@ -294,10 +299,18 @@ def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dic
     rows = service.runtime.store.list_executions(
         flow_name=flow_name, status=status, name_prefix=params.get("ExecutionNamePrefix") or "",
         started_from=_time(params, "StartedTimeBegin"), started_to=_time(params, "StartedTimeEnd"),
-        offset=offset, limit=limit + 1, with_state=False)
+        offset=offset, limit=limit + 1, with_state=False, map_run=params.get("MapRunName") or "",
+        **_qualifier_filter(params.get("Qualifier") or ""))
     metadata_only = _bool(params, "MetadataOnly", False)
     return {"Executions": [execution_view(r, metadata_only) for r in rows[:limit]],
             "NextToken": str(offset + limit) if len(rows) > limit else ""}
+
+
+def _qualifier_filter(qualifier: str) -> dict[str, str]:
+    """Digits match the version that ran, however it was chosen; a name matches starts through that alias."""
+    if not qualifier:
+        return {}
+    return {"flow_version": str(int(qualifier))} if qualifier.isdigit() else {"qualifier": qualifier}
 
 
 def _stop(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
@@ -472,7 +485,4 @@ ACTIONS: dict[str, Handler] = {
     "ListOpenTasks": list_open_tasks, "GetExecutionLogs": get_execution_logs,  # Stateway extensions
 }
 
-NOT_YET = frozenset({
-    "CreateFlowAlias", "DeleteFlowAlias", "DescribeFlowAlias", "ListFlowAliases", "UpdateFlowAlias",
-    "PublishFlowVersion", "DeleteFlowVersion", "ListFlowVersions", "DescribeMapRun", "UpdateMapRun",
-})
+NOT_YET: frozenset[str] = frozenset()

@@ -21,15 +21,17 @@ from starlette.routing import Route
 
 from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._body import parse_form, read_body
+from stateway.api._maprun import MAP_RUN_ACTIONS
 from stateway.api._mns import QueueApi, mns_error
 from stateway.api._signature import ProtocolError, SignatureChecker
+from stateway.api._versions import VERSION_ACTIONS
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
 
 log = logging.getLogger("stateway.api")
 
 MAX_BODY = 1024 * 1024
 API_VERSION = "2019-03-15"
-RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409}
+RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409, "InUse": 409, "NotRunning": 409}
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> JSONResponse:
@@ -75,7 +77,7 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
                            f"{API_VERSION}")
         if action in ASYNC_ACTIONS:
             return None
-        handler = ACTIONS.get(action)
+        handler = VERSION_ACTIONS.get(action) or MAP_RUN_ACTIONS.get(action) or ACTIONS.get(action)
         if handler is None:
             detail = "is not supported yet" if action in NOT_YET else "is not supported"
             raise ApiError(400, "ActionNotSupported", f"the action {action[:64]!r} {detail}")

@@ -134,7 +134,8 @@ def _show_execution(result: dict[str, Any], as_json: bool, definition: bool) -> 
     current = result.get("CurrentSteps")
     _pairs([("execution", f"{result['FlowName']}/{result['Name']}"), ("status", result["Status"]),
             ("started", result.get("StartedTime")), ("stopped", result.get("StoppedTime")),
-            ("current", ", ".join(current) if current else ""), ("input", result.get("Input")),
+            ("current", ", ".join(current) if current else ""), ("version", result.get("FlowVersion")),
+            ("qualifier", result.get("Qualifier")), ("map run", result.get("MapRunName")), ("input", result.get("Input")),
             ("output", result.get("Output")), ("error", result.get("ErrorCode")),
             ("cause", result.get("ErrorMessage"))])
     if definition and result.get("FlowDefinition"):
@@ -276,13 +277,15 @@ def exec_group() -> None:
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
 @click.option("--wait", "wait", is_flag=True, help="wait for the end and print the result")
 @click.option("--definition", is_flag=True, help="with --wait: print the flow definition too")
+@click.option("--qualifier", help="run a published version (a number) or an alias's pick")
 @json_option
 @endpoint_option
 def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, definition: bool,
-               as_json: bool, endpoint: str) -> None:
+               qualifier: str | None, as_json: bool, endpoint: str) -> None:
     """Start an execution of FLOW_NAME; with --wait, exit 0 only if it succeeded."""
     text = json.dumps(read_input(input_), ensure_ascii=False)
-    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text)
+    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text,
+                   Qualifier=qualifier)
     click.echo(f"started {flow_name}/{result['Name']}", err=True)
     while wait and result["Status"] not in ENDED:
         result = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=result["Name"],
@@ -312,18 +315,21 @@ def exec_describe(flow: str, name: str, wait: int, definition: bool, as_json: bo
 @click.option("--status", type=click.Choice(["Running", "Succeeded", "Failed", "Stopped", "TimedOut"]),
               help="only executions with this status")
 @click.option("--prefix", help="only executions whose name starts with this")
+@click.option("--qualifier", help="only executions of this version (a number) or started through this alias")
+@click.option("--map-run", "map_run", help="the child executions of this Map Run instead")
 @json_option
 @endpoint_option
-def exec_list(flow_name: str, status: str | None, prefix: str | None, as_json: bool, endpoint: str) -> None:
+def exec_list(flow_name: str, status: str | None, prefix: str | None, qualifier: str | None, map_run: str | None,
+              as_json: bool, endpoint: str) -> None:
     """List FLOW_NAME's executions."""
     items = list(_listing(endpoint, "ListExecutions", "Executions", FlowName=flow_name, Status=status,
-                          ExecutionNamePrefix=prefix, MetadataOnly="true"))
+                          ExecutionNamePrefix=prefix, Qualifier=qualifier, MapRunName=map_run, MetadataOnly="true"))
     if as_json:
         _dump(items)
         return
-    _table(["NAME", "STATUS", "STARTED", "STOPPED"],
-           [(i["Name"], i["Status"], i["StartedTime"], i.get("StoppedTime") or "-") for i in items],
-           empty="no execution")
+    _table(["NAME", "STATUS", "VERSION", "STARTED", "STOPPED"],
+           [(i["Name"], i["Status"], i.get("FlowVersion") or "-", i["StartedTime"], i.get("StoppedTime") or "-")
+            for i in items], empty="no execution")
 
 
 @exec_group.command("history")
@@ -492,6 +498,11 @@ def queue_list(as_json: bool, db: str) -> None:
         _dump([{"Name": q["name"], "Messages": q["messages"]} for q in queues])
         return
     _table(["QUEUE", "MESSAGES"], [(q["name"], f"{q['messages']} messages") for q in queues], empty="no queue")
+
+
+from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/alias)
+
+cli.add_command(_versions.maprun)
 
 
 def main() -> None:

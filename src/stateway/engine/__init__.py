@@ -8,15 +8,18 @@ from stateway.engine._interpreter import (
     check_execution_input,
     new_execution_state,
 )
+from stateway.engine._maprun import MAP_RUN_ACTION, map_run_name
 
 __all__ = [
     "DEFAULT_LIMITS",
     "check_execution_input",
     "ERROR_ALL",
+    "MAP_RUN_ACTION",
     "TASK_CANCELLED",
     "TIMEOUT",
     "Decision",
     "Interpreter",
+    "map_run_name",
     "matches_error",
     "new_execution_state",
 ]

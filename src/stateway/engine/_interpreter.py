@@ -31,6 +31,8 @@ from stateway.engine._errors import (
     StateFailure,
     matches_error,
 )
+from stateway.engine._maprun import MAP_RUN_ACTION, MAP_RUN_MODE, map_run_name
+from stateway.engine._maprun import plan as plan_map_run
 from stateway.expr import EvaluationError, Template
 from stateway.expr._values import type_name
 from stateway.fdl import Flow, Scope, State
@@ -143,6 +145,13 @@ class Interpreter:
             run.deadline, run.clock = deadline, clock
         run.handle(event)
         return run.decision
+
+
+def _task_kind(state: State) -> tuple[str | None, str]:
+    """The action and TaskMode a state's task runs with; a distributed Map's is the Map Run."""
+    if state.map_run is not None:
+        return MAP_RUN_ACTION, MAP_RUN_MODE
+    return state.action, state.task_mode
 
 
 def _size(value: Any) -> int:
@@ -292,6 +301,8 @@ class _Run:
         }
         if frame.get("item") is not None:
             ctx["Map"] = {"Item": frame["item"]}
+        elif "map" in st:  # a distributed Map's child: its item and run
+            ctx["Map"] = st["map"]
         return ctx
 
     def env(self, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,
@@ -410,7 +421,10 @@ class _Run:
                 self.start_parallel(frame, state)
                 return
             elif kind == "Map":
-                self.start_map(frame, state)
+                if state.map_run is not None:
+                    self.schedule_task(frame, state)  # a distributed Map is one task: the Map Run
+                else:
+                    self.start_map(frame, state)
                 return
             else:  # pragma: no cover - the loader admits only the types above
                 raise AssertionError(kind)
@@ -599,13 +613,18 @@ class _Run:
         task_event = self.state["event_id"] + 1
         task_id = str(task_event)
         token = self.mint_token(task_id)
-        current = {"TaskToken": token} if state.task_mode == "WaitForCustomCallback" else None
+        action, mode = _task_kind(state)
+        current = {"TaskToken": token} if mode == "WaitForCustomCallback" else None
         env = self.env(frame, frame["input"], current=current)
-        if state.v1 is not None:
+        timeout = state.timeout
+        if state.map_run is not None:
+            run_name = map_run_name(self.state["name"], task_id)
+            parameters = plan_map_run(self, frame, state, run_name, self.interp.limits)
+            self.history("MapRunStarted", step, {"output": _dumps({"MapRunName": run_name}), "mapRunName": run_name})
+        elif state.v1 is not None:
             parameters = v1.task_parameters(self, frame, state, token)
         else:
             parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
-        timeout = state.timeout
         if state.timeout_expr is not None:
             try:
                 timeout = state.timeout_expr.evaluate(env)
@@ -613,15 +632,15 @@ class _Run:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$: {exc.message}") from None
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 604800:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$ gave {_dumps(timeout)}, not 0–604800 seconds")
-        self.history("TaskScheduled", step, {"action": state.action, "taskMode": state.task_mode,
-                                             "parameters": self.output_text(parameters, "Parameters"),
-                                             **v1.scheduled_detail(state)})
+        if state.map_run is None:
+            self.history("TaskScheduled", step, {"action": action, "taskMode": mode,
+                                                 "parameters": self.output_text(parameters, "Parameters"),
+                                                 **v1.scheduled_detail(state)})
         frame["task"] = task_id
         frame["stage"] = "task"
         frame["submitted"] = False
         self.state["tasks"][task_id] = frame["id"]
-        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": state.action,
-                "mode": state.task_mode}
+        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": action, "mode": mode}
         self.decision.opened_tasks.append(task)
         self.decision.commands.append({"kind": "invoke", **task, "parameters": parameters,
                                        "timeout": timeout or None})
@@ -641,9 +660,14 @@ class _Run:
         frame["timer"] = None
         if cancel:
             step = self._exit_name(frame, state)
+            action, mode = _task_kind(state)
+            if state.map_run is not None:
+                name = map_run_name(self.state["name"], task_id)
+                self.history("MapRunAborted", step, {"output": _dumps({"MapRunName": name}), "mapRunName": name,
+                                                     "reason": reason}, schedule=int(task_id))
             self.history("TaskCancelRequested", step, {"reason": reason}, schedule=int(task_id))
-            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": state.action,
-                                           "mode": state.task_mode, "step": step, "reason": reason})
+            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": action,
+                                           "mode": mode, "step": step, "reason": reason})
 
     def on_task_submitted(self, event: dict[str, Any]) -> None:
         fid = self.state["tasks"].get(event["task"])
@@ -651,6 +675,8 @@ class _Run:
         if frame is None or frame.get("submitted"):
             return
         frame["submitted"] = True
+        if self.state_of(frame).map_run is not None:
+            return  # MapRunStarted said it already
         self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
                      _with_logs({"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
                                 event), schedule=int(event["task"]))
@@ -670,11 +696,29 @@ class _Run:
             frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
             return
+        if state.map_run is not None:
+            frame["submitted"] = True
+            summary = event.get("map_run") or {}
+            detail = {"output": _dumps(summary), "mapRunName": summary.get("MapRunName", "")}
+            if not event["ok"]:
+                detail.update({"error": event["error"], "cause": event.get("cause", "")})
+            self.history("MapRunSucceeded" if event["ok"] else "MapRunFailed", step, detail, schedule=int(task_id))
         if not frame.get("submitted"):
             frame["submitted"] = True
             self.history("TaskSubmitted", step, {}, schedule=int(task_id))
         self.close_task(frame, cancel=False, reason="")
-        if event["ok"]:
+        if event["ok"] and state.map_run is not None:
+            output = event.get("output")
+            try:
+                limit = self.interp.limits["payload_bytes"]
+                if len(_dumps(output).encode()) > limit:
+                    raise StateFailure(DATA_LIMIT, f"the Map's output is over {limit} bytes; write the children's "
+                                       "results to files with ResultWriter")
+                if self.finish_state(frame, state, output):
+                    self.ready.append(frame["id"])
+            except StateFailure as failure:
+                self.fail_state(frame, failure.error, failure.cause)
+        elif event["ok"]:
             output = event.get("output")
             try:
                 check_value(output)
@@ -697,8 +741,9 @@ class _Run:
             except StateFailure as failure:
                 self.fail_state(frame, failure.error, failure.cause)
         else:
-            self.history("TaskFailed", step, _with_logs({"error": event["error"], "cause": event.get("cause", "")},
-                                                        event), schedule=int(task_id))
+            if state.map_run is None:
+                self.history("TaskFailed", step, _with_logs({"error": event["error"], "cause": event.get("cause", "")},
+                                                            event), schedule=int(task_id))
             frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
 

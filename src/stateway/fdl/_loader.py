@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from stateway.expr import Expression, ExpressionError, Template, compile_expression, compile_template
+from stateway.fdl._distributed import map_mode, read_map_run
 from stateway.fdl._model import (
     TASK_MODES,
     CatchRule,
@@ -43,20 +45,26 @@ TYPE_FIELDS: dict[str, set[str]] = {
         "Retry", "Catch", "Next", "End",
         # distributed mode: recognised so that the error says what is missing, not "unknown field"
         "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
-        "ToleratedFailurePercentage", "ToleratedFailureCount", "ExecutionMode",
+        "ToleratedFailurePercentage", "ToleratedFailureCount", "ExecutionMode", "MaxItems",
+        "MaxConcurrency.$", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$",
     },
     "Succeed": {"End"},
     "Fail": {"Code", "Detail", "End"},
 }
-DISTRIBUTED_MAP_FIELDS = ("ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
-                          "ToleratedFailurePercentage", "ToleratedFailureCount")
 RETRY_FIELDS = {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "BackoffRate", "MaxBackoffSeconds"}
 CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
 MAX_TASK_TIMEOUT = 604800
 MAX_PARALLEL_BRANCHES = 50
 
-_yaml = YAML(typ="rt")
-_yaml.allow_duplicate_keys = False
+_local = threading.local()  # a ruamel YAML instance is not safe to share between threads
+
+
+def _yaml() -> YAML:
+    yaml = getattr(_local, "yaml", None)
+    if yaml is None:
+        yaml = _local.yaml = YAML(typ="rt")
+        yaml.allow_duplicate_keys = False
+    return yaml
 
 
 def canonical_action(action: str) -> str:
@@ -77,6 +85,7 @@ class _Loader:
         self.actions = actions
         self.problems: list[Problem] = []
         self.scopes: dict[str, Scope] = {}
+        self.doc_name: str | None = None
 
     # -- problem reporting -------------------------------------------------------------
     def _pos(self, node: Any, key: Any = None) -> tuple[int, int]:
@@ -181,7 +190,7 @@ class _Loader:
     # -- document -------------------------------------------------------------------
     def load(self) -> Flow | None:
         try:
-            doc = _yaml.load(io.StringIO(self.source))
+            doc = _yaml().load(io.StringIO(self.source))
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -212,6 +221,7 @@ class _Loader:
             else:
                 self.error("", "missing required field 'SpecVersion' (v1)", doc)
         name = self.text(doc, "Name", "") if "Name" in doc else None
+        self.doc_name = name
         description = doc.get("Description") if isinstance(doc.get("Description"), str) else None
         timeout = self.number(doc, "Timeout", "", low=0)
         root = self.scope(doc, "", "")
@@ -517,13 +527,12 @@ class _Loader:
         self.rules(node, path, fields)
 
     def state_map(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
-        distributed = [f for f in DISTRIBUTED_MAP_FIELDS if f in node]
-        if distributed or node.get("ProcessorConfig") is not None:
-            self.error(path, f"distributed Map ({', '.join(distributed)}) is not supported yet; "
-                       "remove these fields to run the Map inline", node, distributed[0] if distributed else None)
+        mode = map_mode(self, node, path)
         if "ExecutionMode" in node:
-            self.error(f"{path} > ExecutionMode", "distributed Map is not supported yet", node, "ExecutionMode")
-        if "ItemsPath" not in node or not isinstance(node["ItemsPath"], str):
+            self.error(f"{path} > ExecutionMode", "ExecutionMode belongs under ProcessorConfig", node, "ExecutionMode")
+        if "ItemReader" in node and mode not in (None, "inline"):
+            pass  # the items come from files (checked with the other distributed fields)
+        elif "ItemsPath" not in node or not isinstance(node["ItemsPath"], str):
             self.error(f"{path} > ItemsPath", "expected an expression giving an array, e.g. $Input.items", node,
                        "ItemsPath" if "ItemsPath" in node else None)
         else:
@@ -542,6 +551,9 @@ class _Loader:
         else:
             self.unknown_fields(processor, SCOPE_FIELDS, f"{path} > Processor", "a Processor")
             fields["processor"] = self.scope(processor, f"{path} > Processor", f"{scope_key}/{name}#map")
+        if mode not in (None, "inline"):
+            flow_name = self.doc_name if isinstance(self.doc_name, str) else None
+            fields["map_run"] = read_map_run(self, node, path, mode, flow_name, fields.get("max_concurrency", 0))
         self.rules(node, path, fields)
 
 

@@ -66,6 +66,32 @@ class ChoiceBranch:
 
 
 @dataclass(frozen=True)
+class MapRunConfig:
+    """A distributed Map (versions-and-maprun.md §4): each item or batch runs as a child execution of
+    ``processor_source`` (the Processor written out as a standalone flow)."""
+
+    execution_mode: str  # "Express" or "Standard"; both run durably here, the mode is recorded
+    processor_source: str
+    max_concurrency: int | None = None  # None: the server default (100)
+    max_concurrency_expr: Expression | None = None
+    tolerated_count: int | None = None
+    tolerated_count_expr: Expression | None = None
+    tolerated_percentage: float | None = None
+    tolerated_percentage_expr: Expression | None = None
+    max_items: int | None = None
+    batch_max_items: int | None = None
+    batch_max_bytes: int | None = None
+    batch_input: Template | None = None
+    batched: bool = False
+    # ItemReader (§5): the items come from files, read by the Map Run (I/O), not the engine
+    reader_kind: str | None = None
+    reader_parameters: Template | None = None
+    reader_config: tuple[tuple[str, object], ...] = ()
+    item_constructor_source: str | None = None  # JSON text of ItemConstructor, built per item by the Map Run
+    result_writer: Template | None = None  # {Bucket, Prefix}: results written to files, not returned (§4.8)
+
+
+@dataclass(frozen=True)
 class State:
     name: str
     type: str
@@ -96,6 +122,7 @@ class State:
     processor: Scope | None = None
     max_concurrency: int = 0
     item_constructor: Template | None = None
+    map_run: MapRunConfig | None = None  # set: the Map is distributed
     # Fail
     code: str | None = None
     detail: str | None = None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from stateway.engine import Decision, Interpreter, check_execution_input, new_execution_state
+from stateway.engine import MAP_RUN_ACTION, Decision, Interpreter, check_execution_input, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
@@ -32,6 +32,8 @@ from stateway.runtime._outcomes import (
     Submitted,
     TaskCall,
 )
+from stateway.runtime._qualifier import Resolved
+from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
 from stateway.store import ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
@@ -160,11 +162,16 @@ class Runtime:
 
     # -- executions ------------------------------------------------------------------------------
     def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
-                        parent: tuple[int, str] | None = None, callback_token: str | None = None
-                        ) -> ExecutionRow:
+                        parent: tuple[int, str] | None = None, callback_token: str | None = None,
+                        qualifier: str | None = None, versions: Any = None,
+                        map_run: tuple[str, str, str, dict[str, Any]] | None = None) -> ExecutionRow:
+        """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
+        this runtime's own by default, the durable one for Express runs in memory). ``map_run``:
+        (Map Run name, definition, flow version, context) of a distributed Map's child, whose name the
+        engine made; context: its starting ``globals`` and ``$Context.Map``."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
-        elif not EXECUTION_NAME.match(name):
+        elif map_run is None and not EXECUTION_NAME.match(name):
             raise InvalidArgument(f"execution name {name!r} must match [A-Za-z_][A-Za-z0-9_-]{{0,127}}")
         execution_input = {} if execution_input is None else execution_input
         if not isinstance(execution_input, dict):
@@ -173,9 +180,17 @@ class Runtime:
             check_execution_input(execution_input, self.settings.get("limits"))
         except InvalidJSONValue as exc:
             raise InvalidArgument(f"the execution input: {exc}") from None
+        pinned = (resolve_qualifier(versions or self.store, flow_name, qualifier, name) if map_run is None
+                  else Resolved(map_run[1], map_run[2], ""))
+        if pinned.definition is not None and map_run is None:
+            self.load(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
         row, created = self.store.create_execution(
             flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
-            parent_task=parent[1] if parent else None, callback_token=callback_token)
+            parent_task=parent[1] if parent else None, callback_token=callback_token,
+            definition=pinned.definition, flow_version=pinned.flow_version, qualifier=pinned.qualifier,
+            map_run=map_run[0] if map_run else "",
+            state=None if map_run is None else {**new_execution_state(name, flow_name, execution_input, self.clock.now()),
+                                                **map_run[3]})
         if created:
             metrics.EXECUTIONS_STARTED.inc()
             self.notify()
@@ -458,6 +473,10 @@ class Runtime:
         self.store.add_event(execution_id, event)
 
     def _report_end(self, command: dict[str, Any]) -> None:
+        scheme, _, rest = command["token"].partition(":")
+        if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
+            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command)  # type: ignore[attr-defined]
+            return
         try:
             if command["status"] == "Succeeded":
                 self.report_success(command["token"], command["output"])

@@ -202,8 +202,8 @@ class FunctionRuntime:
         except httpx.HTTPError as exc:
             raise IntegrationError("FC.Unknown", f"{spec.target}: {exc}") from None
         if response.status_code >= 400:
-            raise _chosen_error(response.text) or IntegrationError("FC.Unknown", f"{spec.target} answered {response.status_code}: "
-                                   f"{response.text[:2000]}")
+            raise _chosen_error(response.text) or IntegrationError(
+                "FC.Unknown", f"{spec.target} answered {response.status_code}: {response.text[:2000]}")
         return _json_or_text(response.text)
 
     @staticmethod

@@ -6,14 +6,20 @@ and schema; ``PostgresStore`` serves many processes. ``open_store(url)`` picks o
 from stateway.store._errors import (
     ExecutionAlreadyExists,
     ExecutionNotExists,
+    FlowAliasAlreadyExists,
+    FlowAliasNotExists,
     FlowAlreadyExists,
     FlowNotExists,
+    FlowVersionInUse,
+    FlowVersionNotExists,
+    MapRunNotExists,
     ScheduleAlreadyExists,
     ScheduleNotExists,
     StoreError,
 )
 from stateway.store._lock import DatabaseInUse, EngineLock, lock_engine
 from stateway.store._open import open_store, sqlite_path
+from stateway.store._sql_maprun import tolerance_exceeded
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost, Store, StoreUnavailable
@@ -24,9 +30,14 @@ __all__ = [
     "ExecutionAlreadyExists",
     "ExecutionNotExists",
     "ExecutionRow",
+    "FlowAliasAlreadyExists",
+    "FlowAliasNotExists",
     "FlowAlreadyExists",
     "FlowNotExists",
+    "FlowVersionInUse",
+    "FlowVersionNotExists",
     "LeaseLost",
+    "MapRunNotExists",
     "SQLiteStore",
     "ScheduleAlreadyExists",
     "ScheduleNotExists",
@@ -36,4 +47,5 @@ __all__ = [
     "lock_engine",
     "open_store",
     "sqlite_path",
+    "tolerance_exceeded",
 ]

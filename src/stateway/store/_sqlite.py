@@ -24,18 +24,21 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._schema import MIGRATIONS
+from stateway.store._sql_maprun import MapRunsMixin
+from stateway.store._sql_nonces import NoncesMixin
+from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost
 
 _EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
-                 "parent_id, parent_task, callback_token")
+                 "parent_id, parent_task, callback_token, flow_version, qualifier, map_run")
 
 
 def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class SQLiteStore:
+class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     shared = False  # one process owns the file: the runtime wakes itself, no notices to subscribe to
 
     def __init__(self, path: str) -> None:
@@ -71,6 +74,11 @@ class SQLiteStore:
             self._db.close()
 
     @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -101,27 +109,6 @@ class SQLiteStore:
                 db.execute("INSERT INTO meta VALUES ('secret', ?)", (value,))
                 return bytes.fromhex(value)
             return bytes.fromhex(row[0])
-
-    # -- signature nonces ----------------------------------------------------------------------
-    NONCE_SWEEP_EVERY = 1000
-    _nonce_inserts = 0
-
-    def remember_nonce(self, nonce: str, now: float, window: float) -> bool:
-        """Record ``nonce``; False if it was already seen within ``window`` seconds (a replay).
-        A primary-key lookup, and every NONCE_SWEEP_EVERY inserts an indexed delete of expired rows."""
-        with self._tx() as db:
-            row = db.execute("SELECT seen FROM nonces WHERE nonce=?", (nonce,)).fetchone()
-            if row is not None and row[0] >= now - window:
-                return False
-            db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", (nonce, now))
-            self._nonce_inserts += 1
-            if self._nonce_inserts % self.NONCE_SWEEP_EVERY == 0:
-                db.execute("DELETE FROM nonces WHERE seen < ?", (now - window,))
-        return True
-
-    def count_nonces(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM nonces").fetchone()[0])
 
     # -- flows ------------------------------------------------------------------------------
     def put_flow(self, name: str, definition: str, meta: dict[str, Any], *, replace: bool) -> dict[str, Any]:
@@ -155,19 +142,26 @@ class SQLiteStore:
 
     def delete_flow(self, name: str) -> None:
         with self._tx() as db:
-            if db.execute("DELETE FROM flows WHERE name=?", (name,)).rowcount == 0:
+            row = db.execute("SELECT id FROM flows WHERE name=?", (name,)).fetchone()
+            if row is None:
                 raise FlowNotExists(f"the flow {name!r} does not exist")
+            db.execute("DELETE FROM flows WHERE name=?", (name,))
+            self._delete_versions_of(db, row[0])
 
     # -- executions -------------------------------------------------------------------------
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
-                         parent_task: str | None = None, callback_token: str | None = None
-                         ) -> tuple[ExecutionRow, bool]:
+                         parent_task: str | None = None, callback_token: str | None = None,
+                         definition: str | None = None, flow_version: str = "", qualifier: str = "",
+                         map_run: str = "", state: dict[str, Any] | None = None) -> tuple[ExecutionRow, bool]:
         """Insert the execution and its start event in one transaction. Same name still running:
-        that execution, not created. Same name finished: ExecutionAlreadyExists."""
+        that execution, not created. Same name finished: ExecutionAlreadyExists. ``definition`` is a
+        published version's snapshot to run instead of the flow's current definition."""
         with self._tx() as db:
             flow = db.execute("SELECT definition FROM flows WHERE name=?", (flow_name,)).fetchone()
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
+            if definition is not None:
+                flow = (definition,)
             row = db.execute("SELECT id, status FROM executions WHERE flow_name=? AND name=?",
                              (flow_name, name)).fetchone()
             if row is not None:
@@ -178,8 +172,10 @@ class SQLiteStore:
             else:
                 cur = db.execute(
                     "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                    "parent_task, callback_token) VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?)",
-                    (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token))
+                    "parent_task, callback_token, flow_version, qualifier, map_run, state) "
+                    "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token,
+                     flow_version, qualifier, map_run, None if state is None else _dumps(state)))
                 existing = cur.lastrowid
                 db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)",
                            (existing, _dumps({"type": "start"})))
@@ -205,10 +201,12 @@ class SQLiteStore:
     def list_executions(self, flow_name: str | None = None, status: str | None = None,
                         parent_id: int | None = None, *, name_prefix: str = "", started_from: float | None = None,
                         started_to: float | None = None, offset: int = 0, limit: int = -1,
-                        with_state: bool = True) -> list[ExecutionRow]:
+                        with_state: bool = True, flow_version: str | None = None,
+                        qualifier: str | None = None, map_run: str | None = None) -> list[ExecutionRow]:
         """Executions in start order, filtered in SQL; ``with_state=False`` leaves the (large) state out."""
         clauses, args = [], []
-        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id),
+                              ("flow_version", flow_version), ("qualifier", qualifier), ("map_run", map_run)):
             if value is not None:
                 clauses.append(f"{column}=?")
                 args.append(value)
@@ -728,4 +726,5 @@ def _row(row: tuple[Any, ...]) -> ExecutionRow:
     return ExecutionRow(
         id=row[0], flow_name=row[1], name=row[2], status=row[3], input=loads(row[4]), output=_loads(row[5]),
         error=row[6], cause=row[7], started=row[8], stopped=row[9], state=_loads(row[10]), definition=row[11],
-        parent_id=row[12], parent_task=row[13], callback_token=row[14])
+        parent_id=row[12], parent_task=row[13], callback_token=row[14], flow_version=row[15], qualifier=row[16],
+        map_run=row[17])

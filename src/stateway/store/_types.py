@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-
 @dataclass
 class ExecutionRow:
     id: int
@@ -22,3 +21,6 @@ class ExecutionRow:
     parent_id: int | None
     parent_task: str | None
     callback_token: str | None
+    flow_version: str = ""
+    qualifier: str = ""
+    map_run: str = ""
