@@ -20,7 +20,18 @@ from stateway.runtime._cron import Cron
 from stateway.store import ExecutionRow, SQLiteStore
 from stateway.testing._clock import DEFAULT_START, VirtualClock
 from stateway.testing._dispatch import SteppedDispatch
-from stateway.testing._mocks import Answer, Mock, MockCall, MockError, UnmockedCall, build_mock, canonical, resource_of
+from stateway.testing._mocks import (
+    NO_ANSWER,
+    Answer,
+    Mock,
+    MockCall,
+    MockError,
+    TaskFailure,
+    UnmockedCall,
+    build_mock,
+    canonical,
+    resource_of,
+)
 from stateway.testing._result import Result
 from stateway.testing._routing import IN_MEMORY_ACTIONS, outcome_of, routed
 
@@ -113,6 +124,34 @@ class Harness:
         self.mocks.append(mock)
         return mock
 
+    def mock_function(self, resource: str, handler: Callable[[Any, Any], Any] | str) -> Mock:
+        """An FC function run in-process, as Function Compute would call it: ``handler(event, context)`` (or
+        Python source defining ``handler``). Its return is ``$Output.Body``; an exception fails the task with
+        ``FC.Unknown`` (raise TaskFailure for another name); an Async invocation in RequestComplete answers with
+        a RequestId; in WaitForCustomCallback the task then waits for its callback."""
+        function = _handler_of(handler, resource)
+        name = resource.rstrip("/").rsplit("/", 1)[-1]
+
+        def invoke(call: MockCall) -> Any:
+            context = _FunctionContext(request_id=f"{call.execution}-{call.step}-{call.attempt}", function_name=name)
+            asynchronous = str(call.parameters.get("invocationType", "Sync")).capitalize() == "Async"
+            try:
+                body = function(call.parameters.get("body", {}), context)
+            except TaskFailure:
+                raise
+            except Exception as exc:
+                if asynchronous and call.mode == "RequestComplete":
+                    body = None  # nobody waits for a fire-and-forget invocation's result
+                else:
+                    raise TaskFailure("FC.Unknown", f"{type(exc).__name__}: {exc}") from None
+            if asynchronous and call.mode == "RequestComplete":
+                return {"RequestId": context.request_id}
+            if call.mode == "WaitForCustomCallback":
+                return NO_ANSWER
+            return {"Body": body}
+
+        return self.mock("FC:InvokeFunction", resource, handler=invoke)
+
     def use_mocks(self, config: Any, case: str, flow: str | None = None) -> list[Mock]:
         """Mocks from a Step Functions Local–style file (path, text or dict) for one test case."""
         from stateway.testing._mockfile import MockConfig
@@ -179,6 +218,9 @@ class Harness:
         else:
             event.update(error=answer.error, cause=answer.cause)
         self.runtime.complete_task(call.execution_id, call.task_id, event)
+
+    def serves_for_real(self, action: str) -> bool:
+        return action in IN_MEMORY_ACTIONS or action in self._real_actions
 
     def ran_for_real(self, call: TaskCall) -> bool:
         return (call.execution_id, call.task_id) in self._real_tasks
@@ -457,6 +499,25 @@ class Handle:
     def __repr__(self) -> str:
         row = self.row
         return f"<Handle {row.flow_name}/{row.name} {row.status}>"
+
+
+@dataclass(frozen=True)
+class _FunctionContext:
+    request_id: str
+    function_name: str
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+def _handler_of(handler: Callable[[Any, Any], Any] | str, resource: str) -> Callable[[Any, Any], Any]:
+    if callable(handler):
+        return handler
+    namespace: dict[str, Any] = {"__name__": f"stateway_function_{abs(hash(resource))}"}
+    exec(compile(handler, f"<function {resource}>", "exec"), namespace)
+    if not callable(namespace.get("handler")):
+        raise ValueError(f"the source given for {resource} defines no handler(event, context)")
+    return namespace["handler"]
 
 
 @functools.cache
