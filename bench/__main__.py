@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios
+from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,7 @@ TARGETS = {
     "fairness.p50_ratio": ("<=", 2), "run.ratio": (">=", 15),
     "dmap.ratio_to_peer_tenth": ("<=", 3),
 }
+TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the bound for a test with a 30-day Wait
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -43,7 +45,8 @@ def repeat(fn: Any, runs: int, *args: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
-    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling,fairness,run)")
+    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
+                                       "fairness,run,fixture)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -128,6 +131,10 @@ def main() -> None:
         results["run"]["peer_tps"] = record("run", "peer_tps", repeat(scenarios.peer_loop_tps, runs, sizes["run"]))
         results["run"]["ratio"] = results["run"]["tps"] / results["run"]["peer_tps"]
         print(f"  run: {results['run']}", flush=True)
+    if wanted("fixture"):
+        print("fixture", flush=True)
+        record("fixture", "ms_1k_steps", repeat(fixture_1k_steps_ms, runs))
+        record("fixture", "ms_30_day_wait", repeat(fixture_30_day_wait_ms, 5 if quick else 9))
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -188,6 +195,11 @@ def markdown(results: dict[str, Any]) -> str:
                     "s")
     text += row("ceiling: bare Python dispatch loop", "ceiling.python_tps", "transitions/s")
     text += row("ceiling: SQLite WAL commits", "ceiling.sqlite_commits_per_s", "commits/s")
+    if "fixture.ms_1k_steps" in s:
+        text += row("test fixture: a 1,000-step flow (mocked task, 1 h Wait, Choice ×333), fresh engine",
+                    "fixture.ms_1k_steps", "ms")
+        text += row("test fixture: a 30-day Wait after three retried task timeouts, fresh engine",
+                    "fixture.ms_30_day_wait", "ms")
     cb = results.get("callback", {})
     if cb:
         text += (f"| callback round trip in-process ({cb['rounds']} rounds) | p50 {cb['inproc_p50_ms']:.2f} ms | "

@@ -158,7 +158,7 @@ class Runtime:
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
-        self.load(definition)  # raises FlowDefinitionError before anything is stored
+        self.flow_model(definition)  # raises FlowDefinitionError before anything is stored; kept for the first run
         return self.store.put_flow(name, definition, meta or {}, replace=replace)  # type: ignore[arg-type]
 
     # -- executions ------------------------------------------------------------------------------
