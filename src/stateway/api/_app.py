@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from stateway.api._actions import ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._mns import QueueApi
@@ -75,6 +75,9 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             code = getattr(exc, "code", "InternalServerError")
             return _error(_status_of(code), code, str(exc), request_id)
 
-    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes()])
+    from stateway.console import create_console  # here: the console imports the API's actions
+
+    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(),
+                            Mount("/console", app=create_console(service, credentials))])
     app.state.service = service
     return app

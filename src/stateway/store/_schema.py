@@ -53,3 +53,13 @@ MIGRATIONS.append(
     CREATE INDEX schedules_due ON schedules (enable, next_fire);
     """
 )
+
+# the console's listings: newest first across flows, by flow, by start time, by name prefix
+MIGRATIONS.append(
+    """
+    CREATE INDEX IF NOT EXISTS executions_flow_id ON executions (flow_name, id);
+    CREATE INDEX IF NOT EXISTS executions_started ON executions (started);
+    CREATE INDEX IF NOT EXISTS executions_name ON executions (name);
+    CREATE INDEX IF NOT EXISTS open_tasks_opened ON open_tasks (opened);
+    """
+)

@@ -335,6 +335,104 @@ class SQLiteStore:
         return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
                  "EventDetail": loads(r[5])} for r in rows]
 
+    # -- console reads (paged listings; the console and its benchmarks use these) -----------------
+    _SUMMARY_COLUMNS = "id, flow_name, name, status, started, stopped, error, cause, parent_id"
+
+    def page_executions(self, *, flow_name: str | None = None, status: str | None = None, name_prefix: str = "",
+                        started_from: float | None = None, started_to: float | None = None,
+                        parent_id: int | None = None, before_id: int | None = None, after_id: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        """Execution summaries (no input, output, state), newest first; keyset paging on the id:
+        ``before_id`` gives the next older page, ``after_id`` the next newer one (still newest first)."""
+        clauses, args = [], []
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                args.append(value)
+        if name_prefix:  # a range on the name index; the upper bound is the prefix's successor
+            clauses.append("name >= ? AND name < ?")
+            args += [name_prefix, name_prefix[:-1] + chr(ord(name_prefix[-1]) + 1)]
+        if started_from is not None:
+            clauses.append("started >= ?")
+            args.append(started_from)
+        if started_to is not None:
+            clauses.append("started <= ?")
+            args.append(started_to)
+        if before_id is not None:
+            clauses.append("id < ?")
+            args.append(before_id)
+        if after_id is not None:
+            clauses.append("id > ?")
+            args.append(after_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if after_id is not None and before_id is None else "DESC"
+        with self._lock:
+            rows = self._db.execute(f"SELECT {self._SUMMARY_COLUMNS} FROM executions {where} ORDER BY id {order} "
+                                    "LIMIT ?", (*args, limit)).fetchall()
+        if order == "ASC":
+            rows.reverse()
+        keys = [c.strip() for c in self._SUMMARY_COLUMNS.split(",")]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def page_flows(self, query: str = "", offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        """Flows whose name contains ``query`` (no definitions), by name, and how many match."""
+        where, args = "", []
+        if query:
+            where = "WHERE instr(lower(name), ?) > 0"
+            args.append(query.lower())
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM flows {where}", args).fetchone()[0]
+            rows = self._db.execute(f"SELECT name, meta, created, modified FROM flows {where} ORDER BY name "
+                                    "LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+        return [{"name": r[0], "meta": loads(r[1]), "created": r[2], "modified": r[3]} for r in rows], total
+
+    def page_open_tasks(self, mode: str | None = None, offset: int = 0, limit: int = 50
+                        ) -> tuple[list[dict[str, Any]], int]:
+        """Open tasks, oldest first, with their execution and the due time of their Timeout (None: none)."""
+        where, args = "", []
+        if mode:
+            where = "WHERE t.mode=?"
+            args.append(mode)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM open_tasks t {where}", args).fetchone()[0]
+            rows = self._db.execute(
+                "SELECT t.execution_id, t.task_id, t.token, t.state, t.step, t.action, t.mode, t.opened, e.flow_name, "
+                "e.name, (SELECT MIN(i.due) FROM inbox i WHERE i.execution_id=t.execution_id "
+                "AND i.timer_id >= 't' || t.task_id || '-' AND i.timer_id < 't' || t.task_id || '.') "
+                f"FROM open_tasks t JOIN executions e ON e.id=t.execution_id {where} "
+                "ORDER BY t.opened, t.execution_id, t.task_id LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+        keys = ("execution_id", "task_id", "token", "state", "step", "action", "mode", "opened", "flow_name",
+                "execution_name", "timeout_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows], total
+
+    def history_outline(self, execution_id: int) -> list[tuple[Any, ...]]:
+        """Every event without its detail, except the few fields that say what happened to a step:
+        (event_id, type, step_name, time, schedule_event_id, mark), where mark is the task mode of a
+        TaskScheduled, the retry number of a StepFailed that retries, the caught error of a StepExited."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT event_id, type, step_name, time, schedule_event_id, CASE type "
+                "WHEN 'TaskScheduled' THEN json_extract(detail, '$.taskMode') "
+                "WHEN 'StepFailed' THEN json_extract(detail, '$.retry') "
+                "WHEN 'StepExited' THEN json_extract(detail, '$.caught') END "
+                "FROM history WHERE execution_id=? ORDER BY event_id", (execution_id,)).fetchall()
+
+    def history_events(self, execution_id: int, event_ids: list[int]) -> list[dict[str, Any]]:
+        if not event_ids:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, type, step_name, time, schedule_event_id, detail FROM history WHERE execution_id=? "
+                f"AND event_id IN ({', '.join('?' * len(event_ids))}) ORDER BY event_id",
+                (execution_id, *event_ids)).fetchall()
+        return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
+                 "EventDetail": loads(r[5])} for r in rows]
+
+    def history_count(self, execution_id: int) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(event_id) FROM history WHERE execution_id=?", (execution_id,)).fetchone()
+        return row[0] or 0
+
     # -- async function invocations (durable) ------------------------------------------------
     def enqueue_invocation(self, invocation_id: str, function: str, event: Any, now: float,
                            execution_id: int | None, task_id: str | None, notify: bool) -> bool:
