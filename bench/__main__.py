@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios
+from bench import console, scenarios
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,9 @@ TARGETS = {
     "map.peer_ratio_1k": (">=", 5), "callback.http_p50_ms": ("<=", 5), "parked.bytes_per_execution": ("<", 1024),
     "parked_inproc.bytes_per_execution": ("<", 1024), "loop.stateway_tps": (">=", 5000),
 }
+TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
+                "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
+                "console.execution_last_history_bytes": ("<", 2 * 2**20)})
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -41,7 +44,7 @@ def repeat(fn: Any, runs: int, *args: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
-    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling)")
+    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling,console)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -53,7 +56,8 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else None
     sizes = {"loop": 2_000 if quick else 10_000, "many": 100 if quick else 1_000,
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
-             "parked": 300 if quick else 10_000, "parked_inproc": 200 if quick else 1_000}
+             "parked": 300 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
+             "console": (5_000, 2_500) if quick else (100_000, 25_000)}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -109,6 +113,10 @@ def main() -> None:
         print(f"  parked_inproc: {results['parked_inproc']}", flush=True)
         results["timers"] = scenarios.parked_in_process(TIMER_FDL, "timer", sizes["parked_inproc"], warm)
         print(f"  timers: {results['timers']}", flush=True)
+    if wanted("console"):
+        print("console", flush=True)
+        results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
+        print(f"  console: {results['console']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -181,6 +189,16 @@ def markdown(results: dict[str, Any]) -> str:
         text += (f"| parked: {parked['parked']:,} executions on callbacks in `stateway serve` | "
                  f"{parked['bytes_per_execution']:.0f} bytes RSS each | server RSS {parked['rss_idle'] / 2**20:.1f} → "
                  f"{parked['rss_parked'] / 2**20:.1f} MiB | |\n")
+    pages = results.get("console", {})
+    if pages:
+        for key, label in (("list", f"console: executions list, {pages['executions']:,} executions"),
+                           ("list_flow_status", "console: executions list filtered by flow and status"),
+                           ("list_prefix", "console: executions list filtered by name prefix"),
+                           ("execution", f"console: execution page, {pages['events']:,} events"),
+                           ("execution_last_history", "console: execution page, last history page"),
+                           ("execution_live", "console: live refresh of that page")):
+            text += (f"| {label} | first byte {pages[key + '_ttfb_ms']:.1f} ms (first view "
+                     f"{pages[key + '_first_ttfb_ms']:.0f} ms) | {pages[key + '_bytes'] / 1024:.0f} KiB | |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +26,7 @@ from stateway.api._signature import DEV_CREDENTIALS, ProtocolError
 from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
-from stateway.console._progress import Progress, node_path
+from stateway.console._progress import Progress, ProgressCache, node_path
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
 
 HERE = Path(__file__).parent
@@ -33,7 +34,7 @@ PAGE = 50
 HISTORY_PAGE = 100
 TIMELINE_PAGE = 100
 DETAIL_CHARS = 2000  # an event's detail in the history list; the full text is one click away
-VALUE_CHARS = 200_000  # input/output shown on a page (a page stays under 2 MB)
+VALUE_CHARS = 50_000  # input/output shown on a page (a page stays under 2 MB)
 STATE_VISITS = 20
 MAX_FORM = 1024 * 1024
 HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
@@ -56,7 +57,10 @@ def _pretty(value: Any, limit: int = VALUE_CHARS) -> str:
             value = json.loads(value)
         except ValueError:
             pass
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     if len(text) > limit:
         return text[:limit] + f"\n… ({len(text) - limit} more characters)"
     return text
@@ -81,6 +85,7 @@ class Console:
         self.store = service.runtime.store
         self.credentials = credentials
         self.sessions = Sessions(self.store.get_secret(), credentials)
+        self.progress_cache = ProgressCache()
         self.env = Environment(loader=PackageLoader("stateway.console", "templates"),
                                autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(show_time=q.show_time, show_duration=q.show_duration, duration=q.duration,
@@ -355,7 +360,7 @@ class Console:
 
     def execution(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         row = self._execution(request)
-        progress = q.progress(self.service, row.id)
+        progress = q.progress(self.service, row.id, self.progress_cache)
         parts = self._live_parts(request, row, progress)
         parent = self.store.get_execution(row.parent_id) if row.parent_id else None
         selected = request.query_params.get("state", "")
@@ -392,7 +397,7 @@ class Console:
         total = self.store.history_count(row.id)
         body: dict[str, Any] = {"status": row.status, "final": row.status in FINAL_STATUSES, "n": total}
         if total != known or row.status in FINAL_STATUSES:
-            progress = q.progress(self.service, row.id)
+            progress = q.progress(self.service, row.id, self.progress_cache)
             parts = self._live_parts(request, row, progress)
             template = self.env.get_template("execution_live.html")
             module = template.make_module({"request": request, "session": session, "base": self.base(request),

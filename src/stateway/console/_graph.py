@@ -20,12 +20,13 @@ GAP_X, GAP_Y = 28, 44
 PAD, HEADER = 14, 26
 MAX_BRANCHES = 8  # more Parallel branches than this are drawn collapsed into one "+N more" box
 MAX_LABEL = 22
+LANE = 40
 
 # status → (symbol, words); the symbol and the words make the legend readable without colour
 STATUSES: dict[str, tuple[str, str]] = {
     "notreached": ("○", "not reached"),
     "running": ("▶", "running"),
-    "waiting": ("⏸", "waiting on callback"),
+    "waiting": ("‖", "waiting on callback"),
     "succeeded": ("✓", "succeeded"),
     "failed": ("✗", "failed"),
     "caught": ("↷", "caught"),
@@ -51,6 +52,7 @@ class Box:
     h: float = NODE_H
     scopes: list[tuple[str, Layout]] = field(default_factory=list)  # (label, layout) inside a group
     more: int = 0
+    layer: int = 0
 
 
 @dataclass
@@ -143,19 +145,22 @@ def layout_scope(scope: Scope, prefix: str) -> Layout:
     for node in order:
         layers.setdefault(layer[node], []).append(node)
     width = max((sum(boxes[n].w for n in row) + GAP_X * (len(row) - 1) for row in layers.values()), default=NODE_W)
+    # an edge that skips layers runs down a lane on the left instead of through the states between
+    skips = any(layer[t] > layer[n] + 1 for n in names for t, _, _ in succ[n] if (n, t) not in back)
+    left = LANE if skips else 0
     y = 0.0
     for index in sorted(layers):
         row = layers[index]
         row_w = sum(boxes[n].w for n in row) + GAP_X * (len(row) - 1)
-        x = (width - row_w) / 2
+        x = left + (width - row_w) / 2
         row_h = max(boxes[n].h for n in row)
         for n in row:
-            boxes[n].x, boxes[n].y = x, y
+            boxes[n].x, boxes[n].y, boxes[n].layer = x, y, index
             x += boxes[n].w + GAP_X
         y += row_h + GAP_Y
     has_back = bool(back)
     edges = [Edge(n, t, kind, label) for n in names for t, kind, label in succ[n]]
-    return Layout(boxes, edges, scope.start_at, width + (40 if has_back else 0), max(0.0, y - GAP_Y), back)
+    return Layout(boxes, edges, scope.start_at, left + width + (LANE if has_back else 0), max(0.0, y - GAP_Y), back)
 
 
 def _place(layout: Layout, dx: float, dy: float) -> None:
@@ -188,7 +193,8 @@ class Painter:
         _place(root, PAD + 10, top + 30)
         width = root.w + 2 * PAD + 20
         height = top + 30 + root.h + 60
-        cx = PAD + 10 + root.w / 2
+        start = root.boxes.get(root.start)
+        cx = start.x + start.w / 2 if start else PAD + 10 + root.w / 2
         out = self.parts
         out.append(f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width:.0f} {height:.0f}" '
                    f'width="{width:.0f}" height="{height:.0f}" role="group" aria-label="flow graph">')
@@ -198,7 +204,6 @@ class Painter:
                    'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrowhead-catch"/></marker></defs>')
         out.append(f'<circle cx="{cx:.0f}" cy="{top:.0f}" r="10" class="terminal"/>'
                    f'<text x="{cx + 16:.0f}" y="{top + 4:.0f}" class="terminal-label">Start</text>')
-        start = root.boxes.get(root.start)
         if start:
             self._line(cx, top + 10, start.x + start.w / 2, start.y, "next")
         end_y = top + 30 + root.h + 30
@@ -222,6 +227,12 @@ class Painter:
                 d = (f"M{src.x + src.w:.0f},{y1:.0f} L{lane:.0f},{y1:.0f} L{lane:.0f},{y2:.0f} "
                      f"L{dst.x + dst.w:.0f},{y2:.0f}")
                 self._path(d, edge.kind, edge.label, lane + 2, (y1 + y2) / 2)
+            elif dst.layer > src.layer + 1:
+                lane = layout.ox + 8 + (index % 3) * 6
+                x1, y1, y2 = src.x + 10, src.y + src.h, dst.y + dst.h / 2
+                d = (f"M{x1:.0f},{y1:.0f} L{x1:.0f},{y1 + 8:.0f} L{lane:.0f},{y1 + 8:.0f} L{lane:.0f},{y2:.0f} "
+                     f"L{dst.x:.0f},{y2:.0f}")
+                self._path(d, edge.kind, edge.label, lane + 4, y1 + 20)
             else:
                 self._line(src.x + src.w / 2, src.y + src.h, dst.x + dst.w / 2, dst.y, edge.kind, edge.label)
         for box in layout.boxes.values():
@@ -247,12 +258,12 @@ class Painter:
             d = f"M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} {x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}"
         self._path(d, kind, label, (x1 + x2) / 2 + 4, (y1 + y2) / 2)
 
-    def _path(self, d: str, kind: str, label: str, lx: float, ly: float) -> None:
+    def _path(self, d: str, kind: str, label: str, lx: float, ly: float, anchor: str = "start") -> None:
         marker = "arrow-catch" if kind == "catch" else "arrow"
         self.parts.append(f'<path d="{d}" class="edge edge-{kind}" marker-end="url(#{marker})"/>')
         if label:
-            self.parts.append(f'<text x="{lx:.0f}" y="{ly:.0f}" class="edge-label edge-label-{kind}">'
-                              f'{escape(label)}</text>')
+            self.parts.append(f'<text x="{lx:.0f}" y="{ly:.0f}" class="edge-label edge-label-{kind}" '
+                              f'text-anchor="{anchor}">{escape(label)}</text>')
 
     def _box(self, box: Box) -> None:
         state = box.state

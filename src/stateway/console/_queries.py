@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from stateway.api._actions import CloudFlowService
-from stateway.console._progress import Progress, read_progress
+from stateway.console._progress import Progress, ProgressCache, read_progress
 from stateway.fdl import Flow
 from stateway.store import ExecutionRow
 
@@ -23,8 +23,10 @@ def execution(service: CloudFlowService, flow_name: str, name: str) -> Execution
     return service.runtime.store.find_execution(flow_name, name)
 
 
-def progress(service: CloudFlowService, execution_id: int) -> Progress:
-    return read_progress(service.runtime.store.history_outline(execution_id))
+def progress(service: CloudFlowService, execution_id: int, cache: ProgressCache | None = None) -> Progress:
+    if cache is None:
+        return read_progress(service.runtime.store.history_outline(execution_id))
+    return cache.get(execution_id, service.runtime.store.history_outline)
 
 
 def parse_time(text: str) -> float | None:

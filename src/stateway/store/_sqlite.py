@@ -405,17 +405,17 @@ class SQLiteStore:
                 "execution_name", "timeout_at")
         return [dict(zip(keys, r, strict=True)) for r in rows], total
 
-    def history_outline(self, execution_id: int) -> list[tuple[Any, ...]]:
-        """Every event without its detail, except the few fields that say what happened to a step:
-        (event_id, type, step_name, time, schedule_event_id, mark), where mark is the task mode of a
-        TaskScheduled, the retry number of a StepFailed that retries, the caught error of a StepExited."""
+    def history_outline(self, execution_id: int, after: int = 0) -> list[tuple[Any, ...]]:
+        """The events after ``after`` without their detail, except one flag that says what happened to
+        a step: (event_id, type, step_name, time, schedule_event_id, mark); mark is 1 for a TaskScheduled
+        waiting for a custom callback, a StepFailed that will be retried, a StepExited that caught."""
         with self._lock:
             return self._db.execute(
                 "SELECT event_id, type, step_name, time, schedule_event_id, CASE type "
-                "WHEN 'TaskScheduled' THEN json_extract(detail, '$.taskMode') "
-                "WHEN 'StepFailed' THEN json_extract(detail, '$.retry') "
-                "WHEN 'StepExited' THEN json_extract(detail, '$.caught') END "
-                "FROM history WHERE execution_id=? ORDER BY event_id", (execution_id,)).fetchall()
+                "WHEN 'TaskScheduled' THEN json_extract(detail, '$.taskMode') = 'WaitForCustomCallback' "
+                "WHEN 'StepFailed' THEN json_extract(detail, '$.retry') IS NOT NULL "
+                "WHEN 'StepExited' THEN json_extract(detail, '$.caught') IS NOT NULL ELSE 0 END "
+                "FROM history WHERE execution_id=? AND event_id>? ORDER BY event_id", (execution_id, after)).fetchall()
 
     def history_events(self, execution_id: int, event_ids: list[int]) -> list[dict[str, Any]]:
         if not event_ids:
