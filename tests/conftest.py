@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.fixtures import fnf, server  # noqa: F401  (fixtures)
+from tests.pg.cluster import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,9 +13,10 @@ import click
 import uvicorn
 
 from stateway.api import DEV_CREDENTIALS, create_app
+from stateway.integrations.http import HostRules
 from stateway.runtime import Runtime
 from stateway.services import FunctionRuntime
-from stateway.store import SQLiteStore
+from stateway.store import DatabaseInUse, EngineLock, SQLiteStore, lock_engine
 
 
 def is_loopback(host: str) -> bool:
@@ -40,11 +41,24 @@ def access_keys(config: dict[str, Any]) -> dict[str, str]:
     """Key pairs from the config file (``[[access_keys]] id/secret``) and ``STATEWAY_ACCESS_KEYS=id:secret,...``."""
     keys = {str(k["id"]): str(k["secret"]) for k in config.get("access_keys", [])}
     for pair in filter(None, os.environ.get("STATEWAY_ACCESS_KEYS", "").split(",")):
-        key_id, _, secret = pair.partition(":")
-        if not secret:
-            raise click.UsageError("STATEWAY_ACCESS_KEYS takes id:secret pairs separated by commas")
-        keys[key_id.strip()] = secret.strip()
+        key_id, _, secret = (part.strip() for part in pair.partition(":"))
+        if not key_id or not secret:
+            raise click.UsageError("STATEWAY_ACCESS_KEYS takes id:secret pairs separated by commas, "
+                                   "each with a non-empty id and secret")
+        keys[key_id] = secret
+    for key_id, secret in keys.items():
+        if not key_id.strip() or not secret:
+            raise click.UsageError("[[access_keys]] entries need a non-empty id and secret")
     return keys
+
+
+def hold_engine_lock(database: str) -> EngineLock:
+    """The engine lock of ``database`` for this process's lifetime, or exit 2 naming the holder."""
+    try:
+        return lock_engine(database)
+    except DatabaseInUse as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.command("serve")
@@ -58,6 +72,10 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
     config = load_config(config_path)
     keys = access_keys(config)
+    try:
+        HostRules.parse(config.get("http"))
+    except ValueError as exc:
+        raise click.UsageError(f"--config {config_path}: {exc}") from None
     if not keys:
         if not is_loopback(host):
             click.echo(f"error: refusing to listen on {host} without access keys; configure [[access_keys]] in "
@@ -67,13 +85,16 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         click.echo("stateway: no access keys configured; accepting the development pair test/test on loopback",
                    err=True)
     os.makedirs(data_dir, exist_ok=True)
+    database = os.path.join(data_dir, "stateway.db")
+    engine_lock = hold_engine_lock(database)
     key_id, secret = next(iter(keys.items()))
     endpoint = f"{host}:{port}"
     functions = FunctionRuntime(functions_dir, config.get("functions"), environment={
         "STATEWAY_ENDPOINT": endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
-    runtime = Runtime(SQLiteStore(os.path.join(data_dir, "stateway.db")),
-                      settings={"function_runtime": functions, "limits": config.get("limits")})
+    runtime = Runtime(SQLiteStore(database),
+                      settings={"function_runtime": functions, "limits": config.get("limits"),
+                                "express": config.get("express"), "http": config.get("http")})
     app = create_app(runtime, keys, endpoint)
     runtime.start()
     click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
@@ -83,3 +104,4 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
     finally:
         app.state.service.close()
         runtime.close()
+        engine_lock.release()

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
+from anyio import from_thread
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from stateway.api._actions import ACTIONS, CloudFlowService
+from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, CloudFlowService
 from stateway.api._signature import DEV_CREDENTIALS, ProtocolError
 from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
@@ -260,7 +261,10 @@ class Console:
         params = {"FlowName": flow["name"], "Input": text, "ExecutionName": name}
         express = flow["meta"].get("ExecutionMode") == "Express"
         try:
-            result = ACTIONS["StartSyncExecution" if express else "StartExecution"](self.service, params)
+            if express:
+                result = from_thread.run(ASYNC_ACTIONS["StartSyncExecution"], self.service, params)
+            else:
+                result = ACTIONS["StartExecution"](self.service, params)
         except (ProtocolError, InvalidArgument) as exc:
             return self.flow(request, session, form, start_error=getattr(exc, "message", str(exc)),
                              start_input=text, start_name=name)
@@ -423,18 +427,22 @@ class Console:
         if row.status in FINAL_STATUSES:
             return self.back(request, here, error=f"The execution had already ended ({row.status}).")
         try:
-            ACTIONS["StopExecution"](self.service, {"FlowName": row.flow_name, "ExecutionName": row.name,
-                                                    "Error": form.get("error", ""), "Cause": form.get("cause", "")})
+            from_thread.run(ASYNC_ACTIONS["StopExecution"], self.service,
+                            {"FlowName": row.flow_name, "ExecutionName": row.name, "Error": form.get("error", ""),
+                             "Cause": form.get("cause", "")})
         except Exception as exc:
             return self.back(request, here, error=str(exc))
         return self.back(request, here, notice="Stop requested.")
 
     # -- waiting tasks -------------------------------------------------------------------------------
     def tasks(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        page = _int(request.query_params.get("page"), 1)
-        tasks, total = self.store.page_open_tasks("WaitForCustomCallback", (page - 1) * PAGE, PAGE)
-        return self.render("tasks.html", request, session, tasks=tasks, total=total, page=page,
-                           pages=max(1, -(-total // PAGE)), now=time.time())
+        """The API's ListOpenTasks, custom callbacks only: the same list `stateway task list` prints."""
+        raw = request.query_params.get("from", "")
+        offset = int(raw) if raw.isdigit() else 0
+        listing = ACTIONS["ListOpenTasks"](self.service, {"TaskMode": "WaitForCustomCallback", "Limit": str(PAGE),
+                                                          "NextToken": str(offset)})
+        return self.render("tasks.html", request, session, tasks=listing["Tasks"], offset=offset,
+                           next_token=listing["NextToken"], page_size=PAGE, now=time.time())
 
     def _answer(self, request: Request, form: Mapping[str, str], action: str, params: dict[str, str]) -> Response:
         target = form.get("back", "") or f"{self.base(request)}/tasks"

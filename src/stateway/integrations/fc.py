@@ -15,12 +15,20 @@ from stateway.services.functions import FunctionRuntime
 if TYPE_CHECKING:
     from stateway.runtime._runtime import Runtime
 
+HISTORY_TAIL = 1024  # characters of stdout and of stderr copied into the task's history event
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= HISTORY_TAIL else "..." + text[-HISTORY_TAIL:]
+
+
 _NAMESPACE = uuid.UUID("5f0c7a52-3f0e-4b8e-9d52-6a1f3f0d2a11")
 
 
 class InvokeFunction(Integration):
     action = "FC:InvokeFunction"
     modes = frozenset({"RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback"})
+    parameters = frozenset({"resourceArn", "invocationType", "body"})
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
@@ -49,7 +57,7 @@ class InvokeFunction(Integration):
         store = self.runtime.store
         while not self._stop.is_set():
             try:
-                job = store.claim_invocation()
+                job = store.claim_invocation(self.runtime.owner, time.time(), self.runtime.lease)
                 if job is None:
                     with self._work:
                         self._work.wait(timeout=0.5)
@@ -62,14 +70,20 @@ class InvokeFunction(Integration):
 
     def _run_async(self, job: dict[str, Any]) -> None:
         store = self.runtime.store
+        logs: list[dict[str, Any]] = []
+        on_logs = self._log_keeper(job["execution_id"], job["task_id"], logs) if job["execution_id"] else None
         try:
             spec = self.functions.resolve(job["function"])
-            result = self.functions.invoke(spec, job["event"], job["id"], job["id"])
+            result = self.functions.invoke(spec, job["event"], job["id"], job["id"], on_logs=on_logs)
             store.finish_invocation(job["id"], "Succeeded", result, None, None)
             outcome: dict[str, Any] = {"ok": True, "output": {"Body": result}}
         except IntegrationError as exc:
             store.finish_invocation(job["id"], "Failed", None, exc.error, exc.cause)
             outcome = {"ok": False, "error": exc.error, "cause": exc.cause}
+            if exc.aliases:
+                outcome["aliases"] = list(exc.aliases)
+        if logs:
+            outcome["logs"] = logs[0]
         if job["execution_id"] is None or (outcome["ok"] and not job["notify"]):
             return
         if outcome.get("error") == "FnF.TaskCancelled":
@@ -100,10 +114,29 @@ class InvokeFunction(Integration):
             if call.mode == "RequestComplete":
                 return Completed({"RequestId": invocation})
             return Submitted({"RequestId": invocation})
-        result = self.functions.invoke(spec, body, self.invocation_id(call), call.key, call.timeout)
+        logs: list[dict[str, Any]] = []
+        try:
+            result = self.functions.invoke(spec, body, self.invocation_id(call), call.key, call.timeout,
+                                           on_logs=self._log_keeper(call.execution_id, call.task_id, logs))
+        except IntegrationError as exc:
+            exc.logs = logs[0] if logs else None
+            raise
         if call.mode == "WaitForCustomCallback":
-            return Submitted({"Body": result})
-        return Completed({"Body": result})
+            return Submitted({"Body": result}, logs=logs[0] if logs else None)
+        return Completed({"Body": result}, logs=logs[0] if logs else None)
+
+    def _log_keeper(self, execution_id: int, task_id: str, refs: list[dict[str, Any]]) -> Any:
+        """Keeps what an invocation printed in the store; its history event gets the last lines
+        and the sizes (``stateway exec logs`` shows all of it)."""
+
+        def keep(stdout: str, stderr: str) -> None:
+            if not (stdout or stderr):
+                return
+            self.runtime.store.put_task_log(execution_id, task_id, stdout, stderr, time.time())
+            refs.append({"stdout": _tail(stdout), "stderr": _tail(stderr),
+                         "stdoutBytes": len(stdout.encode()), "stderrBytes": len(stderr.encode())})
+
+        return keep
 
     def cancel(self, call: TaskCall, reason: str) -> str:
         invocation = self.invocation_id(call)

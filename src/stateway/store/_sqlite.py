@@ -24,17 +24,22 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._schema import MIGRATIONS
+from stateway.store._sqlite_maprun import MapRunsMixin
+from stateway.store._sqlite_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
+from stateway.store.contract import LeaseLost
 
 _EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
-                 "parent_id, parent_task, callback_token")
+                 "parent_id, parent_task, callback_token, flow_version, qualifier, map_run")
 
 
 def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class SQLiteStore:
+class SQLiteStore(VersionsMixin, MapRunsMixin):
+    shared = False  # one process owns the file: the runtime wakes itself, no notices to subscribe to
+
     def __init__(self, path: str) -> None:
         self.path = path
         if path != ":memory:":
@@ -46,10 +51,22 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=OFF")
         self._migrate()
+        # outside the numbered migrations on purpose: created where missing, whatever order other
+        # additions to the schema land in
+        self._db.execute("CREATE TABLE IF NOT EXISTS task_logs (execution_id INTEGER NOT NULL, task_id TEXT NOT NULL, "
+                         "time REAL NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL, "
+                         "PRIMARY KEY (execution_id, task_id)) WITHOUT ROWID")
 
     @classmethod
     def in_memory(cls) -> SQLiteStore:
         return cls(":memory:")
+
+    def ping(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1").fetchone() == (1,)
+
+    def subscribe(self, callback: Any) -> None:
+        """Nothing to listen to: no other process writes this database."""
 
     def close(self) -> None:
         with self._lock:
@@ -87,6 +104,27 @@ class SQLiteStore:
                 return bytes.fromhex(value)
             return bytes.fromhex(row[0])
 
+    # -- signature nonces ----------------------------------------------------------------------
+    NONCE_SWEEP_EVERY = 1000
+    _nonce_inserts = 0
+
+    def remember_nonce(self, nonce: str, now: float, window: float) -> bool:
+        """Record ``nonce``; False if it was already seen within ``window`` seconds (a replay).
+        A primary-key lookup, and every NONCE_SWEEP_EVERY inserts an indexed delete of expired rows."""
+        with self._tx() as db:
+            row = db.execute("SELECT seen FROM nonces WHERE nonce=?", (nonce,)).fetchone()
+            if row is not None and row[0] >= now - window:
+                return False
+            db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", (nonce, now))
+            self._nonce_inserts += 1
+            if self._nonce_inserts % self.NONCE_SWEEP_EVERY == 0:
+                db.execute("DELETE FROM nonces WHERE seen < ?", (now - window,))
+        return True
+
+    def count_nonces(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM nonces").fetchone()[0])
+
     # -- flows ------------------------------------------------------------------------------
     def put_flow(self, name: str, definition: str, meta: dict[str, Any], *, replace: bool) -> dict[str, Any]:
         now = time.time()
@@ -119,19 +157,26 @@ class SQLiteStore:
 
     def delete_flow(self, name: str) -> None:
         with self._tx() as db:
-            if db.execute("DELETE FROM flows WHERE name=?", (name,)).rowcount == 0:
+            row = db.execute("SELECT id FROM flows WHERE name=?", (name,)).fetchone()
+            if row is None:
                 raise FlowNotExists(f"the flow {name!r} does not exist")
+            db.execute("DELETE FROM flows WHERE name=?", (name,))
+            self._delete_versions_of(db, row[0])
 
     # -- executions -------------------------------------------------------------------------
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
-                         parent_task: str | None = None, callback_token: str | None = None
-                         ) -> tuple[ExecutionRow, bool]:
+                         parent_task: str | None = None, callback_token: str | None = None,
+                         definition: str | None = None, flow_version: str = "", qualifier: str = "",
+                         map_run: str = "") -> tuple[ExecutionRow, bool]:
         """Insert the execution and its start event in one transaction. Same name still running:
-        that execution, not created. Same name finished: ExecutionAlreadyExists."""
+        that execution, not created. Same name finished: ExecutionAlreadyExists. ``definition`` is a
+        published version's snapshot to run instead of the flow's current definition."""
         with self._tx() as db:
             flow = db.execute("SELECT definition FROM flows WHERE name=?", (flow_name,)).fetchone()
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
+            if definition is not None:
+                flow = (definition,)
             row = db.execute("SELECT id, status FROM executions WHERE flow_name=? AND name=?",
                              (flow_name, name)).fetchone()
             if row is not None:
@@ -142,8 +187,10 @@ class SQLiteStore:
             else:
                 cur = db.execute(
                     "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                    "parent_task, callback_token) VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?)",
-                    (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token))
+                    "parent_task, callback_token, flow_version, qualifier, map_run) "
+                    "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token,
+                     flow_version, qualifier, map_run))
                 existing = cur.lastrowid
                 db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)",
                            (existing, _dumps({"type": "start"})))
@@ -169,10 +216,12 @@ class SQLiteStore:
     def list_executions(self, flow_name: str | None = None, status: str | None = None,
                         parent_id: int | None = None, *, name_prefix: str = "", started_from: float | None = None,
                         started_to: float | None = None, offset: int = 0, limit: int = -1,
-                        with_state: bool = True) -> list[ExecutionRow]:
+                        with_state: bool = True, flow_version: str | None = None,
+                        qualifier: str | None = None, map_run: str | None = None) -> list[ExecutionRow]:
         """Executions in start order, filtered in SQL; ``with_state=False`` leaves the (large) state out."""
         clauses, args = [], []
-        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id),
+                              ("flow_version", flow_version), ("qualifier", qualifier), ("map_run", map_run)):
             if value is not None:
                 clauses.append(f"{column}=?")
                 args.append(value)
@@ -191,6 +240,20 @@ class SQLiteStore:
             rows = self._db.execute(f"SELECT {columns} FROM executions {where} ORDER BY id LIMIT ? OFFSET ?",
                                     [*args, limit, offset]).fetchall()
         return [_row(r) for r in rows]
+
+    def prune_ended_executions(self, ended_before: float, keep: int) -> int:
+        """Delete ended executions (with their history and leftovers) stopped before ``ended_before``
+        or beyond the newest ``keep``; running ones stay. For the in-memory Express store."""
+        final = "('Succeeded', 'Failed', 'Stopped', 'TimedOut')"
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                f"SELECT id FROM executions WHERE status IN {final} AND (stopped < ? OR id NOT IN "
+                f"(SELECT id FROM executions WHERE status IN {final} ORDER BY id DESC LIMIT ?))",
+                (ended_before, keep))]
+            for table, column in (("executions", "id"), ("history", "execution_id"), ("inbox", "execution_id"),
+                                  ("open_tasks", "execution_id"), ("outbox", "execution_id")):
+                db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
+        return len(ids)
 
     def count_executions(self, flow_name: str, status: str) -> int:
         with self._lock:
@@ -228,12 +291,19 @@ class SQLiteStore:
                        (execution_id, due, _dumps(event)))
 
     def commit(self, execution_id: int, consumed: list[int], decision: Decision, now: float,
-               extra_commands: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-        """One transaction: the new state, its history, timers, open tasks and outbox commands."""
+               extra_commands: list[dict[str, Any]], *, owner: str | None = None,
+               lease: float = 0.0) -> list[tuple[int, dict[str, Any]]]:
+        """One transaction: the new state, its history, timers, open tasks and outbox commands.
+        With ``owner``, fenced: only while that owner's claim holds, and it releases the claim;
+        the outbox rows are claimed by ``owner`` for ``lease`` seconds."""
         st = decision.state
         ended = decision.ended
         outbox: list[tuple[int, dict[str, Any]]] = []
         with self._tx() as db:
+            if owner is not None and db.execute(
+                    "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=? AND lease_until>?",
+                    (execution_id, owner, time.time())).rowcount == 0:
+                raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
             if consumed:
                 db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i in consumed])
             if decision.history:
@@ -255,8 +325,8 @@ class SQLiteStore:
                                [(execution_id, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"],
                                  now) for t in decision.opened_tasks])
             for command in [*decision.commands, *extra_commands]:
-                cur = db.execute("INSERT INTO outbox (execution_id, command) VALUES (?, ?)",
-                                 (execution_id, _dumps(command)))
+                cur = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (?, ?, ?, ?)",
+                                 (execution_id, _dumps(command), owner, time.time() + lease if owner else None))
                 outbox.append((cur.lastrowid or 0, command))
             if ended is not None:
                 db.execute("UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, state=? WHERE id=?",
@@ -302,19 +372,23 @@ class SQLiteStore:
                 "WHERE c.status='Running' AND p.status NOT IN ('Running', 'Starting')").fetchall()
         return [_row(r) for r in rows]
 
-    def close_orphan_tasks(self) -> list[tuple[int, dict[str, Any]]]:
-        """Open tasks of ended executions: close them and queue their cancel, in one transaction."""
+    def close_orphan_tasks(self, owner: str | None = None, lease_until: float | None = None
+                           ) -> list[tuple[int, dict[str, Any]]]:
+        """Open tasks of ended executions: close them and queue their cancel (claimed by ``owner``),
+        in one transaction."""
         with self._tx() as db:
             rows = db.execute(
                 "SELECT t.execution_id, t.task_id, t.step, t.action, t.mode FROM open_tasks t "
                 "JOIN executions e ON e.id = t.execution_id WHERE e.status NOT IN ('Running', 'Starting')").fetchall()
             out = []
             for execution_id, task_id, step, action, mode in rows:
-                db.execute("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?", (execution_id, task_id))
+                if db.execute("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?",
+                              (execution_id, task_id)).rowcount == 0:
+                    continue
                 command = {"kind": "cancel", "task": task_id, "action": action, "mode": mode, "step": step,
                            "reason": "sweep: its execution has ended"}
-                cur = db.execute("INSERT INTO outbox (execution_id, command) VALUES (?, ?)",
-                                 (execution_id, _dumps(command)))
+                cur = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (?, ?, ?, ?)",
+                                 (execution_id, _dumps(command), owner, lease_until))
                 out.append((cur.lastrowid or 0, {**command, "execution_id": execution_id}))
             return out
 
@@ -326,6 +400,64 @@ class SQLiteStore:
     def outbox_done(self, outbox_id: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))
+
+    # -- claims ---------------------------------------------------------------------------------
+    def claim_executions(self, owner: str, now: float, limit: int, lease: float) -> list[int]:
+        """Executions with due events that nobody holds (or whose holder's lease ran out), oldest
+        event first, claimed by ``owner`` until ``now + lease``."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT i.execution_id FROM inbox i JOIN executions e ON e.id = i.execution_id "
+                "WHERE i.due <= ? AND (e.owner IS NULL OR e.lease_until <= ? OR e.owner = ?) "
+                "GROUP BY i.execution_id ORDER BY MIN(i.id) LIMIT ?", (now, now, owner, limit)).fetchall()
+            ids = [r[0] for r in rows]
+            db.executemany("UPDATE executions SET owner=?, lease_until=? WHERE id=?",
+                           [(owner, now + lease, i) for i in ids])
+        return ids
+
+    def release_execution(self, execution_id: int, owner: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=?",
+                       (execution_id, owner))
+
+    def renew_claims(self, owner: str, now: float, lease: float) -> int:
+        """Extend the leases ``owner`` still holds; one that ran out stays lost."""
+        renewed = 0
+        with self._tx() as db:
+            for table in ("executions", "outbox", "invocations"):
+                renewed += db.execute(f"UPDATE {table} SET lease_until=? WHERE owner=? AND lease_until>?",
+                                      (now + lease, owner, now)).rowcount
+        return renewed
+
+    def release_claims(self, owner: str | None = None) -> None:
+        """Drop ``owner``'s claims (every claim when None: a process opening its own SQLite file
+        knows any claim in it belonged to a process that is gone)."""
+        where, args = ("owner=?", (owner,)) if owner is not None else ("owner IS NOT NULL", ())
+        with self._tx() as db:
+            for table in ("executions", "outbox"):
+                db.execute(f"UPDATE {table} SET owner=NULL, lease_until=NULL WHERE {where}", args)
+            db.execute(f"UPDATE invocations SET owner=NULL, lease_until=NULL, status='Queued' "
+                       f"WHERE status='Running' AND {where}", args)
+
+    def claim_outbox(self, owner: str, now: float, lease: float, limit: int = 100
+                     ) -> list[tuple[int, int, dict[str, Any]]]:
+        """Outbox commands nobody is dispatching (their claim ran out): ours now."""
+        with self._tx() as db:
+            rows = db.execute("SELECT id, execution_id, command FROM outbox "
+                              "WHERE owner IS NULL OR lease_until <= ? ORDER BY id LIMIT ?", (now, limit)).fetchall()
+            db.executemany("UPDATE outbox SET owner=?, lease_until=? WHERE id=?",
+                           [(owner, now + lease, r[0]) for r in rows])
+        return [(r[0], r[1], loads(r[2])) for r in rows]
+
+    def work_stats(self, now: float) -> dict[str, float]:
+        """Gauges: outbox depth, and how late the oldest due event is (due-work lag, seconds)."""
+        with self._lock:
+            outbox = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            # timers only: events written "due now" carry due=0, which says nothing about lateness
+            oldest = self._db.execute("SELECT MIN(due) FROM inbox WHERE due > 0 AND due <= ?", (now,)).fetchone()[0]
+            messages = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        return {"outbox_depth": float(outbox), "due_lag": now - oldest if oldest else 0.0,
+                "queue_depth": float(messages)}
 
     def history(self, execution_id: int, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         with self._lock:
@@ -386,25 +518,6 @@ class SQLiteStore:
                                     "LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
         return [{"name": r[0], "meta": loads(r[1]), "created": r[2], "modified": r[3]} for r in rows], total
 
-    def page_open_tasks(self, mode: str | None = None, offset: int = 0, limit: int = 50
-                        ) -> tuple[list[dict[str, Any]], int]:
-        """Open tasks, oldest first, with their execution and the due time of their Timeout (None: none)."""
-        where, args = "", []
-        if mode:
-            where = "WHERE t.mode=?"
-            args.append(mode)
-        with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM open_tasks t {where}", args).fetchone()[0]
-            rows = self._db.execute(
-                "SELECT t.execution_id, t.task_id, t.token, t.state, t.step, t.action, t.mode, t.opened, e.flow_name, "
-                "e.name, (SELECT MIN(i.due) FROM inbox i WHERE i.execution_id=t.execution_id "
-                "AND i.timer_id >= 't' || t.task_id || '-' AND i.timer_id < 't' || t.task_id || '.') "
-                f"FROM open_tasks t JOIN executions e ON e.id=t.execution_id {where} "
-                "ORDER BY t.opened, t.execution_id, t.task_id LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
-        keys = ("execution_id", "task_id", "token", "state", "step", "action", "mode", "opened", "flow_name",
-                "execution_name", "timeout_at")
-        return [dict(zip(keys, r, strict=True)) for r in rows], total
-
     def history_outline(self, execution_id: int, after: int = 0) -> list[tuple[Any, ...]]:
         """The events after ``after`` without their detail, except one flag that says what happened to
         a step: (event_id, type, step_name, time, schedule_event_id, mark); mark is 1 for a TaskScheduled
@@ -433,28 +546,73 @@ class SQLiteStore:
             row = self._db.execute("SELECT MAX(event_id) FROM history WHERE execution_id=?", (execution_id,)).fetchone()
         return row[0] or 0
 
+    # -- what tasks printed (function stdout/stderr, bounded by the function runtime) ----------
+    def put_task_log(self, execution_id: int, task_id: str, stdout: str, stderr: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO task_logs VALUES (?, ?, ?, ?, ?)",
+                       (execution_id, task_id, now, stdout, stderr))
+
+    def task_logs(self, execution_id: int) -> list[dict[str, Any]]:
+        """Each task's logs in order, with the step it belongs to (from its TaskScheduled event)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT l.task_id, COALESCE(h.step_name, ''), l.time, l.stdout, l.stderr FROM task_logs l "
+                "LEFT JOIN history h ON h.execution_id = l.execution_id AND h.event_id = CAST(l.task_id AS INTEGER) "
+                "WHERE l.execution_id=? ORDER BY CAST(l.task_id AS INTEGER)", (execution_id,)).fetchall()
+        return [{"task_id": r[0], "step": r[1], "time": r[2], "stdout": r[3], "stderr": r[4]} for r in rows]
+
+    def current_steps(self, execution_id: int) -> list[str]:
+        """Steps entered and not yet exited, in the order they were entered (innermost last)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT step_name FROM history WHERE execution_id=? AND type IN ('StepEntered', 'StepExited') "
+                "GROUP BY step_name HAVING SUM(CASE type WHEN 'StepEntered' THEN 1 ELSE -1 END) > 0 "
+                "ORDER BY MAX(event_id)", (execution_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    def open_tasks_of(self, flow_name: str | None = None) -> list[dict[str, Any]]:
+        """Open tasks of running executions, oldest first, with their flow and execution names."""
+        sql = ("SELECT e.flow_name, e.name, t.execution_id, t.task_id, t.token, t.step, t.action, t.mode, t.opened "
+               "FROM open_tasks t JOIN executions e ON e.id = t.execution_id WHERE e.status = 'Running'")
+        args: tuple[Any, ...] = ()
+        if flow_name:
+            sql += " AND e.flow_name = ?"
+            args = (flow_name,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY t.opened", args).fetchall()
+        keys = ("flow_name", "execution_name", "execution_id", "task_id", "token", "step", "action", "mode", "opened")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
     # -- async function invocations (durable) ------------------------------------------------
     def enqueue_invocation(self, invocation_id: str, function: str, event: Any, now: float,
                            execution_id: int | None, task_id: str | None, notify: bool) -> bool:
         with self._tx() as db:
-            cur = db.execute("INSERT OR IGNORE INTO invocations VALUES (?, ?, ?, 'Queued', ?, ?, ?, ?, NULL, NULL, NULL)",
+            cur = db.execute("INSERT OR IGNORE INTO invocations (id, function, event, status, execution_id, task_id, "
+                             "notify, created) VALUES (?, ?, ?, 'Queued', ?, ?, ?, ?)",
                              (invocation_id, function, _dumps(event), execution_id, task_id, int(notify), now))
             return cur.rowcount == 1
 
-    def claim_invocation(self) -> dict[str, Any] | None:
+    def claim_invocation(self, owner: str = "", now: float | None = None, lease: float = 30.0
+                         ) -> dict[str, Any] | None:
+        """The oldest queued invocation, or a running one whose worker's lease ran out (it is run
+        again: at least once)."""
+        now = time.time() if now is None else now
         with self._tx() as db:
             row = db.execute("SELECT id, function, event, execution_id, task_id, notify FROM invocations "
-                             "WHERE status='Queued' ORDER BY created LIMIT 1").fetchone()
+                             "WHERE status='Queued' OR (status='Running' AND lease_until <= ?) "
+                             "ORDER BY created LIMIT 1", (now,)).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE invocations SET status='Running' WHERE id=?", (row[0],))
+            db.execute("UPDATE invocations SET status='Running', owner=?, lease_until=? WHERE id=?",
+                       (owner or None, now + lease, row[0]))
         return {"id": row[0], "function": row[1], "event": loads(row[2]), "execution_id": row[3],
                 "task_id": row[4], "notify": bool(row[5])}
 
     def finish_invocation(self, invocation_id: str, status: str, result: Any, error: str | None,
                           cause: str | None) -> None:
         with self._tx() as db:
-            db.execute("UPDATE invocations SET status=?, result=?, error=?, cause=? WHERE id=?",
+            db.execute("UPDATE invocations SET status=?, result=?, error=?, cause=?, owner=NULL, lease_until=NULL "
+                       "WHERE id=?",
                        (status, _dumps(result), error, cause, invocation_id))
 
     def get_invocation(self, invocation_id: str) -> dict[str, Any] | None:
@@ -468,7 +626,8 @@ class SQLiteStore:
     def requeue_running_invocations(self) -> int:
         """After a restart, invocations that were running died with the old process: run them again."""
         with self._tx() as db:
-            return db.execute("UPDATE invocations SET status='Queued' WHERE status='Running'").rowcount
+            return db.execute("UPDATE invocations SET status='Queued', owner=NULL, lease_until=NULL "
+                              "WHERE status='Running'").rowcount
 
     def cancel_invocation(self, invocation_id: str) -> str | None:
         """Mark a queued or running invocation cancelled; returns the status it had."""
@@ -592,6 +751,12 @@ class SQLiteStore:
         return [{"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3],
                  "first_dequeued": r[4] if r[4] is not None else r[3], "dequeue_count": r[5]} for r in rows]
 
+    def next_visible(self, queue: str) -> float | None:
+        """When the queue's next message becomes visible (now or later), or None if it has none."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(visible_at) FROM messages WHERE queue=?", (queue,)).fetchone()
+        return row[0]
+
     def list_queues(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
@@ -655,4 +820,5 @@ def _row(row: tuple[Any, ...]) -> ExecutionRow:
     return ExecutionRow(
         id=row[0], flow_name=row[1], name=row[2], status=row[3], input=loads(row[4]), output=_loads(row[5]),
         error=row[6], cause=row[7], started=row[8], stopped=row[9], state=_loads(row[10]), definition=row[11],
-        parent_id=row[12], parent_task=row[13], callback_token=row[14])
+        parent_id=row[12], parent_task=row[13], callback_token=row[14], flow_version=row[15], qualifier=row[16],
+        map_run=row[17])

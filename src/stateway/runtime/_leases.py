@@ -1,0 +1,48 @@
+"""Keeps a worker's claims alive: renews every lease it still holds, a few times per lease.
+
+A worker that cannot reach the store for a whole lease loses its claims for good (``renew_claims``
+never revives a lease that ran out), so another worker takes its work over, and its own late
+commits are refused (``LeaseLost``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+log = logging.getLogger("stateway.runtime.leases")
+
+DEFAULT_LEASE = 8.0  # with renewals every lease/4, a dead worker's work moves within ~8 s (< 10 s)
+
+
+def new_owner_id() -> str:
+    """Unique per process start: host, pid and a random part (a restarted pid is a new owner)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LeaseKeeper:
+    def __init__(self, store: Any, owner: str, lease: float) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease = lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stateway-leases", daemon=True)
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease / 4):
+            try:
+                self.store.renew_claims(self.owner, time.time(), self.lease)
+            except Exception as exc:  # the store is away: keep trying; the lease decides what we lose
+                log.warning("could not renew leases: %s", exc)
