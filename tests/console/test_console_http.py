@@ -7,7 +7,6 @@ import time
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from stateway.api import BackgroundServer, create_app
 from stateway.console._auth import Sessions
@@ -26,10 +25,12 @@ def console(tmp_path):
     runtime = Runtime(SQLiteStore(str(tmp_path / "c.db"))).start()
     credentials = {"ak": "sk"}
     app = create_app(runtime, credentials)
-    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+    server = BackgroundServer(app, "127.0.0.1").start()
+    with httpx.Client(base_url=f"http://{server.endpoint}", follow_redirects=False, timeout=30) as client:
         client.runtime = runtime
         client.credentials = credentials
         yield client
+    server.stop()
     app.state.service.close()
     runtime.close()
 
@@ -53,9 +54,10 @@ def test_the_session_cookie_is_signed_httponly_samesite_and_expires(console):
     assert console.get("/console/executions").status_code == 200
     value = console.cookies.get("stateway_console")
     payload, mac = value.split(".")
-    console.cookies.clear()
-    console.cookies.set("stateway_console", f"{payload}.{mac[:-2]}AA")
-    assert console.get("/console/executions").status_code == 303, "a forged cookie was accepted"
+    forged = httpx.get(f"{console.base_url}/console/executions", headers={"Cookie": f"stateway_console={payload}.{mac[:-2]}AA"})
+    assert forged.status_code == 303, "a forged cookie was accepted"
+    genuine = httpx.get(f"{console.base_url}/console/executions", headers={"Cookie": f"stateway_console={value}"})
+    assert genuine.status_code == 200
 
 
 def test_sessions_expire_and_end_when_the_secret_changes():
