@@ -92,7 +92,7 @@ def test_approve_from_the_list_then_the_sdk_sees_the_approved_output(console_ser
     login(page, console_server, "/tasks")
     row = page.locator(f'#tasks tr[data-execution="{name}"]')
     wait_for(lambda: page.reload() or row.count() == 1)
-    assert row.locator("td").nth(2).inner_text() == "Ask" and "in " in row.locator("td").nth(4).inner_text()
+    assert row.locator("td").nth(2).inner_text() == "Ask" and "ends in " in row.locator("td").nth(4).inner_text()
     stale = page.context.new_page()  # a second tab that still shows the task as open
     stale.goto(page.url)
     row.get_by_text("Approve…").click()
