@@ -222,3 +222,24 @@ def test_a_thousand_branch_map_page_stays_small(console):
     state = console.get("/console/flows/m/executions/big?state=Each%2FItem%2FTouch")
     assert "1000 visits (the first 20 shown)" in state.text and len(state.content) < MB2
     assert console.get("/console/flows/m/executions/big?tl=11").text.count('class="gantt-row"') == 1
+
+
+def test_every_example_and_conformance_flow_draws_with_all_its_states():
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    root = Path(__file__).resolve().parents[2]
+    drawn = 0
+    for path in [*root.glob("examples/**/*.yaml"), *root.glob("tests/conformance/cases/**/*.yaml")]:
+        text = path.read_text()
+        data = YAML(typ="safe").load(text)
+        sources = [text] if isinstance(data, dict) and ("States" in data or "Steps" in data) else \
+            [data[k] for k in ("flow", "definition") if isinstance(data, dict) and isinstance(data.get(k), str)]
+        for source in sources:
+            flow = load_flow(source)
+            svg = flow_svg(flow)
+            for name in flow.root.states:
+                assert f'data-path="{name}"' in svg, (path, name)
+            drawn += 1
+    assert drawn >= 20

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -246,11 +247,10 @@ class Console:
              start_error: str = "", start_input: str = "", start_name: str = "", sync_result: Any = None
              ) -> Response:
         flow = self._flow(request.path_params["flow"])
-        model = q.flow_model(self.service, flow["definition"])
         recent = self.store.page_executions(flow_name=flow["name"], limit=20)
         schedules = self.store.list_schedules(flow["name"])
         return self.render("flow.html", request, session, status=400 if start_error else 200, flow=flow,
-                           svg=flow_svg(model), lines=flow["definition"].splitlines(), recent=recent,
+                           svg=self._svg(flow["definition"]), lines=flow["definition"].splitlines(), recent=recent,
                            schedules=schedules, express=flow["meta"].get("ExecutionMode") == "Express",
                            start_error=start_error, start_input=start_input or "{}", start_name=start_name,
                            sync_result=sync_result)
@@ -323,6 +323,14 @@ class Console:
                            newer_link=urlencode({**filters, "after": rows[0]["id"]}) if rows and newer else "",
                            older_link=urlencode({**filters, "before": rows[-1]["id"]}) if rows and older else "")
 
+    def _svg(self, definition: str, progress: dict[str, Any] | None = None, link: str | None = None,
+             selected: str = "") -> str:
+        try:
+            model = q.flow_model(self.service, definition)
+        except Exception as exc:  # e.g. an integration it names is no longer installed
+            return f'<p class="problem">The graph cannot be drawn: the definition does not load ({escape(str(exc))}).</p>'
+        return flow_svg(model, progress, link, selected)
+
     def _execution(self, request: Request) -> Any:
         row = q.execution(self.service, request.path_params["flow"], request.path_params["name"])
         if row is None:
@@ -337,8 +345,7 @@ class Console:
         selected = request.query_params.get("state", "")
         keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl")}
         link = here + "?" + urlencode({**keep, "state": "__PATH__"}).replace("__PATH__", "{path}") + "#state"
-        model = q.flow_model(self.service, row.definition)
-        svg = flow_svg(model, progress.nodes, link, selected)
+        svg = self._svg(row.definition, progress.nodes, link, selected)
         tl_page = _int(request.query_params.get("tl"), 1)
         visits = progress.visits
         tl_pages = max(1, -(-len(visits) // TIMELINE_PAGE))
