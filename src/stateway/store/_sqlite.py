@@ -481,9 +481,12 @@ class SQLiteStore(VersionsMixin, MapRunsMixin):
             if value is not None:
                 clauses.append(f"{column}=?")
                 args.append(value)
-        if name_prefix:  # a range on the name index; the upper bound is the prefix's successor
+        if name_prefix and ord(name_prefix[-1]) < 0x10FFFF:  # a range on the name index, up to the next prefix
             clauses.append("name >= ? AND name < ?")
             args += [name_prefix, name_prefix[:-1] + chr(ord(name_prefix[-1]) + 1)]
+        elif name_prefix:
+            clauses.append("substr(name, 1, ?) = ?")
+            args += [len(name_prefix), name_prefix]
         if started_from is not None:
             clauses.append("started >= ?")
             args.append(started_from)
