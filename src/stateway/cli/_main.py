@@ -315,18 +315,21 @@ def exec_describe(flow: str, name: str, wait: int, definition: bool, as_json: bo
 @click.option("--status", type=click.Choice(["Running", "Succeeded", "Failed", "Stopped", "TimedOut"]),
               help="only executions with this status")
 @click.option("--prefix", help="only executions whose name starts with this")
+@click.option("--qualifier", help="only executions of this version (a number) or started through this alias")
+@click.option("--map-run", "map_run", help="the child executions of this Map Run instead")
 @json_option
 @endpoint_option
-def exec_list(flow_name: str, status: str | None, prefix: str | None, as_json: bool, endpoint: str) -> None:
+def exec_list(flow_name: str, status: str | None, prefix: str | None, qualifier: str | None, map_run: str | None,
+              as_json: bool, endpoint: str) -> None:
     """List FLOW_NAME's executions."""
     items = list(_listing(endpoint, "ListExecutions", "Executions", FlowName=flow_name, Status=status,
-                          ExecutionNamePrefix=prefix, MetadataOnly="true"))
+                          ExecutionNamePrefix=prefix, Qualifier=qualifier, MapRunName=map_run, MetadataOnly="true"))
     if as_json:
         _dump(items)
         return
-    _table(["NAME", "STATUS", "STARTED", "STOPPED"],
-           [(i["Name"], i["Status"], i["StartedTime"], i.get("StoppedTime") or "-") for i in items],
-           empty="no execution")
+    _table(["NAME", "STATUS", "VERSION", "STARTED", "STOPPED"],
+           [(i["Name"], i["Status"], i.get("FlowVersion") or "-", i["StartedTime"], i.get("StoppedTime") or "-")
+            for i in items], empty="no execution")
 
 
 @exec_group.command("history")
@@ -497,7 +500,9 @@ def queue_list(as_json: bool, db: str) -> None:
     _table(["QUEUE", "MESSAGES"], [(q["name"], f"{q['messages']} messages") for q in queues], empty="no queue")
 
 
-from stateway.cli import _versions  # noqa: E402,F401  (adds flow publish/versions/alias)
+from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/alias)
+
+cli.add_command(_versions.maprun)
 
 
 def main() -> None:

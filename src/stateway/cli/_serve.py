@@ -68,7 +68,10 @@ def hold_engine_lock(database: str) -> EngineLock:
               help="holds the SQLite database and the server's secret")
 @click.option("--functions", "functions_dir", type=click.Path(file_okay=False), help="local functions directory")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
-def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None) -> None:
+@click.option("--oss-bucket", "oss_buckets", multiple=True, metavar="NAME=DIR",
+              help="a bucket name a distributed Map's ItemReader may name, and the directory it stands for")
+def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
+                  oss_buckets: tuple[str, ...]) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
     config = load_config(config_path)
     keys = access_keys(config)
@@ -94,7 +97,8 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
     runtime = Runtime(SQLiteStore(database),
                       settings={"function_runtime": functions, "limits": config.get("limits"),
-                                "express": config.get("express"), "http": config.get("http")})
+                                "express": config.get("express"), "http": config.get("http"),
+                                "oss_buckets": bucket_dirs(config, oss_buckets)})
     app = create_app(runtime, keys, endpoint)
     runtime.start()
     click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
@@ -105,3 +109,17 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         app.state.service.close()
         runtime.close()
         engine_lock.release()
+
+
+def bucket_dirs(config: dict[str, Any], options: tuple[str, ...] = ()) -> dict[str, str]:
+    """``[oss_buckets]`` of the config file, then ``--oss-bucket NAME=DIR``: bucket names for ItemReader."""
+    buckets = {str(k): str(v) for k, v in (config.get("oss_buckets") or {}).items()}
+    for option in options:
+        name, sep, directory = option.partition("=")
+        if not sep or not name or not directory:
+            raise click.BadParameter(f"{option!r}: use NAME=DIR", param_hint="--oss-bucket")
+        buckets[name] = directory
+    for name, directory in buckets.items():
+        if not os.path.isdir(directory):
+            raise click.BadParameter(f"bucket {name!r}: {directory} is not a directory", param_hint="--oss-bucket")
+    return buckets
