@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios
+from bench import console, scenarios
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -28,6 +28,9 @@ TARGETS = {
     "dmap.ratio_to_peer_tenth": ("<=", 3),
 }
 TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the bound for a test with a 30-day Wait
+TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
+                "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
+                "console.execution_last_history_bytes": ("<", 2 * 2**20)})
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -46,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture)")
+                                       "fairness,run,fixture,console)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -59,7 +62,8 @@ def main() -> None:
     sizes = {"loop": 2_000 if quick else 10_000, "many": 100 if quick else 1_000,
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
-             "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000}
+             "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
+             "console": (5_000, 2_500) if quick else (100_000, 25_000)}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -135,6 +139,10 @@ def main() -> None:
         print("fixture", flush=True)
         record("fixture", "ms_1k_steps", repeat(fixture_1k_steps_ms, runs))
         record("fixture", "ms_30_day_wait", repeat(fixture_30_day_wait_ms, 5 if quick else 9))
+    if wanted("console"):
+        print("console", flush=True)
+        results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
+        print(f"  console: {results['console']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -229,6 +237,16 @@ def markdown(results: dict[str, Any]) -> str:
         text += (f"| `stateway run`, whole process, {run['transitions']:,} transitions, output to a pipe | "
                  f"{num(run['tps'])} transitions/s | {run['seconds']:.2f} s, of which start-up "
                  f"{run['startup_seconds']:.2f} s | peer {num(run['peer_tps'])} transitions/s |\n")
+    pages = results.get("console", {})
+    if pages:
+        for key, label in (("list", f"console: executions list, {pages['executions']:,} executions"),
+                           ("list_flow_status", "console: executions list filtered by flow and status"),
+                           ("list_prefix", "console: executions list filtered by name prefix"),
+                           ("execution", f"console: execution page, {pages['events']:,} events"),
+                           ("execution_last_history", "console: execution page, last history page"),
+                           ("execution_live", "console: live refresh of that page")):
+            text += (f"| {label} | first byte {pages[key + '_ttfb_ms']:.1f} ms (first view "
+                     f"{pages[key + '_first_ttfb_ms']:.0f} ms) | {pages[key + '_bytes'] / 1024:.0f} KiB | |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

@@ -117,6 +117,7 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
     runtime.listeners.append(_logging.ExecutionLog(runtime))
     runtime.start()
     click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
+    click.echo(f"stateway: web console on http://{endpoint}/console/", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", timeout_keep_alive=600)
     finally:

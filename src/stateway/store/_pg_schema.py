@@ -102,3 +102,12 @@ MIGRATIONS.append(
         stdout TEXT NOT NULL, stderr TEXT NOT NULL, PRIMARY KEY (execution_id, task_id));
     """
 )
+
+# the console's listings: newest first across flows, by flow, by start time
+MIGRATIONS.append(
+    """
+    CREATE INDEX IF NOT EXISTS executions_flow_id ON executions (flow_name, id);
+    CREATE INDEX IF NOT EXISTS executions_started ON executions (started);
+    CREATE INDEX IF NOT EXISTS executions_name ON executions (name text_pattern_ops);
+    """
+)
