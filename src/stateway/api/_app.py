@@ -3,6 +3,7 @@ Every error is the protocol's own error body, never HTML, never empty."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
@@ -15,12 +16,14 @@ from starlette.routing import Route
 
 from stateway.api._actions import ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._mns import QueueApi
+from stateway.api._ops import ops_routes
 from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
+from stateway.runtime._metrics import API_SECONDS
 
 MAX_BODY = 1024 * 1024
 API_VERSION = "2019-03-15"
-RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409}
+RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409, "ServiceUnavailable": 503}
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> JSONResponse:
@@ -62,7 +65,9 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             if handler is None:
                 detail = "is not supported yet" if action in NOT_YET else "is not supported"
                 raise ApiError(400, "ActionNotSupported", f"the action {action!r} {detail}")
+            began = time.monotonic()
             result = await run_in_threadpool(handler, service, params)
+            API_SECONDS.labels(action).observe(time.monotonic() - began)
             result["RequestId"] = request_id
             return JSONResponse(result, headers={"x-acs-request-id": request_id})
         except ProtocolError as exc:
@@ -75,6 +80,6 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             code = getattr(exc, "code", "InternalServerError")
             return _error(_status_of(code), code, str(exc), request_id)
 
-    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes()])
+    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime)])
     app.state.service = service
     return app

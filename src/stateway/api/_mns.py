@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stateway.api._signature import ProtocolError, SignatureChecker
-from stateway.store import SQLiteStore
+from stateway.store import Store
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,119}$")
@@ -81,10 +81,21 @@ def _query(request: Request) -> dict[str, str]:
 
 
 class QueueApi:
-    def __init__(self, store: SQLiteStore, checker: SignatureChecker, notify: Any = None) -> None:
+    def __init__(self, store: Store, checker: SignatureChecker, notify: Any = None) -> None:
         self.store = store
         self.checker = checker
         self.notify = notify or (lambda: None)
+        # on a shared store, long polls query again only on a change notice (or twice a second,
+        # for delays and visibility timeouts running out), not every POLL_INTERVAL
+        self.changes = 0
+        self.recheck = 0.0
+        if getattr(store, "shared", False):
+            self.recheck = 0.5
+            store.subscribe(self._on_notice)
+
+    def _on_notice(self, topic: str) -> None:
+        if topic == "queue":
+            self.changes += 1
 
     def routes(self) -> list[Route]:
         return [Route("/queues", self.handle, methods=["GET"]),
@@ -223,10 +234,14 @@ class QueueApi:
                     else attributes["PollingWaitSeconds"])
             deadline = time.monotonic() + wait
             while True:
+                seen = self.changes
                 found = self.store.receive_messages(queue, time.time(), count, attributes["VisibilityTimeout"])
                 if found or time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(POLL_INTERVAL)
+                recheck = time.monotonic() + self.recheck
+                while self.changes == seen and time.monotonic() < min(recheck, deadline):
+                    await asyncio.sleep(POLL_INTERVAL)
             if not found:
                 raise MnsError(404, "MessageNotExist", "Message not exist.")
             items = [self._message(m, peek=False) for m in found]

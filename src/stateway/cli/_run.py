@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from stateway.api import DEV_CREDENTIALS, BackgroundServer, create_app
+from stateway.cli._stores import _redacted, open_configured_store, store_option
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import Runtime
 from stateway.store import SQLiteStore
@@ -105,18 +106,23 @@ class Progress:
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line: name, status, output, error")
 @click.option("--port", default=0, help="loopback port for callbacks (default: any free port)")
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
+@store_option
 def run_command(file: str, input_: str | None, functions_dir: str | None, flows_dir: str | None, db: str | None,
-                as_json: bool, port: int, execution_name: str | None) -> None:
+                as_json: bool, port: int, execution_name: str | None, store_url: str | None = None) -> None:
     """Run FILE on the embedded engine until it ends. Exit 0 if it succeeded, 1 if not, 2 for bad input."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     path = Path(file)
     source = path.read_text()
     execution_input = _read_input(input_)
     tmp = None
+    if db is not None and store_url:
+        raise click.UsageError("give --db or --store, not both")
+    if db is None and store_url:
+        db = store_url
     if db is None:
         tmp = tempfile.mkdtemp(prefix="stateway-run-")
         db = os.path.join(tmp, "stateway.db")
-    store = SQLiteStore(db)
+    store = open_configured_store(store_url, {}) if store_url else SQLiteStore(db)
     key_id, secret = next(iter(DEV_CREDENTIALS.items()))
     settings: dict[str, Any] = {"functions_dir": functions_dir}
     runtime = Runtime(store, settings=settings)
@@ -139,7 +145,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     for warning in runtime.load(source).warnings:
         console.print(f"[yellow]{warning.format(file)}[/]")
     server.start()
-    console.print(f"[dim]stateway: listening on {server.endpoint} for callbacks (database {db})[/]")
+    console.print(f"[dim]stateway: listening on {server.endpoint} for callbacks (database {_redacted(db)})[/]")
     root: list[int] = []
     progress = Progress(runtime, console, root)
     progress.endpoint = server.endpoint

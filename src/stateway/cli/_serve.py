@@ -13,9 +13,9 @@ import click
 import uvicorn
 
 from stateway.api import DEV_CREDENTIALS, create_app
+from stateway.cli._stores import lease_seconds, open_configured_store, store_option, store_target
 from stateway.runtime import Runtime
 from stateway.services import FunctionRuntime
-from stateway.store import SQLiteStore
 
 
 def is_loopback(host: str) -> bool:
@@ -54,7 +54,10 @@ def access_keys(config: dict[str, Any]) -> dict[str, str]:
               help="holds the SQLite database and the server's secret")
 @click.option("--functions", "functions_dir", type=click.Path(file_okay=False), help="local functions directory")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
-def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None) -> None:
+@store_option
+@click.option("--api-only", is_flag=True, help="serve the API only; workers (`stateway worker`) run the executions")
+def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
+                  store_url: str | None = None, api_only: bool = False) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
     config = load_config(config_path)
     keys = access_keys(config)
@@ -66,19 +69,28 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         keys = dict(DEV_CREDENTIALS)
         click.echo("stateway: no access keys configured; accepting the development pair test/test on loopback",
                    err=True)
-    os.makedirs(data_dir, exist_ok=True)
+    target = store_target(store_url, config, data_dir)
+    if api_only and not target.startswith(("postgresql://", "postgres://")):
+        raise click.UsageError("--api-only needs a shared store: --store postgresql://...")
+    if target == data_dir:
+        os.makedirs(data_dir, exist_ok=True)
     key_id, secret = next(iter(keys.items()))
     endpoint = f"{host}:{port}"
     functions = FunctionRuntime(functions_dir, config.get("functions"), environment={
         "STATEWAY_ENDPOINT": endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
-    runtime = Runtime(SQLiteStore(os.path.join(data_dir, "stateway.db")),
-                      settings={"function_runtime": functions, "limits": config.get("limits")})
+    runtime = Runtime(open_configured_store(target, config),
+                      settings={"function_runtime": functions, "limits": config.get("limits"),
+                                "lease_seconds": lease_seconds(config)})
     app = create_app(runtime, keys, endpoint)
-    runtime.start()
-    click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
+    if not api_only:
+        runtime.start()
+    where = "data in " + data_dir if target == data_dir else "store " + target.split("@")[-1]
+    click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} ({where}"
+               f"{'; API only' if api_only else ''})", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", timeout_keep_alive=600)
     finally:
         app.state.service.close()
         runtime.close()
+        runtime.store.close()

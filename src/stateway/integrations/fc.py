@@ -35,10 +35,20 @@ class InvokeFunction(Integration):
     # -- async worker pool ------------------------------------------------------------------
     def start(self) -> None:
         self.runtime.store.requeue_running_invocations()
+        if self.runtime.store.shared:  # another process's enqueue wakes us (NOTIFY), so poll rarely
+            self.runtime.store.subscribe(self._on_notice)
+            self._idle_wait = 5.0
         for i in range(self.workers):
             thread = threading.Thread(target=self._worker, name=f"stateway-fc-async-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    _idle_wait = 0.5
+
+    def _on_notice(self, topic: str) -> None:
+        if topic in ("invocation", "work"):
+            with self._work:
+                self._work.notify()
 
     def close(self) -> None:
         self._stop.set()
@@ -52,7 +62,7 @@ class InvokeFunction(Integration):
                 job = store.claim_invocation(self.runtime.owner, time.time(), self.runtime.lease)
                 if job is None:
                     with self._work:
-                        self._work.wait(timeout=0.5)
+                        self._work.wait(timeout=self._idle_wait)
                     continue
                 self._run_async(job)
             except Exception:  # the store closed under us at shutdown; the row is requeued at restart

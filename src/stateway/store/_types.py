@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-
 @dataclass
 class ExecutionRow:
     id: int
