@@ -19,7 +19,7 @@ from stateway.api._mns import QueueApi
 from stateway.api._ops import ops_routes
 from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
-from stateway.runtime._metrics import API_SECONDS
+from stateway.runtime import _metrics as metrics
 
 MAX_BODY = 1024 * 1024
 API_VERSION = "2019-03-15"
@@ -67,7 +67,7 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
                 raise ApiError(400, "ActionNotSupported", f"the action {action!r} {detail}")
             began = time.monotonic()
             result = await run_in_threadpool(handler, service, params)
-            API_SECONDS.labels(action).observe(time.monotonic() - began)
+            metrics.API_SECONDS.labels(action).observe(time.monotonic() - began)
             result["RequestId"] = request_id
             return JSONResponse(result, headers={"x-acs-request-id": request_id})
         except ProtocolError as exc:

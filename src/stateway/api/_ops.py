@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -43,6 +42,9 @@ def ops_routes(runtime: Runtime) -> list[Route]:
                 metrics.QUEUE_DEPTH.set(stats["queue_depth"])
             except Exception:  # the store is away: serve the counters we have
                 pass
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        metrics.DECISIONS  # noqa: B018  (made on first use: make them, so a fresh process shows zeros)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", scrape)]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.services.functions import FunctionRuntime
+from stateway.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from stateway.runtime._runtime import Runtime
@@ -65,6 +66,8 @@ class InvokeFunction(Integration):
                         self._work.wait(timeout=self._idle_wait)
                     continue
                 self._run_async(job)
+            except StoreUnavailable:  # the database is away: wait, then go on
+                self._stop.wait(1.0)
             except Exception:  # the store closed under us at shutdown; the row is requeued at restart
                 if self._stop.is_set():
                     return
@@ -75,17 +78,30 @@ class InvokeFunction(Integration):
         try:
             spec = self.functions.resolve(job["function"])
             result = self.functions.invoke(spec, job["event"], job["id"], job["id"])
-            store.finish_invocation(job["id"], "Succeeded", result, None, None)
+            finish: tuple[Any, ...] = ("Succeeded", result, None, None)
             outcome: dict[str, Any] = {"ok": True, "output": {"Body": result}}
         except IntegrationError as exc:
-            store.finish_invocation(job["id"], "Failed", None, exc.error, exc.cause)
+            finish = ("Failed", None, exc.error, exc.cause)
             outcome = {"ok": False, "error": exc.error, "cause": exc.cause}
+        # the function ran: record it even if the database is away for a while (we hold the claim)
+        self._until_stored(lambda: store.finish_invocation(job["id"], *finish))
         if job["execution_id"] is None or (outcome["ok"] and not job["notify"]):
             return
         if outcome.get("error") == "FnF.TaskCancelled":
             return
-        self.runtime.complete_task(job["execution_id"], job["task_id"],
-                                   {"type": "task_result", "task": job["task_id"], **outcome})
+        self._until_stored(lambda: self.runtime.complete_task(
+            job["execution_id"], job["task_id"], {"type": "task_result", "task": job["task_id"], **outcome}))
+
+    def _until_stored(self, write: Any) -> None:
+        delay = 0.2
+        while True:
+            try:
+                write()
+                return
+            except StoreUnavailable:
+                if self._stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 5.0)
 
     # -- the integration ----------------------------------------------------------------------
     def invocation_id(self, call: TaskCall) -> str:

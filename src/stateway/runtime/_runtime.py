@@ -62,6 +62,7 @@ class Runtime:
         self._pool = ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
                                         thread_name_prefix="stateway-dispatch")
         self._inflight: set[int] = set()
+        self._dispatch_attempts: dict[int, int] = {}
         self._inflight_lock = threading.Lock()
         self.sweep_interval = sweep_interval
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
@@ -336,12 +337,34 @@ class Runtime:
             elif kind == "report":
                 self._report_end(command)
             self.store.outbox_done(outbox_id)
-        except Exception:
+        except Exception as exc:
             log.exception("dispatch of %s failed", command.get("kind"))
-        finally:
-            with self._inflight_lock:
-                self._inflight.discard(outbox_id)
-            self.notify()
+            # we still hold the row's claim (renewed while we live): try again later, ourselves
+            if self._retry_dispatch(outbox_id, execution_id, command, exc):
+                return
+        with self._inflight_lock:
+            self._inflight.discard(outbox_id)
+        self.notify()
+
+    def _retry_dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any], exc: Exception) -> bool:
+        attempt = self._dispatch_attempts.get(outbox_id, 0) + 1
+        self._dispatch_attempts[outbox_id] = attempt
+        if self._stopping:
+            return False
+        delay = min(0.5 * 2 ** attempt, 60.0)
+
+        def again() -> None:
+            if self._stopping:
+                return
+            try:
+                self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+            except RuntimeError:
+                pass
+
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        timer.start()
+        return True
 
     def task_call(self, execution_id: int, command: dict[str, Any]) -> TaskCall:
         row = self.store.get_execution(execution_id)
