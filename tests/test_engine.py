@@ -68,11 +68,67 @@ def test_late_result_after_close_changes_nothing():
     assert after.history == [] and after.commands == []
 
 
-def test_thousand_pass_chain_is_one_decision():
-    states = "\n".join(f"  - {{Type: Pass, Name: S{i}, Next: S{i + 1}}}" for i in range(1000))
-    source = f"Type: StateMachine\nSpecVersion: v1\nStartAt: S0\nStates:\n{states}\n  - {{Type: Succeed, Name: S1000}}\n"
-    _, d = start(source, {"k": 1})
-    assert d.ended["status"] == "Succeeded" and d.ended["output"] == {"k": 1}
+def _chain(n):
+    states = "\n".join(f"  - {{Type: Pass, Name: S{i}, Next: S{i + 1}}}" for i in range(n))
+    return f"Type: StateMachine\nSpecVersion: v1\nStartAt: S0\nStates:\n{states}\n  - {{Type: Succeed, Name: S{n}}}\n"
+
+
+def test_four_hundred_pass_chain_is_one_decision():
+    _, d = start(_chain(400), {"k": 1})
+    assert d.ended["status"] == "Succeeded" and d.ended["output"] == {"k": 1} and not d.yielded
+
+
+def test_a_long_chain_yields_at_its_budget_and_continues_where_it_stopped():
+    interp, d = start(_chain(1000), {"k": 1})
+    decisions = [d]
+    while d.ended is None:
+        assert d.yielded and len(d.history) <= 1000
+        assert [t["event"] for t in d.timers if t["timer"] == "continue"] == [{"type": "continue"}]
+        d = interp.decide(d.state, {"type": "continue"}, 100.0, lambda t: t)
+        decisions.append(d)
+    assert len(decisions) == 3 and d.ended == {"status": "Succeeded", "output": {"k": 1}, "error": None, "cause": None}
+    ids = [h["EventId"] for x in decisions for h in x.history]
+    assert ids == list(range(1, len(ids) + 1))  # nothing lost or doubled across the turns
+    entered = [h["StepName"] for x in decisions for h in x.history if h["Type"] == "StepEntered"]
+    assert entered == [f"S{i}" for i in range(1001)]
+
+
+def test_a_decision_yields_at_its_deadline():
+    ticks = iter(range(10**6))
+    interp = Interpreter(load_flow(_chain(400)), limits={"execution_seconds": 0})
+    state = new_execution_state("e", "f", {}, 100.0)
+    d = interp.decide(state, {"type": "start"}, 100.0, lambda t: t, deadline=3, clock=lambda: next(ticks))
+    assert d.yielded and d.ended is None and len(d.history) < 200
+
+
+def test_events_limit_is_checked_at_every_event_in_a_pass_loop():
+    source = """Type: StateMachine
+SpecVersion: v1
+StartAt: A
+States:
+  - {Type: Pass, Name: A, Next: B}
+  - {Type: Pass, Name: B, Next: A}
+"""
+    interp = Interpreter(load_flow(source), limits={"execution_seconds": 0, "events": 300})
+    d = interp.decide(new_execution_state("e", "f", {}, 100.0), {"type": "start"}, 100.0, lambda t: t)
+    assert d.ended["error"] == "FnF.EventsLimitExceeded" and len(d.history) <= 303
+
+
+def test_stop_ends_a_yielded_loop_and_drops_its_ready_frames():
+    source = """Type: StateMachine
+SpecVersion: v1
+StartAt: A
+States:
+  - {Type: Pass, Name: A, Next: B}
+  - {Type: Pass, Name: B, Next: A}
+"""
+    interp = Interpreter(load_flow(source), limits={"execution_seconds": 0})
+    d = interp.decide(new_execution_state("e", "f", {}, 100.0), {"type": "start"}, 100.0, lambda t: t)
+    assert d.yielded
+    d = interp.decide(d.state, {"type": "stop", "error": "E", "cause": "c"}, 101.0, lambda t: t)
+    assert d.ended["status"] == "Stopped" and not d.yielded
+    after = interp.decide(d.state, {"type": "continue"}, 101.0, lambda t: t)
+    assert after.history == [] and after.ended is None
 
 
 def test_stop_cancels_every_open_task_of_a_map():

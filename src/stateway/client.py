@@ -10,7 +10,8 @@ import httpx
 from stateway.api._signature import DEV_CREDENTIALS, sign_rpc_v1
 
 POST_ACTIONS = {"ReportTaskSucceeded", "ReportTaskFailed", "StopExecution", "StartExecution", "CreateFlow",
-                "UpdateFlow"}
+                "UpdateFlow", "PublishFlowVersion", "DeleteFlowVersion", "CreateFlowAlias", "UpdateFlowAlias",
+                "DeleteFlowAlias"}
 
 
 class ApiCallError(Exception):

@@ -21,11 +21,21 @@ CANCELLATION_CASES = {"stop-cascades", "map-item-fails"}
 
 
 def load_case(name: str) -> dict[str, Any]:
-    return YAML(typ="safe").load((CASE_ROOT / f"{name}.yaml").read_text())
+    """``name`` may be in a subfolder (``v1/choice``); a flow without ``Name`` is named after its file."""
+    case = YAML(typ="safe").load((CASE_ROOT / f"{name}.yaml").read_text())
+    case.setdefault("name", Path(name).name)
+    return case
 
 
-def case_names() -> list[str]:
-    return sorted(p.stem for p in CASE_ROOT.glob("*.yaml"))
+def case_names(folder: str = "") -> list[str]:
+    prefix = f"{folder}/" if folder else ""
+    return sorted(prefix + p.stem for p in (CASE_ROOT / folder).glob("*.yaml"))
+
+
+def flow_name(case: dict[str, Any]) -> str:
+    if "Name:" in case["flow"]:
+        return case["flow"].split("Name:", 1)[1].split("\n", 1)[0].strip()
+    return str(case["name"])
 
 
 @dataclass
@@ -160,7 +170,7 @@ def run_in_engine(case: dict[str, Any], make_runtime: Any) -> Ending:
     runtime = make_runtime(case.get("functions"))
     for child, source in (case.get("children") or {}).items():
         runtime.register_flow(child, source)
-    name = case["flow"].split("Name:", 1)[1].split("\n", 1)[0].strip()
+    name = flow_name(case)
     runtime.register_flow(name, case["flow"])
     began = time.time()
     row = runtime.start_execution(name, case.get("input") or {}, "conformance")
@@ -245,9 +255,9 @@ def run_in_cli(case: dict[str, Any], workdir: Path) -> Ending:
         (functions / f"{name}.py").write_text(source)
     for name, source in (case.get("children") or {}).items():
         (flows / f"{name}.yaml").write_text(source)
-    flow_file = workdir / "flow.yaml"
+    name = flow_name(case)
+    flow_file = workdir / f"{name}.yaml"
     flow_file.write_text(case["flow"])
-    name = case["flow"].split("Name:", 1)[1].split("\n", 1)[0].strip()
     db = workdir / "run.db"
     port = free_port()
     began = time.time()
@@ -387,7 +397,7 @@ def run_in_server(case: dict[str, Any], fnf: Any, account: Any, functions_dir: P
         (functions_dir / f"{name}.py").write_text(source)
     for child, source in (case.get("children") or {}).items():
         fnf.create_flow(m.CreateFlowRequest(name=child, definition=source, description="", type="FDL"))
-    name = case["flow"].split("Name:", 1)[1].split("\n", 1)[0].strip()
+    name = flow_name(case)
     fnf.create_flow(m.CreateFlowRequest(name=name, definition=case["flow"], description="", type="FDL"))
     began = time.time()
     fnf.start_execution(m.StartExecutionRequest(flow_name=name, execution_name="conformance",

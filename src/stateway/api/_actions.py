@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from stateway.api._signature import ProtocolError
+from starlette.concurrency import run_in_threadpool
+
+from stateway.api._values import ApiError, check_name, invalid, page_token, parse_json
+from stateway.api._waits import Waiters
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import FINAL_STATUSES, Runtime
-from stateway.runtime._cron import Cron, CronError
+from stateway.runtime._cron import Cron
 from stateway.store import ExecutionRow, SQLiteStore
 from stateway.timefmt import iso
 
 MAX_INPUT_BYTES = 64 * 1024
 DEFAULT_LIMIT = 60
-
-
-class ApiError(ProtocolError):
-    pass
+SYNC_SECONDS = 300
+RECHECK_SECONDS = 1.0  # a long poll re-reads the store at least this often, woken or not
+EXPRESS_KEEP = 1000  # ended Express executions kept in memory, at most...
+EXPRESS_KEEP_SECONDS = 600  # ...and for at most this long
 
 
 class CloudFlowService:
@@ -31,14 +35,40 @@ class CloudFlowService:
     def __init__(self, runtime: Runtime, endpoint: str = "") -> None:
         self.runtime = runtime
         self.endpoint = endpoint
+        self.waiters = Waiters()
+        self.waiters.attach(runtime)
         self._express: Runtime | None = None
         self._express_lock = threading.Lock()
+        express = runtime.settings.get("express") or {}
+        self.express_keep = int(express.get("keep", EXPRESS_KEEP))
+        self.express_keep_seconds = float(express.get("keep_seconds", EXPRESS_KEEP_SECONDS))
 
     def express(self) -> Runtime:
         with self._express_lock:
             if self._express is None:
-                self._express = Runtime(SQLiteStore.in_memory(), settings=self.runtime.settings).start()
+                self._express = Runtime(SQLiteStore.in_memory(), settings=self.runtime.settings)
+                self.waiters.attach(self._express)
+                self._express.start()
             return self._express
+
+    def prune_express(self) -> int:
+        """Forget ended Express executions beyond the newest ``express_keep``, or older than the window."""
+        if self._express is None:
+            return 0
+        return self._express.store.prune_ended_executions(time.time() - self.express_keep_seconds,
+                                                          self.express_keep)
+
+    async def wait_ended(self, runtime: Runtime, execution_id: int, timeout: float) -> ExecutionRow:
+        """The execution once it has ended, or as it is when ``timeout`` runs out; holds no thread."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        with self.waiters.watch(("execution", id(runtime), execution_id)) as woken:
+            while True:
+                row = await run_in_threadpool(runtime.store.get_execution, execution_id)
+                remaining = deadline - loop.time()
+                if row.status in FINAL_STATUSES or remaining <= 0:
+                    return row
+                await Waiters.sleep(woken, min(remaining, RECHECK_SECONDS))
 
     def close(self) -> None:
         if self._express is not None:
@@ -46,6 +76,7 @@ class CloudFlowService:
 
 
 Handler = Callable[[CloudFlowService, Mapping[str, str]], dict[str, Any]]
+AsyncHandler = Callable[[CloudFlowService, Mapping[str, str]], Awaitable[dict[str, Any]]]
 
 
 # -- parameters -------------------------------------------------------------------------------------
@@ -60,10 +91,9 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "InvalidArgument", f"{name} must be an integer, got {raw!r}") from None
+    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 12:
+        raise ApiError(400, "InvalidArgument", f"{name} must be an integer, got {raw[:40]!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise ApiError(400, "InvalidArgument", f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -94,20 +124,14 @@ def _json_object(params: Mapping[str, str], name: str) -> dict[str, Any]:
     raw = params.get(name) or "{}"
     if len(raw.encode()) > MAX_INPUT_BYTES:
         raise ApiError(400, "InvalidArgument", f"{name} is over the limit of {MAX_INPUT_BYTES} bytes")
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, "InvalidArgument", f"{name} is not JSON: {exc}") from None
+    value = parse_json(raw, name)
     if not isinstance(value, dict):
         raise ApiError(400, "InvalidArgument", f"{name} must be a JSON object")
     return value
 
 
 def _offset(params: Mapping[str, str]) -> int:
-    token = params.get("NextToken") or "0"
-    if not token.isdigit():
-        raise ApiError(400, "InvalidArgument", f"NextToken {token!r} is not one this server gave")
-    return int(token)
+    return page_token(params.get("NextToken") or "0")
 
 
 def _page(items: list[Any], params: Mapping[str, str]) -> tuple[list[Any], str]:
@@ -142,15 +166,12 @@ def _flow_meta(params: Mapping[str, str], defaults: bool) -> dict[str, Any]:
     if meta.get("ExecutionMode", "Standard") not in ("Standard", "Express"):
         raise ApiError(400, "InvalidArgument", "ExecutionMode must be Standard or Express")
     if "Environment" in params:
-        try:
-            meta["Environment"] = json.loads(params["Environment"])
-        except ValueError:
-            raise ApiError(400, "InvalidArgument", "Environment must be JSON") from None
+        meta["Environment"] = parse_json(params["Environment"], "Environment")
     return meta
 
 
 def create_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    name, definition = required(params, "Name"), required(params, "Definition")
+    name, definition = check_name(required(params, "Name"), "Name"), required(params, "Definition")
     try:
         flow = service.runtime.register_flow(name, definition, _flow_meta(params, True), replace=False)
     except FlowDefinitionError as exc:
@@ -197,6 +218,9 @@ def execution_view(row: ExecutionRow, metadata_only: bool = False) -> dict[str, 
                      "FlowDefinition": row.definition})
     if row.status in ("Failed", "Stopped", "TimedOut"):
         view.update({"ErrorCode": row.error or "", "ErrorMessage": row.cause or ""})
+    view.update({"FlowVersion": row.flow_version, "Qualifier": row.qualifier})  # extra keys the SDK ignores
+    if row.map_run:
+        view["MapRunName"] = row.map_run
     return view
 
 
@@ -214,27 +238,38 @@ def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dic
     if service.runtime.store.get_flow(flow_name)["meta"].get("ExecutionMode") == "Express":
         raise ApiError(400, "InvalidArgument", f"the flow {flow_name!r} is an Express flow: use StartSyncExecution")
     execution_input = _json_object(params, "Input")
-    row = service.runtime.start_execution(flow_name, execution_input, params.get("ExecutionName") or None,
-                                          callback_token=params.get("CallbackFnFTaskToken") or None)
+    name = params.get("ExecutionName") or None
+    row = service.runtime.start_execution(flow_name, execution_input, name and check_name(name, "ExecutionName"),
+                                          callback_token=params.get("CallbackFnFTaskToken") or None,
+                                          qualifier=params.get("Qualifier") or None)
     return execution_view(row)
 
 
-def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+def _start_sync(service: CloudFlowService, params: Mapping[str, str]) -> tuple[Runtime, ExecutionRow]:
     flow_name = required(params, "FlowName")
     flow = service.runtime.store.get_flow(flow_name)
     if flow["meta"].get("ExecutionMode") != "Express":
         raise ApiError(400, "InvalidArgument", f"the flow {flow_name!r} is a Standard flow: use StartExecution")
+    if params.get("ExecutionName"):
+        check_name(params["ExecutionName"], "ExecutionName")
     execution_input = _json_object(params, "Input")
     express = service.express()
     for other in service.runtime.store.list_flows():  # child flows run in the same memory
         express.store.put_flow(other["name"], other["definition"], other["meta"], replace=True)
-    given = params.get("ExecutionName") or "sync"
-    row = express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}")
-    row = express.wait(row.id, 300)
+    return express, express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}",
+                                            qualifier=params.get("Qualifier") or None, versions=service.runtime.store)
+
+
+async def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    express, row = await run_in_threadpool(_start_sync, service, params)
+    row = await service.wait_ended(express, row.id, SYNC_SECONDS)
     if row.status not in FINAL_STATUSES:
-        express.stop_execution(row.id, "FnF.Timeout", "a synchronous execution is limited to 300 seconds")
-        row = express.wait(row.id, 5)
-    view = {"FlowName": flow_name, "Name": f"{given}:{uuid.uuid4()}", "Status": row.status,
+        await run_in_threadpool(express.stop_execution, row.id, "FnF.Timeout",
+                                f"a synchronous execution is limited to {SYNC_SECONDS} seconds")
+        row = await service.wait_ended(express, row.id, 5)
+    await run_in_threadpool(service.prune_express)
+    given = params.get("ExecutionName") or "sync"
+    view = {"FlowName": row.flow_name, "Name": f"{given}:{uuid.uuid4()}", "Status": row.status,
             "Output": "" if row.output is None else json.dumps(row.output, ensure_ascii=False),
             "StartedTime": iso(row.started), "StoppedTime": iso(row.stopped or time.time())}
     if row.status != "Succeeded":
@@ -242,12 +277,15 @@ def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -
     return view
 
 
-def describe_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    row = _find(service, params)
+async def describe_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     wait = _int(params, "WaitTimeSeconds", 0, 0, 60)
+    row = await run_in_threadpool(_find, service, params)
     if wait and row.status not in FINAL_STATUSES:
-        row = service.runtime.wait(row.id, wait)
-    return execution_view(row)
+        row = await service.wait_ended(service.runtime, row.id, wait)
+    view = execution_view(row)
+    if row.status not in FINAL_STATUSES:  # Stateway extension: where a running execution is
+        view["CurrentSteps"] = await run_in_threadpool(service.runtime.store.current_steps, row.id)
+    return view
 
 
 def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
@@ -261,18 +299,32 @@ def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dic
     rows = service.runtime.store.list_executions(
         flow_name=flow_name, status=status, name_prefix=params.get("ExecutionNamePrefix") or "",
         started_from=_time(params, "StartedTimeBegin"), started_to=_time(params, "StartedTimeEnd"),
-        offset=offset, limit=limit + 1, with_state=False)
+        offset=offset, limit=limit + 1, with_state=False, map_run=params.get("MapRunName") or "",
+        **_qualifier_filter(params.get("Qualifier") or ""))
     metadata_only = _bool(params, "MetadataOnly", False)
     return {"Executions": [execution_view(r, metadata_only) for r in rows[:limit]],
             "NextToken": str(offset + limit) if len(rows) > limit else ""}
 
 
-def stop_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+def _qualifier_filter(qualifier: str) -> dict[str, str]:
+    """Digits match the version that ran, however it was chosen; a name matches starts through that alias."""
+    if not qualifier:
+        return {}
+    return {"flow_version": str(int(qualifier))} if qualifier.isdigit() else {"qualifier": qualifier}
+
+
+def _stop(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
     row = _find(service, params)
-    if row.status in FINAL_STATUSES:
-        return execution_view(row)  # stopping what has ended changes nothing
-    service.runtime.stop_execution(row.id, params.get("Error", ""), params.get("Cause", ""))
-    return execution_view(service.runtime.wait(row.id, 5))
+    if row.status not in FINAL_STATUSES:  # stopping what has ended changes nothing
+        service.runtime.stop_execution(row.id, params.get("Error", ""), params.get("Cause", ""))
+    return row
+
+
+async def stop_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    row = await run_in_threadpool(_stop, service, params)
+    if row.status not in FINAL_STATUSES:
+        row = await service.wait_ended(service.runtime, row.id, 5)
+    return execution_view(row)
 
 
 def get_execution_history(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
@@ -288,17 +340,21 @@ def get_execution_history(service: CloudFlowService, params: Mapping[str, str]) 
 
 
 # -- callbacks -----------------------------------------------------------------------------------------
-def report_task_succeeded(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+def _token(params: Mapping[str, str]) -> str:
     token = required(params, "TaskToken")
-    try:
-        output = json.loads(required(params, "Output"))
-    except ValueError:
-        raise ApiError(400, "InvalidArgument", "Output must be a JSON object") from None
+    if not token.isascii() or not token.isprintable():  # tokens this server mints are URL-safe ASCII
+        raise invalid("the task token does not verify: it is not a Stateway task token")
+    return token
+
+
+def report_task_succeeded(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    token = _token(params)
+    output = parse_json(required(params, "Output"), "Output")
     return {"EventId": service.runtime.report_success(token, output)}
 
 
 def report_task_failed(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    token = required(params, "TaskToken")
+    token = _token(params)
     return {"EventId": service.runtime.report_failure(token, required(params, "Error"), params.get("Cause", ""))}
 
 
@@ -312,7 +368,7 @@ def schedule_view(schedule: dict[str, Any]) -> dict[str, Any]:
 def _cron(expression: str) -> Cron:
     try:
         return Cron.parse(expression)
-    except CronError as exc:
+    except ValueError as exc:  # a CronError, or int('²') of a digit that is not a number
         raise ApiError(400, "InvalidArgument", f"CronExpression: {exc}") from None
 
 
@@ -324,7 +380,7 @@ def _payload(params: Mapping[str, str], current: str) -> str:
 
 
 def create_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    flow, name = required(params, "FlowName"), required(params, "ScheduleName")
+    flow, name = required(params, "FlowName"), check_name(required(params, "ScheduleName"), "ScheduleName")
     cron = _cron(required(params, "CronExpression"))
     now = time.time()
     enable = _bool(params, "Enable", False)
@@ -365,24 +421,68 @@ def delete_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dic
     return {}
 
 
+# -- Stateway extensions (docs/api.md): finding waiting tasks and what functions printed ---------------
+def list_open_tasks(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    """Tasks of running executions waiting for their result, oldest first: what `stateway task list` shows."""
+    flow_name = params.get("FlowName") or None
+    store = service.runtime.store
+    if flow_name:
+        store.get_flow(flow_name)
+    execution_name = params.get("ExecutionName") or None
+    tasks = [t for t in store.open_tasks_of(flow_name) if execution_name in (None, t["execution_name"])]
+    limit = _int(params, "Limit", 100, 1, 1000)
+    offset = _offset(params)
+    page = tasks[offset:offset + limit]
+    timeouts: dict[int, dict[str, float]] = {}
+    now = time.time()
+    items = []
+    for t in page:
+        if t["execution_id"] not in timeouts:  # the task's Timeout lives in the execution's timers
+            state = store.get_execution(t["execution_id"]).state or {}
+            timeouts[t["execution_id"]] = {str(v.get("task")): float(v.get("seconds") or 0)
+                                           for v in (state.get("timers") or {}).values()
+                                           if v.get("purpose") == "task_timeout"}
+        seconds = timeouts[t["execution_id"]].get(t["task_id"])
+        items.append({"FlowName": t["flow_name"], "ExecutionName": t["execution_name"], "StepName": t["step"],
+                      "TaskId": t["task_id"], "Action": t["action"], "TaskMode": t["mode"],
+                      "ScheduledTime": iso(t["opened"]), "WaitedSeconds": round(now - t["opened"], 3),
+                      "TimeoutSeconds": seconds, "TimeoutTime": iso(t["opened"] + seconds) if seconds else "",
+                      "TaskToken": t["token"] if t["mode"] == "WaitForCustomCallback" else ""})
+    return {"Tasks": items, "NextToken": str(offset + limit) if len(tasks) > offset + limit else ""}
+
+
+def get_execution_logs(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    """What each function invocation of an execution printed (bounded), optionally of one step."""
+    row = _find(service, params)
+    step = params.get("StepName") or None
+    logs = [entry for entry in service.runtime.store.task_logs(row.id)
+            if step is None or entry["step"] == step or entry["step"].rsplit("/", 1)[-1] == step]
+    return {"Logs": [{"StepName": e["step"], "TaskId": e["task_id"], "Time": iso(e["time"]),
+                      "Stdout": e["stdout"], "Stderr": e["stderr"]} for e in logs]}
+
+
 def describe_regions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     return {"Regions": {"Region": [{"RegionId": "local", "LocalName": "Stateway",
                                     "RegionEndpoint": service.endpoint}]}}
 
 
+# long polls: coroutines that await the runtime's wake-ups instead of holding a thread
+ASYNC_ACTIONS: dict[str, AsyncHandler] = {
+    "StartSyncExecution": start_sync_execution, "DescribeExecution": describe_execution,
+    "StopExecution": stop_execution,
+}
+
 ACTIONS: dict[str, Handler] = {
     "CreateFlow": create_flow, "UpdateFlow": update_flow, "DescribeFlow": describe_flow, "ListFlows": list_flows,
     "DeleteFlow": delete_flow,
-    "StartExecution": start_execution, "StartSyncExecution": start_sync_execution,
-    "DescribeExecution": describe_execution, "ListExecutions": list_executions, "StopExecution": stop_execution,
+    "StartExecution": start_execution,
+    "ListExecutions": list_executions,
     "GetExecutionHistory": get_execution_history,
     "ReportTaskSucceeded": report_task_succeeded, "ReportTaskFailed": report_task_failed,
     "CreateSchedule": create_schedule, "UpdateSchedule": update_schedule, "DescribeSchedule": describe_schedule,
     "ListSchedules": list_schedules, "DeleteSchedule": delete_schedule,
     "DescribeRegions": describe_regions,
+    "ListOpenTasks": list_open_tasks, "GetExecutionLogs": get_execution_logs,  # Stateway extensions
 }
 
-NOT_YET = frozenset({
-    "CreateFlowAlias", "DeleteFlowAlias", "DescribeFlowAlias", "ListFlowAliases", "UpdateFlowAlias",
-    "PublishFlowVersion", "DeleteFlowVersion", "ListFlowVersions", "DescribeMapRun", "UpdateMapRun",
-})
+NOT_YET: frozenset[str] = frozenset()

@@ -1,29 +1,41 @@
 """Starlette app: ``/`` takes CloudFlow RPC actions, ``/queues`` the MNS-compatible queue API.
-Every error is the protocol's own error body, never HTML, never empty."""
+Every error is the protocol's own error body, never HTML, never empty, never plain text.
+
+Work that touches the store runs on the thread pool (the store's lock may be held by a commit);
+the event loop only reads bodies, parses and waits, so a slow or waiting client costs no thread.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
-from urllib.parse import parse_qsl
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from stateway.api._actions import ACTIONS, NOT_YET, ApiError, CloudFlowService
-from stateway.api._mns import QueueApi
+from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, NOT_YET, ApiError, CloudFlowService
+from stateway.api._body import parse_form, read_body
+from stateway.api._maprun import MAP_RUN_ACTIONS
+from stateway.api._mns import QueueApi, mns_error
 from stateway.api._ops import ops_routes
 from stateway.api._signature import ProtocolError, SignatureChecker
+from stateway.api._versions import VERSION_ACTIONS
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
 from stateway.runtime import _metrics as metrics
 
+log = logging.getLogger("stateway.api")
+
 MAX_BODY = 1024 * 1024
 API_VERSION = "2019-03-15"
-RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409, "ServiceUnavailable": 503}
+RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409, "InUse": 409, "NotRunning": 409,
+                   "ServiceUnavailable": 503}
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> JSONResponse:
@@ -38,35 +50,58 @@ def _status_of(code: str) -> int:
     return 500
 
 
+def _no_route(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods, in the error format of the protocol the path belongs to."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    method, path = request.method, request.url.path
+    if path == "/queues" or path.startswith("/queues/"):
+        if status == 405:
+            return mns_error(405, "MethodNotAllowed", f"The method {method} is not allowed on {path}.")
+        return mns_error(404, "ResourceNotExist", f"The resource {path} does not exist.")
+    request_id = str(uuid.uuid4()).upper()
+    if status == 405:
+        return _error(405, "MethodNotAllowed", f"{method} is not allowed on {path}: send actions with GET or POST",
+                      request_id)
+    return _error(404, "InvalidAction.NotFound", f"no API at {path}: CloudFlow actions are served on /", request_id)
+
+
 def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str = "") -> Starlette:
-    checker = SignatureChecker(credentials)
+    checker = SignatureChecker(credentials, runtime.store)
     service = CloudFlowService(runtime, endpoint)
-    queues = QueueApi(runtime.store, checker, runtime.notify_queue)
+    queues = QueueApi(runtime.store, checker, runtime.notify_queue, service.waiters)
+
+    def checked(method: str, query: dict[str, str], form: dict[str, str], headers: dict[str, str],
+                body: bytes, params: dict[str, str]) -> dict[str, Any] | None:
+        """Signature, version, and the action itself when it is not a long poll (None then)."""
+        checker.check_rpc(method, query, form, headers, body)
+        action = params.get("Action") or headers.get("x-acs-action", "")
+        version = params.get("Version") or headers.get("x-acs-version", "")
+        if version and version != API_VERSION:
+            raise ApiError(400, "APIVersionNotSupported", f"Version {version[:64]!r} is not supported; use "
+                           f"{API_VERSION}")
+        if action in ASYNC_ACTIONS:
+            return None
+        handler = VERSION_ACTIONS.get(action) or MAP_RUN_ACTIONS.get(action) or ACTIONS.get(action)
+        if handler is None:
+            detail = "is not supported yet" if action in NOT_YET else "is not supported"
+            raise ApiError(400, "ActionNotSupported", f"the action {action[:64]!r} {detail}")
+        return handler(service, params)
 
     async def rpc(request: Request) -> JSONResponse:
         request_id = str(uuid.uuid4()).upper()
         try:
-            body = await request.body()
-            if len(body) > MAX_BODY:
-                raise ApiError(400, "EntityTooLarge", f"the request is over {MAX_BODY} bytes")
-            query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+            body = await read_body(request, MAX_BODY, lambda m: ApiError(400, "EntityTooLarge", m))
+            query = parse_form(request.scope["query_string"], "the query string")
             form: dict[str, str] = {}
             if body and "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
-                form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+                form = parse_form(body, "the form body")
             headers = {k.lower(): v for k, v in request.headers.items()}
-            checker.check_rpc(request.method, query, form, headers, body)
             params = {**query, **form}
-            action = params.get("Action") or headers.get("x-acs-action", "")
-            version = params.get("Version") or headers.get("x-acs-version", "")
-            if version and version != API_VERSION:
-                raise ApiError(400, "APIVersionNotSupported", f"Version {version!r} is not supported; use "
-                               f"{API_VERSION}")
-            handler = ACTIONS.get(action)
-            if handler is None:
-                detail = "is not supported yet" if action in NOT_YET else "is not supported"
-                raise ApiError(400, "ActionNotSupported", f"the action {action!r} {detail}")
             began = time.monotonic()
-            result = await run_in_threadpool(handler, service, params)
+            result = await run_in_threadpool(checked, request.method, query, form, headers, body, params)
+            action = params.get("Action") or headers.get("x-acs-action", "")
+            if result is None:
+                result = await ASYNC_ACTIONS[action](service, params)
             metrics.API_SECONDS.labels(action).observe(time.monotonic() - began)
             result["RequestId"] = request_id
             return JSONResponse(result, headers={"x-acs-request-id": request_id})
@@ -78,8 +113,12 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             return _error(400, "TaskAlreadyCompleted", str(exc), request_id)
         except Exception as exc:
             code = getattr(exc, "code", "InternalServerError")
-            return _error(_status_of(code), code, str(exc), request_id)
+            status = _status_of(code)
+            if status == 500:
+                log.exception("request %s failed", request_id)
+            return _error(status, code, str(exc), request_id)
 
-    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime)])
+    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime)],
+                    exception_handlers={404: _no_route, 405: _no_route})
     app.state.service = service
     return app

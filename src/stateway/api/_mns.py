@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import secrets
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stateway.api._body import read_body
 from stateway.api._signature import ProtocolError, SignatureChecker
+from stateway.api._waits import Waiters
 from stateway.store import Store
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
@@ -24,7 +27,9 @@ HANDLE = re.compile(r"^[0-9A-Fa-f]+-[0-9a-f]{16}$")
 ATTRIBUTE_RANGES = {"DelaySeconds": (0, 604800), "MaximumMessageSize": (1024, 65536),
                     "MessageRetentionPeriod": (60, 604800), "VisibilityTimeout": (1, 43200),
                     "PollingWaitSeconds": (0, 30)}
-POLL_INTERVAL = 0.02
+RECHECK_SECONDS = 1.0  # a waiting receive re-reads the queue at least this often (sends by other processes)
+# a batch of 16 messages of 64 KiB each, as XML, with room for escaping
+MAX_BODY = 2 * 1024 * 1024
 
 
 class MnsError(ProtocolError):
@@ -54,6 +59,21 @@ def _error(exc: ProtocolError, request_id: str) -> Response:
                                     ("HostId", "stateway")]), exc.status, request_id)
 
 
+def mns_error(status: int, code: str, message: str) -> Response:
+    return _error(MnsError(status, code, message), _request_id())
+
+
+@dataclass
+class _Wait:
+    """A receive that found nothing and may wait: finished on the event loop, not on a thread."""
+
+    queue: str
+    count: int
+    visibility: float
+    deadline: float
+    batch: bool
+
+
 def _parse(body: bytes) -> ET.Element:
     try:
         root = ET.fromstring(body)
@@ -81,21 +101,16 @@ def _query(request: Request) -> dict[str, str]:
 
 
 class QueueApi:
-    def __init__(self, store: Store, checker: SignatureChecker, notify: Any = None) -> None:
+    def __init__(self, store: Store, checker: SignatureChecker, notify: Any = None,
+                 waiters: Waiters | None = None) -> None:
         self.store = store
         self.checker = checker
-        self.notify = notify or (lambda: None)
-        # on a shared store, long polls query again only on a change notice (or twice a second,
-        # for delays and visibility timeouts running out), not every POLL_INTERVAL
-        self.changes = 0
-        self.recheck = 0.0
-        if getattr(store, "shared", False):
-            self.recheck = 0.5
-            store.subscribe(self._on_notice)
+        self._notify_runtime = notify or (lambda: None)
+        self.waiters = waiters or Waiters()
 
-    def _on_notice(self, topic: str) -> None:
-        if topic == "queue":
-            self.changes += 1
+    def notify(self, queue: str | None = None) -> None:
+        self._notify_runtime()
+        self.waiters.wake_queues(queue)
 
     def routes(self) -> list[Route]:
         return [Route("/queues", self.handle, methods=["GET"]),
@@ -105,33 +120,39 @@ class QueueApi:
     async def handle(self, request: Request) -> Response:
         request_id = _request_id()
         try:
-            body = await request.body()
-            target = request.scope["raw_path"].decode()
-            if request.scope["query_string"]:
-                target += "?" + request.scope["query_string"].decode()
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            self.checker.check_mns(request.method, target, headers, body)
-            queue = request.path_params.get("queue")
-            if queue is None:
-                return self.list_queues(request, headers, request_id)
-            if not QUEUE_NAME.match(queue):
-                raise MnsError(400, "InvalidQueueName", f"The queue name {queue!r} is not valid.")
-            query = _query(request)
-            if not request.url.path.endswith("/messages"):
-                return self.queue_operation(request.method, queue, query, body, request, request_id)
-            if self.store.get_queue(queue) is None:
-                raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
-            if request.method == "POST":
-                return self.send(queue, body, request_id)
-            if request.method == "GET":
-                return await self.receive(queue, query, request_id)
-            if request.method == "DELETE":
-                return self.delete(queue, query, body, request_id)
-            return self.change_visibility(queue, query, request_id)
+            body = await read_body(request, MAX_BODY, lambda m: MnsError(400, "InvalidArgument", m))
+            outcome = await run_in_threadpool(self._handle, request, body, request_id)
+            if isinstance(outcome, _Wait):
+                return await self._wait(outcome, request_id)
+            return outcome
         except ProtocolError as exc:
             return _error(exc, request_id)
         except Exception as exc:  # never an unparseable error: the SDK needs <Error>
             return _error(MnsError(500, "InternalError", f"Interal error. {exc}"), request_id)
+
+    def _handle(self, request: Request, body: bytes, request_id: str) -> Response | _Wait:
+        target = request.scope["raw_path"].decode("latin-1")
+        if request.scope["query_string"]:
+            target += "?" + request.scope["query_string"].decode("latin-1")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.checker.check_mns(request.method, target, headers, body)
+        queue = request.path_params.get("queue")
+        if queue is None:
+            return self.list_queues(request, headers, request_id)
+        if not QUEUE_NAME.fullmatch(queue):
+            raise MnsError(400, "InvalidQueueName", f"The queue name {queue[:128]!r} is not valid.")
+        query = _query(request)
+        if not request.url.path.endswith("/messages"):
+            return self.queue_operation(request.method, queue, query, body, request, request_id)
+        if self.store.get_queue(queue) is None:
+            raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+        if request.method == "POST":
+            return self.send(queue, body, request_id)
+        if request.method == "GET":
+            return self.receive(queue, query, request_id)
+        if request.method == "DELETE":
+            return self.delete(queue, query, body, request_id)
+        return self.change_visibility(queue, query, request_id)
 
     # -- queues -----------------------------------------------------------------------------------
     def _attributes(self, body: bytes) -> dict[str, Any]:
@@ -204,7 +225,7 @@ class QueueApi:
         attributes = self.store.get_queue(queue)["attributes"]  # type: ignore[index]
         if root.tag == "Message":
             sent = self._send_one(queue, root, attributes)
-            self.notify()
+            self.notify(queue)
             return _xml("Message", _elements(list(sent.items())), 201, request_id)
         items = root.findall("Message")
         if not 1 <= len(items) <= 16:
@@ -216,11 +237,11 @@ class QueueApi:
             except MnsError as exc:
                 failed = failed or exc
                 results.append(_elements([("ErrorCode", exc.code), ("ErrorMessage", exc.message)]))
-        self.notify()
+        self.notify(queue)
         body_text = "".join(f"<Message>{r}</Message>" for r in results)
         return _xml("Messages", body_text, 500 if failed else 201, request_id)
 
-    async def receive(self, queue: str, query: dict[str, str], request_id: str) -> Response:
+    def receive(self, queue: str, query: dict[str, str], request_id: str) -> Response | _Wait:
         attributes = self.store.get_queue(queue)["attributes"]  # type: ignore[index]
         batch = "numofmessages" in query
         count = _int(query["numofmessages"], "numOfMessages", 1, 16, "") if batch else 1
@@ -228,23 +249,37 @@ class QueueApi:
             found = self.store.peek_messages(queue, time.time(), count)
             if not found:
                 raise MnsError(404, "MessageNotExist", "Message not exist.")
-            items = [self._message(m, peek=True) for m in found]
-        else:
-            wait = (_int(query["waitseconds"], "waitseconds", 0, 30) if "waitseconds" in query
-                    else attributes["PollingWaitSeconds"])
-            deadline = time.monotonic() + wait
+            return self._messages([self._message(m, peek=True) for m in found], batch, request_id)
+        wait = (_int(query["waitseconds"], "waitseconds", 0, 30) if "waitseconds" in query
+                else attributes["PollingWaitSeconds"])
+        pending = _Wait(queue, count, attributes["VisibilityTimeout"], time.monotonic() + wait, batch)
+        return self._try_receive(pending, request_id) or pending
+
+    def _try_receive(self, pending: _Wait, request_id: str) -> Response | None:
+        found = self.store.receive_messages(pending.queue, time.time(), pending.count, pending.visibility)
+        if found:
+            return self._messages([self._message(m, peek=False) for m in found], pending.batch, request_id)
+        if time.monotonic() >= pending.deadline:
+            raise MnsError(404, "MessageNotExist", "Message not exist.")
+        return None
+
+    async def _wait(self, pending: _Wait, request_id: str) -> Response:
+        """The long poll: sleep until a send wakes this queue, a message's delay or visibility
+        timeout runs out, or the wait ends; then try again. Holds no thread while asleep."""
+        with self.waiters.watch(("queue", pending.queue)) as woken:
             while True:
-                seen = self.changes
-                found = self.store.receive_messages(queue, time.time(), count, attributes["VisibilityTimeout"])
-                if found or time.monotonic() >= deadline:
-                    break
-                await asyncio.sleep(POLL_INTERVAL)
-                recheck = time.monotonic() + self.recheck
-                while self.changes == seen and time.monotonic() < min(recheck, deadline):
-                    await asyncio.sleep(POLL_INTERVAL)
-            if not found:
-                raise MnsError(404, "MessageNotExist", "Message not exist.")
-            items = [self._message(m, peek=False) for m in found]
+                visible_at = await run_in_threadpool(self.store.next_visible, pending.queue)
+                now = time.monotonic()
+                pause = min(pending.deadline - now, RECHECK_SECONDS)
+                if visible_at is not None:
+                    pause = min(pause, max(0.0, visible_at - time.time()) + 0.001)
+                await Waiters.sleep(woken, pause)
+                response = await run_in_threadpool(self._try_receive, pending, request_id)
+                if response is not None:
+                    return response
+
+    @staticmethod
+    def _messages(items: list[str], batch: bool, request_id: str) -> Response:
         if batch:
             return _xml("Messages", "".join(f"<Message>{i}</Message>" for i in items), 200, request_id)
         return _xml("Message", items[0], 200, request_id)

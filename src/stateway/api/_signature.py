@@ -13,10 +13,44 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import quote
 
 DEV_CREDENTIALS = {"test": "test"}
 SKEW_SECONDS = 900
+NONCE_WINDOW = 2 * SKEW_SECONDS  # a request dated at +skew can still be replayed until now + 2 * skew
+# ACS3: what a signature must cover, so no unsigned header can redirect a captured request
+ACS3_SIGNED = frozenset({"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce",
+                         "x-acs-content-sha256"})
+
+
+class NonceStore(Protocol):
+    def remember_nonce(self, nonce: str, now: float, window: float) -> bool: ...
+
+
+class MemoryNonces:
+    """Nonces in memory, expired in order of arrival (for a checker without a store)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def remember_nonce(self, nonce: str, now: float, window: float) -> bool:
+        with self._lock:
+            while self._seen:  # insertion order is time order: drop the expired head
+                oldest, seen = next(iter(self._seen.items()))
+                if seen >= now - window:
+                    break
+                del self._seen[oldest]
+            if nonce in self._seen:
+                return False
+            self._seen[nonce] = now
+            return True
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time comparison that also takes text that is not ASCII (never equal, never an error)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
 
 
 def pct(text: str) -> str:
@@ -62,10 +96,12 @@ _MNS = re.compile(r"^MNS (\S+):(\S+)$")
 
 
 class SignatureChecker:
-    def __init__(self, credentials: Mapping[str, str]) -> None:
+    def __init__(self, credentials: Mapping[str, str], nonces: NonceStore | None = None) -> None:
+        for key_id, secret in credentials.items():
+            if not key_id or not key_id.strip() or not secret:
+                raise ValueError("an access key needs a non-empty id and secret")
         self.credentials = dict(credentials)
-        self._nonces: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self.nonces: NonceStore = nonces if nonces is not None else MemoryNonces()
 
     def _secret(self, key_id: str | None, code: str = "InvalidAccessKeyID") -> str:
         secret = self.credentials.get(key_id or "")
@@ -84,15 +120,14 @@ class SignatureChecker:
             raise SignatureRefused(403, "RequestTimeTooSkewed", f"The difference between the request time {stamp} "
                                    "and the current time is too large.")
 
-    def _nonce(self, nonce: str) -> None:
-        now = time.time()
-        with self._lock:
-            if len(self._nonces) > 10_000:
-                self._nonces = {n: t for n, t in self._nonces.items() if now - t < 2 * SKEW_SECONDS}
-            if nonce in self._nonces:
-                raise SignatureRefused(400, "SignatureNonceUsed", f"The request signature nonce {nonce!r} has been "
-                                       "used.")
-            self._nonces[nonce] = now
+    def _nonce(self, key_id: str, nonce: str) -> None:
+        if not nonce:
+            raise SignatureRefused(400, "MissingRequiredParams", "the request has no signature nonce")
+        if len(nonce) > 128:
+            raise SignatureRefused(400, "InvalidArgument", "the signature nonce is over 128 characters")
+        if not self.nonces.remember_nonce(f"{key_id}\n{nonce}", time.time(), NONCE_WINDOW):
+            raise SignatureRefused(400, "SignatureNonceUsed", f"The request signature nonce {nonce!r} has been "
+                                   "used.")
 
     def check_rpc(self, method: str, query: Mapping[str, str], form: Mapping[str, str],
                   headers: Mapping[str, str], body: bytes) -> str:
@@ -109,12 +144,12 @@ class SignatureChecker:
             raise SignatureRefused(400, "InvalidArgument", "SignatureMethod must be HMAC-SHA1, version 1.0")
         self._check_fresh(params.get("Timestamp", ""), "Timestamp")
         expected = rpc_v1_signature(method, params, secret)
-        if not hmac.compare_digest(expected, signature):
+        if not _same(expected, signature):
             canon = "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(params.items()))
             raise SignatureRefused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
                                    "signature you provided. Check your access key and signing method. Server string "
                                    f"to sign is:{method.upper()}&%2F&{pct(canon)}")
-        self._nonce(params.get("SignatureNonce", ""))
+        self._nonce(key_id, params.get("SignatureNonce", ""))
         return key_id
 
     def _check_acs3(self, method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes,
@@ -124,20 +159,27 @@ class SignatureChecker:
             raise SignatureRefused(400, "InvalidArgument", "the Authorization header is not ACS3-HMAC-SHA256")
         key_id, signed, signature = m.group(1), m.group(2), m.group(3).lower()
         secret = self._secret(key_id)
+        names = [n for n in signed.split(";") if n]
+        missing = sorted(ACS3_SIGNED - set(names))
+        if missing:
+            raise SignatureRefused(400, "InvalidArgument", f"SignedHeaders must include {', '.join(missing)}")
+        absent = sorted(n for n in ACS3_SIGNED if not headers.get(n))
+        if absent:
+            raise SignatureRefused(400, "MissingRequiredHeader", f"the signed header(s) {', '.join(absent)} are "
+                                   "missing")
         self._check_fresh(headers.get("x-acs-date", ""), "x-acs-date")
         payload_hash = hashlib.sha256(body).hexdigest()
-        if headers.get("x-acs-content-sha256", payload_hash) != payload_hash:
+        if headers["x-acs-content-sha256"] != payload_hash:
             raise SignatureRefused(400, "InvalidArgument", "x-acs-content-sha256 does not match the body")
-        names = [n for n in signed.split(";") if n]
         canonical = "\n".join([
             method.upper(), "/", "&".join(f"{pct(k)}={pct(v)}" for k, v in sorted(query.items())),
             "".join(f"{n}:{headers.get(n, '').strip()}\n" for n in names), signed, payload_hash])
         string_to_sign = "ACS3-HMAC-SHA256\n" + hashlib.sha256(canonical.encode()).hexdigest()
         expected = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
+        if not _same(expected, signature):
             raise SignatureRefused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
                                    "signature you provided.")
-        self._nonce(headers.get("x-acs-signature-nonce", ""))
+        self._nonce(key_id, headers["x-acs-signature-nonce"])
         return key_id
 
     def check_mns(self, method: str, raw_target: str, headers: Mapping[str, str], body: bytes) -> str:
@@ -162,7 +204,7 @@ class SignatureChecker:
         string_to_sign = (f"{method.upper()}\n{headers.get('content-md5', '')}\n{headers.get('content-type', '')}\n"
                           f"{date}\n{mns_headers}{raw_target}")
         expected = base64.b64encode(hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()).decode()
-        if not hmac.compare_digest(expected, signature):
+        if not _same(expected, signature):
             raise SignatureRefused(403, "SignatureDoesNotMatch", "The request signature we calculated does not match "
                                    "the signature you provided.")
         if body:

@@ -1,42 +1,60 @@
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from stateway.cli._run import run_command
+from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
 from stateway.cli._stores import store_option
+from stateway.cli._test import test_command
 from stateway.cli._worker import worker_command
 from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
 from stateway.runtime import IntegrationRegistry
 
+DEFAULT_ENDPOINT = "127.0.0.1:8765"
+ENDED = ("Succeeded", "Failed", "Stopped", "TimedOut")
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("stateway")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(_version(), "--version", "-V", prog_name="stateway", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Stateway: a durable workflow engine for CloudFlow flows."""
+    """Stateway: a durable workflow engine for CloudFlow flows.
+
+    Shell completion: eval "$(_STATEWAY_COMPLETE=bash_source stateway)" (zsh_source, fish_source).
+    """
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> None:
     """Check flow definitions; one line per problem, exit 1 if any error."""
-    actions = IntegrationRegistry.default().modes()
+    registry = IntegrationRegistry.default()
+    actions = registry.modes()
     failed = False
     for name in files:
         try:
-            source = Path(name).read_text()
-        except OSError as exc:
-            click.echo(f"{name}:0:0: error: cannot read: {exc.strerror}")
+            source = read_text(name)
+        except click.UsageError as exc:
+            click.echo(f"{name}:0:0: error: {exc.message.removeprefix(name + ': ')}")
             failed = True
             continue
-        for problem in validate_flow(source, actions):
+        for problem in validate_flow(source, actions, **registry.validation()):
             click.echo(problem.format(name))
             failed = failed or problem.severity == "error"
     sys.exit(1 if failed else 0)
@@ -45,50 +63,20 @@ def validate(files: tuple[str, ...]) -> None:
 cli.add_command(run_command)
 cli.add_command(serve_command)
 cli.add_command(worker_command)
-
-
-def _client(endpoint: str | None) -> RpcClient:
-    return RpcClient(endpoint)
+cli.add_command(test_command)
 
 
 def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:
     try:
-        return _client(endpoint).call(action, **params)
+        return RpcClient(endpoint).call(action, **params)
     except ApiCallError as exc:
         click.echo(f"error: {exc.code}: {exc.message}", err=True)
         sys.exit(1)
 
 
-endpoint_option = click.option("--endpoint", envvar="STATEWAY_ENDPOINT", help="host:port of a running Stateway")
-
-
-@cli.group()
-def task() -> None:
-    """Report the result of a task waiting on a callback (WaitForCustomCallback)."""
-
-
-@task.command("succeed")
-@click.argument("token")
-@click.option("--output", default="{}", help="the task's output, a JSON object")
-@endpoint_option
-def task_succeed(token: str, output: str, endpoint: str | None) -> None:
-    result = _call(endpoint, "ReportTaskSucceeded", TaskToken=token, Output=output)
-    click.echo(f"reported success (event {result.get('EventId')})")
-
-
-@task.command("fail")
-@click.argument("token")
-@click.option("--error", "error", required=True, help="the error name, matched by Retry/Catch")
-@click.option("--cause", default="", help="the error's detail")
-@endpoint_option
-def task_fail(token: str, error: str, cause: str, endpoint: str | None) -> None:
-    result = _call(endpoint, "ReportTaskFailed", TaskToken=token, Error=error, Cause=cause)
-    click.echo(f"reported failure (event {result.get('EventId')})")
-
-
-@cli.group("exec")
-def exec_group() -> None:
-    """Executions on a running Stateway."""
+endpoint_option = click.option("--endpoint", envvar="STATEWAY_ENDPOINT", default=DEFAULT_ENDPOINT, show_envvar=True,
+                               help="host:port of a running Stateway")
+json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table or summary")
 
 
 def _listing(endpoint: str | None, action: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
@@ -102,26 +90,124 @@ def _listing(endpoint: str | None, action: str, key: str, **params: Any) -> Iter
             return
 
 
-def _print(result: dict[str, Any]) -> None:
-    result.pop("RequestId", None)
-    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+def _dump(value: Any) -> None:
+    if isinstance(value, dict):
+        value.pop("RequestId", None)
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-@cli.group()
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "") -> None:
+    """Aligned columns under a header line; the last column is not padded (it may be long)."""
+    if not rows:
+        if empty:
+            click.echo(empty, err=True)
+        return
+    text = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
+    for row in [list(headers), *text]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + ("  " if len(row) > 1
+                                                                                          else "") + row[-1])
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def _pairs(pairs: Sequence[tuple[str, Any]]) -> None:
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        if value not in (None, ""):
+            click.echo(f"{key.ljust(width)}  {value}")
+
+
+def _show_execution(result: dict[str, Any], as_json: bool, definition: bool) -> None:
+    """Compact by default: status, times, where it is, output or error; the definition on request."""
+    if not definition:
+        result.pop("FlowDefinition", None)
+    if as_json:
+        _dump(result)
+        return
+    current = result.get("CurrentSteps")
+    _pairs([("execution", f"{result['FlowName']}/{result['Name']}"), ("status", result["Status"]),
+            ("started", result.get("StartedTime")), ("stopped", result.get("StoppedTime")),
+            ("current", ", ".join(current) if current else ""), ("version", result.get("FlowVersion")),
+            ("qualifier", result.get("Qualifier")), ("map run", result.get("MapRunName")), ("input", result.get("Input")),
+            ("output", result.get("Output")), ("error", result.get("ErrorCode")),
+            ("cause", result.get("ErrorMessage"))])
+    if definition and result.get("FlowDefinition"):
+        click.echo("definition:")
+        click.echo(result["FlowDefinition"].rstrip())
+
+
+# -- tasks ----------------------------------------------------------------------------------------------
+@cli.group(context_settings=CONTEXT)
+def task() -> None:
+    """Find tasks waiting for a callback and report their result."""
+
+
+@task.command("list")
+@click.argument("flow_name", required=False)
+@click.option("--execution", "execution_name", help="only the tasks of this execution")
+@json_option
+@endpoint_option
+def task_list(flow_name: str | None, execution_name: str | None, as_json: bool, endpoint: str) -> None:
+    """Tasks waiting for their result (of FLOW_NAME, or of every flow), oldest first, with their tokens."""
+    tasks = list(_listing(endpoint, "ListOpenTasks", "Tasks", FlowName=flow_name, ExecutionName=execution_name))
+    if as_json:
+        _dump(tasks)
+        return
+    _table(["FLOW", "EXECUTION", "STEP", "MODE", "WAITED", "TIMEOUT", "TOKEN"],
+           [(t["FlowName"], t["ExecutionName"], t["StepName"], t["TaskMode"], _duration(t["WaitedSeconds"]),
+             f"{t['TimeoutSeconds']:g}s" if t["TimeoutSeconds"] else "-", t["TaskToken"] or "-") for t in tasks],
+           empty="no task is waiting")
+
+
+@task.command("succeed")
+@click.argument("token")
+@click.option("--output", default="{}", help="the task's output: a JSON object, or @file.json")
+@endpoint_option
+def task_succeed(token: str, output: str, endpoint: str) -> None:
+    """Complete the task holding TOKEN with an output."""
+    text = json.dumps(read_input(output, "--output"), ensure_ascii=False)
+    result = _call(endpoint, "ReportTaskSucceeded", TaskToken=token, Output=text)
+    click.echo(f"reported success (event {result.get('EventId')})")
+
+
+@task.command("fail")
+@click.argument("token")
+@click.option("--error", "error", required=True, help="the error name, matched by Retry/Catch")
+@click.option("--cause", default="", help="the error's detail")
+@endpoint_option
+def task_fail(token: str, error: str, cause: str, endpoint: str) -> None:
+    """Fail the task holding TOKEN with an error name and cause."""
+    result = _call(endpoint, "ReportTaskFailed", TaskToken=token, Error=error, Cause=cause)
+    click.echo(f"reported failure (event {result.get('EventId')})")
+
+
+# -- flows ----------------------------------------------------------------------------------------------
+@cli.group(context_settings=CONTEXT)
 def flow() -> None:
     """Flows on a running Stateway."""
 
 
 @flow.command("create")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--name", help="the flow's name (default: the definition's Name, else the file name)")
 @click.option("--description", default="")
 @click.option("--express", is_flag=True, help="ExecutionMode Express: run with StartSyncExecution")
 @endpoint_option
-def flow_create(file: str, name: str | None, description: str, express: bool, endpoint: str | None) -> None:
+def flow_create(file: str, name: str | None, description: str, express: bool, endpoint: str) -> None:
+    """Create a flow from a definition FILE."""
     from stateway.cli._run import _flow_name
 
-    source = Path(file).read_text()
+    source = read_text(file)
     result = _call(endpoint, "CreateFlow", Name=name or _flow_name(Path(file), source), Definition=source,
                    Description=description, Type="FDL", ExecutionMode="Express" if express else "Standard")
     click.echo(f"created flow {result['Name']}")
@@ -129,87 +215,192 @@ def flow_create(file: str, name: str | None, description: str, express: bool, en
 
 @flow.command("update")
 @click.argument("name")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--description")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--description", help="a new description (default: unchanged)")
 @endpoint_option
-def flow_update(name: str, file: str, description: str | None, endpoint: str | None) -> None:
-    _call(endpoint, "UpdateFlow", Name=name, Definition=Path(file).read_text(), Description=description)
+def flow_update(name: str, file: str, description: str | None, endpoint: str) -> None:
+    """Replace flow NAME's definition with FILE."""
+    _call(endpoint, "UpdateFlow", Name=name, Definition=read_text(file), Description=description)
     click.echo(f"updated flow {name}")
 
 
 @flow.command("describe")
 @click.argument("name")
+@click.option("--definition", is_flag=True, help="print the definition too")
+@json_option
 @endpoint_option
-def flow_describe(name: str, endpoint: str | None) -> None:
-    _print(_call(endpoint, "DescribeFlow", Name=name))
+def flow_describe(name: str, definition: bool, as_json: bool, endpoint: str) -> None:
+    """Show flow NAME."""
+    result = _call(endpoint, "DescribeFlow", Name=name)
+    if not definition:
+        result.pop("Definition", None)
+    if as_json:
+        _dump(result)
+        return
+    _pairs([("flow", result["Name"]), ("mode", result.get("ExecutionMode")), ("type", result.get("Type")),
+            ("description", result.get("Description")), ("created", result.get("CreatedTime")),
+            ("modified", result.get("LastModifiedTime"))])
+    if definition:
+        click.echo("definition:")
+        click.echo(str(result.get("Definition", "")).rstrip())
 
 
 @flow.command("list")
+@json_option
 @endpoint_option
-def flow_list(endpoint: str | None) -> None:
-    for item in _listing(endpoint, "ListFlows", "Flows"):
-        click.echo(f"{item['Name']}\t{item.get('ExecutionMode', '')}\t{item['LastModifiedTime']}")
+def flow_list(as_json: bool, endpoint: str) -> None:
+    """List the flows."""
+    flows = list(_listing(endpoint, "ListFlows", "Flows"))
+    if as_json:
+        _dump([{k: v for k, v in f.items() if k != "Definition"} for f in flows])
+        return
+    _table(["NAME", "MODE", "MODIFIED", "DESCRIPTION"],
+           [(f["Name"], f.get("ExecutionMode", ""), f["LastModifiedTime"], f.get("Description", "")) for f in flows],
+           empty="no flow")
 
 
 @flow.command("delete")
 @click.argument("name")
 @endpoint_option
-def flow_delete(name: str, endpoint: str | None) -> None:
+def flow_delete(name: str, endpoint: str) -> None:
+    """Delete flow NAME."""
     _call(endpoint, "DeleteFlow", Name=name)
     click.echo(f"deleted flow {name}")
+
+
+# -- executions -----------------------------------------------------------------------------------------
+@cli.group("exec", context_settings=CONTEXT)
+def exec_group() -> None:
+    """Executions on a running Stateway."""
 
 
 @exec_group.command("start")
 @click.argument("flow_name")
 @click.option("--input", "input_", default="{}", help="JSON object, or @file.json")
-@click.option("--name", "execution_name")
-@click.option("--wait", "wait", is_flag=True, help="wait for the end and print the output")
+@click.option("--name", "execution_name", help="the execution's name (default: generated)")
+@click.option("--wait", "wait", is_flag=True, help="wait for the end and print the result")
+@click.option("--definition", is_flag=True, help="with --wait: print the flow definition too")
+@click.option("--qualifier", help="run a published version (a number) or an alias's pick")
+@json_option
 @endpoint_option
-def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, endpoint: str | None) -> None:
-    text = Path(input_[1:]).read_text() if input_.startswith("@") else input_
-    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text)
+def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, definition: bool,
+               qualifier: str | None, as_json: bool, endpoint: str) -> None:
+    """Start an execution of FLOW_NAME; with --wait, exit 0 only if it succeeded."""
+    text = json.dumps(read_input(input_), ensure_ascii=False)
+    result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text,
+                   Qualifier=qualifier)
     click.echo(f"started {flow_name}/{result['Name']}", err=True)
-    while wait and result["Status"] not in ("Succeeded", "Failed", "Stopped", "TimedOut"):
+    while wait and result["Status"] not in ENDED:
         result = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=result["Name"],
                        WaitTimeSeconds=20)
+    if wait or as_json:
+        _show_execution(result, as_json, definition)
     if wait:
-        _print(result)
         sys.exit(0 if result["Status"] == "Succeeded" else 1)
+
+
+@exec_group.command("describe")
+@click.argument("flow")
+@click.argument("name")
+@click.option("--wait", "wait", default=0, type=click.IntRange(0, 60), help="long-poll up to this many seconds "
+              "for the end")
+@click.option("--definition", is_flag=True, help="print the flow definition too")
+@json_option
+@endpoint_option
+def exec_describe(flow: str, name: str, wait: int, definition: bool, as_json: bool, endpoint: str) -> None:
+    """Show FLOW's execution NAME: status, current steps, output or error."""
+    result = _call(endpoint, "DescribeExecution", FlowName=flow, ExecutionName=name, WaitTimeSeconds=wait)
+    _show_execution(result, as_json, definition)
 
 
 @exec_group.command("list")
 @click.argument("flow_name")
-@click.option("--status")
-@click.option("--prefix")
+@click.option("--status", type=click.Choice(["Running", "Succeeded", "Failed", "Stopped", "TimedOut"]),
+              help="only executions with this status")
+@click.option("--prefix", help="only executions whose name starts with this")
+@click.option("--qualifier", help="only executions of this version (a number) or started through this alias")
+@click.option("--map-run", "map_run", help="the child executions of this Map Run instead")
+@json_option
 @endpoint_option
-def exec_list(flow_name: str, status: str | None, prefix: str | None, endpoint: str | None) -> None:
-    for item in _listing(endpoint, "ListExecutions", "Executions", FlowName=flow_name, Status=status,
-                         ExecutionNamePrefix=prefix, MetadataOnly="true"):
-        click.echo(f"{item['Name']}\t{item['Status']}\t{item['StartedTime']}\t{item['StoppedTime']}")
+def exec_list(flow_name: str, status: str | None, prefix: str | None, qualifier: str | None, map_run: str | None,
+              as_json: bool, endpoint: str) -> None:
+    """List FLOW_NAME's executions."""
+    items = list(_listing(endpoint, "ListExecutions", "Executions", FlowName=flow_name, Status=status,
+                          ExecutionNamePrefix=prefix, Qualifier=qualifier, MapRunName=map_run, MetadataOnly="true"))
+    if as_json:
+        _dump(items)
+        return
+    _table(["NAME", "STATUS", "VERSION", "STARTED", "STOPPED"],
+           [(i["Name"], i["Status"], i.get("FlowVersion") or "-", i["StartedTime"], i.get("StoppedTime") or "-")
+            for i in items], empty="no execution")
 
 
 @exec_group.command("history")
 @click.argument("flow_name")
 @click.argument("name")
 @click.option("--follow", is_flag=True, help="keep printing events until the execution ends")
+@click.option("--json", "as_json", is_flag=True,
+              help="print every event as one JSON document {Events: [...]} (for stateway.testing's replay)")
 @endpoint_option
-def exec_history(flow_name: str, name: str, follow: bool, endpoint: str | None) -> None:
+def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, endpoint: str) -> None:
+    """Print the history events of FLOW_NAME's execution NAME."""
     token = None
+    if as_json:
+        events = [e for page in _history_pages(endpoint, flow_name, name) for e in page["Events"]]
+        click.echo(json.dumps({"Events": events}, ensure_ascii=False))
+        return
+    click.echo(f"{'EVENT':>5}  {'TIME':<24}  {'TYPE':<20}  {'STEP':<20}  DETAIL")
     while True:
         page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
                      NextToken=token)
         for event in page["Events"]:
-            click.echo(f"{event['EventId']:>5} {event['Time']} {event['Type']:<20} {event['StepName']} "
-                       f"{event['EventDetail']}")
+            if as_json:
+                click.echo(json.dumps({**event, "EventDetail": json.loads(event["EventDetail"] or "{}")},
+                                      ensure_ascii=False))
+            else:
+                click.echo(f"{event['EventId']:>5}  {event['Time']:<24}  {event['Type']:<20}  "
+                           f"{event['StepName']:<20}  {event['EventDetail']}")
             token = str(event["EventId"])
         if page.get("NextToken"):
             continue
         if not follow:
             return
         status = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=name)["Status"]
-        if status in ("Succeeded", "Failed", "Stopped", "TimedOut") and not page["Events"]:
+        if status in ENDED and not page["Events"]:
             return
         time.sleep(0.5)
+
+
+@exec_group.command("logs")
+@click.argument("flow_name")
+@click.argument("name")
+@click.option("--step", help="only this step (its name, or its full path inside Parallel/Map)")
+@json_option
+@endpoint_option
+def exec_logs(flow_name: str, name: str, step: str | None, as_json: bool, endpoint: str) -> None:
+    """Print what the functions of an execution wrote to stdout and stderr (the last 64 KiB of each)."""
+    logs = _call(endpoint, "GetExecutionLogs", FlowName=flow_name, ExecutionName=name, StepName=step)["Logs"]
+    if as_json:
+        _dump(logs)
+        return
+    if not logs:
+        click.echo("no function of this execution printed anything" + (f" in step {step}" if step else ""), err=True)
+    for entry in logs:
+        for stream in ("Stdout", "Stderr"):
+            if entry[stream]:
+                click.echo(f"== {entry['StepName']} (task {entry['TaskId']}, {entry['Time']}) {stream.lower()} ==")
+                click.echo(entry[stream].rstrip("\n"))
+
+
+def _history_pages(endpoint: str | None, flow_name: str, name: str) -> Iterator[dict[str, Any]]:
+    token = None
+    while True:
+        page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
+                     NextToken=token)
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
 
 
 @exec_group.command("stop")
@@ -218,21 +409,10 @@ def exec_history(flow_name: str, name: str, follow: bool, endpoint: str | None) 
 @click.option("--error", default="", help="the error recorded on ExecutionStopped")
 @click.option("--cause", default="", help="its detail")
 @endpoint_option
-def exec_stop(flow: str, name: str, error: str, cause: str, endpoint: str | None) -> None:
+def exec_stop(flow: str, name: str, error: str, cause: str, endpoint: str) -> None:
     """Stop FLOW's execution NAME; what it started is cancelled too."""
     result = _call(endpoint, "StopExecution", FlowName=flow, ExecutionName=name, Error=error, Cause=cause)
     click.echo(f"{flow}/{name}: {result.get('Status')}")
-
-
-@exec_group.command("describe")
-@click.argument("flow")
-@click.argument("name")
-@click.option("--wait", "wait", default=0, help="long-poll up to this many seconds for the end")
-@endpoint_option
-def exec_describe(flow: str, name: str, wait: int, endpoint: str | None) -> None:
-    result = _call(endpoint, "DescribeExecution", FlowName=flow, ExecutionName=name, WaitTimeSeconds=wait)
-    result.pop("RequestId", None)
-    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
 
 def db_option(command: Any) -> Any:
@@ -254,7 +434,7 @@ def _store(db: str | None, store_url: str | None = None) -> Any:
     return SQLiteStore(db)
 
 
-@cli.group()
+@cli.group(context_settings=CONTEXT)
 def queue() -> None:
     """The built-in durable queue (stands in for MNS)."""
 
@@ -262,10 +442,11 @@ def queue() -> None:
 @queue.command("send")
 @click.argument("name")
 @click.argument("body")
-@click.option("--priority", default=8, type=click.IntRange(1, 16))
-@click.option("--delay", default=0, type=click.IntRange(0, 604800))
+@click.option("--priority", default=8, type=click.IntRange(1, 16), help="1 (first) to 16")
+@click.option("--delay", default=0, type=click.IntRange(0, 604800), help="seconds before it can be received")
 @db_option
 def queue_send(name: str, body: str, priority: int, delay: int, db: str | None, store_url: str | None) -> None:
+    """Send BODY to queue NAME; prints the message id."""
     sent = _store(db, store_url).send_message(name, body, priority, delay, time.time())
     click.echo(sent["id"])
 
@@ -276,8 +457,7 @@ def queue_send(name: str, body: str, priority: int, delay: int, db: str | None, 
 @click.option("--visibility", default=30, type=click.IntRange(1, 43200), help="seconds hidden after receipt")
 @click.option("--count", default=1, type=click.IntRange(1, 16))
 @db_option
-def queue_receive(name: str, wait: int, visibility: int, count: int, db: str | None,
-                  store_url: str | None) -> None:
+def queue_receive(name: str, wait: int, visibility: int, count: int, db: str | None, store_url: str | None) -> None:
     """Print received messages as JSON lines (with receipt handles for delete)."""
     store = _store(db, store_url)
     deadline = time.monotonic() + wait
@@ -300,6 +480,7 @@ def queue_receive(name: str, wait: int, visibility: int, count: int, db: str | N
 @click.argument("receipt_handle")
 @db_option
 def queue_delete(name: str, receipt_handle: str, db: str | None, store_url: str | None) -> None:
+    """Delete a received message by its receipt handle."""
     if not _store(db, store_url).delete_message(name, receipt_handle):
         click.echo("error: ReceiptHandleError: the receipt handle is not valid (expired or deleted)", err=True)
         sys.exit(1)
@@ -320,10 +501,20 @@ def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str | Non
 
 
 @queue.command("list")
+@json_option
 @db_option
-def queue_list(db: str | None, store_url: str | None) -> None:
-    for q in _store(db, store_url).list_queues():
-        click.echo(f"{q['name']}\t{q['messages']} messages")
+def queue_list(as_json: bool, db: str | None, store_url: str | None) -> None:
+    """List the queues and how many messages each holds."""
+    queues = _store(db, store_url).list_queues()
+    if as_json:
+        _dump([{"Name": q["name"], "Messages": q["messages"]} for q in queues])
+        return
+    _table(["QUEUE", "MESSAGES"], [(q["name"], f"{q['messages']} messages") for q in queues], empty="no queue")
+
+
+from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/alias)
+
+cli.add_command(_versions.maprun)
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import socket
 import sys
 import tempfile
 import threading
@@ -13,25 +15,84 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from stateway.api import DEV_CREDENTIALS, BackgroundServer, create_app
+from stateway.cli._serve import hold_engine_lock
 from stateway.cli._stores import _redacted, open_configured_store, store_option
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import Runtime
 from stateway.store import SQLiteStore
 
+MAX_INPUT_DEPTH = 100  # nesting of an execution input, as the engine allows for any value
 
-def _read_input(value: str | None) -> Any:
+
+def read_text(path: str | Path, label: str = "") -> str:
+    """A file's text, or a usage error (exit 2) saying why it cannot be read."""
+    label = label or str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{label}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})"
+                               ) from None
+    except OSError as exc:
+        raise click.UsageError(f"{label}: cannot read: {exc.strerror}") from None
+
+
+def _not_json(value: Any) -> str | None:
+    """Why a parsed value cannot be an execution input (too deep, NaN/Infinity, a lone surrogate)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_INPUT_DEPTH:
+            return f"nested deeper than {MAX_INPUT_DEPTH} levels"
+        if isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+            return "NaN and Infinity are not JSON"
+        elif isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return "a string holds an unpaired surrogate (\\ud800-\\udfff), which is not Unicode text"
+    return None
+
+
+def read_input(value: str | None, option: str = "--input") -> Any:
+    """The execution input from JSON text or ``@file.json``: a JSON object, or a usage error (exit 2)."""
     if value is None:
         return {}
-    text = Path(value[1:]).read_text() if value.startswith("@") else value
+    text = read_text(value[1:], f"{option} {value}") if value.startswith("@") else value
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=constant)
+    except RecursionError:
+        raise click.UsageError(f"{option} is nested deeper than {MAX_INPUT_DEPTH} levels") from None
     except ValueError as exc:
-        raise click.UsageError(f"--input is not JSON: {exc}") from None
+        raise click.UsageError(f"{option} is not JSON: {exc}") from None
+    problem = _not_json(data)
+    if problem:
+        raise click.UsageError(f"{option}: {problem}")
     if not isinstance(data, dict):
-        raise click.UsageError("--input must be a JSON object")
+        raise click.UsageError(f"{option} must be a JSON object")
     return data
+
+
+_read_input = read_input
+
+
+def self_command() -> str:
+    """How to run this same ``stateway`` again, whether or not its virtual environment is active."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 and os.path.basename(argv0) not in ("__main__.py", "-c", "-m") and os.path.isfile(argv0):
+        return shlex.quote(os.path.abspath(argv0))
+    return f"{shlex.quote(sys.executable)} -m stateway.cli"
 
 
 def _flow_name(path: Path, source: str) -> str:
@@ -47,105 +108,235 @@ def _flow_name(path: Path, source: str) -> str:
 
 
 class Progress:
-    """Prints history as it is committed: states entered and left, with timings."""
+    """Shows a run as it is committed, at a cost that does not grow with its speed.
+
+    The runtime's listener only counts and queues (it runs on the engine's loop thread); a
+    printer thread shows the queue and a live status line at most ten times a second. A step
+    gets a line the first time it is entered and left; its repeats are counted and summed up at
+    the end. Off a terminal there is no line per step at all: what needs the user (callback
+    tokens), failures, function output, and a summary."""
+
+    MAX_NOTES = 20  # lines of each noisy kind (failures, function output) before they are only counted
 
     def __init__(self, runtime: Runtime, console: Console, root_id: list[int]) -> None:
         self.runtime = runtime
         self.console = console
         self.root = root_id
+        self.tty = console.is_terminal
         self.entered: dict[tuple[int, str], float] = {}
+        self.counts: dict[str, int] = {}
+        self.shown_exit: set[str] = set()
         self.lock = threading.Lock()
+        self.lines: list[str] = []
+        self.noted = {"failure": 0, "logs": 0}
+        self.hidden = {"failure": 0, "logs": 0}
+        self.steps = 0
+        self.tasks = 0
+        self.current = ""
         self.endpoint = ""
+        self.command = self_command()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
+    # -- the listener (engine thread): count and queue, never print -------------------------------------
     def __call__(self, execution_id: int, events: list[dict[str, Any]]) -> None:
         with self.lock:
-            row = None
+            root = execution_id in self.root
+            who = ""
             for event in events:
                 kind, step = event["Type"], event["StepName"]
-                if execution_id not in self.root:
-                    row = row or self.runtime.store.get_execution(execution_id)
-                    who = f"[magenta]{row.flow_name}/{row.name}[/] "
-                else:
-                    who = ""
                 if kind == "StepEntered":
+                    self.steps += 1
+                    self.current = step
+                    seen = self.counts.get(step, 0)
+                    self.counts[step] = seen + 1
                     self.entered[(execution_id, step)] = event["Time"]
-                    self.console.print(f"  {who}[cyan]→[/] {step}")
-                elif kind == "StepExited" and "output" in event["EventDetail"]:
+                    if seen == 0 and self.tty:
+                        who = who or self._who(execution_id, root)
+                        self.lines.append(f"  {who}[cyan]→[/] {step}")
+                elif kind == "StepExited":
                     started = self.entered.pop((execution_id, step), event["Time"])
-                    took = (event["Time"] - started) * 1000
-                    note = f" [yellow](caught {event['EventDetail']['caught']})[/]" if "caught" in event[
-                        "EventDetail"] else ""
-                    self.console.print(f"  {who}[green]✓[/] {step} [dim]{took:.0f} ms[/]{note}")
+                    detail = event["EventDetail"]
+                    if "output" in detail and self.tty and (step not in self.shown_exit or "caught" in detail):
+                        self.shown_exit.add(step)
+                        who = who or self._who(execution_id, root)
+                        note = f" [yellow](caught {detail['caught']})[/]" if "caught" in detail else ""
+                        self.lines.append(f"  {who}[green]✓[/] {step} [dim]{(event['Time'] - started) * 1000:.0f} ms"
+                                          f"[/]{note}")
                 elif kind == "StepFailed":
                     d = event["EventDetail"]
                     retry = f" [dim](retry {d['retry']} in {d['delaySeconds']:g}s)[/]" if "retry" in d else ""
-                    self.console.print(f"  {who}[red]✗[/] {step}: {d.get('error')}: {d.get('cause')}{retry}")
-                elif kind == "TaskScheduled" and event["EventDetail"].get("taskMode") == "WaitForCustomCallback":
-                    self.show_token(execution_id, step, event)
+                    who = who or self._who(execution_id, root)
+                    cause = str(d.get("cause") or "")
+                    self._note("failure", f"  {who}[red]✗[/] {step}: {d.get('error')}: "
+                               f"{escape(cause.splitlines()[0] if cause else '')}{retry}")
+                elif kind == "TaskScheduled":
+                    self.tasks += 1
+                    if event["EventDetail"].get("taskMode") == "WaitForCustomCallback":
+                        self.show_token(execution_id, step, event)
                 elif kind in ("TaskCancelled", "TaskCancelFailed"):
-                    self.console.print(f"  {who}[yellow]⊘[/] {step}: {event['EventDetail'].get('detail')}")
-                elif kind.startswith("Execution") and kind != "ExecutionStarted" and execution_id not in self.root:
-                    self.console.print(f"  {who}{kind}")
+                    who = who or self._who(execution_id, root)
+                    self.lines.append(f"  {who}[yellow]⊘[/] {step}: {event['EventDetail'].get('detail')}")
+                elif kind.startswith("Execution") and kind != "ExecutionStarted" and not root:
+                    who = who or self._who(execution_id, root)
+                    self.lines.append(f"  {who}{kind}")
+                if kind.startswith("Task") and "logs" in event["EventDetail"]:
+                    self.show_logs(step, event["EventDetail"]["logs"])
+
+    def _who(self, execution_id: int, root: bool) -> str:
+        if root:
+            return ""
+        row = self.runtime.store.get_execution(execution_id)
+        return f"[magenta]{row.flow_name}/{row.name}[/] "
+
+    def _note(self, kind: str, line: str) -> None:
+        if self.noted[kind] < self.MAX_NOTES:
+            self.noted[kind] += 1
+            self.lines.append(line)
+        else:
+            self.hidden[kind] += 1
 
     def show_token(self, execution_id: int, step: str, event: dict[str, Any]) -> None:
         task = str(event["EventId"])
         tokens = [t["token"] for t in self.runtime.store.open_tasks(execution_id) if t["task_id"] == task]
         if not tokens:
             return
-        self.console.print(f"  [yellow]⏸[/] {step} waits for a callback. Complete it with:\n"
-                           f"    stateway task succeed --endpoint {self.endpoint} {tokens[0]} --output '{{}}'",
-                           soft_wrap=True)
+        self.lines.append(f"  [yellow]⏸[/] {step} waits for a callback. Complete it with:\n"
+                          f"    {escape(self.command)} task succeed --endpoint {self.endpoint} {tokens[0]} "
+                          "--output '{}'")
+
+    def show_logs(self, step: str, logs: dict[str, Any]) -> None:
+        parts = []
+        for stream in ("stdout", "stderr"):
+            raw = str(logs.get(stream) or "")
+            text = raw.rstrip("\n")
+            if text:
+                cut = " (end)" if logs.get(f"{stream}Bytes", 0) > len(raw.encode()) else ""
+                body = "\n".join(f"      {line}" for line in text.splitlines())
+                parts.append(f"    [dim]{step} {stream}{cut}:[/]\n{escape(body)}")
+        if parts:
+            self._note("logs", "\n".join(parts))
+
+    # -- the printer thread ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._print_loop, name="stateway-progress", daemon=True)
+        self._thread.start()
+
+    def _print_loop(self) -> None:
+        status = self.console.status("", spinner="dots") if self.tty else None
+        if status is not None:
+            status.start()
+        try:
+            while not self._stop.wait(0.1):
+                self.flush(status)
+            self.flush(status)
+        finally:
+            if status is not None:
+                status.stop()
+
+    def flush(self, status: Any = None) -> None:
+        with self.lock:
+            lines, self.lines = self.lines, []
+            text = f"[dim]{self.steps:,} steps · now {escape(self.current)}[/]" if self.current else ""
+        for line in lines:
+            self.console.print(line, soft_wrap=True, highlight=False)
+        if status is not None:
+            status.update(text)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()
+
+    def summary(self) -> str:
+        with self.lock:
+            repeated = sorted(((n, s) for s, n in self.counts.items() if n > 1), reverse=True)[:5]
+            text = f"{self.steps:,} steps ({len(self.counts)} distinct), {self.tasks:,} tasks"
+            if repeated:
+                text += "; repeated: " + ", ".join(f"{escape(s)} ×{n:,}" for n, s in repeated)
+            for kind, label in (("failure", "failures"), ("logs", "function outputs")):
+                if self.hidden[kind]:
+                    text += f"; {self.hidden[kind]:,} more {label} not shown"
+            return text
 
 
-@click.command("run")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--input", "input_", help="the execution input: JSON text, or @file.json")
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@click.command("run", context_settings={"show_default": True})
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--input", "input_", help="the execution input: JSON text, or @file.json  [default: {}]")
 @click.option("--functions", "functions_dir", type=click.Path(file_okay=False), help="local functions directory")
 @click.option("--flows", "flows_dir", type=click.Path(file_okay=False), help="other flows (child flows), *.yaml")
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite database (default: a temporary one)")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="TOML as for serve: [limits], [functions.<name>]")
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line: name, status, output, error")
-@click.option("--port", default=0, help="loopback port for callbacks (default: any free port)")
+@click.option("--port", default=0, help="loopback port for callbacks (0: any free port)")
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
 @store_option
 def run_command(file: str, input_: str | None, functions_dir: str | None, flows_dir: str | None, db: str | None,
-                as_json: bool, port: int, execution_name: str | None, store_url: str | None = None) -> None:
+                config_path: str | None, as_json: bool, port: int, execution_name: str | None,
+                store_url: str | None = None) -> None:
     """Run FILE on the embedded engine until it ends. Exit 0 if it succeeded, 1 if not, 2 for bad input."""
+    from stateway.cli._serve import load_config
+    from stateway.services import FunctionRuntime
+
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     path = Path(file)
-    source = path.read_text()
-    execution_input = _read_input(input_)
+    source = read_text(path)
+    execution_input = read_input(input_)
+    config = load_config(config_path)
+    children = []
+    if flows_dir:
+        if not Path(flows_dir).is_dir():
+            raise click.UsageError(f"--flows {flows_dir}: not a directory")
+        children = [(child, read_text(child)) for child in sorted(Path(flows_dir).glob("*.y*ml"))]
+    if port and not _port_free("127.0.0.1", port):
+        raise click.UsageError(f"--port {port}: the port is taken (give another, or 0 for any free one)")
     tmp = None
     if db is not None and store_url:
         raise click.UsageError("give --db or --store, not both")
-    if db is None and store_url:
-        db = store_url
-    if db is None:
-        tmp = tempfile.mkdtemp(prefix="stateway-run-")
-        db = os.path.join(tmp, "stateway.db")
-    store = open_configured_store(store_url, {}) if store_url else SQLiteStore(db)
+    if store_url:  # a shared store: other engines may run on it too, so no engine lock
+        db = _redacted(store_url)
+        store = open_configured_store(store_url, config)
+    else:
+        if db is None:
+            tmp = tempfile.mkdtemp(prefix="stateway-run-")
+            db = os.path.join(tmp, "stateway.db")
+        engine_lock = hold_engine_lock(db)  # noqa: F841 (held until exit: one engine per database)
+        store = SQLiteStore(db)
     key_id, secret = next(iter(DEV_CREDENTIALS.items()))
-    settings: dict[str, Any] = {"functions_dir": functions_dir}
+    functions = FunctionRuntime(functions_dir, config.get("functions"))
+    settings: dict[str, Any] = {"functions_dir": functions_dir, "function_runtime": functions,
+                                "limits": config.get("limits")}
     runtime = Runtime(store, settings=settings)
     app = create_app(runtime, DEV_CREDENTIALS)
     server = BackgroundServer(app, "127.0.0.1", port)
     settings["function_env"] = {"STATEWAY_ENDPOINT": server.endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
                                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret}
+    functions.environment.update(settings["function_env"])
     os.environ.update(settings["function_env"])
-    try:
-        if flows_dir:
-            for child in sorted(Path(flows_dir).glob("*.y*ml")):
-                child_source = child.read_text()
-                runtime.register_flow(_flow_name(child, child_source), child_source)
-        name = _flow_name(path, source)
-        runtime.register_flow(name, source)
-    except FlowDefinitionError as exc:
-        for problem in exc.problems:
-            click.echo(problem.format(file), err=True)
-        sys.exit(2)
+    for where, text in [*children, (path, source)]:
+        try:
+            runtime.register_flow(_flow_name(where, text), text)
+        except FlowDefinitionError as exc:
+            for problem in exc.problems:
+                click.echo(problem.format(str(where)), err=True)
+            sys.exit(2)
+    name = _flow_name(path, source)
     for warning in runtime.load(source).warnings:
-        console.print(f"[yellow]{warning.format(file)}[/]")
+        console.print(f"[yellow]{escape(warning.format(file))}[/]")
     server.start()
-    console.print(f"[dim]stateway: listening on {server.endpoint} for callbacks (database {_redacted(db)})[/]")
+    console.print(f"[dim]stateway: listening on {server.endpoint} for callbacks (database {escape(db)})[/]")
     root: list[int] = []
     progress = Progress(runtime, console, root)
     progress.endpoint = server.endpoint
@@ -155,11 +346,13 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         row = resumed[0]
         root.append(row.id)
         console.print(f"[bold]resuming[/] {name}/{row.name}")
+    progress.start()
     runtime.start()
     if not root:
         try:
             row = runtime.start_execution(name, execution_input, execution_name)
         except Exception as exc:
+            progress.stop()
             click.echo(f"error: {getattr(exc, 'code', type(exc).__name__)}: {exc}", err=True)
             sys.exit(2)
         root.append(row.id)
@@ -169,13 +362,15 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         row = runtime.wait(row.id)
         runtime.settle()  # let the cancels of a stop or a failure reach children and functions
     except KeyboardInterrupt:
+        progress.stop()
         console.print("[yellow]interrupted; the execution stays in the database and resumes with the same --db[/]")
         sys.exit(130)
     finally:
         runtime.close()
         server.stop()
+    progress.stop()
     color = "green" if row.status == "Succeeded" else "red"
-    console.print(f"[bold {color}]{row.status}[/] in {time.time() - began:.2f}s")
+    console.print(f"[bold {color}]{row.status}[/] in {time.time() - began:.2f}s: {progress.summary()}")
     error = {"code": row.error, "detail": row.cause} if row.status != "Succeeded" else None
     if as_json:
         click.echo(json.dumps({"name": row.name, "status": row.status, "output": row.output, "error": error},

@@ -13,9 +13,10 @@ import click
 import uvicorn
 
 from stateway.api import DEV_CREDENTIALS, create_app
-from stateway.cli._stores import lease_seconds, open_configured_store, store_option, store_target
+from stateway.integrations.http import HostRules
 from stateway.runtime import Runtime
 from stateway.services import FunctionRuntime
+from stateway.store import DatabaseInUse, EngineLock, lock_engine, sqlite_path
 
 
 def is_loopback(host: str) -> bool:
@@ -40,11 +41,24 @@ def access_keys(config: dict[str, Any]) -> dict[str, str]:
     """Key pairs from the config file (``[[access_keys]] id/secret``) and ``STATEWAY_ACCESS_KEYS=id:secret,...``."""
     keys = {str(k["id"]): str(k["secret"]) for k in config.get("access_keys", [])}
     for pair in filter(None, os.environ.get("STATEWAY_ACCESS_KEYS", "").split(",")):
-        key_id, _, secret = pair.partition(":")
-        if not secret:
-            raise click.UsageError("STATEWAY_ACCESS_KEYS takes id:secret pairs separated by commas")
-        keys[key_id.strip()] = secret.strip()
+        key_id, _, secret = (part.strip() for part in pair.partition(":"))
+        if not key_id or not secret:
+            raise click.UsageError("STATEWAY_ACCESS_KEYS takes id:secret pairs separated by commas, "
+                                   "each with a non-empty id and secret")
+        keys[key_id] = secret
+    for key_id, secret in keys.items():
+        if not key_id.strip() or not secret:
+            raise click.UsageError("[[access_keys]] entries need a non-empty id and secret")
     return keys
+
+
+def hold_engine_lock(database: str) -> EngineLock:
+    """The engine lock of ``database`` for this process's lifetime, or exit 2 naming the holder."""
+    try:
+        return lock_engine(database)
+    except DatabaseInUse as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.command("serve")
@@ -54,13 +68,19 @@ def access_keys(config: dict[str, Any]) -> dict[str, str]:
               help="holds the SQLite database and the server's secret")
 @click.option("--functions", "functions_dir", type=click.Path(file_okay=False), help="local functions directory")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
-@store_option
+@click.option("--store", "store_url", envvar="STATEWAY_STORE", metavar="URL",
+              help="postgresql://user@host:port/db (shared by many processes), sqlite:///path.db, or a directory "
+                   "(default: --data-dir) [env STATEWAY_STORE; config [store] url]")
 @click.option("--api-only", is_flag=True, help="serve the API only; workers (`stateway worker`) run the executions")
 def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
                   store_url: str | None = None, api_only: bool = False) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
     config = load_config(config_path)
     keys = access_keys(config)
+    try:
+        HostRules.parse(config.get("http"))
+    except ValueError as exc:
+        raise click.UsageError(f"--config {config_path}: {exc}") from None
     if not keys:
         if not is_loopback(host):
             click.echo(f"error: refusing to listen on {host} without access keys; configure [[access_keys]] in "
@@ -69,11 +89,16 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         keys = dict(DEV_CREDENTIALS)
         click.echo("stateway: no access keys configured; accepting the development pair test/test on loopback",
                    err=True)
+    from stateway.cli._stores import is_shared, lease_seconds, open_configured_store, store_target
+
     target = store_target(store_url, config, data_dir)
-    if api_only and not target.startswith(("postgresql://", "postgres://")):
+    if api_only and not is_shared(target):
         raise click.UsageError("--api-only needs a shared store: --store postgresql://...")
-    if target == data_dir:
-        os.makedirs(data_dir, exist_ok=True)
+    engine_lock = None
+    if not is_shared(target):  # SQLite: one engine per database file
+        if target == data_dir:
+            os.makedirs(data_dir, exist_ok=True)
+        engine_lock = hold_engine_lock(sqlite_path(target))
     key_id, secret = next(iter(keys.items()))
     endpoint = f"{host}:{port}"
     functions = FunctionRuntime(functions_dir, config.get("functions"), environment={
@@ -81,11 +106,12 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
     runtime = Runtime(open_configured_store(target, config),
                       settings={"function_runtime": functions, "limits": config.get("limits"),
+                                "express": config.get("express"), "http": config.get("http"),
                                 "lease_seconds": lease_seconds(config)})
     app = create_app(runtime, keys, endpoint)
     if not api_only:
         runtime.start()
-    where = "data in " + data_dir if target == data_dir else "store " + target.split("@")[-1]
+    where = f"data in {data_dir}" if target == data_dir else f"store {target.split('@')[-1]}"
     click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} ({where}"
                f"{'; API only' if api_only else ''})", err=True)
     try:
@@ -94,3 +120,5 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         app.state.service.close()
         runtime.close()
         runtime.store.close()
+        if engine_lock is not None:
+            engine_lock.release()

@@ -17,6 +17,10 @@ store_option = click.option(
 _STORE_OPTIONS = {"pool_size": int, "statement_timeout": float, "connect_timeout": float, "startup_timeout": float}
 
 
+def is_shared(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
 def store_target(store_url: str | None, config: dict[str, Any], default: str) -> str:
     section = config.get("store") or {}
     return store_url or section.get("url") or default

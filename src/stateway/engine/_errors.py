@@ -9,6 +9,7 @@ INVALID_ARGUMENT = "FnF.InvalidArgument"
 DATA_LIMIT = "FnF.DataLimitExceeded"
 TASK_CANCELLED = "FnF.TaskCancelled"
 EVENTS_LIMIT = "FnF.EventsLimitExceeded"
+RUNTIME_ERROR = "FnF.RuntimeError"  # an unexpected exception while deciding or committing an execution
 
 
 def matches_error(patterns: tuple[str, ...], error: str) -> bool:

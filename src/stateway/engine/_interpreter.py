@@ -4,15 +4,25 @@ world ("run to block"), so one incoming event gives one Decision and one commit.
 
 An execution is a tree of *frames*: each frame runs one scope (the flow, a Parallel branch, a
 Map item) and is blocked on at most one thing: a task, a timer, or its child frames.
+
+A decision does bounded work: at most ``decision_events`` history events, ``decision_bytes`` of
+event detail, or until ``deadline`` on the caller's clock. Past that it *yields*: the frames
+still ready are saved in the state and a ``continue`` timer, due at once, brings the execution
+back at its next turn, after the other executions' work. The events limit is checked at every
+event, so a loop of Pass or Choice states fails with ``FnF.EventsLimitExceeded`` at the limit.
 """
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from stateway.engine import _v1 as v1
 from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
@@ -21,17 +31,29 @@ from stateway.engine._errors import (
     StateFailure,
     matches_error,
 )
+from stateway.engine._maprun import MAP_RUN_ACTION, MAP_RUN_MODE, map_run_name
+from stateway.engine._maprun import plan as plan_map_run
 from stateway.expr import EvaluationError, Template
 from stateway.expr._values import type_name
 from stateway.fdl import Flow, Scope, State
-from stateway.jsontext import deep_copy
+from stateway.jsontext import MAX_DEPTH, InvalidJSONValue, check_value, deep_copy, nests_deeper_than
 from stateway.jsontext import dumps as _dumps
 from stateway.timefmt import iso
 
 TokenMinter = Callable[[str], str]
 
 STARTED_TYPES = frozenset({"Task", "Parallel", "Map"})
-DEFAULT_LIMITS = {"events": 25_000, "payload_bytes": 64 * 1024, "execution_seconds": 365 * 24 * 3600}
+DEFAULT_LIMITS = {
+    "events": 25_000,  # history events per execution (fdl.md §8)
+    "payload_bytes": 64 * 1024,  # a state's input or output, an execution's input (fdl.md §3.5)
+    "global_value_bytes": 256 * 1024,  # one $Global value (fdl.md §3.5)
+    "global_key_bytes": 128,  # one $Global key (fdl.md §3.5)
+    "globals_bytes": 1024 * 1024,  # all of $Global together [Stateway]
+    "execution_seconds": 365 * 24 * 3600,
+    "decision_events": 1_000,  # history events one decision writes before it yields to other executions
+    "decision_bytes": 8 * 1024 * 1024,  # event detail one decision writes before it yields
+}
+CONTINUE_TIMER = "continue"
 
 
 @dataclass
@@ -46,6 +68,16 @@ class Decision:
     opened_tasks: list[dict[str, Any]] = field(default_factory=list)
     closed_tasks: list[str] = field(default_factory=list)
     ended: dict[str, Any] | None = None  # {"status", "output", "error", "cause"} when the execution ended
+    yielded: bool = False  # the decision stopped at its budget; a "continue" timer resumes it
+
+
+def check_execution_input(value: Any, limits: dict[str, int] | None = None) -> None:
+    """What every entry point checks before an execution starts: strict JSON (``check_value``) and at
+    most ``payload_bytes`` (64 KiB by default, fdl.md §3.5). Raises ``InvalidJSONValue``."""
+    check_value(value)
+    limit = {**DEFAULT_LIMITS, **(limits or {})}["payload_bytes"]
+    if _size(value) > limit:
+        raise InvalidJSONValue(f"over the limit of {limit} bytes for an execution's input")
 
 
 def new_execution_state(name: str, flow_name: str, execution_input: Any, started: float) -> dict[str, Any]:
@@ -103,16 +135,41 @@ class Interpreter:
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
 
     def decide(self, state: dict[str, Any], event: dict[str, Any], now: float, mint_token: TokenMinter, *,
-               owned: bool = False) -> Decision:
+               owned: bool = False, deadline: float | None = None,
+               clock: Callable[[], float] | None = None) -> Decision:
         """``owned=True`` hands ``state`` over (the caller will not use it again), which saves a deep copy;
-        by default the input is left untouched."""
+        by default the input is left untouched. With ``deadline`` and ``clock`` the decision also
+        yields once ``clock() > deadline`` (checked every few dozen events)."""
         run = _Run(self, state if owned else deep_copy(state), now, mint_token)
+        if deadline is not None and clock is not None:
+            run.deadline, run.clock = deadline, clock
         run.handle(event)
         return run.decision
 
 
+def _task_kind(state: State) -> tuple[str | None, str]:
+    """The action and TaskMode a state's task runs with; a distributed Map's is the Map Run."""
+    if state.map_run is not None:
+        return MAP_RUN_ACTION, MAP_RUN_MODE
+    return state.action, state.task_mode
+
+
 def _size(value: Any) -> int:
     return len(_dumps(value).encode())
+
+
+def _strict_text(value: Any, what: str) -> str:
+    """JSON text of a value bound for the state. orjson refuses lone surrogates, non-JSON types and
+    very deep nesting; only then is the value walked, to say what is wrong (or, for integers beyond
+    64 bits, which are valid JSON, to fall back to the standard library)."""
+    try:
+        return orjson.dumps(value).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        try:
+            check_value(value)
+        except InvalidJSONValue as exc:
+            raise StateFailure(INVALID_ARGUMENT, f"{what}: {exc}") from None
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class _Run:
@@ -125,6 +182,12 @@ class _Run:
         self.decision = Decision(state=state)
         self.ready: deque[str] = deque()
         self.over_limit = False
+        limits = interp.limits
+        self.events_left = limits["decision_events"]
+        self.bytes_left = limits["decision_bytes"]
+        self.deadline: float | None = None
+        self.clock: Callable[[], float] | None = None
+        self.out_of_budget = False
 
     # -- events in -------------------------------------------------------------------------
     def handle(self, event: dict[str, Any]) -> None:
@@ -135,7 +198,12 @@ class _Run:
             return
         if self.state["status"] != "Running":
             return  # late events after the end change nothing
-        if kind == "start":
+        pending = self.state.pop("ready", None)
+        if pending:  # frames a previous decision left ready when it yielded
+            self.ready.extend(pending)
+        if kind == "continue":
+            self.state.pop("continuing", None)
+        elif kind == "start":
             self.start()
         elif kind == "task_submitted":
             self.on_task_submitted(event)
@@ -157,7 +225,8 @@ class _Run:
         limit = self.flow.timeout or self.interp.limits["execution_seconds"]
         if limit:
             self.add_timer("exec", {"purpose": "execution_timeout", "seconds": limit}, limit)
-        self.new_frame(None, self.flow.root, "", st["input"], index=0)
+        root_input = v1.flow_input(self, st["input"]) if self.flow.v1 is not None else st["input"]
+        self.new_frame(None, self.flow.root, "", root_input, index=0)
 
     # -- history -------------------------------------------------------------------------------
     def history(self, kind: str, step: str, detail: dict[str, Any] | None = None, schedule: int = 0) -> int:
@@ -166,6 +235,14 @@ class _Run:
         event_id = st["event_id"]
         if event_id > self.interp.limits["events"]:
             self.over_limit = True
+        self.events_left -= 1
+        if detail:
+            for value in detail.values():
+                if type(value) is str:
+                    self.bytes_left -= len(value)
+        if self.events_left <= 0 or self.bytes_left <= 0 or (
+                self.clock is not None and not self.events_left & 31 and self.clock() > self.deadline):  # type: ignore[operator]
+            self.out_of_budget = True
         self.decision.history.append({
             "EventId": event_id,
             "Type": kind,
@@ -198,6 +275,8 @@ class _Run:
             "kids": None,
             "item": item,
         }
+        if self.flow.v1 is not None:
+            v1.init_frame(st["frames"][fid], input_)
         self.ready.append(fid)
         return fid
 
@@ -234,10 +313,24 @@ class _Run:
         except EvaluationError as exc:
             raise StateFailure(INVALID_ARGUMENT, f"{what}: {exc.message}") from None
 
+    def output_text(self, value: Any, what: str, limit: int | None = None) -> str:
+        """The JSON text of a value that becomes a state's input or output: checked for strict JSON,
+        size (``payload_bytes``) and nesting depth."""
+        text = _strict_text(value, what)
+        limit = self.interp.limits["payload_bytes"] if limit is None else limit
+        if len(text) > limit // 4 and len(text.encode()) > limit:
+            raise StateFailure(DATA_LIMIT, f"{what} is over {limit} bytes")
+        if len(text) > 2 * MAX_DEPTH and nests_deeper_than(value, MAX_DEPTH):
+            raise StateFailure(INVALID_ARGUMENT, f"{what}: arrays and objects nest more than {MAX_DEPTH} deep")
+        return text
+
     # -- the loop ------------------------------------------------------------------------------
     def run_to_block(self) -> None:
         frames = self.state["frames"]
-        while self.ready and self.state["status"] == "Running":
+        while self.ready and self.state["status"] == "Running" and not self.over_limit:
+            if self.out_of_budget:
+                self.pause()
+                return
             fid = self.ready.popleft()
             frame = frames.get(fid)
             if frame is None:
@@ -246,19 +339,34 @@ class _Run:
                 self.advance(frame)
             except StateFailure as failure:
                 self.fail_state(frame, failure.error, failure.cause)
-            if self.over_limit:
-                break
         if self.over_limit and self.state["status"] == "Running":
+            self.ready.clear()
             self.end_execution("Failed", None, EVENTS_LIMIT,
                                f"the execution passed {self.interp.limits['events']} history events",
                                reason="execution failed")
 
+    def pause(self) -> None:
+        """Out of budget with frames still ready: save them and come back at the next turn."""
+        st = self.state
+        st["ready"] = [fid for fid in dict.fromkeys(self.ready) if fid in st["frames"]]
+        self.ready.clear()
+        self.decision.yielded = True
+        if not st.get("continuing"):
+            st["continuing"] = True
+            self.decision.timers.append({"timer": CONTINUE_TIMER, "due": self.now,
+                                         "event": {"type": "continue"}})
+
     def advance(self, frame: dict[str, Any]) -> None:
-        """Run this frame until it blocks or its scope ends."""
+        """Run this frame until it blocks, its scope ends, or the decision's budget is spent."""
         while True:
+            if self.out_of_budget or self.over_limit:
+                self.ready.appendleft(frame["id"])  # resumable: every stage below starts from the frame alone
+                return
             stage = frame["stage"]
             state = self.state_of(frame)
             if stage == "enter":
+                if state.v1 is not None:
+                    v1.enter(self, frame, state)
                 step = self._exit_name(frame, state)
                 self.history("StepEntered", step, {"input": _dumps(frame["input"])})
                 frame["retries"] = 0
@@ -274,20 +382,28 @@ class _Run:
             if kind == "Pass":
                 if not self.finish_state(frame, state, frame["input"]):
                     return
+            elif kind == "Choice" and state.v1 is not None:
+                if not v1.choose(self, frame, state):
+                    return
             elif kind == "Choice":
                 target = self.choose(frame, state)
-                self.history("StepExited", self._exit_name(frame, state), {"output": _dumps(frame["input"])})
+                text = self.output_text(frame["input"], f"the output of state {state.name!r}")
+                self.history("StepExited", self._exit_name(frame, state), {"output": text})
                 frame["state"] = target
                 frame["stage"] = "enter"
             elif kind == "Wait":
                 self.start_wait(frame, state)
+                return
+            elif kind == "Succeed" and state.v1 is not None:
+                v1.finish(self, frame, state, {})
                 return
             elif kind == "Succeed":
                 output = frame["input"]
                 if state.output_constructor is not None:
                     output = self.build(state.output_constructor, self.env(frame, frame["input"], frame["input"]),
                                         "OutputConstructor")
-                self.history("StepExited", self._exit_name(frame, state), {"output": _dumps(output)})
+                text = self.output_text(output, f"the output of state {state.name!r}")
+                self.history("StepExited", self._exit_name(frame, state), {"output": text})
                 self.end_scope(frame, True, output)
                 return
             elif kind == "Fail":
@@ -303,7 +419,10 @@ class _Run:
                 self.start_parallel(frame, state)
                 return
             elif kind == "Map":
-                self.start_map(frame, state)
+                if state.map_run is not None:
+                    self.schedule_task(frame, state)  # a distributed Map is one task: the Map Run
+                else:
+                    self.start_map(frame, state)
                 return
             else:  # pragma: no cover - the loader admits only the types above
                 raise AssertionError(kind)
@@ -327,10 +446,13 @@ class _Run:
 
     def finish_state(self, frame: dict[str, Any], state: State, raw_output: Any) -> bool:
         """Apply Global/Output constructors and move on. False when the frame's scope ended."""
+        if state.v1 is not None:
+            return v1.finish(self, frame, state, raw_output)
         globals_before = self.state["globals"]
         if state.global_constructor is not None:
             update = self.build(state.global_constructor, self.env(frame, frame["input"], raw_output),
                                 "GlobalConstructor")
+            self.check_globals(update)
             self.state["globals"] = {**globals_before, **update}
         output = raw_output
         if state.output_constructor is not None:
@@ -341,7 +463,7 @@ class _Run:
             raise StateFailure(INVALID_ARGUMENT, f"the output of state {state.name!r} is {type_name(output)}, "
                                "not an object; shape it with an OutputConstructor")
         step = self._exit_name(frame, state)
-        text = _dumps(output)
+        text = self.output_text(output, f"the output of state {state.name!r}")
         if state.type in STARTED_TYPES:  # StepStarted … StepSucceeded | StepFailed … StepExited (fdl.md §7)
             self.history("StepSucceeded", step, {"output": text})
         self.history("StepExited", step, {"output": text})
@@ -353,12 +475,34 @@ class _Run:
         frame["stage"] = "enter"
         return True
 
+    def check_globals(self, update: dict[str, Any]) -> None:
+        """fdl.md §3.5: a key up to 128 bytes, a value up to 256 KiB; and all of $Global together
+        up to ``globals_bytes``. Sizes of the values kept are remembered in the state."""
+        limits = self.interp.limits
+        sizes: dict[str, int] = self.state.setdefault("global_sizes", {})
+        for key, value in update.items():
+            if len(key.encode()) > limits["global_key_bytes"]:
+                raise StateFailure(DATA_LIMIT, f"the $Global key {key[:40]!r}… is over {limits['global_key_bytes']} "
+                                   "bytes")
+            text = self.output_text(value, f"the $Global value {key!r}", limit=limits["global_value_bytes"])
+            sizes[key] = len(key.encode()) + len(text.encode())
+        if sum(sizes.values()) > limits["globals_bytes"]:
+            for key in update:  # undo: the state fails and $Global keeps its earlier values
+                old = self.state["globals"].get(key)
+                if key in self.state["globals"]:
+                    sizes[key] = len(key.encode()) + _size(old)
+                else:
+                    sizes.pop(key, None)
+            raise StateFailure(DATA_LIMIT, f"$Global would be over {limits['globals_bytes']} bytes in all")
+
     # -- failures, retry, catch ------------------------------------------------------------------
     def fail_state(self, frame: dict[str, Any], error: str, cause: str) -> None:
         state = self.state_of(frame)
         step = self._exit_name(frame, state)
+        # a function's exception classes: Errors may name them too (fdl-v1.md §8.1), the error stays `error`
+        names = (error, *(frame.pop("error_aliases", None) or ()))
         for index, rule in enumerate(state.retry):
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
             used = frame["rule_attempts"].get(str(index), 0)
             if used < rule.max_attempts:
@@ -373,18 +517,26 @@ class _Run:
             break  # the first matching rule decides; its attempts are spent
         self.history("StepFailed", step, {"error": error, "cause": cause})
         for rule in state.catch:
-            if not matches_error(rule.errors, error):
+            if not any(matches_error(rule.errors, name) for name in names):
                 continue
+            if state.v1 is not None:
+                v1.caught(self, frame, state, rule, error, cause)
+                return
             current = {"Error": {"Code": error, "Detail": cause}}
             if rule.output is not None:
                 try:
                     next_input = rule.output.build(self.env(frame, frame["input"], None, current=current))
+                    text = self.output_text(next_input, "Catch OutputConstructor")
                 except EvaluationError as exc:
                     error, cause = INVALID_ARGUMENT, f"Catch OutputConstructor: {exc.message}"
                     break
+                except StateFailure as failure:
+                    error, cause = failure.error, failure.cause
+                    break
             else:
                 next_input = {"Code": error, "Detail": cause}
-            self.history("StepExited", step, {"output": _dumps(next_input), "caught": error})
+                text = _dumps(next_input)
+            self.history("StepExited", step, {"output": text, "caught": error})
             frame["state"] = rule.next
             frame["input"] = next_input
             frame["stage"] = "enter"
@@ -441,7 +593,7 @@ class _Run:
             self.fail_state(frame, TIMEOUT, f"the task passed its Timeout of {timer['seconds']:g}s")
 
     def start_wait(self, frame: dict[str, Any], state: State) -> None:
-        seconds: Any = state.seconds
+        seconds: Any = v1.wait_seconds(self, frame, state) if state.v1 is not None else state.seconds
         if state.seconds_expr is not None:
             try:
                 seconds = state.seconds_expr.evaluate(self.env(frame, frame["input"]))
@@ -459,10 +611,18 @@ class _Run:
         task_event = self.state["event_id"] + 1
         task_id = str(task_event)
         token = self.mint_token(task_id)
-        current = {"TaskToken": token} if state.task_mode == "WaitForCustomCallback" else None
+        action, mode = _task_kind(state)
+        current = {"TaskToken": token} if mode == "WaitForCustomCallback" else None
         env = self.env(frame, frame["input"], current=current)
-        parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
         timeout = state.timeout
+        if state.map_run is not None:
+            run_name = map_run_name(self.state["name"], task_id)
+            parameters = plan_map_run(self, frame, state, run_name, self.interp.limits)
+            self.history("MapRunStarted", step, {"output": _dumps({"MapRunName": run_name}), "mapRunName": run_name})
+        elif state.v1 is not None:
+            parameters = v1.task_parameters(self, frame, state, token)
+        else:
+            parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
         if state.timeout_expr is not None:
             try:
                 timeout = state.timeout_expr.evaluate(env)
@@ -470,14 +630,15 @@ class _Run:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$: {exc.message}") from None
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 604800:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$ gave {_dumps(timeout)}, not 0–604800 seconds")
-        self.history("TaskScheduled", step, {"action": state.action, "taskMode": state.task_mode,
-                                             "parameters": _dumps(parameters)})
+        if state.map_run is None:
+            self.history("TaskScheduled", step, {"action": action, "taskMode": mode,
+                                                 "parameters": self.output_text(parameters, "Parameters"),
+                                                 **v1.scheduled_detail(state)})
         frame["task"] = task_id
         frame["stage"] = "task"
         frame["submitted"] = False
         self.state["tasks"][task_id] = frame["id"]
-        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": state.action,
-                "mode": state.task_mode}
+        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": action, "mode": mode}
         self.decision.opened_tasks.append(task)
         self.decision.commands.append({"kind": "invoke", **task, "parameters": parameters,
                                        "timeout": timeout or None})
@@ -497,9 +658,14 @@ class _Run:
         frame["timer"] = None
         if cancel:
             step = self._exit_name(frame, state)
+            action, mode = _task_kind(state)
+            if state.map_run is not None:
+                name = map_run_name(self.state["name"], task_id)
+                self.history("MapRunAborted", step, {"output": _dumps({"MapRunName": name}), "mapRunName": name,
+                                                     "reason": reason}, schedule=int(task_id))
             self.history("TaskCancelRequested", step, {"reason": reason}, schedule=int(task_id))
-            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": state.action,
-                                           "mode": state.task_mode, "step": step, "reason": reason})
+            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": action,
+                                           "mode": mode, "step": step, "reason": reason})
 
     def on_task_submitted(self, event: dict[str, Any]) -> None:
         fid = self.state["tasks"].get(event["task"])
@@ -507,9 +673,11 @@ class _Run:
         if frame is None or frame.get("submitted"):
             return
         frame["submitted"] = True
+        if self.state_of(frame).map_run is not None:
+            return  # MapRunStarted said it already
         self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
-                     {"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
-                     schedule=int(event["task"]))
+                     _with_logs({"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
+                                event), schedule=int(event["task"]))
 
     def on_task_result(self, event: dict[str, Any]) -> None:
         task_id = event["task"]
@@ -521,19 +689,45 @@ class _Run:
         step = self._exit_name(frame, state)
         if event.get("submit_failed"):
             self.close_task(frame, cancel=False, reason="")
-            self.history("TaskSubmitFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            self.history("TaskSubmitFailed", step, _with_logs({"error": event["error"],
+                         "cause": event.get("cause", "")}, event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
             return
+        if state.map_run is not None:
+            frame["submitted"] = True
+            summary = event.get("map_run") or {}
+            detail = {"output": _dumps(summary), "mapRunName": summary.get("MapRunName", "")}
+            if not event["ok"]:
+                detail.update({"error": event["error"], "cause": event.get("cause", "")})
+            self.history("MapRunSucceeded" if event["ok"] else "MapRunFailed", step, detail, schedule=int(task_id))
         if not frame.get("submitted"):
             frame["submitted"] = True
             self.history("TaskSubmitted", step, {}, schedule=int(task_id))
         self.close_task(frame, cancel=False, reason="")
-        if event["ok"]:
+        if event["ok"] and state.map_run is not None:
             output = event.get("output")
-            self.history("TaskSucceeded", step, {"output": _dumps(output)}, schedule=int(task_id))
             try:
-                if _size(output) > self.interp.limits["payload_bytes"]:
+                if self.finish_state(frame, state, output):
+                    self.ready.append(frame["id"])
+            except StateFailure as failure:
+                self.fail_state(frame, failure.error, failure.cause)
+        elif event["ok"]:
+            output = event.get("output")
+            try:
+                check_value(output)
+                text = _dumps(output)
+            except InvalidJSONValue as exc:
+                output, text = None, "null"
+                failure: StateFailure | None = StateFailure(INVALID_ARGUMENT, f"the task's output is not JSON: {exc}")
+            else:
+                failure = None
+            self.history("TaskSucceeded", step, _with_logs({"output": text}, event), schedule=int(task_id))
+            try:
+                if failure is not None:
+                    raise failure
+                if len(text) > self.interp.limits["payload_bytes"] // 4 and \
+                        len(text.encode()) > self.interp.limits["payload_bytes"]:
                     raise StateFailure(DATA_LIMIT, f"the task's output is over {self.interp.limits['payload_bytes']} "
                                        "bytes")
                 if self.finish_state(frame, state, output):
@@ -541,8 +735,10 @@ class _Run:
             except StateFailure as failure:
                 self.fail_state(frame, failure.error, failure.cause)
         else:
-            self.history("TaskFailed", step, {"error": event["error"], "cause": event.get("cause", "")},
-                         schedule=int(task_id))
+            if state.map_run is None:
+                self.history("TaskFailed", step, _with_logs({"error": event["error"], "cause": event.get("cause", "")},
+                                                            event), schedule=int(task_id))
+            frame["error_aliases"] = event.get("aliases")
             self.fail_state(frame, event["error"], event.get("cause", ""))
 
     # -- Parallel and Map -------------------------------------------------------------------------
@@ -558,6 +754,9 @@ class _Run:
             kids["running"].append(self.new_frame(frame["id"], scope, f"{base}/Branch{i}", frame["input"], index=i))
 
     def start_map(self, frame: dict[str, Any], state: State) -> None:
+        if state.v1 is not None:
+            self.start_items(frame, state, *v1.foreach_inputs(self, frame, state))
+            return
         env = self.env(frame, frame["input"])
         try:
             items = state.items_path.evaluate(env) if state.items_path is not None else None
@@ -574,6 +773,11 @@ class _Run:
                 inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))
             else:
                 inputs.append(item)
+        self.start_items(frame, state, items, inputs)
+
+    def start_items(self, frame: dict[str, Any], state: State, items: list[Any], inputs: list[Any]) -> None:
+        if state.v1 is not None:
+            self.history("StepStarted", self._exit_name(frame, state), {})
         frame["stage"] = "children"
         frame["kids"] = {"kind": "map", "results": [None] * len(items), "items": inputs, "values": items,
                          "next": 0, "done": 0, "running": [], "limit": state.max_concurrency}
@@ -600,6 +804,8 @@ class _Run:
         frames.pop(frame["id"], None)
         parent_id = frame["parent"]
         if parent_id is None:
+            if ok and self.flow.v1 is not None:
+                output = v1.flow_output(self, frame, output)
             if ok:
                 self.end_execution("Succeeded", output, "", "", reason="")
             else:
@@ -607,6 +813,9 @@ class _Run:
             return
         parent = frames[parent_id]
         kids = parent["kids"]
+        if kids["kind"] == "option":
+            v1.option_ended(self, frame, parent, ok, output, error, cause)
+            return
         pstate = self.state_of(parent)
         kids["running"].remove(frame["id"])
         label = "BranchExited" if kids["kind"] == "parallel" else "IterationExited"
@@ -629,7 +838,9 @@ class _Run:
 
     def children_done(self, frame: dict[str, Any], state: State) -> None:
         kids = frame["kids"]
-        if kids["kind"] == "parallel":
+        if state.v1 is not None:
+            raw = list(kids["results"])
+        elif kids["kind"] == "parallel":
             raw = {f"Branch{i}": out for i, out in enumerate(kids["results"])}
         else:
             raw = {"Items": kids["results"]}
@@ -669,3 +880,8 @@ class _Run:
         self.decision.ended = {"status": status, "output": output, "error": error or None, "cause": cause or None}
 
 
+def _with_logs(detail: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """A task's history detail, with the reference to what it printed when there is one."""
+    if event.get("logs"):
+        detail["logs"] = event["logs"]
+    return detail

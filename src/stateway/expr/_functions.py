@@ -1,19 +1,27 @@
-"""The built-in function library of fdl.md §4.4."""
+"""The built-in function library of fdl.md §4.4.
+
+Every function is total: wrong arguments give ``EvaluationError`` (``FnF.InvalidArgument``),
+never a Python exception; the number of arguments is checked when the expression is parsed
+(``SIGNATURES``); regular expressions run on RE2, in time linear in the text.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import random
-import re
 import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any
 
+import re2
+
 from stateway.expr._errors import EvaluationError
-from stateway.expr._values import is_number, kind_of, strict_equal, type_name
+from stateway.expr._values import check_integer, is_number, kind_of, strict_equal, type_name
+from stateway.jsontext import InvalidJSONValue, parse_json
 
 _HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-512": "sha512"}
 
@@ -85,22 +93,43 @@ def _to_base64(text: Any) -> str:
 def _string_to_json(text: Any) -> Any:
     _want("stringToJson", 1, text, "string")
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise EvaluationError(f"stringToJson(): argument 1 is not JSON: {exc}") from None
+        return parse_json(text)
+    except InvalidJSONValue as exc:
+        raise EvaluationError(f"stringToJson(): argument 1 is not strict JSON: {exc}") from None
 
 
 def _json_to_string(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        raise EvaluationError(f"jsonToString(): {exc}") from None
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the user's error, reported as such, not logged by RE2
+
+
+class RegexError(ValueError):
+    """A pattern RE2 does not accept (backreferences, lookaround, …)."""
+
+
+@functools.lru_cache(maxsize=512)
+def compile_regex(pattern: str) -> Any:
+    """RE2: linear time in the text, whatever the pattern. Raises RegexError for a refused pattern."""
+    try:
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        message = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise RegexError(f"{pattern!r} is not a pattern RE2 accepts: {message}") from None
 
 
 def _regex_match(text: Any, pattern: Any) -> bool:
     _want("regexMatchString", 1, text, "string")
     _want("regexMatchString", 2, pattern, "string")
     try:
-        return re.search(pattern, text) is not None
-    except re.error as exc:
-        raise EvaluationError(f"regexMatchString(): argument 2 is not a valid pattern: {exc}") from None
+        return compile_regex(pattern).search(text) is not None
+    except RegexError as exc:
+        raise EvaluationError(f"regexMatchString(): argument 2: {exc}") from None
 
 
 def _split(text: Any, sep: Any) -> list[str]:
@@ -136,7 +165,7 @@ def _int_add(a: Any, b: Any) -> int:
     for i, v in ((1, a), (2, b)):
         if kind_of(v) != "integer":
             raise EvaluationError(f"intAdd(): argument {i} must be an integer, got {type_name(v)}")
-    return a + b
+    return check_integer("intAdd()", a + b)
 
 
 def _random_int(low: Any, high: Any) -> int:
@@ -180,4 +209,30 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "randomInt": _random_int,
 }
 
-__all__ = ["FUNCTIONS", "is_number"]
+# name -> (fewest arguments, most arguments or None for any number, signature shown in errors)
+SIGNATURES: dict[str, tuple[int, int | None, str]] = {
+    "format": (1, None, "format(template, values…)"),
+    "length": (1, 1, "length(x)"),
+    "uuid": (0, 0, "uuid()"),
+    "hash": (2, 2, "hash(text, algorithm)"),
+    "arrayContains": (2, 2, "arrayContains(array, value)"),
+    "arrayUnique": (1, 1, "arrayUnique(array)"),
+    "jsonMerge": (2, 2, "jsonMerge(a, b)"),
+    "fromBase64": (1, 1, "fromBase64(text)"),
+    "toBase64": (1, 1, "toBase64(text)"),
+    "stringToJson": (1, 1, "stringToJson(text)"),
+    "fromJSON": (1, 1, "fromJSON(text)"),
+    "jsonToString": (1, 1, "jsonToString(value)"),
+    "toJSON": (1, 1, "toJSON(value)"),
+    "regexMatchString": (2, 2, "regexMatchString(text, pattern)"),
+    "split": (2, 2, "split(text, separator)"),
+    "toArray": (0, None, "toArray(values…)"),
+    "mapKeys": (1, 1, "mapKeys(object)"),
+    "mapValues": (1, 1, "mapValues(object)"),
+    "get": (2, 2, "get(container, keyOrIndex)"),
+    "intAdd": (2, 2, "intAdd(a, b)"),
+    "randomInt": (2, 2, "randomInt(min, max)"),
+}
+assert SIGNATURES.keys() == FUNCTIONS.keys()
+
+__all__ = ["FUNCTIONS", "SIGNATURES", "RegexError", "compile_regex", "is_number"]

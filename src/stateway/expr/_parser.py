@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from stateway.expr._errors import EvaluationError, ExpressionError
-from stateway.expr._functions import FUNCTIONS
+from stateway.expr._functions import FUNCTIONS, SIGNATURES, RegexError, compile_regex
 from stateway.expr._values import (
+    check_integer,
+    check_number,
     compare_order,
     is_number,
     kind_of,
@@ -20,6 +23,7 @@ Env = Mapping[str, Any]
 Evaluator = Callable[[Env], Any]
 
 MAX_CALL_DEPTH = 10
+MAX_NESTING = 64  # parentheses, brackets, braces and prefix operators, one inside the other
 
 _TOKEN = re.compile(
     r"""
@@ -47,11 +51,17 @@ def _unquote(raw: str, expression: str, position: int) -> str:
         if ch == "\\":
             nxt = body[i + 1]
             if nxt == "u":
-                hexdigits = body[i + 2 : i + 6]
-                if not re.fullmatch(r"[0-9a-fA-F]{4}", hexdigits):
-                    raise ExpressionError("bad \\u escape in string", expression, position + i + 1)
-                out.append(chr(int(hexdigits, 16)))
+                code = _hex4(body, i + 2, expression, position + i + 1)
                 i += 6
+                if 0xD800 <= code <= 0xDBFF and body[i : i + 2] == "\\u":
+                    low = _hex4(body, i + 2, expression, position + i + 1)
+                    if 0xDC00 <= low <= 0xDFFF:
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                if 0xD800 <= code <= 0xDFFF:
+                    raise ExpressionError("a \\u escape gives a lone surrogate, which is not valid Unicode",
+                                          expression, position + i - 5)
+                out.append(chr(code))
                 continue
             out.append(_ESCAPES.get(nxt, nxt))
             i += 2
@@ -59,6 +69,13 @@ def _unquote(raw: str, expression: str, position: int) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def _hex4(body: str, start: int, expression: str, position: int) -> int:
+    hexdigits = body[start : start + 4]
+    if not re.fullmatch(r"[0-9a-fA-F]{4}", hexdigits):
+        raise ExpressionError("bad \\u escape in string", expression, position)
+    return int(hexdigits, 16)
 
 
 class _Token:
@@ -82,6 +99,10 @@ def _tokenize(expression: str) -> list[_Token]:
         text = m.group()
         if kind == "number":
             value: Any = float(text) if any(c in text for c in ".eE") else int(text)
+            if type(value) is float and math.isinf(value):
+                raise ExpressionError(f"the number {text} is too large for a double", expression, pos)
+            if type(value) is int and not -(2**63) <= value < 2**63:
+                raise ExpressionError(f"the integer {text} is outside the 64-bit range", expression, pos)
             tokens.append(_Token("number", text, pos, value))
         elif kind == "string":
             tokens.append(_Token("string", text, pos, _unquote(text, expression, pos)))
@@ -124,6 +145,9 @@ class Expression:
             raise EvaluationError(f"{exc.message} (in expression {self.source!r})") from None
         except RecursionError:
             raise EvaluationError(f"expression too deeply nested: {self.source!r}") from None
+        except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+            # a built-in met a value it does not handle: the data's fault, said as such, never a crash
+            raise EvaluationError(f"{type(exc).__name__}: {exc} (in expression {self.source!r})") from None
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
@@ -135,7 +159,9 @@ class _Parser:
         self.tokens = _tokenize(expression)
         self.i = 0
         self.depth = 0
+        self.nesting = 0
         self.variables: set[str] = set()
+        self.literals: dict[int, Any] = {}  # id(evaluator) -> value, for the evaluators of literals
 
     def error(self, message: str, token: _Token | None = None) -> ExpressionError:
         tok = token or self.tokens[self.i]
@@ -180,18 +206,24 @@ class _Parser:
 
     def prefix(self) -> Evaluator:
         tok = self.take()
-        if tok.kind == "op" and tok.text == "!":
-            operand = self.expr(_PREFIX_POWER)
-            return _not(operand)
-        if tok.kind == "op" and tok.text == "-":
-            operand = self.expr(_PREFIX_POWER)
-            return _negate(operand)
-        return self.postfix(self.primary(tok))
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise self.error(f"expression nested more than {MAX_NESTING} deep", tok)
+        try:
+            if tok.kind == "op" and tok.text == "!":
+                return _not(self.expr(_PREFIX_POWER))
+            if tok.kind == "op" and tok.text == "-":
+                return _negate(self.expr(_PREFIX_POWER))
+            return self.postfix(self.primary(tok))
+        finally:
+            self.nesting -= 1
 
     def primary(self, tok: _Token) -> Evaluator:
         if tok.kind in ("number", "string", "literal"):
             value = tok.value
-            return lambda env: value
+            fn: Evaluator = lambda env: value  # noqa: E731
+            self.literals[id(fn)] = value
+            return fn
         if tok.kind == "var":
             name = tok.text[1:]
             self.variables.add(name)
@@ -256,6 +288,16 @@ class _Parser:
             raise self.error(f"function calls nested more than {MAX_CALL_DEPTH} deep", name_tok)
         args = self.sequence(")")
         self.depth -= 1
+        low, high, signature = SIGNATURES[name]
+        if len(args) < low or (high is not None and len(args) > high):
+            wanted = (f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}")
+            plural = "" if (high == 1 or (high is None and low == 1)) else "s"
+            raise self.error(f"{name}() takes {wanted} argument{plural}, got {len(args)}: {signature}", name_tok)
+        if name == "regexMatchString" and id(args[1]) in self.literals and isinstance(self.literals[id(args[1])], str):
+            try:
+                compile_regex(self.literals[id(args[1])])
+            except RegexError as exc:
+                raise self.error(f"regexMatchString(): {exc}", name_tok) from None
         if len(args) == 0:
             return lambda env: fn()
         if len(args) == 1:
@@ -328,7 +370,7 @@ def _negate(operand: Evaluator) -> Evaluator:
         value = operand(env)
         if not is_number(value):
             raise EvaluationError(f"'-' needs a number, got {type_name(value)}")
-        return -value
+        return check_number("'-'", -value)
 
     return run
 
@@ -385,7 +427,7 @@ def _binary(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
         def run(env: Env) -> Any:
             a, b = left(env), right(env)
             if is_number(a) and is_number(b):
-                return a + b
+                return check_number("'+'", a + b)
             if type(a) is str and type(b) is str:
                 return a + b
             raise EvaluationError(f"'+' adds numbers or joins strings, got {type_name(a)} and {type_name(b)}")
@@ -394,13 +436,15 @@ def _binary(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
         def run(env: Env) -> Any:
             a, b = left(env), right(env)
             _numbers("-", a, b)
-            return a - b
+            return check_number("'-'", a - b)
         return run
     if op == "*":
         def run(env: Env) -> Any:
             a, b = left(env), right(env)
             _numbers("*", a, b)
-            return a * b
+            if type(a) is int and type(b) is int and a and b and a.bit_length() + b.bit_length() > 130:
+                raise EvaluationError("'*': integer overflow (the result is outside the 64-bit range)")
+            return check_number("'*'", a * b)
         return run
     if op == "/":
         def run(env: Env) -> Any:
@@ -408,7 +452,10 @@ def _binary(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
             _numbers("/", a, b)
             if b == 0:
                 raise EvaluationError("division by zero")
-            return a / b
+            try:
+                return check_number("'/'", a / b)
+            except OverflowError:
+                raise EvaluationError("'/': number overflow (the result is too large for a double)") from None
         return run
     if op == "%":
         def run(env: Env) -> Any:
@@ -417,7 +464,7 @@ def _binary(op: str, left: Evaluator, right: Evaluator) -> Evaluator:
                 raise EvaluationError(f"'%' needs integers, got {type_name(a)} and {type_name(b)}")
             if b == 0:
                 raise EvaluationError("modulo by zero")
-            return a % b
+            return check_integer("'%'", a % b)
         return run
     raise AssertionError(op)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from stateway.expr._errors import EvaluationError
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 def kind_of(value: Any) -> str:
@@ -54,3 +57,19 @@ def compare_order(op: str, a: Any, b: Any) -> int:
     if (is_number(a) and is_number(b)) or (type(a) is str and type(b) is str):
         return -1 if a < b else (1 if a > b else 0)
     raise EvaluationError(f"'{op}' cannot order {type_name(a)} and {type_name(b)}")
+
+
+def check_integer(what: str, value: int) -> int:
+    """Integer arithmetic stays within 64 bits: a bigger result is an overflow, not a huge number."""
+    if INT_MIN <= value <= INT_MAX:
+        return value
+    raise EvaluationError(f"{what}: integer overflow (the result is outside the 64-bit range)")
+
+
+def check_number(what: str, value: Any) -> Any:
+    """The result of arithmetic: a 64-bit integer or a finite float (NaN and Infinity are not JSON)."""
+    if type(value) is int:
+        return check_integer(what, value)
+    if math.isfinite(value):
+        return value
+    raise EvaluationError(f"{what}: number overflow (the result {value} is not a JSON number)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from stateway.expr import Expression, ExpressionError, Template, compile_expression, compile_template
+from stateway.fdl._distributed import map_mode, read_map_run
 from stateway.fdl._model import (
     TASK_MODES,
     CatchRule,
@@ -43,20 +45,26 @@ TYPE_FIELDS: dict[str, set[str]] = {
         "Retry", "Catch", "Next", "End",
         # distributed mode: recognised so that the error says what is missing, not "unknown field"
         "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
-        "ToleratedFailurePercentage", "ToleratedFailureCount", "ExecutionMode",
+        "ToleratedFailurePercentage", "ToleratedFailureCount", "ExecutionMode", "MaxItems",
+        "MaxConcurrency.$", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$",
     },
     "Succeed": {"End"},
     "Fail": {"Code", "Detail", "End"},
 }
-DISTRIBUTED_MAP_FIELDS = ("ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
-                          "ToleratedFailurePercentage", "ToleratedFailureCount")
 RETRY_FIELDS = {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "BackoffRate", "MaxBackoffSeconds"}
 CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
 MAX_TASK_TIMEOUT = 604800
 MAX_PARALLEL_BRANCHES = 50
 
-_yaml = YAML(typ="rt")
-_yaml.allow_duplicate_keys = False
+_local = threading.local()  # a ruamel YAML instance is not safe to share between threads
+
+
+def _yaml() -> YAML:
+    yaml = getattr(_local, "yaml", None)
+    if yaml is None:
+        yaml = _local.yaml = YAML(typ="rt")
+        yaml.allow_duplicate_keys = False
+    return yaml
 
 
 def canonical_action(action: str) -> str:
@@ -70,11 +78,14 @@ def _suggest(word: str, choices: Any) -> str:
 
 
 class _Loader:
-    def __init__(self, source: str, actions: Mapping[str, frozenset[str]] | None) -> None:
+    def __init__(self, source: str, actions: Mapping[str, frozenset[str]] | None,
+                 parameters: Mapping[str, frozenset[str]] | None = None) -> None:
+        self.parameters = parameters or {}
         self.source = source
         self.actions = actions
         self.problems: list[Problem] = []
         self.scopes: dict[str, Scope] = {}
+        self.doc_name: str | None = None
 
     # -- problem reporting -------------------------------------------------------------
     def _pos(self, node: Any, key: Any = None) -> tuple[int, int]:
@@ -179,7 +190,7 @@ class _Loader:
     # -- document -------------------------------------------------------------------
     def load(self) -> Flow | None:
         try:
-            doc = _yaml.load(io.StringIO(self.source))
+            doc = _yaml().load(io.StringIO(self.source))
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -192,10 +203,10 @@ class _Loader:
         if not isinstance(doc, CommentedMap):
             self.problems.append(Problem("error", "", f"a flow definition is a mapping, got {_describe(doc)}", 1, 1))
             return None
-        if "version" in doc or "steps" in doc:
-            self.error("", "the older FnF dialect ('version'/'steps') is not supported yet; "
-                           "use 'Type: StateMachine' and 'SpecVersion: v1'", doc)
-            return None
+        if "version" in doc or "steps" in doc or doc.get("type") == "flow":
+            from stateway.fdl._v1 import V1Loader  # the older dialect (fdl-v1.md)
+
+            return V1Loader(self).load(doc)
         self.unknown_fields(doc, FLOW_FIELDS, "", "a flow")
         kind = doc.get("Type")
         if kind != "StateMachine":
@@ -210,6 +221,7 @@ class _Loader:
             else:
                 self.error("", "missing required field 'SpecVersion' (v1)", doc)
         name = self.text(doc, "Name", "") if "Name" in doc else None
+        self.doc_name = name
         description = doc.get("Description") if isinstance(doc.get("Description"), str) else None
         timeout = self.number(doc, "Timeout", "", low=0)
         root = self.scope(doc, "", "")
@@ -421,6 +433,7 @@ class _Loader:
         fields["task_mode"] = mode
         if "Parameters" in node:
             fields["parameters"] = self.template(node, "Parameters", path)
+            self.check_parameters(node["Parameters"], f"{path} > Parameters", action)
         if "Timeout" in node and "Timeout.$" in node:
             self.error(path, "give either 'Timeout' or 'Timeout.$', not both", node, "Timeout.$")
         fields["timeout"] = self.number(node, "Timeout", path, low=0, high=MAX_TASK_TIMEOUT) or None
@@ -430,6 +443,18 @@ class _Loader:
             self.warning(path, "WaitForCustomCallback without 'Timeout': a lost callback leaves the execution "
                          "waiting until the execution times out", node)
         self.rules(node, path, fields)
+
+    def check_parameters(self, params: Any, path: str, action: str | None) -> None:
+        """Names an action does not read are warnings: a typo there would otherwise pass silently."""
+        known = self.parameters.get(action or "")
+        if known is None or not isinstance(params, CommentedMap):
+            return
+        for key in params:
+            name = str(key)
+            base = name[:-2] if name.endswith(".$") else name
+            if base not in known:
+                self.warning(f"{path} > {name}", f"unknown parameter {name!r} for {action} (it reads "
+                             f"{', '.join(sorted(known))}){_suggest(base, known)}", params, key)
 
     def state_pass(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
         pass
@@ -502,12 +527,9 @@ class _Loader:
         self.rules(node, path, fields)
 
     def state_map(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
-        distributed = [f for f in DISTRIBUTED_MAP_FIELDS if f in node]
-        if distributed or node.get("ProcessorConfig") is not None:
-            self.error(path, f"distributed Map ({', '.join(distributed)}) is not supported yet; "
-                       "remove these fields to run the Map inline", node, distributed[0] if distributed else None)
+        mode = map_mode(self, node, path)
         if "ExecutionMode" in node:
-            self.error(f"{path} > ExecutionMode", "distributed Map is not supported yet", node, "ExecutionMode")
+            self.error(f"{path} > ExecutionMode", "ExecutionMode belongs under ProcessorConfig", node, "ExecutionMode")
         if "ItemsPath" not in node or not isinstance(node["ItemsPath"], str):
             self.error(f"{path} > ItemsPath", "expected an expression giving an array, e.g. $Input.items", node,
                        "ItemsPath" if "ItemsPath" in node else None)
@@ -527,6 +549,9 @@ class _Loader:
         else:
             self.unknown_fields(processor, SCOPE_FIELDS, f"{path} > Processor", "a Processor")
             fields["processor"] = self.scope(processor, f"{path} > Processor", f"{scope_key}/{name}#map")
+        if mode not in (None, "inline"):
+            flow_name = self.doc_name if isinstance(self.doc_name, str) else None
+            fields["map_run"] = read_map_run(self, node, path, mode, flow_name, fields.get("max_concurrency", 0))
         self.rules(node, path, fields)
 
 
@@ -565,14 +590,18 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def validate_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) -> list[Problem]:
-    """Every error and warning of ``source``; an empty list for a clean definition."""
-    loader = _Loader(source, actions)
+def validate_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,
+                  parameters: Mapping[str, frozenset[str]] | None = None) -> list[Problem]:
+    """Every error and warning of ``source``; an empty list for a clean definition.
+
+    ``parameters`` maps an action to the Parameters it reads; others are warnings."""
+    loader = _Loader(source, actions, parameters)
     loader.load()
     return loader.problems
 
 
-def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) -> Flow:
+def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,
+              parameters: Mapping[str, frozenset[str]] | None = None) -> Flow:
     """Load and validate; raises FlowDefinitionError listing every problem when there is an error.
 
     ``actions`` maps each known action to the TaskModes it supports; without it, any action
@@ -580,7 +609,7 @@ def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None) 
     """
     if not isinstance(source, str):
         raise FlowDefinitionError([Problem("error", "", "a flow definition is text", 0, 0)])
-    loader = _Loader(source, actions)
+    loader = _Loader(source, actions, parameters)
     flow = loader.load()
     if flow is None:
         raise FlowDefinitionError(loader.problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from stateway.expr import Expression, Template
 
@@ -65,6 +66,26 @@ class ChoiceBranch:
 
 
 @dataclass(frozen=True)
+class MapRunConfig:
+    """A distributed Map (versions-and-maprun.md §4): each item or batch runs as a child execution of
+    ``processor_source`` (the Processor written out as a standalone flow)."""
+
+    execution_mode: str  # "Express" or "Standard"; both run durably here, the mode is recorded
+    processor_source: str
+    max_concurrency: int | None = None  # None: the server default (100)
+    max_concurrency_expr: Expression | None = None
+    tolerated_count: int | None = None
+    tolerated_count_expr: Expression | None = None
+    tolerated_percentage: float | None = None
+    tolerated_percentage_expr: Expression | None = None
+    max_items: int | None = None
+    batch_max_items: int | None = None
+    batch_max_bytes: int | None = None
+    batch_input: Template | None = None
+    batched: bool = False
+
+
+@dataclass(frozen=True)
 class State:
     name: str
     type: str
@@ -95,9 +116,12 @@ class State:
     processor: Scope | None = None
     max_concurrency: int = 0
     item_constructor: Template | None = None
+    map_run: MapRunConfig | None = None  # set: the Map is distributed
     # Fail
     code: str | None = None
     detail: str | None = None
+    # the older dialect's data flow and control (fdl-v1.md); None for the newer dialect
+    v1: V1Step | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,49 @@ class Flow:
     scopes: dict[str, Scope]
     warnings: tuple[Problem, ...]
     source: str
+    v1: V1Flow | None = None  # set when the definition is in the older dialect
+
+    @property
+    def dialect(self) -> str:
+        return "v1" if self.v1 is not None else "StateMachine"
 
     def scope(self, key: str) -> Scope:
         return self.scopes[key]
+
+
+# -- the older dialect (fdl-v1.md): what the newer model cannot say ------------------------------
+@dataclass(frozen=True)
+class V1Option:
+    """A choice option (or the default): its condition, its own steps (a scope), its goto."""
+
+    condition: Any  # a compiled v1 Condition; None for the default
+    scope: Scope | None
+    goto: str | None
+
+
+@dataclass(frozen=True)
+class V1Step:
+    """How an older-dialect step moves data (fdl-v1.md §3): mappings, default output, local."""
+
+    kind: str  # the v1 step type: task, pass, choice, parallel, foreach, wait, succeed, fail
+    input_mappings: Any = None  # a v1 Mapping, or None for the default input
+    output_mappings: Any = None
+    error_mappings: Any = None
+    stop: bool = False  # `end: true` or a succeed step: ends the enclosing scope (§2)
+    resource: str = ""  # task: "fc", "flow" or "queue"
+    resource_arn: str = ""
+    pattern: str = ""
+    service_params: tuple[tuple[str, Any], ...] = ()  # (key, Path or constant)
+    options: tuple[V1Option, ...] = ()
+    default_option: V1Option | None = None
+    collection: Any = None  # foreach: a v1 Path
+    item_key: str = ""
+    index_key: str | None = None
+    duration: Any = None  # wait: a number or a v1 Path
+    timestamp: Any = None  # wait: an instant (epoch seconds) or a v1 Path
+
+
+@dataclass(frozen=True)
+class V1Flow:
+    input_mappings: Any = None
+    output_mappings: Any = None

@@ -3,8 +3,9 @@
 from stateway.integrations.fc import InvokeFunction
 from stateway.integrations.fnf import StartExecution
 from stateway.integrations.http import HttpRequest
+from stateway.integrations.maprun import MapRun
 from stateway.integrations.mns import SendMessage
 
-BUILTIN_INTEGRATIONS = [InvokeFunction, StartExecution, SendMessage, HttpRequest]
+BUILTIN_INTEGRATIONS = [InvokeFunction, StartExecution, SendMessage, HttpRequest, MapRun]
 
-__all__ = ["BUILTIN_INTEGRATIONS", "HttpRequest", "InvokeFunction", "SendMessage", "StartExecution"]
+__all__ = ["BUILTIN_INTEGRATIONS", "HttpRequest", "InvokeFunction", "MapRun", "SendMessage", "StartExecution"]

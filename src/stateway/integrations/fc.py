@@ -16,12 +16,20 @@ from stateway.store import StoreUnavailable
 if TYPE_CHECKING:
     from stateway.runtime._runtime import Runtime
 
+HISTORY_TAIL = 1024  # characters of stdout and of stderr copied into the task's history event
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= HISTORY_TAIL else "..." + text[-HISTORY_TAIL:]
+
+
 _NAMESPACE = uuid.UUID("5f0c7a52-3f0e-4b8e-9d52-6a1f3f0d2a11")
 
 
 class InvokeFunction(Integration):
     action = "FC:InvokeFunction"
     modes = frozenset({"RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback"})
+    parameters = frozenset({"resourceArn", "invocationType", "body"})
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
@@ -75,14 +83,20 @@ class InvokeFunction(Integration):
 
     def _run_async(self, job: dict[str, Any]) -> None:
         store = self.runtime.store
+        logs: list[dict[str, Any]] = []
+        on_logs = self._log_keeper(job["execution_id"], job["task_id"], logs) if job["execution_id"] else None
         try:
             spec = self.functions.resolve(job["function"])
-            result = self.functions.invoke(spec, job["event"], job["id"], job["id"])
+            result = self.functions.invoke(spec, job["event"], job["id"], job["id"], on_logs=on_logs)
             finish: tuple[Any, ...] = ("Succeeded", result, None, None)
             outcome: dict[str, Any] = {"ok": True, "output": {"Body": result}}
         except IntegrationError as exc:
             finish = ("Failed", None, exc.error, exc.cause)
             outcome = {"ok": False, "error": exc.error, "cause": exc.cause}
+            if exc.aliases:
+                outcome["aliases"] = list(exc.aliases)
+        if logs:
+            outcome["logs"] = logs[0]
         # the function ran: record it even if the database is away for a while (we hold the claim)
         self._until_stored(lambda: store.finish_invocation(job["id"], *finish))
         if job["execution_id"] is None or (outcome["ok"] and not job["notify"]):
@@ -126,10 +140,29 @@ class InvokeFunction(Integration):
             if call.mode == "RequestComplete":
                 return Completed({"RequestId": invocation})
             return Submitted({"RequestId": invocation})
-        result = self.functions.invoke(spec, body, self.invocation_id(call), call.key, call.timeout)
+        logs: list[dict[str, Any]] = []
+        try:
+            result = self.functions.invoke(spec, body, self.invocation_id(call), call.key, call.timeout,
+                                           on_logs=self._log_keeper(call.execution_id, call.task_id, logs))
+        except IntegrationError as exc:
+            exc.logs = logs[0] if logs else None
+            raise
         if call.mode == "WaitForCustomCallback":
-            return Submitted({"Body": result})
-        return Completed({"Body": result})
+            return Submitted({"Body": result}, logs=logs[0] if logs else None)
+        return Completed({"Body": result}, logs=logs[0] if logs else None)
+
+    def _log_keeper(self, execution_id: int, task_id: str, refs: list[dict[str, Any]]) -> Any:
+        """Keeps what an invocation printed in the store; its history event gets the last lines
+        and the sizes (``stateway exec logs`` shows all of it)."""
+
+        def keep(stdout: str, stderr: str) -> None:
+            if not (stdout or stderr):
+                return
+            self.runtime.store.put_task_log(execution_id, task_id, stdout, stderr, time.time())
+            refs.append({"stdout": _tail(stdout), "stderr": _tail(stderr),
+                         "stdoutBytes": len(stdout.encode()), "stderrBytes": len(stderr.encode())})
+
+        return keep
 
     def cancel(self, call: TaskCall, reason: str) -> str:
         invocation = self.invocation_id(call)

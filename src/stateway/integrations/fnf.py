@@ -8,7 +8,7 @@ import re
 from stateway.integrations._arn import match_resource_arn
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
-from stateway.store import ExecutionAlreadyExists, FlowNotExists
+from stateway.store import ExecutionAlreadyExists, FlowAliasNotExists, FlowNotExists, FlowVersionNotExists
 
 _ARN = re.compile(r"^acs:fnf:[^:]*:[^:]*:flow/(?P<flow>[^/]+)$")
 
@@ -16,6 +16,7 @@ _ARN = re.compile(r"^acs:fnf:[^:]*:[^:]*:flow/(?P<flow>[^/]+)$")
 class StartExecution(Integration):
     action = "FNF:StartExecution"
     modes = frozenset({"RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback"})
+    parameters = frozenset({"resourceArn", "executionName", "input"})
 
     def invoke(self, call: TaskCall) -> Outcome:
         params = call.parameters
@@ -32,9 +33,9 @@ class StartExecution(Integration):
         callback = call.token if call.mode == "WaitForSystemCallback" else None
         try:
             row = self.runtime.start_execution(flow, child_input, name, parent=(call.execution_id, call.task_id),
-                                               callback_token=callback)
-        except FlowNotExists as exc:
-            raise IntegrationError("FNF.FlowNotExists", str(exc)) from None
+                                               callback_token=callback, qualifier=params.get("qualifier") or None)
+        except (FlowNotExists, FlowVersionNotExists, FlowAliasNotExists) as exc:
+            raise IntegrationError(f"FNF.{type(exc).__name__}", str(exc)) from None
         except ExecutionAlreadyExists as exc:
             raise IntegrationError("FNF.ExecutionAlreadyExists", str(exc)) from None
         except ValueError as exc:

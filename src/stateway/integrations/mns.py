@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 
 from stateway.integrations._arn import match_resource_arn
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
@@ -17,6 +16,7 @@ _ARN = re.compile(r"^acs:mns:[^:]*:[^:]*:/queues/(?P<queue>[^/]+)/messages$")
 class SendMessage(Integration):
     action = "MNS:SendMessage"
     modes = frozenset({"RequestComplete", "WaitForCustomCallback"})
+    parameters = frozenset({"resourceArn", "message", "MessageBody", "priority", "delaySeconds"})
 
     def message_id(self, call: TaskCall) -> str:
         return hashlib.md5(call.key.encode()).hexdigest().upper()
@@ -35,7 +35,7 @@ class SendMessage(Integration):
             raise IntegrationError("FnF.InvalidArgument", f"priority must be 1 to 16, got {priority!r}")
         if not isinstance(delay, (int, float)) or not 0 <= delay <= 604800:
             raise IntegrationError("FnF.InvalidArgument", f"delaySeconds must be 0 to 604800, got {delay!r}")
-        sent = self.runtime.store.send_message(queue, body, priority, float(delay), time.time(),
+        sent = self.runtime.store.send_message(queue, body, priority, float(delay), self.runtime.clock.now(),
                                                message_id=self.message_id(call))
         result = {"MessageId": sent["id"], "MessageBodyMD5": hashlib.md5(body.encode()).hexdigest().upper(),
                   "RequestId": call.key}

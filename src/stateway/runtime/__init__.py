@@ -1,5 +1,6 @@
 """Drives executions durably: the loop, the dispatcher, task tokens and the integration registry."""
 
+from stateway.runtime._clock import SYSTEM_CLOCK, Clock, SystemClock
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -15,6 +16,9 @@ from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
 
 __all__ = [
     "FINAL_STATUSES",
+    "SYSTEM_CLOCK",
+    "Clock",
+    "SystemClock",
     "Completed",
     "Failed",
     "Integration",

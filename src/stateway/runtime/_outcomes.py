@@ -11,6 +11,7 @@ class Completed:
     """The task is done with this output (RequestComplete, or a wait that finished at once)."""
 
     output: Any
+    logs: dict[str, Any] | None = None  # a reference to what the task printed, for its history event
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Submitted:
     """The request was accepted; the task ends later, through its token."""
 
     output: Any = None
+    logs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,16 @@ Outcome = Completed | Failed | Submitted | SubmitFailed
 
 
 class IntegrationError(Exception):
-    """Raised by integrations and services with an FDL error name (e.g. FC.FunctionNotFound)."""
+    """Raised by integrations and services with an FDL error name (e.g. FC.FunctionNotFound).
 
-    def __init__(self, error: str, cause: str) -> None:
+    ``aliases`` are further names Retry/Catch ``Errors`` may match (a function's exception
+    classes); the error's reported name stays ``error``."""
+
+    def __init__(self, error: str, cause: str, aliases: tuple[str, ...] = ()) -> None:
         self.error = error
         self.cause = cause
+        self.aliases = aliases
+        self.logs: dict[str, Any] | None = None
         super().__init__(f"{error}: {cause}")
 
 

@@ -19,6 +19,8 @@ class Integration:
 
     action: ClassVar[str]
     modes: ClassVar[frozenset[str]]
+    # the Parameters it reads; others are a validation warning ("did you mean"). None: not declared
+    parameters: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -54,6 +56,13 @@ class IntegrationRegistry:
 
     def modes(self) -> dict[str, frozenset[str]]:
         return {action: cls.modes for action, cls in self.classes.items()}
+
+    def parameters(self) -> dict[str, frozenset[str]]:
+        return {action: cls.parameters for action, cls in self.classes.items() if cls.parameters is not None}
+
+    def validation(self) -> dict[str, Any]:
+        """What flow validation needs beyond the modes (keyword arguments of ``validate_flow``)."""
+        return {"parameters": self.parameters()}
 
     def bind(self, runtime: Runtime) -> None:
         self.instances = {action: cls(runtime) for action, cls in self.classes.items()}

@@ -13,13 +13,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
-from stateway.engine import Decision, Interpreter, new_execution_state
+from stateway.engine import MAP_RUN_ACTION, Decision, Interpreter, check_execution_input, new_execution_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
+from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
+from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._cron import Cron
+from stateway.runtime._fairness import Turns, is_transient, poison_decision
 from stateway.runtime._leases import DEFAULT_LEASE, LeaseKeeper, new_owner_id
 from stateway.runtime._outcomes import (
     Completed,
@@ -29,6 +32,8 @@ from stateway.runtime._outcomes import (
     Submitted,
     TaskCall,
 )
+from stateway.runtime._qualifier import Resolved
+from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
 from stateway.store import ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
@@ -49,8 +54,10 @@ class InvalidArgument(ValueError):
 
 class Runtime:
     def __init__(self, store: Store, *, registry: IntegrationRegistry | None = None,
-                 settings: dict[str, Any] | None = None, sweep_interval: float = 5.0) -> None:
+                 settings: dict[str, Any] | None = None, sweep_interval: float = 5.0,
+                 clock: Clock | None = None, dispatch: Executor | None = None) -> None:
         self.store = store
+        self.clock = clock or SYSTEM_CLOCK  # the only source of "now" for due work (a test passes a virtual one)
         self.settings = settings or {}
         self.signer = TokenSigner(store.get_secret())
         self._interpreters: dict[str, Interpreter] = {}
@@ -59,13 +66,15 @@ class Runtime:
         self.queue_changed = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
-                                        thread_name_prefix="stateway-dispatch")
+        self._pool = dispatch or ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
+                                                    thread_name_prefix="stateway-dispatch")
         self._inflight: set[int] = set()
         self._dispatch_attempts: dict[int, int] = {}
         self._inflight_lock = threading.Lock()
         self.sweep_interval = sweep_interval
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
+        self.turns = Turns()
+        self._quarantined: set[int] = set()  # executions whose failure could not even be written
         self.registry = registry or IntegrationRegistry.default()
         self.registry.bind(self)
         # claims: this process's owner id and how long its claims last without renewal
@@ -145,7 +154,7 @@ class Runtime:
         return interp
 
     def load(self, definition: str) -> Flow:
-        return load_flow(definition, self.registry.modes())
+        return load_flow(definition, self.registry.modes(), self.registry.parameters())
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
@@ -154,18 +163,32 @@ class Runtime:
 
     # -- executions ------------------------------------------------------------------------------
     def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
-                        parent: tuple[int, str] | None = None, callback_token: str | None = None
-                        ) -> ExecutionRow:
+                        parent: tuple[int, str] | None = None, callback_token: str | None = None,
+                        qualifier: str | None = None, versions: Any = None,
+                        map_run: tuple[str, str, str] | None = None) -> ExecutionRow:
+        """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
+        this runtime's own by default, the durable one for Express runs in memory). ``map_run``:
+        (Map Run name, definition, flow version) of a distributed Map's child, whose name the engine made."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
-        elif not EXECUTION_NAME.match(name):
+        elif map_run is None and not EXECUTION_NAME.match(name):
             raise InvalidArgument(f"execution name {name!r} must match [A-Za-z_][A-Za-z0-9_-]{{0,127}}")
         execution_input = {} if execution_input is None else execution_input
         if not isinstance(execution_input, dict):
             raise InvalidArgument("the execution input must be a JSON object")
+        try:
+            check_execution_input(execution_input, self.settings.get("limits"))
+        except InvalidJSONValue as exc:
+            raise InvalidArgument(f"the execution input: {exc}") from None
+        pinned = (resolve_qualifier(versions or self.store, flow_name, qualifier, name) if map_run is None
+                  else Resolved(map_run[1], map_run[2], ""))
+        if pinned.definition is not None and map_run is None:
+            self.load(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
         row, created = self.store.create_execution(
-            flow_name, name, execution_input, time.time(), parent_id=parent[0] if parent else None,
-            parent_task=parent[1] if parent else None, callback_token=callback_token)
+            flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
+            parent_task=parent[1] if parent else None, callback_token=callback_token,
+            definition=pinned.definition, flow_version=pinned.flow_version, qualifier=pinned.qualifier,
+            map_run=map_run[0] if map_run else "")
         if created:
             metrics.EXECUTIONS_STARTED.inc()
             self.notify()
@@ -198,6 +221,10 @@ class Runtime:
     def report_success(self, token: str, output: Any) -> int:
         if not isinstance(output, dict):
             raise InvalidArgument("Output must be a JSON object")
+        try:
+            check_value(output)
+        except InvalidJSONValue as exc:
+            raise InvalidArgument(f"Output: {exc}") from None
         ref = self.signer.verify(token)
         return self._report(ref, {"type": "task_result", "task": ref.task_id, "ok": True, "output": output})
 
@@ -227,11 +254,12 @@ class Runtime:
         last_sweep = last_schedules = time.monotonic()
         backoff = 0.1
         while not self._stopping:
-            now = time.time()
+            now = self.clock.now()
             try:
-                due = self.store.claim_executions(self.owner, now, 64, self.lease)
-                for execution_id in due:
-                    self.process(execution_id)
+                due = [e for e in self.store.claim_executions(self.owner, now, 64, self.lease)
+                       if e not in self._quarantined]
+                for execution_id in self.turns.this_round(due):
+                    self.turns.record(execution_id, self.process(execution_id))
                 if time.monotonic() - last_schedules > 0.25:
                     last_schedules = time.monotonic()
                     self.fire_schedules(now)
@@ -245,9 +273,10 @@ class Runtime:
                 with self._wake:
                     self._wake.wait(timeout=backoff)
                 continue
-            except Exception:  # the loop must survive one bad execution
+            except Exception:  # the store itself failed (process() ends a bad execution on its own)
                 log.exception("runtime loop error")
                 due = []
+                time.sleep(0.1)  # a store that keeps failing is not retried in a hot loop
             backoff = 0.1
             if due:
                 continue
@@ -257,18 +286,61 @@ class Runtime:
                 next_due = None
             # due work we could not claim is another worker's: look again soon, not in a busy loop
             delay = 0.5 if next_due is None else max(0.05 if self.store.shared else 0.0,
-                                                     min(0.5, next_due - time.time()))
+                                                     min(0.5, next_due - self.clock.now()))
             if delay > 0:
                 with self._wake:
                     self._wake.wait(timeout=delay)
 
     def process(self, execution_id: int) -> Decision | None:
-        now = time.time()
+        """One turn of one execution: decide its due events within one budget, commit once. Any
+        unexpected exception ends the execution ``FnF.RuntimeError`` (``_poisoned``), never a retry."""
+        now = self.clock.now()
         events = self.store.due_events(execution_id, now)
         if not events:
             self.store.release_execution(execution_id, self.owner)
             return None
         row = self.store.get_execution(execution_id)
+        try:
+            return self._decide_and_commit(execution_id, row, events, now)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            self._poisoned(execution_id, row, events, now, exc)
+            return None
+
+    def _poisoned(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
+                  now: float, exc: Exception) -> None:
+        log.error("execution %s/%s (id %s) hit an unexpected error and ends Failed with FnF.RuntimeError",
+                  row.flow_name, row.name, execution_id, exc_info=exc)
+        state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
+        decision = poison_decision(state, exc, now)
+        extra: list[dict[str, Any]] = []
+        if row.callback_token:
+            extra.append({"kind": "report", "token": row.callback_token, **decision.ended})  # type: ignore[dict-item]
+        try:  # its own transaction: every due event is consumed, so a restart does not bring the loop back
+            outbox = self.store.commit(execution_id, [i for i, _ in events], decision, now, extra, owner=self.owner,
+                                       lease=self.lease)
+        except Exception:
+            log.exception("the failure of execution %s could not be written; it is set aside until a restart",
+                          execution_id)
+            self._quarantined.add(execution_id)
+            return
+        for outbox_id, command in outbox:
+            self._submit(outbox_id, execution_id, command)
+        self._tell_listeners(execution_id, decision.history)
+        self.sweep()  # its open tasks and children: cancelled as for any ended execution
+        with self._ended:
+            self._ended.notify_all()
+
+    def _tell_listeners(self, execution_id: int, history: list[dict[str, Any]]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(execution_id, history)
+            except Exception:
+                log.exception("a history listener failed")
+
+    def _decide_and_commit(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
+                           now: float) -> Decision | None:
         try:
             interp = self.flow_model(row.definition)
         except FlowDefinitionError as exc:
@@ -286,18 +358,22 @@ class Runtime:
             return self.signer.mint(TaskRef(row.flow_name, execution_id, row.name, task_id))
 
         merged: Decision | None = None
-        for _, event in events:
+        consumed: list[int] = []
+        deadline = self.turns.deadline()
+        for inbox_id, event in events:
             # the state was just read from the store (or made by the previous decision): ours to hand over
-            decision = interp.decide(state, event, now, mint, owned=True)
+            decision = interp.decide(state, event, now, mint, owned=True, deadline=deadline, clock=time.monotonic)
+            consumed.append(inbox_id)
             state = decision.state
             merged = decision if merged is None else _merge(merged, decision)
+            if decision.yielded or time.monotonic() > deadline:
+                break  # the rest of its events wait for its next turn
         assert merged is not None
         extra: list[dict[str, Any]] = []
         if merged.ended is not None and row.callback_token:
             extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
         try:
-            outbox = self.store.commit(execution_id, [i for i, _ in events], merged, now, extra, owner=self.owner,
-                                       lease=self.lease)
+            outbox = self.store.commit(execution_id, consumed, merged, now, extra, owner=self.owner, lease=self.lease)
         except LeaseLost:  # another worker holds it now and decides these events itself
             metrics.LEASES_LOST.inc()
             log.warning("lease on execution %s lost before commit; its events stay for the new owner", execution_id)
@@ -309,8 +385,7 @@ class Runtime:
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command)
         if merged.history:
-            for listener in self.listeners:
-                listener(execution_id, merged.history)
+            self._tell_listeners(execution_id, merged.history)
         if merged.ended is not None:
             with self._ended:
                 self._ended.notify_all()
@@ -378,27 +453,32 @@ class Runtime:
         if not self.store.is_task_open(execution_id, call.task_id):
             return  # closed (cancelled, timed out) before it was dispatched
         integration = self.registry.get(call.action)
+        extra: dict[str, Any] = {}  # exception classes Retry/Catch may name; a reference to the task's logs
         try:
             outcome = integration.invoke(call)
         except IntegrationError as exc:
             outcome = SubmitFailed(exc.error, exc.cause) if call.mode != "RequestComplete" else Failed(exc.error,
                                                                                                       exc.cause)
+            extra = {k: v for k, v in (("aliases", list(exc.aliases)), ("logs", exc.logs)) if v}
         except Exception as exc:
             log.exception("integration %s failed", call.action)
             outcome = Failed(f"{call.action.split(':')[0]}.InternalError", str(exc))
+        if getattr(outcome, "logs", None):
+            extra["logs"] = outcome.logs  # type: ignore[union-attr]
         task = call.task_id
         if isinstance(outcome, Completed):
             self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": True,
-                                                    "output": outcome.output})
+                                                    "output": outcome.output, **extra})
         elif isinstance(outcome, Failed):
             self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
-                                                    "error": outcome.error, "cause": outcome.cause})
+                                                    "error": outcome.error, "cause": outcome.cause, **extra})
         elif isinstance(outcome, SubmitFailed):
             self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
                                                     "submit_failed": True, "error": outcome.error,
-                                                    "cause": outcome.cause})
+                                                    "cause": outcome.cause, **extra})
         elif isinstance(outcome, Submitted):
-            self.store.add_event(execution_id, {"type": "task_submitted", "task": task, "output": outcome.output})
+            self.store.add_event(execution_id, {"type": "task_submitted", "task": task, "output": outcome.output,
+                                                **extra})
 
     def _cancel(self, execution_id: int, command: dict[str, Any]) -> None:
         call = self.task_call(execution_id, command)
@@ -413,6 +493,10 @@ class Runtime:
         self.store.add_event(execution_id, event)
 
     def _report_end(self, command: dict[str, Any]) -> None:
+        scheme, _, rest = command["token"].partition(":")
+        if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
+            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command)  # type: ignore[attr-defined]
+            return
         try:
             if command["status"] == "Succeeded":
                 self.report_success(command["token"], command["output"])
@@ -486,4 +570,5 @@ def _merge(a: Decision, b: Decision) -> Decision:
         opened_tasks=[t for t in a.opened_tasks if t["task"] not in closed_tasks] + b.opened_tasks,
         closed_tasks=a.closed_tasks + b.closed_tasks,
         ended=b.ended or a.ended,
+        yielded=b.yielded,
     )

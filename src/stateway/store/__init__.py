@@ -6,30 +6,44 @@ and schema; ``PostgresStore`` serves many processes. ``open_store(url)`` picks o
 from stateway.store._errors import (
     ExecutionAlreadyExists,
     ExecutionNotExists,
+    FlowAliasAlreadyExists,
+    FlowAliasNotExists,
     FlowAlreadyExists,
     FlowNotExists,
+    FlowVersionInUse,
+    FlowVersionNotExists,
+    MapRunNotExists,
     ScheduleAlreadyExists,
     ScheduleNotExists,
     StoreError,
 )
+from stateway.store._lock import DatabaseInUse, EngineLock, lock_engine
 from stateway.store._open import open_store, sqlite_path
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost, Store, StoreUnavailable
 
 __all__ = [
+    "DatabaseInUse",
+    "EngineLock",
     "ExecutionAlreadyExists",
     "ExecutionNotExists",
     "ExecutionRow",
+    "FlowAliasAlreadyExists",
+    "FlowAliasNotExists",
     "FlowAlreadyExists",
     "FlowNotExists",
+    "FlowVersionInUse",
+    "FlowVersionNotExists",
     "LeaseLost",
+    "MapRunNotExists",
     "SQLiteStore",
     "ScheduleAlreadyExists",
     "ScheduleNotExists",
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "lock_engine",
     "open_store",
     "sqlite_path",
 ]

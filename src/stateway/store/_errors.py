@@ -27,3 +27,23 @@ class ScheduleNotExists(StoreError):
 
 class ScheduleAlreadyExists(StoreError):
     code = "ScheduleAlreadyExists"
+
+
+class FlowVersionNotExists(StoreError):
+    code = "FlowVersionNotExists"
+
+
+class FlowVersionInUse(StoreError):
+    code = "FlowVersionInUse"
+
+
+class FlowAliasNotExists(StoreError):
+    code = "FlowAliasNotExists"
+
+
+class FlowAliasAlreadyExists(StoreError):
+    code = "FlowAliasAlreadyExists"
+
+
+class MapRunNotExists(StoreError):
+    code = "MapRunNotExists"

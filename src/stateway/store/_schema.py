@@ -54,6 +54,15 @@ MIGRATIONS.append(
     """
 )
 
+# signature nonces seen within the clock-skew window, so a captured request cannot be replayed,
+# not even after a restart; ``seen`` orders the expiry sweep
+MIGRATIONS.append(
+    """
+    CREATE TABLE nonces (nonce TEXT PRIMARY KEY, seen REAL NOT NULL) WITHOUT ROWID;
+    CREATE INDEX nonces_seen ON nonces (seen);
+    """
+)
+
 # Claims: due work (an execution's inbox), outbox commands and async invocations carry the id of
 # the worker that took them and when its lease runs out (seconds since the epoch).
 MIGRATIONS.append(
@@ -67,5 +76,35 @@ MIGRATIONS.append(
     CREATE INDEX executions_owner ON executions (owner);
     CREATE INDEX outbox_owner ON outbox (owner);
     CREATE INDEX invocations_owner ON invocations (owner);
+    """
+)
+
+# Versions and aliases (versions-and-maprun.md §1-§3): keyed by the flow's id, so a flow deleted and
+# created again under the same name starts over at version 1.
+MIGRATIONS.append(
+    """
+    CREATE TABLE flow_versions (
+        flow_id TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL, meta TEXT NOT NULL,
+        description TEXT NOT NULL, created REAL NOT NULL, flow_modified REAL NOT NULL,
+        PRIMARY KEY (flow_id, version));
+    CREATE TABLE flow_version_seq (flow_id TEXT PRIMARY KEY, last INTEGER NOT NULL);
+    CREATE TABLE flow_aliases (
+        flow_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, routing TEXT NOT NULL,
+        created REAL NOT NULL, PRIMARY KEY (flow_id, name));
+    ALTER TABLE executions ADD COLUMN flow_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE executions ADD COLUMN qualifier TEXT NOT NULL DEFAULT '';
+    ALTER TABLE executions ADD COLUMN map_run TEXT NOT NULL DEFAULT '';
+    CREATE INDEX executions_map_run ON executions (flow_name, map_run, id);
+    CREATE TABLE map_runs (
+        name TEXT PRIMARY KEY, execution_id INTEGER NOT NULL, task_id TEXT NOT NULL, flow_name TEXT NOT NULL,
+        flow_version TEXT NOT NULL, status TEXT NOT NULL, concurrency INTEGER NOT NULL, tolerated_count INTEGER,
+        tolerated_percentage REAL, execution_mode TEXT NOT NULL, definition TEXT NOT NULL, started REAL NOT NULL,
+        stopped REAL, error TEXT, cause TEXT);
+    CREATE INDEX map_runs_execution ON map_runs (execution_id);
+    CREATE INDEX map_runs_status ON map_runs (status);
+    CREATE TABLE map_run_items (
+        run TEXT NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL, weight INTEGER NOT NULL, input TEXT NOT NULL,
+        output TEXT, error TEXT, cause TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;
+    CREATE INDEX map_run_items_status ON map_run_items (run, status, idx);
     """
 )

@@ -24,18 +24,20 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._schema import MIGRATIONS
+from stateway.store._sqlite_maprun import MapRunsMixin
+from stateway.store._sqlite_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost
 
 _EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
-                 "parent_id, parent_task, callback_token")
+                 "parent_id, parent_task, callback_token, flow_version, qualifier, map_run")
 
 
 def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class SQLiteStore:
+class SQLiteStore(VersionsMixin, MapRunsMixin):
     shared = False  # one process owns the file: the runtime wakes itself, no notices to subscribe to
 
     def __init__(self, path: str) -> None:
@@ -49,6 +51,11 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=OFF")
         self._migrate()
+        # outside the numbered migrations on purpose: created where missing, whatever order other
+        # additions to the schema land in
+        self._db.execute("CREATE TABLE IF NOT EXISTS task_logs (execution_id INTEGER NOT NULL, task_id TEXT NOT NULL, "
+                         "time REAL NOT NULL, stdout TEXT NOT NULL, stderr TEXT NOT NULL, "
+                         "PRIMARY KEY (execution_id, task_id)) WITHOUT ROWID")
 
     @classmethod
     def in_memory(cls) -> SQLiteStore:
@@ -97,6 +104,27 @@ class SQLiteStore:
                 return bytes.fromhex(value)
             return bytes.fromhex(row[0])
 
+    # -- signature nonces ----------------------------------------------------------------------
+    NONCE_SWEEP_EVERY = 1000
+    _nonce_inserts = 0
+
+    def remember_nonce(self, nonce: str, now: float, window: float) -> bool:
+        """Record ``nonce``; False if it was already seen within ``window`` seconds (a replay).
+        A primary-key lookup, and every NONCE_SWEEP_EVERY inserts an indexed delete of expired rows."""
+        with self._tx() as db:
+            row = db.execute("SELECT seen FROM nonces WHERE nonce=?", (nonce,)).fetchone()
+            if row is not None and row[0] >= now - window:
+                return False
+            db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", (nonce, now))
+            self._nonce_inserts += 1
+            if self._nonce_inserts % self.NONCE_SWEEP_EVERY == 0:
+                db.execute("DELETE FROM nonces WHERE seen < ?", (now - window,))
+        return True
+
+    def count_nonces(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM nonces").fetchone()[0])
+
     # -- flows ------------------------------------------------------------------------------
     def put_flow(self, name: str, definition: str, meta: dict[str, Any], *, replace: bool) -> dict[str, Any]:
         now = time.time()
@@ -129,19 +157,26 @@ class SQLiteStore:
 
     def delete_flow(self, name: str) -> None:
         with self._tx() as db:
-            if db.execute("DELETE FROM flows WHERE name=?", (name,)).rowcount == 0:
+            row = db.execute("SELECT id FROM flows WHERE name=?", (name,)).fetchone()
+            if row is None:
                 raise FlowNotExists(f"the flow {name!r} does not exist")
+            db.execute("DELETE FROM flows WHERE name=?", (name,))
+            self._delete_versions_of(db, row[0])
 
     # -- executions -------------------------------------------------------------------------
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
-                         parent_task: str | None = None, callback_token: str | None = None
-                         ) -> tuple[ExecutionRow, bool]:
+                         parent_task: str | None = None, callback_token: str | None = None,
+                         definition: str | None = None, flow_version: str = "", qualifier: str = "",
+                         map_run: str = "") -> tuple[ExecutionRow, bool]:
         """Insert the execution and its start event in one transaction. Same name still running:
-        that execution, not created. Same name finished: ExecutionAlreadyExists."""
+        that execution, not created. Same name finished: ExecutionAlreadyExists. ``definition`` is a
+        published version's snapshot to run instead of the flow's current definition."""
         with self._tx() as db:
             flow = db.execute("SELECT definition FROM flows WHERE name=?", (flow_name,)).fetchone()
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
+            if definition is not None:
+                flow = (definition,)
             row = db.execute("SELECT id, status FROM executions WHERE flow_name=? AND name=?",
                              (flow_name, name)).fetchone()
             if row is not None:
@@ -152,8 +187,10 @@ class SQLiteStore:
             else:
                 cur = db.execute(
                     "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                    "parent_task, callback_token) VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?)",
-                    (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token))
+                    "parent_task, callback_token, flow_version, qualifier, map_run) "
+                    "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token,
+                     flow_version, qualifier, map_run))
                 existing = cur.lastrowid
                 db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)",
                            (existing, _dumps({"type": "start"})))
@@ -179,10 +216,12 @@ class SQLiteStore:
     def list_executions(self, flow_name: str | None = None, status: str | None = None,
                         parent_id: int | None = None, *, name_prefix: str = "", started_from: float | None = None,
                         started_to: float | None = None, offset: int = 0, limit: int = -1,
-                        with_state: bool = True) -> list[ExecutionRow]:
+                        with_state: bool = True, flow_version: str | None = None,
+                        qualifier: str | None = None, map_run: str | None = None) -> list[ExecutionRow]:
         """Executions in start order, filtered in SQL; ``with_state=False`` leaves the (large) state out."""
         clauses, args = [], []
-        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id),
+                              ("flow_version", flow_version), ("qualifier", qualifier), ("map_run", map_run)):
             if value is not None:
                 clauses.append(f"{column}=?")
                 args.append(value)
@@ -201,6 +240,20 @@ class SQLiteStore:
             rows = self._db.execute(f"SELECT {columns} FROM executions {where} ORDER BY id LIMIT ? OFFSET ?",
                                     [*args, limit, offset]).fetchall()
         return [_row(r) for r in rows]
+
+    def prune_ended_executions(self, ended_before: float, keep: int) -> int:
+        """Delete ended executions (with their history and leftovers) stopped before ``ended_before``
+        or beyond the newest ``keep``; running ones stay. For the in-memory Express store."""
+        final = "('Succeeded', 'Failed', 'Stopped', 'TimedOut')"
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                f"SELECT id FROM executions WHERE status IN {final} AND (stopped < ? OR id NOT IN "
+                f"(SELECT id FROM executions WHERE status IN {final} ORDER BY id DESC LIMIT ?))",
+                (ended_before, keep))]
+            for table, column in (("executions", "id"), ("history", "execution_id"), ("inbox", "execution_id"),
+                                  ("open_tasks", "execution_id"), ("outbox", "execution_id")):
+                db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
+        return len(ids)
 
     def count_executions(self, flow_name: str, status: str) -> int:
         with self._lock:
@@ -414,6 +467,43 @@ class SQLiteStore:
         return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
                  "EventDetail": loads(r[5])} for r in rows]
 
+    # -- what tasks printed (function stdout/stderr, bounded by the function runtime) ----------
+    def put_task_log(self, execution_id: int, task_id: str, stdout: str, stderr: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO task_logs VALUES (?, ?, ?, ?, ?)",
+                       (execution_id, task_id, now, stdout, stderr))
+
+    def task_logs(self, execution_id: int) -> list[dict[str, Any]]:
+        """Each task's logs in order, with the step it belongs to (from its TaskScheduled event)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT l.task_id, COALESCE(h.step_name, ''), l.time, l.stdout, l.stderr FROM task_logs l "
+                "LEFT JOIN history h ON h.execution_id = l.execution_id AND h.event_id = CAST(l.task_id AS INTEGER) "
+                "WHERE l.execution_id=? ORDER BY CAST(l.task_id AS INTEGER)", (execution_id,)).fetchall()
+        return [{"task_id": r[0], "step": r[1], "time": r[2], "stdout": r[3], "stderr": r[4]} for r in rows]
+
+    def current_steps(self, execution_id: int) -> list[str]:
+        """Steps entered and not yet exited, in the order they were entered (innermost last)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT step_name FROM history WHERE execution_id=? AND type IN ('StepEntered', 'StepExited') "
+                "GROUP BY step_name HAVING SUM(CASE type WHEN 'StepEntered' THEN 1 ELSE -1 END) > 0 "
+                "ORDER BY MAX(event_id)", (execution_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    def open_tasks_of(self, flow_name: str | None = None) -> list[dict[str, Any]]:
+        """Open tasks of running executions, oldest first, with their flow and execution names."""
+        sql = ("SELECT e.flow_name, e.name, t.execution_id, t.task_id, t.token, t.step, t.action, t.mode, t.opened "
+               "FROM open_tasks t JOIN executions e ON e.id = t.execution_id WHERE e.status = 'Running'")
+        args: tuple[Any, ...] = ()
+        if flow_name:
+            sql += " AND e.flow_name = ?"
+            args = (flow_name,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY t.opened", args).fetchall()
+        keys = ("flow_name", "execution_name", "execution_id", "task_id", "token", "step", "action", "mode", "opened")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
     # -- async function invocations (durable) ------------------------------------------------
     def enqueue_invocation(self, invocation_id: str, function: str, event: Any, now: float,
                            execution_id: int | None, task_id: str | None, notify: bool) -> bool:
@@ -582,6 +672,12 @@ class SQLiteStore:
         return [{"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3],
                  "first_dequeued": r[4] if r[4] is not None else r[3], "dequeue_count": r[5]} for r in rows]
 
+    def next_visible(self, queue: str) -> float | None:
+        """When the queue's next message becomes visible (now or later), or None if it has none."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(visible_at) FROM messages WHERE queue=?", (queue,)).fetchone()
+        return row[0]
+
     def list_queues(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
@@ -645,4 +741,5 @@ def _row(row: tuple[Any, ...]) -> ExecutionRow:
     return ExecutionRow(
         id=row[0], flow_name=row[1], name=row[2], status=row[3], input=loads(row[4]), output=_loads(row[5]),
         error=row[6], cause=row[7], started=row[8], stopped=row[9], state=_loads(row[10]), definition=row[11],
-        parent_id=row[12], parent_task=row[13], callback_token=row[14])
+        parent_id=row[12], parent_task=row[13], callback_token=row[14], flow_version=row[15], qualifier=row[16],
+        map_run=row[17])

@@ -21,3 +21,6 @@ class ExecutionRow:
     parent_id: int | None
     parent_task: str | None
     callback_token: str | None
+    flow_version: str = ""
+    qualifier: str = ""
+    map_run: str = ""

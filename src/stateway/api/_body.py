@@ -1,0 +1,41 @@
+"""Request bodies read within a limit, before any other work, and form/query text decoded strictly.
+
+The limit is checked twice: against Content-Length before a byte is read (an honest 200 MB POST
+is refused at once), and while streaming (a chunked or lying client is cut off at the limit).
+Nothing is parsed, verified or stored before the body is known to be within the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from stateway.api._values import invalid
+
+
+async def read_body(request: Request, limit: int, too_large: Callable[[str], Exception]) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise invalid("Content-Length is not a number")
+        if int(declared) > limit:
+            raise too_large(f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"the request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_form(raw: bytes | str, what: str) -> dict[str, str]:
+    """``a=1&b=2`` into a dict; text that is not UTF-8, raw or percent-encoded, is a 400."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError:
+        raise invalid(f"{what} is not valid UTF-8") from None

@@ -1,0 +1,127 @@
+"""``stateway flow publish|versions|unpublish|alias …``: versions and aliases on a running Stateway
+(versions-and-maprun.md §1-§2)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from stateway.cli._main import _call, _dump, _listing, _table, endpoint_option, flow, json_option
+
+
+def _routes(routes: tuple[str, ...]) -> str:
+    """``1=90 2=10`` → the RoutingConfigurations JSON the API takes."""
+    parsed = []
+    for route in routes:
+        version, _, weight = route.partition("=")
+        if not version.isdigit() or not weight.isdigit():
+            raise click.BadParameter(f"{route!r}: use VERSION=WEIGHT, e.g. 1=90", param_hint="--route")
+        parsed.append({"Version": version, "Weight": int(weight)})
+    return json.dumps(parsed)
+
+
+@flow.command("publish")
+@click.argument("name")
+@click.option("--description", default="", help="the version's own description")
+@endpoint_option
+def flow_publish(name: str, description: str, endpoint: str | None) -> None:
+    """Publish the flow's current definition as a new immutable version."""
+    result = _call(endpoint, "PublishFlowVersion", FlowName=name, Description=description)
+    click.echo(f"published {name} version {result['Version']}")
+
+
+@flow.command("versions")
+@click.argument("name")
+@json_option
+@endpoint_option
+def flow_versions(name: str, as_json: bool, endpoint: str | None) -> None:
+    """List NAME's versions, newest first."""
+    versions = list(_listing(endpoint, "ListFlowVersions", "FlowVersions", FlowName=name))
+    if as_json:
+        _dump(versions)
+        return
+    _table(["VERSION", "CREATED", "DESCRIPTION"], [(v["Version"], v["CreatedTime"], v["Description"])
+                                                   for v in versions], empty="no version published")
+
+
+@flow.command("unpublish")
+@click.argument("name")
+@click.argument("version")
+@endpoint_option
+def flow_unpublish(name: str, version: str, endpoint: str | None) -> None:
+    """Delete a version (refused while an alias routes to it)."""
+    _call(endpoint, "DeleteFlowVersion", FlowName=name, FlowVersion=version)
+    click.echo(f"deleted {name} version {version}")
+
+
+@flow.group("alias")
+def alias() -> None:
+    """Aliases: named, weighted routes over one or two versions (StartExecution --qualifier ALIAS)."""
+
+
+route_option = click.option("--route", "routes", multiple=True, metavar="VERSION=WEIGHT",
+                            help="a version and its relative weight; once or twice (e.g. --route 1=90 --route 2=10)")
+
+
+@alias.command("create")
+@click.argument("flow_name")
+@click.argument("name")
+@route_option
+@click.option("--description", default="")
+@endpoint_option
+def alias_create(flow_name: str, name: str, routes: tuple[str, ...], description: str, endpoint: str | None) -> None:
+    """Create alias NAME of FLOW_NAME."""
+    if not routes:
+        raise click.UsageError("give at least one --route VERSION=WEIGHT")
+    _call(endpoint, "CreateFlowAlias", FlowName=flow_name, Name=name, Description=description,
+          RoutingConfigurations=_routes(routes))
+    click.echo(f"created alias {flow_name}:{name}")
+
+
+@alias.command("update")
+@click.argument("flow_name")
+@click.argument("name")
+@route_option
+@click.option("--description", default=None, help="replace the description (absent: kept)")
+@endpoint_option
+def alias_update(flow_name: str, name: str, routes: tuple[str, ...], description: str | None,
+                 endpoint: str | None) -> None:
+    """Move alias NAME: only executions started after this use the new routes."""
+    _call(endpoint, "UpdateFlowAlias", FlowName=flow_name, Name=name, Description=description,
+          RoutingConfigurations=_routes(routes) if routes else None)
+    click.echo(f"updated alias {flow_name}:{name}")
+
+
+@alias.command("describe")
+@click.argument("flow_name")
+@click.argument("name")
+@endpoint_option
+def alias_describe(flow_name: str, name: str, endpoint: str | None) -> None:
+    """Print the alias as JSON."""
+    _dump(_call(endpoint, "DescribeFlowAlias", FlowName=flow_name, Name=name)["Alias"])
+
+
+@alias.command("list")
+@click.argument("flow_name")
+@json_option
+@endpoint_option
+def alias_list(flow_name: str, as_json: bool, endpoint: str | None) -> None:
+    """List FLOW_NAME's aliases by name."""
+    aliases = list(_listing(endpoint, "ListFlowAliases", "Aliases", FlowName=flow_name))
+    if as_json:
+        _dump(aliases)
+        return
+    _table(["ALIAS", "ROUTES", "DESCRIPTION"],
+           [(a["Name"], " ".join(f"{r['Version']}={r['Weight']}" for r in a["RoutingConfigurations"]),
+             a["Description"]) for a in aliases], empty="no alias")
+
+
+@alias.command("delete")
+@click.argument("flow_name")
+@click.argument("name")
+@endpoint_option
+def alias_delete(flow_name: str, name: str, endpoint: str | None) -> None:
+    """Delete the alias; its versions stay."""
+    _call(endpoint, "DeleteFlowAlias", FlowName=flow_name, Name=name)
+    click.echo(f"deleted alias {flow_name}:{name}")

@@ -1,0 +1,165 @@
+"""The Map Run behind a distributed Map (versions-and-maprun.md §4.5-§4.9).
+
+The engine plans the run (items, batches, settings) and hands it over as one WaitForSystemCallback
+task. This integration keeps the run in the store, starts children in item order within the
+concurrency, hears each child's end through its callback token (``maprun:<run>:<index>``), applies
+the failure tolerance, and completes the Map's task once. Every step is idempotent, so a crash at
+any point is repaired by ``reconcile`` at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from typing import Any
+
+from stateway.engine import MAP_RUN_ACTION, map_run_name
+from stateway.runtime._outcomes import Outcome, Submitted, TaskCall
+from stateway.runtime._registry import Integration
+from stateway.store import ExecutionAlreadyExists
+
+log = logging.getLogger("stateway.maprun")
+THRESHOLD = "FnF.ExceedToleratedFailureThreshold"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+class MapRun(Integration):
+    action = MAP_RUN_ACTION
+    modes = frozenset({"WaitForSystemCallback"})
+
+    def start(self) -> None:
+        for name in self.runtime.store.running_map_runs():
+            try:
+                self.reconcile(name)
+            except Exception:
+                log.exception("Map Run %s could not be reconciled", name)
+
+    def invoke(self, call: TaskCall) -> Outcome:
+        p = call.parameters
+        parent = self.runtime.store.get_execution(call.execution_id)
+        self.runtime.store.create_map_run({
+            "name": p["mapRunName"], "execution_id": call.execution_id, "task_id": call.task_id,
+            "flow_name": parent.flow_name, "flow_version": parent.flow_version, "concurrency": p["concurrency"],
+            "tolerated_count": p.get("toleratedFailureCount"),
+            "tolerated_percentage": p.get("toleratedFailurePercentage"),
+            "execution_mode": p["executionMode"], "definition": p["definition"]}, p["children"], p["itemCounts"])
+        self.check(p["mapRunName"])
+        return Submitted({"MapRunName": p["mapRunName"]})
+
+    def cancel(self, call: TaskCall, reason: str) -> str:
+        name = map_run_name(call.execution_name, call.task_id)  # a cancel command carries no parameters
+        running = self.runtime.store.finish_map_run(name, "Aborted", None, None)
+        if running is None:
+            return f"Map Run {name} had ended"
+        self._stop_children(name, running, f"the Map Run was aborted: {reason}")
+        return f"aborted Map Run {name}; stopped {len(running)} running children"
+
+    # -- children ----------------------------------------------------------------------------------
+    def _start_children(self, name: str, items: list[tuple[int, Any]]) -> None:
+        run = self.runtime.store.get_map_run(name)
+        for idx, child_input in items:
+            child = f"{name}-{idx}"
+            try:
+                self.runtime.start_execution(run["flow_name"], child_input, child,
+                                             parent=(run["execution_id"], run["task_id"]),
+                                             callback_token=f"maprun:{name}:{idx}",
+                                             map_run=(name, run["definition"], run["flow_version"]))
+            except ExecutionAlreadyExists:  # it ended before a crash let us hear of it
+                row = self.runtime.store.find_execution(run["flow_name"], child)
+                if row is not None:
+                    self._record(name, idx, row.status, row.output, row.error, row.cause)
+
+    def _stop_children(self, name: str, indexes: list[int], cause: str) -> None:
+        run = self.runtime.store.get_map_run(name)
+        for idx in indexes:
+            row = self.runtime.store.find_execution(run["flow_name"], f"{name}-{idx}")
+            if row is not None:
+                self.runtime.stop_execution(row.id, "FnF.TaskCancelled", cause)
+
+    def child_ended(self, token_rest: str, command: dict[str, Any]) -> None:
+        name, _, idx = token_rest.rpartition(":")
+        error = command.get("error") or f"FnF.Execution{command['status']}"
+        self._record(name, int(idx), command["status"], command.get("output"), error, command.get("cause") or "")
+        self.check(name)
+
+    def _record(self, name: str, idx: int, status: str, output: Any, error: str | None, cause: str | None) -> None:
+        ok = status == "Succeeded"
+        self.runtime.store.record_map_item(name, idx, ok, output, error or f"FnF.Execution{status}", cause or "")
+
+    def reconcile(self, name: str) -> None:
+        """After a restart: children marked running that never started are started (names make it
+        idempotent), and ends that were not heard are read from the children's rows."""
+        self._start_children(name, self.runtime.store.running_map_items(name))
+        run = self.runtime.store.get_map_run(name)
+        for idx, _ in self.runtime.store.running_map_items(name):
+            row = self.runtime.store.find_execution(run["flow_name"], f"{name}-{idx}")
+            if row is not None and row.status not in ("Running", "Starting"):
+                self._record(name, idx, row.status, row.output, row.error, row.cause)
+        self.check(name)
+
+    # -- the run's progress ------------------------------------------------------------------------
+    def check(self, name: str) -> None:
+        """Tolerance first, then the end, else start what concurrency allows."""
+        store = self.runtime.store
+        run = store.get_map_run(name)
+        if run["status"] != "Running":
+            return
+        counts = run["counts"]
+        failure = self._failure(run)
+        if failure is not None:
+            running = store.finish_map_run(name, "Failed", *failure)
+            if running is not None:
+                self._stop_children(name, running, "the Map Run failed")
+                self._complete(name, ok=False, error=failure[0], cause=failure[1])
+            return
+        if counts["Pending"] == 0 and counts["Running"] == 0:
+            if store.finish_map_run(name, "Succeeded", only_if_done=True) is not None:
+                self._complete(name, ok=True)
+            return
+        self._start_children(name, store.claim_map_items(name))
+
+    def _failure(self, run: dict[str, Any]) -> tuple[str, str] | None:
+        counts = run["counts"]
+        failed, total = counts["Failed"], counts["Total"]
+        if not failed:
+            return None
+        count, percentage = run["tolerated_count"], run["tolerated_percentage"]
+        if count is None and percentage is None:  # no tolerance: the first failure is the Map's, as inline
+            first = self._first_failure(run["name"])
+            return first
+        over = (count is not None and failed > count) or (
+            percentage is not None and failed * 100 > Fraction(str(percentage)) * total)
+        if not over:
+            return None
+        return THRESHOLD, (f"MapRun {run['name']}: {failed} of {total} items failed, more than tolerated "
+                           f"(ToleratedFailureCount={_fmt(count)}, ToleratedFailurePercentage={_fmt(percentage)})")
+
+    def _first_failure(self, name: str) -> tuple[str, str]:
+        for entry in self.runtime.store.map_run_results(name):
+            if isinstance(entry, dict) and set(entry) == {"Code", "Detail"}:
+                return entry["Code"], entry["Detail"]
+        return "FnF.Failed", ""  # pragma: no cover - called only with a failed item
+
+    def _complete(self, name: str, *, ok: bool, error: str = "", cause: str = "") -> None:
+        store = self.runtime.store
+        run = store.get_map_run(name)
+        summary = {"MapRunName": name, "ItemCounts": run["counts"]}
+        event: dict[str, Any] = {"type": "task_result", "task": run["task_id"], "ok": ok, "map_run": summary}
+        if ok:
+            event["output"] = {"Items": store.map_run_results(name)}
+        else:
+            event.update({"error": error, "cause": cause})
+        self.runtime.complete_task(run["execution_id"], run["task_id"], event)
+
+    # -- UpdateMapRun --------------------------------------------------------------------------------
+    def update(self, name: str, concurrency: int | None, tolerated_count: int | None,
+               tolerated_percentage: float | None) -> dict[str, Any] | None:
+        updated = self.runtime.store.update_map_run(name, concurrency, tolerated_count, tolerated_percentage)
+        if updated is not None:
+            self.check(name)  # a lowered threshold can fail the run now; a raised concurrency starts more
+        return updated
