@@ -23,6 +23,7 @@ TARGETS = {
     "loop.ratio": (">=", 20), "many.ratio": (">=", 5), "many.http_eps": (">=", 300), "map.ratio": ("<=", 11),
     "map.peer_ratio_1k": (">=", 5), "callback.http_p50_ms": ("<=", 5), "parked.bytes_per_execution": ("<", 1024),
     "parked_inproc.bytes_per_execution": ("<", 1024), "loop.stateway_tps": (">=", 5000),
+    "dmap.ratio_to_peer_tenth": ("<=", 3),
 }
 
 
@@ -53,7 +54,7 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else None
     sizes = {"loop": 2_000 if quick else 10_000, "many": 100 if quick else 1_000,
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
-             "parked": 300 if quick else 10_000, "parked_inproc": 200 if quick else 1_000}
+             "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -92,6 +93,12 @@ def main() -> None:
         peer = record("map", "peer_s_1k", repeat(scenarios.peer_map_seconds, runs, small))
         results["map"]["ratio"] = s_large / s_small
         results["map"]["peer_ratio_1k"] = peer / s_small
+    if wanted("dmap"):
+        print("dmap", flush=True)
+        items = sizes["dmap"]
+        ours = record("dmap", "s_10k", repeat(scenarios.distributed_map_seconds, runs, items))
+        peer = record("dmap", "peer_inline_s_1k", repeat(scenarios.peer_map_seconds, runs, items // 10))
+        results["dmap"]["ratio_to_peer_tenth"] = ours / peer
     if wanted("callback"):
         print("callback", flush=True)
         inproc = scenarios.callback_inproc_ms(sizes["callback"])
@@ -162,6 +169,11 @@ def markdown(results: dict[str, Any]) -> str:
     text += row(f"map: {sizes['map'][0]:,} items", "map.s_1k", "s")
     text += row(f"map: {sizes['map'][1]:,} items", "map.s_10k", "s")
     text += row(f"map: peer, {sizes['map'][0]:,} items", "map.peer_s_1k", "s")
+    if "dmap.s_10k" in s:
+        text += row(f"distributed Map: {sizes['dmap']:,} items as Express children, concurrency 100, durable SQLite",
+                    "dmap.s_10k", "s")
+        text += row(f"distributed Map: peer's inline Map of {sizes['dmap'] // 10:,} items", "dmap.peer_inline_s_1k",
+                    "s")
     text += row("ceiling: bare Python dispatch loop", "ceiling.python_tps", "transitions/s")
     text += row("ceiling: SQLite WAL commits", "ceiling.sqlite_commits_per_s", "commits/s")
     cb = results.get("callback", {})

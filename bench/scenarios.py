@@ -20,6 +20,7 @@ from typing import Any
 from bench import peer
 from bench.workloads import (
     CALLBACK_FDL,
+    DMAP_FDL,
     FIVE_ASL,
     FIVE_FDL,
     LOOP_ASL,
@@ -404,3 +405,15 @@ def _answers(client: Any) -> bool:
         return True
     except Exception:
         return False
+
+
+def distributed_map_seconds(items: int) -> float:
+    """A distributed Map: each item a child execution (Express, concurrency 100), durable on SQLite."""
+    with runtime_on_disk() as runtime:
+        runtime.register_flow("dmap", DMAP_FDL)
+        began = time.perf_counter()
+        row = runtime.start_execution("dmap", {"items": [{"i": i} for i in range(items)]})
+        ended = runtime.wait(row.id, 900)
+        elapsed = time.perf_counter() - began
+        assert ended.status == "Succeeded" and ended.output == {"count": items}, ended
+    return elapsed

@@ -113,3 +113,24 @@ StartAt: W
 States:
   - {Type: Wait, Name: W, Seconds: 3600, End: true}
 """
+
+DMAP_FDL = """Type: StateMachine
+SpecVersion: v1
+Name: dmap
+StartAt: Each
+States:
+  - Type: Map
+    Name: Each
+    ProcessorConfig:
+      Mode: Distributed
+      ExecutionMode: Express
+    ItemsPath: $Input.items
+    MaxConcurrency: 100
+    Processor:
+      StartAt: Item
+      States:
+        - {Type: Pass, Name: Item, End: true}
+    OutputConstructor:
+      count.$: length($Output.Items)
+    End: true
+"""

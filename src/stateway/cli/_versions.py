@@ -125,3 +125,53 @@ def alias_delete(flow_name: str, name: str, endpoint: str | None) -> None:
     """Delete the alias; its versions stay."""
     _call(endpoint, "DeleteFlowAlias", FlowName=flow_name, Name=name)
     click.echo(f"deleted alias {flow_name}:{name}")
+
+
+@click.group("maprun")
+def maprun() -> None:
+    """Map Runs: the child executions of a distributed Map."""
+
+
+@maprun.command("describe")
+@click.argument("flow_name")
+@click.argument("execution_name")
+@click.argument("map_run_name")
+@json_option
+@endpoint_option
+def maprun_describe(flow_name: str, execution_name: str, map_run_name: str, as_json: bool,
+                    endpoint: str | None) -> None:
+    """Status, settings and item counts of a Map Run (its name is in the parent's MapRunStarted event)."""
+    run = _call(endpoint, "DescribeMapRun", FlowName=flow_name, ExecutionName=execution_name,
+                MapRunName=map_run_name)
+    if as_json:
+        _dump(run)
+        return
+    counts = run["ItemCounts"]
+    click.echo(f"map run      {run['MapRunName']} of {flow_name}/{execution_name}")
+    click.echo(f"status       {run['Status']}  (started {run['StartedTime']}"
+               + (f", stopped {run['StoppedTime']})" if run["StoppedTime"] else ")"))
+    click.echo(f"concurrency  {run['Concurrency']}")
+    click.echo(f"tolerated    {run['ToleratedFailedCount']} failed items, {run['ToleratedFailedPercentage']}%")
+    _table(["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TOTAL"],
+           [(counts["Pending"], counts["Running"], counts["Succeed"], counts["Failed"], counts["Aborted"],
+             counts["Total"])])
+
+
+@maprun.command("update")
+@click.argument("flow_name")
+@click.argument("execution_name")
+@click.argument("map_run_name")
+@click.option("--concurrency", type=click.IntRange(min=1), help="children running at once")
+@click.option("--tolerated-count", type=click.IntRange(min=0), help="failed items tolerated")
+@click.option("--tolerated-percentage", type=click.FloatRange(0, 100), help="failed items tolerated, in percent")
+@endpoint_option
+def maprun_update(flow_name: str, execution_name: str, map_run_name: str, concurrency: int | None,
+                  tolerated_count: int | None, tolerated_percentage: float | None, endpoint: str | None) -> None:
+    """Change a running Map Run's concurrency or failure tolerance; a lowered tolerance applies at once."""
+    if concurrency is None and tolerated_count is None and tolerated_percentage is None:
+        raise click.UsageError("give --concurrency, --tolerated-count or --tolerated-percentage")
+    run = _call(endpoint, "UpdateMapRun", FlowName=flow_name, ExecutionName=execution_name, MapRunName=map_run_name,
+                Concurrency=concurrency, ToleratedFailedCount=tolerated_count,
+                ToleratedFailedPercentage=tolerated_percentage)
+    click.echo(f"map run {map_run_name}: concurrency {run['Concurrency']}, tolerated {run['ToleratedFailedCount']} "
+               f"items / {run['ToleratedFailedPercentage']}%")

@@ -10,13 +10,12 @@ any point is repaired by ``reconcile`` at the next start.
 from __future__ import annotations
 
 import logging
-from fractions import Fraction
 from typing import Any
 
 from stateway.engine import MAP_RUN_ACTION, map_run_name
 from stateway.runtime._outcomes import Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
-from stateway.store import ExecutionAlreadyExists
+from stateway.store import ExecutionAlreadyExists, tolerance_exceeded
 
 log = logging.getLogger("stateway.maprun")
 THRESHOLD = "FnF.ExceedToleratedFailureThreshold"
@@ -61,6 +60,8 @@ class MapRun(Integration):
 
     # -- children ----------------------------------------------------------------------------------
     def _start_children(self, name: str, items: list[tuple[int, Any]]) -> None:
+        if not items:
+            return
         run = self.runtime.store.get_map_run(name)
         for idx, child_input in items:
             child = f"{name}-{idx}"
@@ -72,7 +73,7 @@ class MapRun(Integration):
             except ExecutionAlreadyExists:  # it ended before a crash let us hear of it
                 row = self.runtime.store.find_execution(run["flow_name"], child)
                 if row is not None:
-                    self._record(name, idx, row.status, row.output, row.error, row.cause)
+                    self._ended(name, idx, row.status, row.output, row.error, row.cause)
 
     def _stop_children(self, name: str, indexes: list[int], cause: str) -> None:
         run = self.runtime.store.get_map_run(name)
@@ -83,67 +84,55 @@ class MapRun(Integration):
 
     def child_ended(self, token_rest: str, command: dict[str, Any]) -> None:
         name, _, idx = token_rest.rpartition(":")
-        error = command.get("error") or f"FnF.Execution{command['status']}"
-        self._record(name, int(idx), command["status"], command.get("output"), error, command.get("cause") or "")
-        self.check(name)
+        self._ended(name, int(idx), command["status"], command.get("output"), command.get("error"),
+                    command.get("cause"))
 
-    def _record(self, name: str, idx: int, status: str, output: Any, error: str | None, cause: str | None) -> None:
-        ok = status == "Succeeded"
-        self.runtime.store.record_map_item(name, idx, ok, output, error or f"FnF.Execution{status}", cause or "")
+    def _ended(self, name: str, idx: int, status: str, output: Any, error: str | None, cause: str | None) -> None:
+        run, claimed = self.runtime.store.map_item_ended(name, idx, status == "Succeeded", output,
+                                                         error or f"FnF.Execution{status}", cause or "")
+        self._start_children(name, claimed)
+        self._settle(run)
 
     def reconcile(self, name: str) -> None:
         """After a restart: children marked running that never started are started (names make it
         idempotent), and ends that were not heard are read from the children's rows."""
-        self._start_children(name, self.runtime.store.running_map_items(name))
-        run = self.runtime.store.get_map_run(name)
-        for idx, _ in self.runtime.store.running_map_items(name):
-            row = self.runtime.store.find_execution(run["flow_name"], f"{name}-{idx}")
+        store = self.runtime.store
+        self._start_children(name, store.running_map_items(name))
+        run = store.get_map_run(name)
+        for idx, _ in store.running_map_items(name):
+            row = store.find_execution(run["flow_name"], f"{name}-{idx}")
             if row is not None and row.status not in ("Running", "Starting"):
-                self._record(name, idx, row.status, row.output, row.error, row.cause)
+                self._ended(name, idx, row.status, row.output, row.error, row.cause)
         self.check(name)
 
     # -- the run's progress ------------------------------------------------------------------------
     def check(self, name: str) -> None:
-        """Tolerance first, then the end, else start what concurrency allows."""
-        store = self.runtime.store
-        run = store.get_map_run(name)
+        """Start what the concurrency allows, then settle: tolerance first, then the end."""
+        self._start_children(name, self.runtime.store.claim_map_items(name))
+        self._settle(self.runtime.store.get_map_run(name))
+
+    def _settle(self, run: dict[str, Any]) -> None:
         if run["status"] != "Running":
             return
-        counts = run["counts"]
-        failure = self._failure(run)
-        if failure is not None:
-            running = store.finish_map_run(name, "Failed", *failure)
+        name, store = run["name"], self.runtime.store
+        if tolerance_exceeded(run):
+            error, cause = self._failure(run)
+            running = store.finish_map_run(name, "Failed", error, cause)
             if running is not None:
                 self._stop_children(name, running, "the Map Run failed")
-                self._complete(name, ok=False, error=failure[0], cause=failure[1])
-            return
-        if counts["Pending"] == 0 and counts["Running"] == 0:
+                self._complete(name, ok=False, error=error, cause=cause)
+        elif run["n_pending"] == 0 and run["n_running"] == 0:
             if store.finish_map_run(name, "Succeeded", only_if_done=True) is not None:
                 self._complete(name, ok=True)
-            return
-        self._start_children(name, store.claim_map_items(name))
 
-    def _failure(self, run: dict[str, Any]) -> tuple[str, str] | None:
-        counts = run["counts"]
-        failed, total = counts["Failed"], counts["Total"]
-        if not failed:
-            return None
+    def _failure(self, run: dict[str, Any]) -> tuple[str, str]:
         count, percentage = run["tolerated_count"], run["tolerated_percentage"]
         if count is None and percentage is None:  # no tolerance: the first failure is the Map's, as inline
-            first = self._first_failure(run["name"])
-            return first
-        over = (count is not None and failed > count) or (
-            percentage is not None and failed * 100 > Fraction(str(percentage)) * total)
-        if not over:
-            return None
-        return THRESHOLD, (f"MapRun {run['name']}: {failed} of {total} items failed, more than tolerated "
-                           f"(ToleratedFailureCount={_fmt(count)}, ToleratedFailurePercentage={_fmt(percentage)})")
-
-    def _first_failure(self, name: str) -> tuple[str, str]:
-        for entry in self.runtime.store.map_run_results(name):
-            if isinstance(entry, dict) and set(entry) == {"Code", "Detail"}:
-                return entry["Code"], entry["Detail"]
-        return "FnF.Failed", ""  # pragma: no cover - called only with a failed item
+            return self.runtime.store.first_map_failure(run["name"])
+        counts = run["counts"]
+        return THRESHOLD, (f"MapRun {run['name']}: {counts['Failed']} of {counts['Total']} items failed, more than "
+                           f"tolerated (ToleratedFailureCount={_fmt(count)}, "
+                           f"ToleratedFailurePercentage={_fmt(percentage)})")
 
     def _complete(self, name: str, *, ok: bool, error: str = "", cause: str = "") -> None:
         store = self.runtime.store

@@ -19,6 +19,7 @@ from stateway.store._errors import (
 )
 from stateway.store._lock import DatabaseInUse, EngineLock, lock_engine
 from stateway.store._open import open_store, sqlite_path
+from stateway.store._sql_maprun import tolerance_exceeded
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost, Store, StoreUnavailable
@@ -46,4 +47,5 @@ __all__ = [
     "lock_engine",
     "open_store",
     "sqlite_path",
+    "tolerance_exceeded",
 ]

@@ -59,3 +59,36 @@ MIGRATIONS: list[str] = [
     CREATE INDEX schedules_due ON schedules (enable, next_fire);
     """,
 ]
+
+# Versions, aliases and Map Runs (versions-and-maprun.md), as on SQLite (store/_schema.py)
+MIGRATIONS.append(
+    """
+    CREATE TABLE flow_versions (
+        flow_id TEXT NOT NULL, version BIGINT NOT NULL, definition TEXT NOT NULL, meta TEXT NOT NULL,
+        description TEXT NOT NULL, created DOUBLE PRECISION NOT NULL, flow_modified DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (flow_id, version));
+    CREATE TABLE flow_version_seq (flow_id TEXT PRIMARY KEY, last BIGINT NOT NULL);
+    CREATE TABLE flow_aliases (
+        flow_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, routing TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL, PRIMARY KEY (flow_id, name));
+    ALTER TABLE executions ADD COLUMN flow_version TEXT NOT NULL DEFAULT '';
+    ALTER TABLE executions ADD COLUMN qualifier TEXT NOT NULL DEFAULT '';
+    ALTER TABLE executions ADD COLUMN map_run TEXT NOT NULL DEFAULT '';
+    CREATE INDEX executions_map_run ON executions (flow_name, map_run, id);
+    CREATE TABLE map_runs (
+        name TEXT PRIMARY KEY, execution_id BIGINT NOT NULL, task_id TEXT NOT NULL, flow_name TEXT NOT NULL,
+        flow_version TEXT NOT NULL, status TEXT NOT NULL, concurrency INTEGER NOT NULL, tolerated_count INTEGER,
+        tolerated_percentage DOUBLE PRECISION, execution_mode TEXT NOT NULL, definition TEXT NOT NULL,
+        started DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION, error TEXT, cause TEXT,
+        n_pending BIGINT NOT NULL, n_running BIGINT NOT NULL, n_succeeded BIGINT NOT NULL, n_failed BIGINT NOT NULL,
+        n_aborted BIGINT NOT NULL, live INTEGER NOT NULL);
+    CREATE INDEX map_runs_execution ON map_runs (execution_id);
+    CREATE INDEX map_runs_status ON map_runs (status);
+    CREATE TABLE map_run_items (
+        run TEXT NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL, weight INTEGER NOT NULL, input TEXT NOT NULL,
+        output TEXT, error TEXT, cause TEXT, PRIMARY KEY (run, idx));
+    CREATE INDEX map_run_items_status ON map_run_items (run, status, idx);
+    CREATE TABLE nonces (nonce TEXT PRIMARY KEY, seen DOUBLE PRECISION NOT NULL);
+    CREATE INDEX nonces_seen ON nonces (seen);
+    """
+)

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -35,6 +35,9 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._sql_maprun import MapRunsMixin
+from stateway.store._sql_nonces import NoncesMixin
+from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost, StoreUnavailable
 
@@ -42,7 +45,7 @@ log = logging.getLogger("stateway.store.postgres")
 
 CHANNEL = "stateway"
 _EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
-                 "parent_id, parent_task, callback_token")
+                 "parent_id, parent_task, callback_token, flow_version, qualifier, map_run")
 _SCHEDULE_COLUMNS = ("flow_name", "name", "id", "cron", "description", "enable", "payload", "created", "modified",
                      "next_fire")
 
@@ -51,8 +54,9 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore:
+class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     shared = True
+    _FOR_UPDATE = " FOR UPDATE"
 
     def __init__(self, url: str, *, pool_size: int = 10, statement_timeout: float = 30.0,
                  connect_timeout: float = 10.0, startup_timeout: float = 60.0) -> None:
@@ -70,6 +74,12 @@ class PostgresStore:
         self._migrate_with_retry(startup_timeout)
 
     # -- connections ---------------------------------------------------------------------------
+    def _sql(self, text: str) -> str:
+        return text.replace("?", "%s")
+
+    def _read(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._tx()
+
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
         try:
@@ -204,23 +214,30 @@ class PostgresStore:
 
     def delete_flow(self, name: str) -> None:
         with self._tx() as db:
-            if db.execute("DELETE FROM flows WHERE name=%s", (name,)).rowcount == 0:
+            row = db.execute("DELETE FROM flows WHERE name=%s RETURNING id", (name,)).fetchone()
+            if row is None:
                 raise FlowNotExists(f"the flow {name!r} does not exist")
+            self._delete_versions_of(db, row[0])
 
     # -- executions ----------------------------------------------------------------------------
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
-                         parent_task: str | None = None, callback_token: str | None = None
-                         ) -> tuple[ExecutionRow, bool]:
+                         parent_task: str | None = None, callback_token: str | None = None,
+                         definition: str | None = None, flow_version: str = "", qualifier: str = "",
+                         map_run: str = "") -> tuple[ExecutionRow, bool]:
         with self._tx() as db:
             flow = db.execute("SELECT definition FROM flows WHERE name=%s", (flow_name,)).fetchone()
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
+            if definition is not None:  # a published version's snapshot, or a Map Run's Processor
+                flow = (definition,)
             # two nodes starting the same name race here: one inserts, the other finds it
             inserted = db.execute(
                 "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                "parent_task, callback_token) VALUES (%s, %s, 'Running', %s, %s, %s, %s, %s, %s) "
+                "parent_task, callback_token, flow_version, qualifier, map_run) "
+                "VALUES (%s, %s, 'Running', %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (flow_name, name) DO NOTHING RETURNING id",
-                (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token)).fetchone()
+                (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token, flow_version,
+                 qualifier, map_run)).fetchone()
             if inserted is not None:
                 db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (%s, 0, %s)",
                            (inserted[0], _dumps({"type": "start"})))
@@ -251,9 +268,11 @@ class PostgresStore:
     def list_executions(self, flow_name: str | None = None, status: str | None = None,
                         parent_id: int | None = None, *, name_prefix: str = "", started_from: float | None = None,
                         started_to: float | None = None, offset: int = 0, limit: int = -1,
-                        with_state: bool = True) -> list[ExecutionRow]:
+                        with_state: bool = True, flow_version: str | None = None, qualifier: str | None = None,
+                        map_run: str | None = None) -> list[ExecutionRow]:
         clauses, args = [], []
-        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id),
+                              ("flow_version", flow_version), ("qualifier", qualifier), ("map_run", map_run)):
             if value is not None:
                 clauses.append(f"{column}=%s")
                 args.append(value)
@@ -737,4 +756,5 @@ def _row(row: tuple[Any, ...]) -> ExecutionRow:
     return ExecutionRow(
         id=row[0], flow_name=row[1], name=row[2], status=row[3], input=loads(row[4]), output=_loads(row[5]),
         error=row[6], cause=row[7], started=row[8], stopped=row[9], state=_loads(row[10]), definition=row[11],
-        parent_id=row[12], parent_task=row[13], callback_token=row[14])
+        parent_id=row[12], parent_task=row[13], callback_token=row[14], flow_version=row[15], qualifier=row[16],
+        map_run=row[17])

@@ -24,8 +24,9 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._schema import MIGRATIONS
-from stateway.store._sqlite_maprun import MapRunsMixin
-from stateway.store._sqlite_versions import VersionsMixin
+from stateway.store._sql_maprun import MapRunsMixin
+from stateway.store._sql_nonces import NoncesMixin
+from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost
 
@@ -37,7 +38,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class SQLiteStore(VersionsMixin, MapRunsMixin):
+class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     shared = False  # one process owns the file: the runtime wakes itself, no notices to subscribe to
 
     def __init__(self, path: str) -> None:
@@ -73,6 +74,11 @@ class SQLiteStore(VersionsMixin, MapRunsMixin):
             self._db.close()
 
     @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._db
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -103,27 +109,6 @@ class SQLiteStore(VersionsMixin, MapRunsMixin):
                 db.execute("INSERT INTO meta VALUES ('secret', ?)", (value,))
                 return bytes.fromhex(value)
             return bytes.fromhex(row[0])
-
-    # -- signature nonces ----------------------------------------------------------------------
-    NONCE_SWEEP_EVERY = 1000
-    _nonce_inserts = 0
-
-    def remember_nonce(self, nonce: str, now: float, window: float) -> bool:
-        """Record ``nonce``; False if it was already seen within ``window`` seconds (a replay).
-        A primary-key lookup, and every NONCE_SWEEP_EVERY inserts an indexed delete of expired rows."""
-        with self._tx() as db:
-            row = db.execute("SELECT seen FROM nonces WHERE nonce=?", (nonce,)).fetchone()
-            if row is not None and row[0] >= now - window:
-                return False
-            db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", (nonce, now))
-            self._nonce_inserts += 1
-            if self._nonce_inserts % self.NONCE_SWEEP_EVERY == 0:
-                db.execute("DELETE FROM nonces WHERE seen < ?", (now - window,))
-        return True
-
-    def count_nonces(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM nonces").fetchone()[0])
 
     # -- flows ------------------------------------------------------------------------------
     def put_flow(self, name: str, definition: str, meta: dict[str, Any], *, replace: bool) -> dict[str, Any]:
