@@ -92,3 +92,12 @@ MIGRATIONS.append(
     CREATE INDEX nonces_seen ON nonces (seen);
     """
 )
+
+# what tasks printed (function stdout/stderr, bounded by the function runtime)
+MIGRATIONS.append(
+    """
+    CREATE TABLE task_logs (
+        execution_id BIGINT NOT NULL, task_id TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, PRIMARY KEY (execution_id, task_id));
+    """
+)
