@@ -46,7 +46,7 @@ class InvokeFunction(Integration):
         self.runtime.store.requeue_running_invocations()
         if self.runtime.store.shared:  # another process's enqueue wakes us (NOTIFY), so poll rarely
             self.runtime.store.subscribe(self._on_notice)
-            self._idle_wait = 5.0
+            self._idle_wait = self.runtime.lease / 4  # and a dead worker's invocations are found soon
         for i in range(self.workers):
             thread = threading.Thread(target=self._worker, name=f"stateway-fc-async-{i}", daemon=True)
             thread.start()

@@ -99,7 +99,7 @@ class Runtime:
         if self._thread is None:
             if not self.store.shared:
                 self.store.release_claims(None)  # one process owns the file: old claims died with their process
-            self._leases = LeaseKeeper(self.store, self.owner, self.lease).start()
+            self._leases = LeaseKeeper(self.store, self.owner, self.lease, self.clock.now).start()
             self.registry.start()
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
@@ -109,7 +109,7 @@ class Runtime:
 
     def adopt_outbox(self) -> int:
         """Dispatch outbox commands nobody holds: left by a crash, or by a worker whose lease ran out."""
-        rows = self.store.claim_outbox(self.owner, time.time(), self.lease)
+        rows = self.store.claim_outbox(self.owner, self.clock.now(), self.lease)
         for outbox_id, execution_id, command in rows:
             self._submit(outbox_id, execution_id, command)
         if rows and self.store.shared:
@@ -251,7 +251,7 @@ class Runtime:
 
     # -- the loop -----------------------------------------------------------------------------------
     def _loop(self) -> None:
-        last_sweep = last_schedules = time.monotonic()
+        last_sweep = last_schedules = last_adopt = time.monotonic()
         backoff = 0.1
         while not self._stopping:
             now = self.clock.now()
@@ -266,6 +266,8 @@ class Runtime:
                 if time.monotonic() - last_sweep > self.sweep_interval:
                     last_sweep = time.monotonic()
                     self.sweep()
+                if time.monotonic() - last_adopt > self.lease / 4:
+                    last_adopt = time.monotonic()
                     self.adopt_outbox()
             except StoreUnavailable as exc:  # the database is away: back off, the claims say what is ours
                 log.warning("store unavailable: %s", exc)
@@ -302,8 +304,11 @@ class Runtime:
         row = self.store.get_execution(execution_id)
         try:
             return self._decide_and_commit(execution_id, row, events, now)
+        except LeaseLost:  # another worker holds it now and decides these events itself
+            metrics.LEASES_LOST.inc()
+            return None
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) or isinstance(exc, StoreUnavailable):
                 raise
             self._poisoned(execution_id, row, events, now, exc)
             return None
@@ -341,6 +346,7 @@ class Runtime:
 
     def _decide_and_commit(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
                            now: float) -> Decision | None:
+        began = time.monotonic()
         try:
             interp = self.flow_model(row.definition)
         except FlowDefinitionError as exc:
@@ -379,7 +385,7 @@ class Runtime:
             log.warning("lease on execution %s lost before commit; its events stay for the new owner", execution_id)
             return None
         metrics.DECISIONS.inc()
-        metrics.DECISION_SECONDS.observe(time.time() - now)
+        metrics.DECISION_SECONDS.observe(time.monotonic() - began)
         if merged.ended is not None:
             metrics.EXECUTIONS_ENDED.labels(merged.ended["status"]).inc()
         for outbox_id, command in outbox:
@@ -519,7 +525,7 @@ class Runtime:
             why = f"parent {parent.flow_name}/{parent.name} ended {parent.status}" if parent else "parent ended"
             self.stop_execution(child.id, "FnF.TaskCancelled", why)
             count += 1
-        for outbox_id, command in self.store.close_orphan_tasks(self.owner, time.time() + self.lease):
+        for outbox_id, command in self.store.close_orphan_tasks(self.owner, self.clock.now() + self.lease):
             self._submit(outbox_id, command.pop("execution_id"), command)
             count += 1
         return count

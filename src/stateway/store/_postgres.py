@@ -387,7 +387,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         with self._tx() as db:
             if owner is not None and db.execute(
                     "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=%s AND owner=%s AND lease_until>%s",
-                    (execution_id, owner, time.time())).rowcount == 0:
+                    (execution_id, owner, now)).rowcount == 0:
                 raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
             with db.cursor() as cur:
                 if consumed:
@@ -415,7 +415,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                         "step=excluded.step, action=excluded.action, mode=excluded.mode, opened=excluded.opened",
                         [(execution_id, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
                          for t in decision.opened_tasks])
-            until = time.time() + lease if owner else None
+            until = now + lease if owner else None
             for command in [*decision.commands, *extra_commands]:
                 row = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (%s, %s, %s, %s) "
                                  "RETURNING id", (execution_id, _dumps(command), owner, until)).fetchone()
