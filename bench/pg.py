@@ -72,8 +72,9 @@ def cluster() -> Iterator[Any]:
 @contextmanager
 def topology(workers: int, functions: Path | None = None) -> Iterator[tuple[str, list[Any], list[Any], Any]]:
     """One API-only node and ``workers`` workers on a fresh database."""
-    from stateway.store import open_store
     from tests.pg.processes import api_node, worker
+
+    from stateway.store import open_store
 
     with cluster() as pg, tempfile.TemporaryDirectory() as tmp:
         url = pg.new_database()

@@ -56,7 +56,7 @@ def test_yaml_syntax_error_has_a_line():
     assert problems[0].severity == "error" and problems[0].line >= 2
 
 
-def test_distributed_map_is_a_clear_error():
+def test_distributed_fields_on_an_inline_map_are_a_clear_error():
     src = """Type: StateMachine
 SpecVersion: v1
 StartAt: M
@@ -68,7 +68,8 @@ States:
     Processor: {StartAt: P, States: [{Type: Pass, Name: P, End: true}]}
     End: true
 """
-    assert "distributed Map" in validate_flow(src)[0].message
+    problem = validate_flow(src)[0]
+    assert "needs 'ProcessorConfig' (distributed mode)" in problem.message and problem.path.endswith("ItemReader")
 
 
 def test_both_max_concurrency_spellings():

@@ -287,7 +287,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
                 config_path: str | None, as_json: bool, port: int, execution_name: str | None,
                 store_url: str | None = None) -> None:
     """Run FILE on the embedded engine until it ends. Exit 0 if it succeeded, 1 if not, 2 for bad input."""
-    from stateway.cli._serve import load_config
+    from stateway.cli._serve import bucket_dirs, load_config
     from stateway.services import FunctionRuntime
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -317,7 +317,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     key_id, secret = next(iter(DEV_CREDENTIALS.items()))
     functions = FunctionRuntime(functions_dir, config.get("functions"))
     settings: dict[str, Any] = {"functions_dir": functions_dir, "function_runtime": functions,
-                                "limits": config.get("limits")}
+                                "limits": config.get("limits"), "oss_buckets": bucket_dirs(config)}
     runtime = Runtime(store, settings=settings)
     app = create_app(runtime, DEV_CREDENTIALS)
     server = BackgroundServer(app, "127.0.0.1", port)

@@ -68,12 +68,14 @@ def hold_engine_lock(database: str) -> EngineLock:
               help="holds the SQLite database and the server's secret")
 @click.option("--functions", "functions_dir", type=click.Path(file_okay=False), help="local functions directory")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
+@click.option("--oss-bucket", "oss_buckets", multiple=True, metavar="NAME=DIR",
+              help="a bucket name a distributed Map's ItemReader may name, and the directory it stands for")
 @click.option("--store", "store_url", envvar="STATEWAY_STORE", metavar="URL",
               help="postgresql://user@host:port/db (shared by many processes), sqlite:///path.db, or a directory "
                    "(default: --data-dir) [env STATEWAY_STORE; config [store] url]")
 @click.option("--api-only", is_flag=True, help="serve the API only; workers (`stateway worker`) run the executions")
 def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
-                  store_url: str | None = None, api_only: bool = False) -> None:
+                  oss_buckets: tuple[str, ...] = (), store_url: str | None = None, api_only: bool = False) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
     config = load_config(config_path)
     keys = access_keys(config)
@@ -107,6 +109,7 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
     runtime = Runtime(open_configured_store(target, config),
                       settings={"function_runtime": functions, "limits": config.get("limits"),
                                 "express": config.get("express"), "http": config.get("http"),
+                                "oss_buckets": bucket_dirs(config, oss_buckets),
                                 "lease_seconds": lease_seconds(config)})
     app = create_app(runtime, keys, endpoint)
     if not api_only:
@@ -122,3 +125,17 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         runtime.store.close()
         if engine_lock is not None:
             engine_lock.release()
+
+
+def bucket_dirs(config: dict[str, Any], options: tuple[str, ...] = ()) -> dict[str, str]:
+    """``[oss_buckets]`` of the config file, then ``--oss-bucket NAME=DIR``: bucket names for ItemReader."""
+    buckets = {str(k): str(v) for k, v in (config.get("oss_buckets") or {}).items()}
+    for option in options:
+        name, sep, directory = option.partition("=")
+        if not sep or not name or not directory:
+            raise click.BadParameter(f"{option!r}: use NAME=DIR", param_hint="--oss-bucket")
+        buckets[name] = directory
+    for name, directory in buckets.items():
+        if not os.path.isdir(directory):
+            raise click.BadParameter(f"bucket {name!r}: {directory} is not a directory", param_hint="--oss-bucket")
+    return buckets

@@ -301,6 +301,8 @@ class _Run:
         }
         if frame.get("item") is not None:
             ctx["Map"] = {"Item": frame["item"]}
+        elif "map" in st:  # a distributed Map's child: its item and run
+            ctx["Map"] = st["map"]
         return ctx
 
     def env(self, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,
@@ -708,6 +710,10 @@ class _Run:
         if event["ok"] and state.map_run is not None:
             output = event.get("output")
             try:
+                limit = self.interp.limits["payload_bytes"]
+                if len(_dumps(output).encode()) > limit:
+                    raise StateFailure(DATA_LIMIT, f"the Map's output is over {limit} bytes; write the children's "
+                                       "results to files with ResultWriter")
                 if self.finish_state(frame, state, output):
                     self.ready.append(frame["id"])
             except StateFailure as failure:

@@ -11,7 +11,7 @@ from stateway.engine._errors import DATA_LIMIT, INVALID_ARGUMENT, StateFailure
 from stateway.expr import EvaluationError, Expression
 from stateway.expr._values import type_name
 from stateway.fdl import State
-from stateway.jsontext import dumps
+from stateway.jsontext import dumps, loads
 
 if TYPE_CHECKING:
     from stateway.engine._interpreter import _Run
@@ -43,38 +43,20 @@ def _number(run: _Run, env: Any, expr: Expression | None, literal: float | None,
 
 
 def plan(run: _Run, frame: dict[str, Any], state: State, map_run: str, limits: dict[str, int]) -> dict[str, Any]:
+    """The Map Run task's parameters. With ItemsPath the children are built here; with an ItemReader
+    (files: I/O, so not in the engine) the integration reads the items and builds them the same way."""
     config = state.map_run
     assert config is not None
     env = run.env(frame, frame["input"])
-    try:
-        items = state.items_path.evaluate(env) if state.items_path is not None else None
-    except EvaluationError as exc:
-        raise StateFailure(INVALID_ARGUMENT, f"ItemsPath: {exc.message}") from None
-    if type(items) is not list:
-        raise StateFailure(INVALID_ARGUMENT, f"ItemsPath {state.items_path.source if state.items_path else ''!r} "
-                           f"gave {type_name(items)}, not an array")
-    if config.max_items is not None:
-        items = items[:config.max_items]
-    if len(items) > limits.get("map_items", MAX_ITEMS):
-        raise StateFailure(DATA_LIMIT, f"the Map has {len(items)} items, over the limit of "
-                           f"{limits.get('map_items', MAX_ITEMS)}")
-    inputs = [run.build(state.item_constructor, run.env(frame, frame["input"], item=item), "ItemConstructor")
-              if state.item_constructor is not None else item for item in items]
-    children, sizes = (_batches(run, frame, state, inputs, limits) if config.batched
-                       else (inputs, [1] * len(inputs)))
-    payload_limit = limits["payload_bytes"]
-    for i, child in enumerate(children):
-        if type(child) is not dict:
-            raise StateFailure(INVALID_ARGUMENT, f"item {i} gives a child execution input of {type_name(child)}, "
-                               "not an object; build one with ItemConstructor (e.g. value.$: $Item)")
-        if len(dumps(child).encode()) > payload_limit:
-            raise StateFailure(DATA_LIMIT, f"the input of child {i} is over {payload_limit} bytes")
+    batch = None
+    if config.batched:
+        batch = {"maxItems": config.batch_max_items, "maxBytes": config.batch_max_bytes, "batchInput": None}
+        if config.batch_input is not None:
+            batch["batchInput"] = run.build(config.batch_input, env, "BatchInput")
     concurrency = _number(run, env, config.max_concurrency_expr, config.max_concurrency, "MaxConcurrency",
                           integer=True)
-    return {
+    parameters: dict[str, Any] = {
         "mapRunName": map_run,
-        "children": children,
-        "itemCounts": sizes,
         "concurrency": int(concurrency or DEFAULT_CONCURRENCY),
         "toleratedFailureCount": _number(run, env, config.tolerated_count_expr, config.tolerated_count,
                                          "ToleratedFailureCount", integer=True),
@@ -83,21 +65,63 @@ def plan(run: _Run, frame: dict[str, Any], state: State, map_run: str, limits: d
                                               integer=False, high=100),
         "executionMode": config.execution_mode,
         "definition": config.processor_source,
-        "globals": run.state["globals"],
+        "globals": run.state["globals"],  # each child starts with a copy; its writes stay its own
     }
+    if config.result_writer is not None:
+        parameters["writer"] = run.build(config.result_writer, env, "ResultWriter")
+    if config.reader_kind is not None:
+        source = run.build(config.reader_parameters, env, "ItemReader.SourceParameters") \
+            if config.reader_parameters is not None else {}
+        parameters["reader"] = {"SourceType": config.reader_kind, "SourceParameters": source,
+                                "ReaderConfig": dict(config.reader_config)}
+        parameters["build"] = {"itemConstructor": config.item_constructor_source and loads(config.item_constructor_source),
+                               "mapInput": frame["input"],
+                               "batch": batch, "maxItems": config.max_items,
+                               "itemLimit": limits.get("map_items", MAX_ITEMS), "payloadLimit": limits["payload_bytes"]}
+        return parameters
+    try:
+        items = state.items_path.evaluate(env) if state.items_path is not None else None
+    except EvaluationError as exc:
+        raise StateFailure(INVALID_ARGUMENT, f"ItemsPath: {exc.message}") from None
+    if type(items) is not list:
+        raise StateFailure(INVALID_ARGUMENT, f"ItemsPath {state.items_path.source if state.items_path else ''!r} "
+                           f"gave {type_name(items)}, not an array")
+
+    def construct(item: Any) -> Any:
+        if state.item_constructor is None:
+            return item
+        return run.build(state.item_constructor, run.env(frame, frame["input"], item=item), "ItemConstructor")
+
+    parameters["children"], parameters["itemCounts"] = children_of(
+        items, construct, batch, config.max_items, limits.get("map_items", MAX_ITEMS), limits["payload_bytes"])
+    return parameters
 
 
-def _batches(run: _Run, frame: dict[str, Any], state: State, inputs: list[Any],
-             limits: dict[str, int]) -> tuple[list[Any], list[int]]:
+def children_of(items: list[Any], construct: Any, batch: dict[str, Any] | None, max_items: int | None,
+                item_limit: int, payload_limit: int) -> tuple[list[Any], list[int]]:
+    """§4.3: MaxItems, the item limit, ItemConstructor, batching; each child input an object within
+    the payload limit. Returns the child inputs and how many items each holds."""
+    if max_items is not None:
+        items = items[:max_items]
+    if len(items) > item_limit:
+        raise StateFailure(DATA_LIMIT, f"the Map has {len(items)} items, over the limit of {item_limit}")
+    inputs = [construct(item) for item in items]
+    children, sizes = _batches(inputs, batch) if batch is not None else (inputs, [1] * len(inputs))
+    for i, child in enumerate(children):
+        if type(child) is not dict:
+            raise StateFailure(INVALID_ARGUMENT, f"item {i} gives a child execution input of {type_name(child)}, "
+                               "not an object; build one with ItemConstructor (e.g. value.$: $Item)")
+        if len(dumps(child).encode()) > payload_limit:
+            raise StateFailure(DATA_LIMIT, f"the input of child {i} is over {payload_limit} bytes")
+    return children, sizes
+
+
+def _batches(inputs: list[Any], batch: dict[str, Any]) -> tuple[list[Any], list[int]]:
     """Consecutive items in order; a batch closes at MaxItemsPerBatch items, or before the item that
     would take its compact JSON over MaxInputBytesPerBatch."""
-    config = state.map_run
-    assert config is not None
-    extra: dict[str, Any] = {}
-    if config.batch_input is not None:
-        extra["BatchInput"] = run.build(config.batch_input, run.env(frame, frame["input"]), "BatchInput")
-    max_items = config.batch_max_items or len(inputs) or 1
-    max_bytes = config.batch_max_bytes
+    extra = {"BatchInput": batch["batchInput"]} if batch.get("batchInput") is not None else {}
+    max_items = batch.get("maxItems") or len(inputs) or 1
+    max_bytes = batch.get("maxBytes")
     batches: list[Any] = []
     sizes: list[int] = []
     current: list[Any] = []

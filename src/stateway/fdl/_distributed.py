@@ -9,13 +9,16 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from stateway.fdl._model import MapRunConfig
+from stateway.jsontext import dumps
 
 if TYPE_CHECKING:
     from stateway.fdl._loader import _Loader
 
 DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "MaxItems", "ToleratedFailurePercentage",
                     "ToleratedFailureCount")
-NOT_YET = ("ItemReader", "ResultWriter")
+NOT_YET: tuple[str, ...] = ()
+SOURCE_TYPES = ("OSS_OBJECTS", "OSS_CSV", "OSS_JSON_LIST", "OSS_INVENTORY_FILES")
+READER_FIELDS = {"SourceType", "SourceParameters", "ReaderConfig"}
 EXECUTION_MODES = ("Express", "Standard")
 BATCHER_FIELDS = {"MaxItemsPerBatch", "MaxInputBytesPerBatch", "BatchInput"}
 
@@ -69,8 +72,8 @@ def read_map_run(loader: _Loader, node: CommentedMap, path: str, execution_mode:
                  max_concurrency: int) -> MapRunConfig | None:
     for field in NOT_YET:
         if field in node:
-            loader.error(f"{path} > {field}", f"{field!r} is not supported yet; give the items in the input with "
-                         "ItemsPath", node, field)
+            loader.error(f"{path} > {field}", f"{field!r} is not supported yet; the Map's output holds the "
+                         "children's results", node, field)
     fields: dict[str, Any] = {}
     _int_or_expr(loader, node, "ToleratedFailureCount", path, fields, "tolerated_count")
     _int_or_expr(loader, node, "ToleratedFailurePercentage", path, fields, "tolerated_percentage", integer=False,
@@ -100,6 +103,10 @@ def read_map_run(loader: _Loader, node: CommentedMap, path: str, execution_mode:
             fields["batch_max_items"] = loader.number(batcher, "MaxItemsPerBatch", bpath, low=1, integer=True)
             fields["batch_max_bytes"] = loader.number(batcher, "MaxInputBytesPerBatch", bpath, low=1, integer=True)
             fields["batch_input"] = loader.template(batcher, "BatchInput", bpath)
+    if "ItemReader" in node:
+        _read_item_reader(loader, node, path, fields)
+    if "ResultWriter" in node:
+        _read_result_writer(loader, node, path, fields)
     processor = node.get("Processor")
     if not isinstance(processor, CommentedMap):
         return None
@@ -122,3 +129,54 @@ def processor_source(processor: CommentedMap, flow_name: str | None) -> str:
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
     yaml.dump(doc, out)
     return out.getvalue()
+
+
+def _read_item_reader(loader: _Loader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
+    from stateway.fdl._loader import to_plain
+
+    rpath = f"{path} > ItemReader"
+    reader = node["ItemReader"]
+    if not isinstance(reader, CommentedMap):
+        loader.error(rpath, "expected a mapping with SourceType and SourceParameters", node, "ItemReader")
+        return
+    loader.unknown_fields(reader, READER_FIELDS, rpath, "ItemReader")
+    kind = reader.get("SourceType")
+    if kind not in SOURCE_TYPES:
+        loader.error(f"{rpath} > SourceType", f"expected one of {', '.join(SOURCE_TYPES)}, got {kind!r}", reader,
+                     "SourceType" if "SourceType" in reader else None)
+        return
+    source = reader.get("SourceParameters")
+    if not isinstance(source, CommentedMap) or not ({"Bucket", "Bucket.$"} & set(source)):
+        loader.error(f"{rpath} > SourceParameters", "expected a mapping with Bucket (and ObjectName or Prefix)",
+                     reader, "SourceParameters" if "SourceParameters" in reader else None)
+        return
+    if kind != "OSS_OBJECTS" and not ({"ObjectName", "ObjectName.$"} & set(source)):
+        loader.error(f"{rpath} > SourceParameters", f"{kind} needs ObjectName", reader, "SourceParameters")
+    config = reader.get("ReaderConfig") or CommentedMap()
+    if not isinstance(config, CommentedMap):
+        loader.error(f"{rpath} > ReaderConfig", "expected a mapping", reader, "ReaderConfig")
+        return
+    if "MaxItems" in config and "max_items" not in fields:  # the AWS place for MaxItems (§4.2)
+        fields["max_items"] = loader.number(config, "MaxItems", f"{rpath} > ReaderConfig", low=0, integer=True)
+    if "ItemsPath" in node:
+        loader.warning(f"{path} > ItemsPath", "ignored: the items come from ItemReader", node, "ItemsPath")
+    fields["reader_kind"] = kind
+    fields["reader_parameters"] = loader.template(reader, "SourceParameters", rpath)
+    fields["reader_config"] = tuple((str(k), to_plain(v)) for k, v in config.items() if k != "MaxItems")
+    if "ItemConstructor" in node:
+        fields["item_constructor_source"] = dumps(to_plain(node["ItemConstructor"]))
+
+
+def _read_result_writer(loader: _Loader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
+    wpath = f"{path} > ResultWriter"
+    writer = node["ResultWriter"]
+    if isinstance(writer, CommentedMap) and set(writer) == {"Parameters"}:
+        holder, key, wpath = writer, "Parameters", f"{wpath} > Parameters"
+        writer = writer["Parameters"]
+    else:
+        holder, key = node, "ResultWriter"
+    if not isinstance(writer, CommentedMap) or not ({"Bucket", "Bucket.$"} & set(writer)):
+        loader.error(wpath, "expected a mapping with Bucket and Prefix", holder, key)
+        return
+    loader.unknown_fields(writer, {"Bucket", "Bucket.$", "Prefix", "Prefix.$"}, wpath, "ResultWriter")
+    fields["result_writer"] = loader.template(holder, key, wpath)

@@ -530,7 +530,9 @@ class _Loader:
         mode = map_mode(self, node, path)
         if "ExecutionMode" in node:
             self.error(f"{path} > ExecutionMode", "ExecutionMode belongs under ProcessorConfig", node, "ExecutionMode")
-        if "ItemsPath" not in node or not isinstance(node["ItemsPath"], str):
+        if "ItemReader" in node and mode not in (None, "inline"):
+            pass  # the items come from files (checked with the other distributed fields)
+        elif "ItemsPath" not in node or not isinstance(node["ItemsPath"], str):
             self.error(f"{path} > ItemsPath", "expected an expression giving an array, e.g. $Input.items", node,
                        "ItemsPath" if "ItemsPath" in node else None)
         else:

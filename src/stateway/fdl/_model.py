@@ -83,6 +83,12 @@ class MapRunConfig:
     batch_max_bytes: int | None = None
     batch_input: Template | None = None
     batched: bool = False
+    # ItemReader (§5): the items come from files, read by the Map Run (I/O), not the engine
+    reader_kind: str | None = None
+    reader_parameters: Template | None = None
+    reader_config: tuple[tuple[str, object], ...] = ()
+    item_constructor_source: str | None = None  # JSON text of ItemConstructor, built per item by the Map Run
+    result_writer: Template | None = None  # {Bucket, Prefix}: results written to files, not returned (§4.8)
 
 
 @dataclass(frozen=True)

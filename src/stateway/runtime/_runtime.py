@@ -165,10 +165,11 @@ class Runtime:
     def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
                         parent: tuple[int, str] | None = None, callback_token: str | None = None,
                         qualifier: str | None = None, versions: Any = None,
-                        map_run: tuple[str, str, str] | None = None) -> ExecutionRow:
+                        map_run: tuple[str, str, str, dict[str, Any]] | None = None) -> ExecutionRow:
         """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
         this runtime's own by default, the durable one for Express runs in memory). ``map_run``:
-        (Map Run name, definition, flow version) of a distributed Map's child, whose name the engine made."""
+        (Map Run name, definition, flow version, context) of a distributed Map's child, whose name the
+        engine made; context: its starting ``globals`` and ``$Context.Map``."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
         elif map_run is None and not EXECUTION_NAME.match(name):
@@ -188,7 +189,9 @@ class Runtime:
             flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token,
             definition=pinned.definition, flow_version=pinned.flow_version, qualifier=pinned.qualifier,
-            map_run=map_run[0] if map_run else "")
+            map_run=map_run[0] if map_run else "",
+            state=None if map_run is None else {**new_execution_state(name, flow_name, execution_input, self.clock.now()),
+                                                **map_run[3]})
         if created:
             metrics.EXECUTIONS_STARTED.inc()
             self.notify()

@@ -81,7 +81,8 @@ MIGRATIONS.append(
         tolerated_percentage DOUBLE PRECISION, execution_mode TEXT NOT NULL, definition TEXT NOT NULL,
         started DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION, error TEXT, cause TEXT,
         n_pending BIGINT NOT NULL, n_running BIGINT NOT NULL, n_succeeded BIGINT NOT NULL, n_failed BIGINT NOT NULL,
-        n_aborted BIGINT NOT NULL, live INTEGER NOT NULL);
+        n_aborted BIGINT NOT NULL, live INTEGER NOT NULL, globals TEXT NOT NULL,
+        writer TEXT);
     CREATE INDEX map_runs_execution ON map_runs (execution_id);
     CREATE INDEX map_runs_status ON map_runs (status);
     CREATE TABLE map_run_items (

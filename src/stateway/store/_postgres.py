@@ -223,7 +223,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
                          parent_task: str | None = None, callback_token: str | None = None,
                          definition: str | None = None, flow_version: str = "", qualifier: str = "",
-                         map_run: str = "") -> tuple[ExecutionRow, bool]:
+                         map_run: str = "", state: dict[str, Any] | None = None) -> tuple[ExecutionRow, bool]:
         with self._tx() as db:
             flow = db.execute("SELECT definition FROM flows WHERE name=%s", (flow_name,)).fetchone()
             if flow is None:
@@ -233,11 +233,11 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
             # two nodes starting the same name race here: one inserts, the other finds it
             inserted = db.execute(
                 "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                "parent_task, callback_token, flow_version, qualifier, map_run) "
-                "VALUES (%s, %s, 'Running', %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "parent_task, callback_token, flow_version, qualifier, map_run, state) "
+                "VALUES (%s, %s, 'Running', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (flow_name, name) DO NOTHING RETURNING id",
                 (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token, flow_version,
-                 qualifier, map_run)).fetchone()
+                 qualifier, map_run, None if state is None else _dumps(state))).fetchone()
             if inserted is not None:
                 db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (%s, 0, %s)",
                            (inserted[0], _dumps({"type": "start"})))

@@ -152,7 +152,7 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
                          parent_task: str | None = None, callback_token: str | None = None,
                          definition: str | None = None, flow_version: str = "", qualifier: str = "",
-                         map_run: str = "") -> tuple[ExecutionRow, bool]:
+                         map_run: str = "", state: dict[str, Any] | None = None) -> tuple[ExecutionRow, bool]:
         """Insert the execution and its start event in one transaction. Same name still running:
         that execution, not created. Same name finished: ExecutionAlreadyExists. ``definition`` is a
         published version's snapshot to run instead of the flow's current definition."""
@@ -172,10 +172,10 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
             else:
                 cur = db.execute(
                     "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                    "parent_task, callback_token, flow_version, qualifier, map_run) "
-                    "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "parent_task, callback_token, flow_version, qualifier, map_run, state) "
+                    "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (flow_name, name, _dumps(input_), now, flow[0], parent_id, parent_task, callback_token,
-                     flow_version, qualifier, map_run))
+                     flow_version, qualifier, map_run, None if state is None else _dumps(state)))
                 existing = cur.lastrowid
                 db.execute("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)",
                            (existing, _dumps({"type": "start"})))
