@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from stateway.cli._serve import access_keys, load_config
+from stateway.cli._serve import access_keys, bucket_dirs, load_config
 from stateway.cli._stores import lease_seconds, open_configured_store, store_option, store_target
 from stateway.runtime import Runtime
 from stateway.services import FunctionRuntime
@@ -41,8 +41,10 @@ def worker_command(store_url: str | None, functions_dir: str | None, config_path
         environment.update({"ALIBABA_CLOUD_ACCESS_KEY_ID": key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
     functions = FunctionRuntime(functions_dir, config.get("functions"), environment=environment)
     store = open_configured_store(target, config)
+    # the same engine settings as serve's, so a flow runs the same on either
     runtime = Runtime(store, settings={"function_runtime": functions, "limits": config.get("limits"),
-                                       "lease_seconds": lease_seconds(config)})
+                                       "express": config.get("express"), "http": config.get("http"),
+                                       "oss_buckets": bucket_dirs(config), "lease_seconds": lease_seconds(config)})
     server = None
     if metrics_port is not None:
         from stateway.api import BackgroundServer
