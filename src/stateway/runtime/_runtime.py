@@ -88,9 +88,12 @@ class Runtime:
         """A change written by another process (PostgreSQL NOTIFY)."""
         if topic == "queue":
             self.notify_queue()
-        elif topic == "ended":
+        elif topic.startswith("ended"):  # "ended:<execution id>": wake waits and long polls on it
             with self._ended:
                 self._ended.notify_all()
+            _, _, execution_id = topic.partition(":")
+            if execution_id.isdigit():
+                self._tell_listeners(int(execution_id), [])
         else:
             self.notify()
 
