@@ -176,9 +176,11 @@ class QueueStore(Protocol):
 
 
 class Wakeups(Protocol):
-    """Change notices between processes. ``subscribe`` calls ``callback(topic)`` for 'work', 'queue'
-    and 'ended' written by any process; on SQLite (one process) it never calls: the runtime wakes
-    itself. ``shared`` says whether other processes may use the same database."""
+    """Change notices between processes. ``subscribe`` calls ``callback(topic)`` for 'work' (due work
+    was written), 'queue' (a queue changed), 'invocation' (an async invocation was queued) and
+    'ended:<execution id>', written by any process, after their transaction committed; on SQLite
+    (one process) it never calls: the runtime wakes itself. ``shared`` says whether other processes
+    may use the same database."""
 
     shared: bool
 
