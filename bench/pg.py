@@ -165,12 +165,16 @@ def takeover_seconds() -> float:
 
 
 def _running_worker(ws: list[Any]) -> Any:
-    """The worker whose process has a child (the function)."""
-    for w in ws:
-        children = Path(f"/proc/{w.proc.pid}/task/{w.proc.pid}/children")
-        if children.exists() and children.read_text().strip():
-            return w
-    return ws[0]
+    """The worker that has a child process (the function); any thread of it may have started it."""
+    pids = {w.proc.pid: w for w in ws}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid in pids:
+            return pids[ppid]
+    raise RuntimeError("no worker is running the function")
 
 
 def idle_cpu_percent(seconds: float = 10.0) -> float:
