@@ -26,6 +26,7 @@ TARGETS = {
     "parked_inproc.bytes_per_execution": ("<", 1024), "loop.stateway_tps": (">=", 5000),
     "fairness.p50_ratio": ("<=", 2), "run.ratio": (">=", 15),
     "dmap.ratio_to_peer_tenth": ("<=", 3),
+    "pg.eps_two_workers": (">=", 800), "pg.takeover_s": ("<=", 10),
 }
 TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the bound for a test with a 30-day Wait
 TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
@@ -49,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console)")
+                                       "fairness,run,fixture,console,pg)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -115,6 +116,20 @@ def main() -> None:
         results["callback"] = {"inproc_p50_ms": inproc["p50"], "inproc_p99_ms": inproc["p99"],
                                "http_p50_ms": http["p50"], "http_p99_ms": http["p99"], "rounds": sizes["callback"]}
         print(f"  callback: {results['callback']}", flush=True)
+    if wanted("pg") and (not quick or only is not None):  # a PostgreSQL cluster per figure: not in QUICK
+        from bench import pg
+
+        print("pg", flush=True)
+        count = 200 if quick else 2_000
+        results["sizes"]["pg"] = count
+        record("pg", "eps_one_worker", repeat(pg.small_eps, runs, count, 1))
+        record("pg", "eps_two_workers", repeat(pg.small_eps, runs, count, 2))
+        cb = pg.callback_p50_ms(30 if quick else 200)
+        results["pg"]["callback_p50_ms"], results["pg"]["callback_p99_ms"] = cb["p50"], cb["p99"]
+        record("pg", "takeover_s", stats([pg.takeover_seconds() for _ in range(runs)]))
+        record("pg", "idle_cpu_percent", stats([pg.idle_cpu_percent()]))
+        results["pg"]["load_average"] = os.getloadavg()[0]
+        print(f"  pg: {results['pg']}", flush=True)
     if wanted("parked"):
         print("parked", flush=True)
         results["parked"] = scenarios.parked_in_serve(sizes["parked"])
@@ -201,6 +216,15 @@ def markdown(results: dict[str, Any]) -> str:
                     "dmap.s_10k", "s")
         text += row(f"distributed Map: peer's inline Map of {sizes['dmap'] // 10:,} items", "dmap.peer_inline_s_1k",
                     "s")
+    if "pg.eps_one_worker" in s:
+        pg = results["pg"]
+        text += row(f"PostgreSQL: {sizes['pg']:,} small executions, 1 worker, API node and 2 clients apart",
+                    "pg.eps_one_worker", "executions/s")
+        text += row("PostgreSQL: the same, 2 workers", "pg.eps_two_workers", "executions/s")
+        text += (f"| PostgreSQL: callback round trip through an API node | p50 {pg['callback_p50_ms']:.1f} ms | "
+                 f"p99 {pg['callback_p99_ms']:.1f} ms | |\n")
+        text += row("PostgreSQL: a surviving worker takes over after kill -9", "pg.takeover_s", "s")
+        text += row("PostgreSQL: CPU of an idle worker", "pg.idle_cpu_percent", "%")
     text += row("ceiling: bare Python dispatch loop", "ceiling.python_tps", "transitions/s")
     text += row("ceiling: SQLite WAL commits", "ceiling.sqlite_commits_per_s", "commits/s")
     if "fixture.ms_1k_steps" in s:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from stateway.api._body import read_body
 from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.api._waits import Waiters
-from stateway.store import SQLiteStore
+from stateway.store import Store
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,119}$")
@@ -101,7 +101,7 @@ def _query(request: Request) -> dict[str, str]:
 
 
 class QueueApi:
-    def __init__(self, store: SQLiteStore, checker: SignatureChecker, notify: Any = None,
+    def __init__(self, store: Store, checker: SignatureChecker, notify: Any = None,
                  waiters: Waiters | None = None) -> None:
         self.store = store
         self.checker = checker

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from stateway.api import DEV_CREDENTIALS, BackgroundServer, create_app
 from stateway.cli._serve import hold_engine_lock
+from stateway.cli._stores import _redacted, open_configured_store, store_option
 from stateway.fdl import FlowDefinitionError
 from stateway.jsontext import MAX_DEPTH, InvalidJSONValue, check_value
 from stateway.runtime import Runtime
@@ -263,8 +264,10 @@ def _port_free(host: str, port: int) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line: name, status, output, error")
 @click.option("--port", default=0, help="loopback port for callbacks (0: any free port)")
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
+@store_option
 def run_command(file: str, input_: str | None, functions_dir: str | None, flows_dir: str | None, db: str | None,
-                config_path: str | None, as_json: bool, port: int, execution_name: str | None) -> None:
+                config_path: str | None, as_json: bool, port: int, execution_name: str | None,
+                store_url: str | None = None) -> None:
     """Run FILE on the embedded engine until it ends. Exit 0 if it succeeded, 1 if not, 2 for bad input."""
     from stateway.cli._serve import bucket_dirs, http_config, load_config
     from stateway.services import FunctionRuntime
@@ -282,11 +285,17 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     if port and not _port_free("127.0.0.1", port):
         raise click.UsageError(f"--port {port}: the port is taken (give another, or 0 for any free one)")
     tmp = None
-    if db is None:
-        tmp = tempfile.mkdtemp(prefix="stateway-run-")
-        db = os.path.join(tmp, "stateway.db")
-    engine_lock = hold_engine_lock(db)  # noqa: F841 (held until exit: one engine per database)
-    store = SQLiteStore(db)
+    if db is not None and store_url:
+        raise click.UsageError("give --db or --store, not both")
+    if store_url:  # a shared store: other engines may run on it too, so no engine lock
+        db = _redacted(store_url)
+        store = open_configured_store(store_url, config)
+    else:
+        if db is None:
+            tmp = tempfile.mkdtemp(prefix="stateway-run-")
+            db = os.path.join(tmp, "stateway.db")
+        engine_lock = hold_engine_lock(db)  # noqa: F841 (held until exit: one engine per database)
+        store = SQLiteStore(db)
     key_id, secret = next(iter(DEV_CREDENTIALS.items()))
     functions = FunctionRuntime(functions_dir, config.get("functions"))
     settings: dict[str, Any] = {"functions_dir": functions_dir, "function_runtime": functions,
