@@ -117,3 +117,31 @@ def test_validation():
     with pytest.raises(FlowDefinitionError) as info:
         load_flow(inline)
     assert "needs 'ProcessorConfig'" in str(info.value)
+
+
+def test_result_writer_writes_results_and_manifest(memory_runtime, bucket):
+    runtime = memory_runtime(oss_buckets={"data": str(bucket)})
+    source = flow("      SourceType: OSS_JSON_LIST\n      SourceParameters: {Bucket: data, ObjectName: in/list.json}")
+    source = source.replace("    Processor:", "    ResultWriter:\n      Parameters: {Bucket: data, Prefix.$: $Input.out}\n"
+                            "    Processor:", 1).replace("      items.$: $Output.Items", "      details.$: $Output")
+    runtime.register_flow("reads", source)
+    ended = runtime.wait(runtime.start_execution("reads", {"out": "results/"}).id, 30)
+    assert ended.status == "Succeeded", ended
+    details = ended.output["details"]["ResultWriterDetails"]
+    assert details["Bucket"] == "data" and details["Key"].startswith("results/") and details["Key"].endswith(
+        "/manifest.json")
+    manifest = json.loads((bucket / details["Key"]).read_text())
+    assert manifest["Status"] == "Succeeded" and manifest["ItemCounts"]["Succeed"] == 3
+    records = json.loads((bucket / manifest["ResultFiles"][0]).read_text())
+    assert [(r["Index"], r["Status"], r["Output"]) for r in records] == [
+        (0, "Succeeded", {"n": 1}), (1, "Succeeded", {"n": 2}), (2, "Succeeded", {"n": 3})]
+
+
+def test_an_unmapped_result_bucket_fails_before_any_child(memory_runtime, bucket):
+    runtime = memory_runtime(oss_buckets={"data": str(bucket)})
+    source = flow("      SourceType: OSS_JSON_LIST\n      SourceParameters: {Bucket: data, ObjectName: in/list.json}")
+    source = source.replace("    Processor:", "    ResultWriter: {Bucket: elsewhere, Prefix: r}\n    Processor:", 1)
+    runtime.register_flow("reads", source)
+    ended = runtime.wait(runtime.start_execution("reads", {}).id, 30)
+    assert ended.output["error"]["Code"] == "OSS.NoSuchBucket"
+    assert runtime.store.list_executions("reads", map_run=None)[1:] == []  # no child ran

@@ -61,7 +61,8 @@ def test_executions_record_version_qualifier_and_map_run(store):
 def run_record(name="r", concurrency=2, count=None, percentage=None):
     return {"name": name, "execution_id": 1, "task_id": "7", "flow_name": "f", "flow_version": "",
             "concurrency": concurrency, "tolerated_count": count, "tolerated_percentage": percentage,
-            "execution_mode": "Express", "definition": FLOW}
+            "execution_mode": "Express", "definition": FLOW, "globals": "{}",
+            "writer": None}
 
 
 def test_map_run_claims_counts_and_finishes_once(store):

@@ -430,7 +430,9 @@ def list_open_tasks(service: CloudFlowService, params: Mapping[str, str]) -> dic
     if flow_name:
         store.get_flow(flow_name)
     execution_name = params.get("ExecutionName") or None
-    tasks = [t for t in store.open_tasks_of(flow_name) if execution_name in (None, t["execution_name"])]
+    mode = params.get("TaskMode") or None
+    tasks = [t for t in store.open_tasks_of(flow_name) if execution_name in (None, t["execution_name"])
+             and mode in (None, t["mode"])]
     limit = _int(params, "Limit", 100, 1, 1000)
     offset = _offset(params)
     page = tasks[offset:offset + limit]

@@ -65,7 +65,10 @@ def plan(run: _Run, frame: dict[str, Any], state: State, map_run: str, limits: d
                                               integer=False, high=100),
         "executionMode": config.execution_mode,
         "definition": config.processor_source,
+        "globals": run.state["globals"],  # each child starts with a copy; its writes stay its own
     }
+    if config.result_writer is not None:
+        parameters["writer"] = run.build(config.result_writer, env, "ResultWriter")
     if config.reader_kind is not None:
         source = run.build(config.reader_parameters, env, "ItemReader.SourceParameters") \
             if config.reader_parameters is not None else {}

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "MaxItems", "ToleratedFailurePercentage",
                     "ToleratedFailureCount")
-NOT_YET = ("ResultWriter",)
+NOT_YET: tuple[str, ...] = ()
 SOURCE_TYPES = ("OSS_OBJECTS", "OSS_CSV", "OSS_JSON_LIST", "OSS_INVENTORY_FILES")
 READER_FIELDS = {"SourceType", "SourceParameters", "ReaderConfig"}
 EXECUTION_MODES = ("Express", "Standard")
@@ -105,6 +105,8 @@ def read_map_run(loader: _Loader, node: CommentedMap, path: str, execution_mode:
             fields["batch_input"] = loader.template(batcher, "BatchInput", bpath)
     if "ItemReader" in node:
         _read_item_reader(loader, node, path, fields)
+    if "ResultWriter" in node:
+        _read_result_writer(loader, node, path, fields)
     processor = node.get("Processor")
     if not isinstance(processor, CommentedMap):
         return None
@@ -163,3 +165,18 @@ def _read_item_reader(loader: _Loader, node: CommentedMap, path: str, fields: di
     fields["reader_config"] = tuple((str(k), to_plain(v)) for k, v in config.items() if k != "MaxItems")
     if "ItemConstructor" in node:
         fields["item_constructor_source"] = dumps(to_plain(node["ItemConstructor"]))
+
+
+def _read_result_writer(loader: _Loader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
+    wpath = f"{path} > ResultWriter"
+    writer = node["ResultWriter"]
+    if isinstance(writer, CommentedMap) and set(writer) == {"Parameters"}:
+        holder, key, wpath = writer, "Parameters", f"{wpath} > Parameters"
+        writer = writer["Parameters"]
+    else:
+        holder, key = node, "ResultWriter"
+    if not isinstance(writer, CommentedMap) or not ({"Bucket", "Bucket.$"} & set(writer)):
+        loader.error(wpath, "expected a mapping with Bucket and Prefix", holder, key)
+        return
+    loader.unknown_fields(writer, {"Bucket", "Bucket.$", "Prefix", "Prefix.$"}, wpath, "ResultWriter")
+    fields["result_writer"] = loader.template(holder, key, wpath)

@@ -88,6 +88,7 @@ class MapRunConfig:
     reader_parameters: Template | None = None
     reader_config: tuple[tuple[str, object], ...] = ()
     item_constructor_source: str | None = None  # JSON text of ItemConstructor, built per item by the Map Run
+    result_writer: Template | None = None  # {Bucket, Prefix}: results written to files, not returned (§4.8)
 
 
 @dataclass(frozen=True)

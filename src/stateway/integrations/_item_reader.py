@@ -115,3 +115,25 @@ def read_items(reader: dict[str, Any], buckets: dict[str, str]) -> list[Any]:
         raise IntegrationError("OSS.NoSuchKey", f"bucket {bucket!r}: {exc.strerror}") from None
     raise IntegrationError("FnF.InvalidArgument", f"unknown SourceType {kind!r}; expected one of "
                            f"{', '.join(SOURCE_TYPES)}")
+
+
+def writer_root(buckets: dict[str, str], writer: dict[str, Any]) -> tuple[Path, str]:
+    """The directory and key prefix a ResultWriter writes below; resolved when the Map starts (§4.8)."""
+    root = _bucket(buckets, writer.get("Bucket"))
+    prefix = str(writer.get("Prefix") or "").strip("/")
+    if ".." in prefix.split("/"):
+        raise IntegrationError("FnF.InvalidArgument", f"ResultWriter Prefix {prefix!r} may not contain '..'")
+    return root, prefix
+
+
+def write_results(buckets: dict[str, str], writer: dict[str, Any], run_name: str, records: list[dict[str, Any]],
+                  manifest: dict[str, Any]) -> dict[str, Any]:
+    """{Prefix}/{run}/results.json and manifest.json; returns the Map's output, AWS's shape."""
+    root, prefix = writer_root(buckets, writer)
+    base = f"{prefix}/{run_name}" if prefix else run_name
+    folder = root / base
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(records, ensure_ascii=False))
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "ResultFiles": [f"{base}/results.json"]},
+                                                     ensure_ascii=False))
+    return {"ResultWriterDetails": {"Bucket": writer["Bucket"], "Key": f"{base}/manifest.json"}}

@@ -16,7 +16,8 @@ from stateway.engine import MAP_RUN_ACTION, map_run_name
 from stateway.engine._errors import StateFailure
 from stateway.engine._maprun import children_of
 from stateway.expr import EvaluationError, compile_template
-from stateway.integrations._item_reader import read_items
+from stateway.integrations._item_reader import read_items, write_results, writer_root
+from stateway.jsontext import dumps, loads
 from stateway.runtime._outcomes import IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.store import ExecutionAlreadyExists, tolerance_exceeded
@@ -60,9 +61,17 @@ class MapRun(Integration):
                "flow_name": parent.flow_name, "flow_version": parent.flow_version, "concurrency": p["concurrency"],
                "tolerated_count": p.get("toleratedFailureCount"),
                "tolerated_percentage": p.get("toleratedFailurePercentage"),
-               "execution_mode": p["executionMode"], "definition": p["definition"]}
+               "execution_mode": p["executionMode"], "definition": p["definition"],
+               "globals": dumps(p.get("globals") or {}), "writer": dumps(p["writer"]) if p.get("writer") else None}
         failure = None
-        if "reader" in p:  # items from files: read here, where I/O belongs (§5.4)
+        try:
+            if p.get("writer"):
+                writer_root(self._buckets(), p["writer"])
+        except IntegrationError as exc:
+            failure = (exc.error, exc.cause)
+        if failure is not None:
+            children, weights = [], []
+        elif "reader" in p:  # items from files: read here, where I/O belongs (§5.4)
             try:
                 children, weights = self._read(p)
             except IntegrationError as exc:
@@ -78,7 +87,7 @@ class MapRun(Integration):
 
     def _read(self, p: dict[str, Any]) -> tuple[list[Any], list[int]]:
         build = p["build"]
-        items = read_items(p["reader"], self.runtime.settings.get("oss_buckets") or {})
+        items = read_items(p["reader"], self._buckets())
         template = compile_template(build["itemConstructor"]) if build.get("itemConstructor") else None
 
         def construct(item: Any) -> Any:
@@ -114,7 +123,10 @@ class MapRun(Integration):
                 self.runtime.start_execution(run["flow_name"], child_input, child,
                                              parent=(run["execution_id"], run["task_id"]),
                                              callback_token=f"maprun:{name}:{idx}",
-                                             map_run=(name, run["definition"], run["flow_version"]))
+                                             map_run=(name, run["definition"], run["flow_version"], {
+                                                 "globals": loads(run["globals"]),
+                                                 "map": {"Item": {"Index": idx, "Value": child_input},
+                                                         "RunName": name}}))
             except ExecutionAlreadyExists:  # it ended before a crash let us hear of it
                 row = self.runtime.store.find_execution(run["flow_name"], child)
                 if row is not None:
@@ -179,13 +191,27 @@ class MapRun(Integration):
                            f"tolerated (ToleratedFailureCount={_fmt(count)}, "
                            f"ToleratedFailurePercentage={_fmt(percentage)})")
 
+    def _buckets(self) -> dict[str, str]:
+        return self.runtime.settings.get("oss_buckets") or {}
+
     def _complete(self, name: str, *, ok: bool, error: str = "", cause: str = "") -> None:
         store = self.runtime.store
         run = store.get_map_run(name)
         summary = {"MapRunName": name, "ItemCounts": run["counts"]}
         event: dict[str, Any] = {"type": "task_result", "task": run["task_id"], "ok": ok, "map_run": summary}
+        output: Any = None
+        if run["writer"] and run["counts"]["Total"]:
+            records = [{"Index": i, "ExecutionName": f"{name}-{i}", "Status": status.capitalize(), "Input": inp,
+                        "Output": out, "Error": err, "Cause": cause_}
+                       for i, status, inp, out, err, cause_ in store.map_run_records(name)]
+            try:
+                output = write_results(self._buckets(), loads(run["writer"]), name, records,
+                                       {"MapRunName": name, "Status": run["status"], "ItemCounts": run["counts"]})
+            except (IntegrationError, OSError) as exc:
+                ok, error, cause = False, getattr(exc, "error", "OSS.WriteFailed"), getattr(exc, "cause", str(exc))
+                event["ok"] = False
         if ok:
-            event["output"] = {"Items": store.map_run_results(name)}
+            event["output"] = output if output is not None else {"Items": store.map_run_results(name)}
         else:
             event.update({"error": error, "cause": cause})
         self.runtime.complete_task(run["execution_id"], run["task_id"], event)

@@ -81,7 +81,8 @@ MIGRATIONS.append(
         tolerated_percentage DOUBLE PRECISION, execution_mode TEXT NOT NULL, definition TEXT NOT NULL,
         started DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION, error TEXT, cause TEXT,
         n_pending BIGINT NOT NULL, n_running BIGINT NOT NULL, n_succeeded BIGINT NOT NULL, n_failed BIGINT NOT NULL,
-        n_aborted BIGINT NOT NULL, live INTEGER NOT NULL);
+        n_aborted BIGINT NOT NULL, live INTEGER NOT NULL, globals TEXT NOT NULL,
+        writer TEXT);
     CREATE INDEX map_runs_execution ON map_runs (execution_id);
     CREATE INDEX map_runs_status ON map_runs (status);
     CREATE TABLE map_run_items (
@@ -90,5 +91,23 @@ MIGRATIONS.append(
     CREATE INDEX map_run_items_status ON map_run_items (run, status, idx);
     CREATE TABLE nonces (nonce TEXT PRIMARY KEY, seen DOUBLE PRECISION NOT NULL);
     CREATE INDEX nonces_seen ON nonces (seen);
+    """
+)
+
+# what function invocations printed (bounded by the function runtime), one row per task
+MIGRATIONS.append(
+    """
+    CREATE TABLE IF NOT EXISTS task_logs (
+        execution_id BIGINT NOT NULL, task_id TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, PRIMARY KEY (execution_id, task_id));
+    """
+)
+
+# the console's listings: newest first across flows, by flow, by start time
+MIGRATIONS.append(
+    """
+    CREATE INDEX IF NOT EXISTS executions_flow_id ON executions (flow_name, id);
+    CREATE INDEX IF NOT EXISTS executions_started ON executions (started);
+    CREATE INDEX IF NOT EXISTS executions_name ON executions (name text_pattern_ops);
     """
 )

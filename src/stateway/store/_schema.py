@@ -100,12 +100,22 @@ MIGRATIONS.append(
         flow_version TEXT NOT NULL, status TEXT NOT NULL, concurrency INTEGER NOT NULL, tolerated_count INTEGER,
         tolerated_percentage REAL, execution_mode TEXT NOT NULL, definition TEXT NOT NULL, started REAL NOT NULL,
         stopped REAL, error TEXT, cause TEXT, n_pending INTEGER NOT NULL, n_running INTEGER NOT NULL,
-        n_succeeded INTEGER NOT NULL, n_failed INTEGER NOT NULL, n_aborted INTEGER NOT NULL, live INTEGER NOT NULL);
+        n_succeeded INTEGER NOT NULL, n_failed INTEGER NOT NULL, n_aborted INTEGER NOT NULL, live INTEGER NOT NULL,
+        globals TEXT NOT NULL, writer TEXT);
     CREATE INDEX map_runs_execution ON map_runs (execution_id);
     CREATE INDEX map_runs_status ON map_runs (status);
     CREATE TABLE map_run_items (
         run TEXT NOT NULL, idx INTEGER NOT NULL, status TEXT NOT NULL, weight INTEGER NOT NULL, input TEXT NOT NULL,
         output TEXT, error TEXT, cause TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;
     CREATE INDEX map_run_items_status ON map_run_items (run, status, idx);
+    """
+)
+
+# the console's listings: newest first across flows, by flow, by start time, by name prefix
+MIGRATIONS.append(
+    """
+    CREATE INDEX IF NOT EXISTS executions_flow_id ON executions (flow_name, id);
+    CREATE INDEX IF NOT EXISTS executions_started ON executions (started);
+    CREATE INDEX IF NOT EXISTS executions_name ON executions (name);
     """
 )

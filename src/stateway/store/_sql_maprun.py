@@ -15,7 +15,8 @@ from stateway.store._sql_base import SqlStore
 
 RUN_FIELDS = ("name", "execution_id", "task_id", "flow_name", "flow_version", "status", "concurrency",
               "tolerated_count", "tolerated_percentage", "execution_mode", "definition", "started", "stopped",
-              "error", "cause", "n_pending", "n_running", "n_succeeded", "n_failed", "n_aborted", "live")
+              "error", "cause", "n_pending", "n_running", "n_succeeded", "n_failed", "n_aborted", "live", "globals",
+              "writer")
 COUNTERS = {"pending": "n_pending", "running": "n_running", "succeeded": "n_succeeded", "failed": "n_failed",
             "aborted": "n_aborted"}
 
@@ -46,7 +47,7 @@ class MapRunsMixin(SqlStore):
         sql = self._sql
         values = {**run, "status": "Running", "started": time.time(), "stopped": None, "error": None, "cause": None,
                   "n_pending": sum(weights), "n_running": 0, "n_succeeded": 0, "n_failed": 0, "n_aborted": 0,
-                  "live": 0}
+                  "live": 0, "writer": run.get("writer")}
         with self._tx() as db:
             if db.execute(sql("SELECT 1 FROM map_runs WHERE name=?"), (run["name"],)).fetchone():
                 return False
@@ -129,6 +130,14 @@ class MapRunsMixin(SqlStore):
                                         "ORDER BY idx"), (name,)).fetchall()
         return [loads(out) if status == "succeeded" else {"Code": err or "", "Detail": cause or ""}
                 for status, out, err, cause in rows]
+
+    def map_run_records(self, name: str) -> list[tuple[int, str, Any, Any, str | None, str | None]]:
+        """Every child in order: index, status, input, output, error, cause."""
+        with self._read() as db:
+            rows = db.execute(self._sql("SELECT idx, status, input, output, error, cause FROM map_run_items WHERE "
+                                        "run=? ORDER BY idx"), (name,)).fetchall()
+        return [(i, status, loads(text), None if out is None else loads(out), err, cause)
+                for i, status, text, out, err, cause in rows]
 
     def first_map_failure(self, name: str) -> tuple[str, str]:
         with self._read() as db:
