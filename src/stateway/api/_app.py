@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._body import parse_form, read_body
@@ -118,7 +118,11 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
                 log.exception("request %s failed", request_id)
             return _error(status, code, str(exc), request_id)
 
-    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime)],
+    from stateway.console import create_console  # here: the console imports the API's actions
+
+    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime),
+                            Mount("/console", app=create_console(service, credentials))],
                     exception_handlers={404: _no_route, 405: _no_route})
     app.state.service = service
+    app.state.queues = queues
     return app

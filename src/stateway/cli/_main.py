@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from stateway.cli._convert import convert_command
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
 from stateway.cli._stores import store_option
@@ -64,6 +65,7 @@ cli.add_command(run_command)
 cli.add_command(serve_command)
 cli.add_command(worker_command)
 cli.add_command(test_command)
+cli.add_command(convert_command)
 
 
 def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:
@@ -518,4 +520,4 @@ cli.add_command(_versions.maprun)
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="stateway")  # also under `python -m stateway.cli`: usage lines and completion

@@ -140,6 +140,7 @@ class Runtime:
         self.close()
 
     def notify(self) -> None:
+        self.turns.fresh_work = True
         with self._wake:
             self._wake.notify_all()
 
@@ -161,7 +162,7 @@ class Runtime:
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
-        self.load(definition)  # raises FlowDefinitionError before anything is stored
+        self.flow_model(definition)  # raises FlowDefinitionError before anything is stored; kept for the first run
         return self.store.put_flow(name, definition, meta or {}, replace=replace)  # type: ignore[arg-type]
 
     # -- executions ------------------------------------------------------------------------------
@@ -262,6 +263,7 @@ class Runtime:
         while not self._stopping:
             now = self.clock.now()
             try:
+                self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
                 due = [e for e in self.store.claim_executions(self.owner, now, 64, self.lease)
                        if e not in self._quarantined]
                 for execution_id in self.turns.this_round(due):
@@ -371,14 +373,14 @@ class Runtime:
 
         merged: Decision | None = None
         consumed: list[int] = []
-        deadline = self.turns.deadline()
+        should_yield = self.turns.should_yield(execution_id)
         for inbox_id, event in events:
             # the state was just read from the store (or made by the previous decision): ours to hand over
-            decision = interp.decide(state, event, now, mint, owned=True, deadline=deadline, clock=time.monotonic)
+            decision = interp.decide(state, event, now, mint, owned=True, should_yield=should_yield)
             consumed.append(inbox_id)
             state = decision.state
             merged = decision if merged is None else _merge(merged, decision)
-            if decision.yielded or time.monotonic() > deadline:
+            if decision.yielded or should_yield():
                 break  # the rest of its events wait for its next turn
         assert merged is not None
         extra: list[dict[str, Any]] = []

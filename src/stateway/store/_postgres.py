@@ -35,6 +35,7 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_tasks import TaskViewsMixin
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_versions import VersionsMixin
@@ -54,7 +55,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
+class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
 
@@ -318,6 +319,72 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                 (execution_id, after, limit)).fetchall()
         return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
                  "EventDetail": loads(r[5])} for r in rows]
+
+    # -- console reads (see SQLiteStore for what each returns) -----------------------------------
+    _SUMMARY_COLUMNS = "id, flow_name, name, status, started, stopped, error, cause, parent_id"
+
+    def page_executions(self, *, flow_name: str | None = None, status: str | None = None, name_prefix: str = "",
+                        started_from: float | None = None, started_to: float | None = None,
+                        parent_id: int | None = None, before_id: int | None = None, after_id: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        clauses, args = [], []
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+            if value is not None:
+                clauses.append(f"{column}=%s")
+                args.append(value)
+        if name_prefix:
+            clauses.append("starts_with(name, %s)")
+            args.append(name_prefix)
+        for clause, value in (("started >= %s", started_from), ("started <= %s", started_to),
+                              ("id < %s", before_id), ("id > %s", after_id)):
+            if value is not None:
+                clauses.append(clause)
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if after_id is not None and before_id is None else "DESC"
+        with self._tx() as db:
+            rows = db.execute(f"SELECT {self._SUMMARY_COLUMNS} FROM executions {where} ORDER BY id {order} LIMIT %s",
+                              [*args, limit]).fetchall()
+        if order == "ASC":
+            rows.reverse()
+        keys = [c.strip() for c in self._SUMMARY_COLUMNS.split(",")]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def page_flows(self, query: str = "", offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        where, args = "", []
+        if query:
+            where = "WHERE strpos(lower(name), %s) > 0"
+            args.append(query.lower())
+        with self._tx() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM flows {where}", args).fetchone()[0]  # type: ignore[index]
+            rows = db.execute(f"SELECT name, meta, created, modified FROM flows {where} ORDER BY name "
+                              "LIMIT %s OFFSET %s", [*args, limit, offset]).fetchall()
+        return [{"name": r[0], "meta": loads(r[1]), "created": r[2], "modified": r[3]} for r in rows], int(total)
+
+    def history_outline(self, execution_id: int, after: int = 0) -> list[tuple[Any, ...]]:
+        with self._tx() as db:
+            return [tuple(r) for r in db.execute(
+                "SELECT event_id, type, step_name, time, schedule_event_id, CASE type "
+                "WHEN 'TaskScheduled' THEN ((detail::jsonb ->> 'taskMode') = 'WaitForCustomCallback')::int "
+                "WHEN 'StepFailed' THEN (jsonb_exists(detail::jsonb, 'retry'))::int "
+                "WHEN 'StepExited' THEN (jsonb_exists(detail::jsonb, 'caught'))::int ELSE 0 END "
+                "FROM history WHERE execution_id=%s AND event_id>%s ORDER BY event_id",
+                (execution_id, after)).fetchall()]
+
+    def history_events(self, execution_id: int, event_ids: list[int]) -> list[dict[str, Any]]:
+        if not event_ids:
+            return []
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT event_id, type, step_name, time, schedule_event_id, detail FROM history "
+                "WHERE execution_id=%s AND event_id = ANY(%s) ORDER BY event_id", (execution_id, event_ids)).fetchall()
+        return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
+                 "EventDetail": loads(r[5])} for r in rows]
+
+    def history_count(self, execution_id: int) -> int:
+        with self._tx() as db:
+            row = db.execute("SELECT MAX(event_id) FROM history WHERE execution_id=%s", (execution_id,)).fetchone()
+        return int(row[0] or 0) if row else 0
 
     def orphan_executions(self) -> list[ExecutionRow]:
         with self._read() as db:

@@ -187,6 +187,20 @@ class Wakeups(Protocol):
     def subscribe(self, callback: Callable[[str], None]) -> None: ...
 
 
+class ConsoleStore(Protocol):
+    """Paged reads for the web console: summaries newest first (keyset on the id), flows by name,
+    and a history outline (no details) it folds into what happened to each state."""
+
+    def page_executions(self, *, flow_name: str | None = None, status: str | None = None, name_prefix: str = "",
+                        started_from: float | None = None, started_to: float | None = None,
+                        parent_id: int | None = None, before_id: int | None = None, after_id: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]: ...
+    def page_flows(self, query: str = "", offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]: ...
+    def history_outline(self, execution_id: int, after: int = 0) -> list[tuple[Any, ...]]: ...
+    def history_events(self, execution_id: int, event_ids: list[int]) -> list[dict[str, Any]]: ...
+    def history_count(self, execution_id: int) -> int: ...
+
+
 @runtime_checkable
 class Store(MetaStore, FlowStore, ExecutionStore, MapRunStore, WorkStore, TaskStore, InvocationStore, ScheduleStore,
             QueueStore, Wakeups, Protocol):
