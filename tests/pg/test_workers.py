@@ -140,10 +140,12 @@ def _run_killed_worker(tmp_path, pg_url: str, executions: int) -> None:
         store.close()
 
 
+@pytest.mark.timeout(600)  # processes start slowly on a busy machine
 def test_killed_worker_loses_nothing(tmp_path, pg_url):
     _run_killed_worker(tmp_path, pg_url, 20)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_killed_worker_loses_nothing_at_150(tmp_path, pg_url):
     _run_killed_worker(tmp_path, pg_url, 150)
