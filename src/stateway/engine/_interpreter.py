@@ -771,12 +771,15 @@ class _Run:
                                f"gave {type_name(items)}, not an array")
         self.history("StepStarted", self._exit_name(frame, state), {})
         inputs = []
-        for item in items:
+        own_item = frame.get("item")
+        for index, item in enumerate(items):
             if state.item_constructor is not None:
+                frame["item"] = {"Index": index, "Value": item}  # $Context.Map.Item in ItemConstructor too
                 item_env = self.env(frame, frame["input"], item=item)
                 inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))
             else:
                 inputs.append(item)
+        frame["item"] = own_item
         self.start_items(frame, state, items, inputs)
 
     def start_items(self, frame: dict[str, Any], state: State, items: list[Any], inputs: list[Any]) -> None:

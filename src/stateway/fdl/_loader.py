@@ -39,7 +39,8 @@ from stateway.fdl._model import (
 )
 from stateway.jsontext import InvalidJSONValue, check_value
 
-COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor"}
+COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor",
+                 "InputConstructor.$", "OutputConstructor.$"}  # '.$': Stateway's whole-value constructor
 FLOW_FIELDS = {"Type", "SpecVersion", "Name", "Description", "StartAt", "States", "Timeout", "Comment"}
 SCOPE_FIELDS = {"StartAt", "States", "Description", "Comment"}
 TYPE_FIELDS: dict[str, set[str]] = {
@@ -49,7 +50,7 @@ TYPE_FIELDS: dict[str, set[str]] = {
     "Choice": {"Branches", "Default"},
     "Parallel": {"Branches", "Retry", "Catch", "Next", "End"},
     "Map": {
-        "ItemsPath", "Processor", "MaxConcurrency", "MaxConcuccency", "ItemConstructor",
+        "ItemsPath", "Processor", "MaxConcurrency", "MaxConcuccency", "ItemConstructor", "ItemConstructor.$",
         "Retry", "Catch", "Next", "End",
         # distributed mode: recognised so that the error says what is missing, not "unknown field"
         "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
@@ -69,6 +70,7 @@ MAX_PROBLEMS = 100
 MAX_GLOBAL_KEY_BYTES = 128  # fdl.md §3.5
 VARIABLES = ("Input", "Output", "Context", "Global", "Item")
 
+_OLDER_DIALECT = re.compile(r"""^(?:version|steps|type[ \t]*:[ \t]*["']?flow\b)|^\{?\s*"version"\s*:""", re.M)
 _local = threading.local()  # a ruamel YAML instance is not safe to share between threads
 
 
@@ -278,6 +280,8 @@ class _Loader:
         return expression
 
     def template(self, node: CommentedMap, key: str, path: str) -> Template | None:
+        if f"{key}.$" in node:
+            return self.whole_value_template(node, key, path)
         if key not in node:
             return None
         value = node[key]
@@ -293,6 +297,25 @@ class _Loader:
             self.error(f"{path} > {key}", f"the template is not JSON: {exc}", node, key)
             return None
         return compile_template(plain)
+
+    def whole_value_template(self, node: CommentedMap, key: str, path: str) -> Template | None:
+        """``OutputConstructor.$: EXPR``: the whole value is the expression's (a Stateway extension, so
+        that a constructor can give an object whose keys are not known in advance)."""
+        if key in node:
+            self.error(path, f"give either {key!r} or '{key}.$', not both", node, f"{key}.$")
+            return None
+        if not isinstance(node[f"{key}.$"], str):
+            self.error(f"{path} > {key}.$", f"expected an expression (text), got {_describe(node[key + '.$'])}",
+                       node, f"{key}.$")
+            return None
+        expression = self.expression(node, f"{key}.$", path)
+        if expression is None:
+            return None
+        template = compile_template({})
+        template.source = {f"{key}.$": expression.source}
+        template.build = expression.evaluate
+        template.dynamic = True
+        return template
 
     def _check_template(self, node: Any, path: str) -> bool:
         ok = True
@@ -338,8 +361,29 @@ class _Loader:
         except _TooLarge as exc:
             self.problems.append(Problem("error", "", str(exc), 0, 0))
             return None
+        if _OLDER_DIALECT.search(self.source):  # older-dialect flows are often long: parse them with libyaml
+            from stateway.fdl._fastyaml import FastYAMLError
+            from stateway.fdl._fastyaml import load as fast_load
+
+            try:
+                doc = fast_load(self.source)
+            except FastYAMLError as exc:
+                self.problems.append(Problem("error", "", f"not valid YAML: {exc.message}", exc.line, exc.column))
+                return None
+        else:
+            doc = self._load_yaml()
+        if doc is None and self.problems:
+            return None
         try:
-            doc = _yaml().load(io.StringIO(self.source))
+            _expanded_size(doc, MAX_DEFINITION_BYTES)
+        except _TooLarge as exc:
+            self.problems.append(Problem("error", "", str(exc), 0, 0))
+            return None
+        return self._load_document(doc)
+
+    def _load_yaml(self) -> Any:
+        try:
+            return _yaml().load(io.StringIO(self.source))
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -352,11 +396,8 @@ class _Loader:
         except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys)
             self.problems.append(Problem("error", "", f"not valid YAML: {exc}", 0, 0))
             return None
-        try:
-            _expanded_size(doc, MAX_DEFINITION_BYTES)
-        except _TooLarge as exc:
-            self.problems.append(Problem("error", "", str(exc), 0, 0))
-            return None
+
+    def _load_document(self, doc: Any) -> Flow | None:
         if not isinstance(doc, CommentedMap):
             self.problems.append(Problem("error", "", f"a flow definition is a mapping, got {_describe(doc)}", 1, 1))
             return None

@@ -93,3 +93,21 @@ MIGRATIONS.append(
     CREATE INDEX nonces_seen ON nonces (seen);
     """
 )
+
+# what function invocations printed (bounded by the function runtime), one row per task
+MIGRATIONS.append(
+    """
+    CREATE TABLE IF NOT EXISTS task_logs (
+        execution_id BIGINT NOT NULL, task_id TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, PRIMARY KEY (execution_id, task_id));
+    """
+)
+
+# the console's listings: newest first across flows, by flow, by start time
+MIGRATIONS.append(
+    """
+    CREATE INDEX IF NOT EXISTS executions_flow_id ON executions (flow_name, id);
+    CREATE INDEX IF NOT EXISTS executions_started ON executions (started);
+    CREATE INDEX IF NOT EXISTS executions_name ON executions (name text_pattern_ops);
+    """
+)

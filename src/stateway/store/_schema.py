@@ -110,3 +110,12 @@ MIGRATIONS.append(
     CREATE INDEX map_run_items_status ON map_run_items (run, status, idx);
     """
 )
+
+# the console's listings: newest first across flows, by flow, by start time, by name prefix
+MIGRATIONS.append(
+    """
+    CREATE INDEX IF NOT EXISTS executions_flow_id ON executions (flow_name, id);
+    CREATE INDEX IF NOT EXISTS executions_started ON executions (started);
+    CREATE INDEX IF NOT EXISTS executions_name ON executions (name);
+    """
+)

@@ -287,7 +287,7 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         with self._tx() as db:
             if owner is not None and db.execute(
                     "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=? AND lease_until>?",
-                    (execution_id, owner, time.time())).rowcount == 0:
+                    (execution_id, owner, now)).rowcount == 0:
                 raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
             if consumed:
                 db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i in consumed])
@@ -311,7 +311,7 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                                  now) for t in decision.opened_tasks])
             for command in [*decision.commands, *extra_commands]:
                 cur = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (?, ?, ?, ?)",
-                                 (execution_id, _dumps(command), owner, time.time() + lease if owner else None))
+                                 (execution_id, _dumps(command), owner, now + lease if owner else None))
                 outbox.append((cur.lastrowid or 0, command))
             if ended is not None:
                 db.execute("UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, state=? WHERE id=?",
@@ -451,6 +451,88 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                 "WHERE execution_id=? AND event_id>? ORDER BY event_id LIMIT ?", (execution_id, after, limit)).fetchall()
         return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
                  "EventDetail": loads(r[5])} for r in rows]
+
+    # -- console reads (paged listings; the console and its benchmarks use these) -----------------
+    _SUMMARY_COLUMNS = "id, flow_name, name, status, started, stopped, error, cause, parent_id"
+
+    def page_executions(self, *, flow_name: str | None = None, status: str | None = None, name_prefix: str = "",
+                        started_from: float | None = None, started_to: float | None = None,
+                        parent_id: int | None = None, before_id: int | None = None, after_id: int | None = None,
+                        limit: int = 50) -> list[dict[str, Any]]:
+        """Execution summaries (no input, output, state), newest first; keyset paging on the id:
+        ``before_id`` gives the next older page, ``after_id`` the next newer one (still newest first)."""
+        clauses, args = [], []
+        for column, value in (("flow_name", flow_name), ("status", status), ("parent_id", parent_id)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                args.append(value)
+        if name_prefix and ord(name_prefix[-1]) < 0x10FFFF:  # a range on the name index, up to the next prefix
+            clauses.append("name >= ? AND name < ?")
+            args += [name_prefix, name_prefix[:-1] + chr(ord(name_prefix[-1]) + 1)]
+        elif name_prefix:
+            clauses.append("substr(name, 1, ?) = ?")
+            args += [len(name_prefix), name_prefix]
+        if started_from is not None:
+            clauses.append("started >= ?")
+            args.append(started_from)
+        if started_to is not None:
+            clauses.append("started <= ?")
+            args.append(started_to)
+        if before_id is not None:
+            clauses.append("id < ?")
+            args.append(before_id)
+        if after_id is not None:
+            clauses.append("id > ?")
+            args.append(after_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if after_id is not None and before_id is None else "DESC"
+        with self._lock:
+            rows = self._db.execute(f"SELECT {self._SUMMARY_COLUMNS} FROM executions {where} ORDER BY id {order} "
+                                    "LIMIT ?", (*args, limit)).fetchall()
+        if order == "ASC":
+            rows.reverse()
+        keys = [c.strip() for c in self._SUMMARY_COLUMNS.split(",")]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def page_flows(self, query: str = "", offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        """Flows whose name contains ``query`` (no definitions), by name, and how many match."""
+        where, args = "", []
+        if query:
+            where = "WHERE instr(lower(name), ?) > 0"
+            args.append(query.lower())
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM flows {where}", args).fetchone()[0]
+            rows = self._db.execute(f"SELECT name, meta, created, modified FROM flows {where} ORDER BY name "
+                                    "LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+        return [{"name": r[0], "meta": loads(r[1]), "created": r[2], "modified": r[3]} for r in rows], total
+
+    def history_outline(self, execution_id: int, after: int = 0) -> list[tuple[Any, ...]]:
+        """The events after ``after`` without their detail, except one flag that says what happened to
+        a step: (event_id, type, step_name, time, schedule_event_id, mark); mark is 1 for a TaskScheduled
+        waiting for a custom callback, a StepFailed that will be retried, a StepExited that caught."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT event_id, type, step_name, time, schedule_event_id, CASE type "
+                "WHEN 'TaskScheduled' THEN json_extract(detail, '$.taskMode') = 'WaitForCustomCallback' "
+                "WHEN 'StepFailed' THEN json_extract(detail, '$.retry') IS NOT NULL "
+                "WHEN 'StepExited' THEN json_extract(detail, '$.caught') IS NOT NULL ELSE 0 END "
+                "FROM history WHERE execution_id=? AND event_id>? ORDER BY event_id", (execution_id, after)).fetchall()
+
+    def history_events(self, execution_id: int, event_ids: list[int]) -> list[dict[str, Any]]:
+        if not event_ids:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT event_id, type, step_name, time, schedule_event_id, detail FROM history WHERE execution_id=? "
+                f"AND event_id IN ({', '.join('?' * len(event_ids))}) ORDER BY event_id",
+                (execution_id, *event_ids)).fetchall()
+        return [{"EventId": r[0], "Type": r[1], "StepName": r[2], "Time": r[3], "ScheduleEventId": r[4],
+                 "EventDetail": loads(r[5])} for r in rows]
+
+    def history_count(self, execution_id: int) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(event_id) FROM history WHERE execution_id=?", (execution_id,)).fetchone()
+        return row[0] or 0
 
     # -- what tasks printed (function stdout/stderr, bounded by the function runtime) ----------
     def put_task_log(self, execution_id: int, task_id: str, stdout: str, stderr: str, now: float) -> None:

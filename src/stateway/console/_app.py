@@ -1,0 +1,515 @@
+"""Routes of the console. Pages are rendered on the server (Jinja2); the one script polls the
+execution page and checks JSON editors before they are sent. Every change (start, stop, answer
+a task, switch a schedule) calls the API's own action function with the API's parameters."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+import orjson
+from anyio import from_thread
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, CloudFlowService
+from stateway.api._signature import DEV_CREDENTIALS, ProtocolError
+from stateway.console import _queries as q
+from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
+from stateway.console._graph import STATUSES, flow_svg
+from stateway.console._progress import Progress, ProgressCache, node_path
+from stateway.runtime import FINAL_STATUSES, InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
+
+HERE = Path(__file__).parent
+PAGE = 50
+HISTORY_PAGE = 100
+TIMELINE_PAGE = 100
+DETAIL_CHARS = 2000  # an event's detail in the history list; the full text is one click away
+VALUE_CHARS = 50_000  # input/output shown on a page (a page stays under 2 MB)
+STATE_VISITS = 20
+MAX_FORM = 1024 * 1024
+HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+           "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                      "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"}
+
+Handler = Callable[[Request, Session, Mapping[str, str]], Response]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _pretty(value: Any, limit: int = VALUE_CHARS) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if len(text) > limit:
+        return text[:limit] + f"\n… ({len(text) - limit} more characters)"
+    return text
+
+
+def _detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """An event's detail with the JSON texts it carries (input, output, parameters) parsed."""
+    out = {}
+    for key, value in detail.items():
+        if key in ("input", "output", "parameters") and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
+class Console:
+    def __init__(self, service: CloudFlowService, credentials: Mapping[str, str]) -> None:
+        self.service = service
+        self.store = service.runtime.store
+        self.credentials = credentials
+        self.sessions = Sessions(self.store.get_secret(), credentials)
+        self.progress_cache = ProgressCache()
+        self.env = Environment(loader=PackageLoader("stateway.console", "templates"),
+                               autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+        self.env.globals.update(show_time=q.show_time, show_duration=q.show_duration, duration=q.duration,
+                                STATUSES=STATUSES, quote=lambda s: quote(str(s), safe=""), FINAL=FINAL_STATUSES,
+                                pretty=_pretty)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def routes(self) -> list[Any]:
+        page = self._page
+        return [
+            Route("/", self.index),
+            Route("/login", self.login, methods=["GET", "POST"]),
+            Route("/logout", page(self.logout), methods=["POST"]),
+            Route("/flows", page(self.flows)),
+            Route("/flows/{flow}", page(self.flow)),
+            Route("/flows/{flow}/start", page(self.start), methods=["POST"]),
+            Route("/flows/{flow}/schedules/{schedule}", page(self.schedule), methods=["POST"]),
+            Route("/executions", page(self.executions)),
+            Route("/flows/{flow}/executions/{name}", page(self.execution)),
+            Route("/flows/{flow}/executions/{name}/live", page(self.live)),
+            Route("/flows/{flow}/executions/{name}/events/{event}", page(self.event)),
+            Route("/flows/{flow}/executions/{name}/stop", page(self.stop), methods=["POST"]),
+            Route("/tasks", page(self.tasks)),
+            Route("/tasks/approve", page(self.approve), methods=["POST"]),
+            Route("/tasks/reject", page(self.reject), methods=["POST"]),
+            Route("/queues", page(self.queues)),
+            Route("/queues/{queue}", page(self.queue)),
+            Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+
+    def render(self, template: str, request: Request, session: Session | None, status: int = 200,
+               **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            request=request, session=session, base=self.base(request), notice=request.query_params.get("notice", ""),
+            problem=request.query_params.get("error", ""), **context)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    @staticmethod
+    def base(request: Request) -> str:
+        return request.scope.get("root_path", "").rstrip("/")
+
+    def _auto_open(self, request: Request) -> bool:
+        """No keys configured on a loopback listener: the API takes the development pair, so do we."""
+        server = request.scope.get("server") or ("", 0)
+        return dict(self.credentials) == DEV_CREDENTIALS and is_loopback(str(server[0]))
+
+    def _session(self, request: Request) -> tuple[Session | None, str | None]:
+        """The request's session, and a new cookie to set when one was opened automatically."""
+        session = self.sessions.read(request.cookies.get(COOKIE))
+        if session is None and self._auto_open(request):
+            cookie = self.sessions.issue(next(iter(DEV_CREDENTIALS)))
+            return self.sessions.read(cookie), cookie
+        return session, None
+
+    def _set_cookie(self, response: Response, request: Request, value: str) -> None:
+        response.set_cookie(COOKIE, value, max_age=self.sessions.seconds, path=self.base(request) or "/",
+                            httponly=True, samesite="strict", secure=request.url.scheme == "https")
+
+    def _page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            session, new_cookie = self._session(request)
+            if session is None:
+                if request.method != "GET" or request.url.path.endswith("/live"):
+                    return JSONResponse({"error": "not signed in"}, status_code=401) if request.method == "GET" \
+                        else self._to_login(request)
+                return self._to_login(request)
+            form: dict[str, str] = {}
+            try:
+                if request.method == "POST":
+                    form = await _form(request)
+                    if not hmac.compare_digest(form.get("csrf", ""), session.csrf):
+                        raise HttpError(403, "This form has expired or did not come from this console "
+                                             "(CSRF check failed). Reload the page and try again.")
+                response = await run_in_threadpool(handler, request, session, form)
+            except HttpError as exc:
+                response = self.render("error.html", request, session, exc.status, message=exc.message)
+            if new_cookie:
+                self._set_cookie(response, request, new_cookie)
+            return response
+
+        return endpoint
+
+    def _to_login(self, request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse(f"{self.base(request)}/login?{urlencode({'next': target})}", status_code=303)
+        if COOKIE in request.cookies:  # expired, or its key was removed: forget it for good
+            response.delete_cookie(COOKIE, path=self.base(request) or "/")
+        return response
+
+    def back(self, request: Request, target: str, **params: str) -> RedirectResponse:
+        """Redirect after a change (post/redirect/get), with a notice or an error to show."""
+        if not target.startswith(self.base(request) + "/") or target.startswith("//"):
+            target = self.base(request) + "/executions"
+        clean = {k: v for k, v in params.items() if v}
+        if clean:
+            target += ("&" if "?" in target else "?") + urlencode(clean)
+        return RedirectResponse(target, status_code=303)
+
+    # -- access --------------------------------------------------------------------------------------
+    async def index(self, request: Request) -> Response:
+        return RedirectResponse(f"{self.base(request)}/executions", status_code=303)
+
+    async def login(self, request: Request) -> Response:
+        next_url = request.query_params.get("next", "")
+        if not next_url.startswith(self.base(request) + "/") or next_url.startswith("//"):
+            next_url = self.base(request) + "/executions"
+        if request.method == "GET":
+            session, cookie = self._session(request)
+            if session is not None:
+                response: Response = RedirectResponse(next_url, status_code=303)
+                if cookie:
+                    self._set_cookie(response, request, cookie)
+                return response
+            nonce = self.sessions.csrf_for(str(time.time_ns()))
+            response = self.render("login.html", request, None, login_csrf=nonce, next_url=next_url)
+            response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path=self.base(request) or "/", httponly=True,
+                                samesite="strict")
+            return response
+        try:
+            form = await _form(request)
+        except HttpError as exc:
+            return self.render("error.html", request, None, exc.status, message=exc.message)
+        key_id, secret = str(form.get("access_key_id", "")).strip(), str(form.get("access_key_secret", ""))
+        login_csrf = str(form.get("csrf", ""))
+        if not login_csrf or login_csrf != request.cookies.get(LOGIN_COOKIE):
+            return self.render("login.html", request, None, 403, login_csrf=login_csrf, next_url=next_url,
+                               failure="The sign-in form expired; please try again.")
+        if not self.sessions.check_login(key_id, secret):
+            return self.render("login.html", request, None, 401, login_csrf=login_csrf, next_url=next_url,
+                               failure="That access key id and secret do not match a configured key.",
+                               key_id=key_id)
+        response = RedirectResponse(next_url, status_code=303)
+        self._set_cookie(response, request, self.sessions.issue(key_id))
+        response.delete_cookie(LOGIN_COOKIE, path=self.base(request) or "/")
+        return response
+
+    def logout(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        response = RedirectResponse(f"{self.base(request)}/login", status_code=303)
+        response.delete_cookie(COOKIE, path=self.base(request) or "/")
+        return response
+
+    # -- flows ---------------------------------------------------------------------------------------
+    def flows(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        search = request.query_params.get("q", "").strip()
+        page = _int(request.query_params.get("page"), 1)
+        flows, total = self.store.page_flows(search, (page - 1) * PAGE, PAGE)
+        return self.render("flows.html", request, session, flows=flows, total=total, page=page,
+                           pages=max(1, -(-total // PAGE)), search=search)
+
+    def _flow(self, name: str) -> dict[str, Any]:
+        try:
+            return self.store.get_flow(name)
+        except Exception as exc:
+            raise HttpError(404, str(exc)) from None
+
+    def flow(self, request: Request, session: Session, form: Mapping[str, str],
+             start_error: str = "", start_input: str = "", start_name: str = "", sync_result: Any = None
+             ) -> Response:
+        flow = self._flow(request.path_params["flow"])
+        recent = self.store.page_executions(flow_name=flow["name"], limit=20)
+        schedules = self.store.list_schedules(flow["name"])
+        return self.render("flow.html", request, session, status=400 if start_error else 200, flow=flow,
+                           svg=self._svg(flow["definition"]), lines=flow["definition"].splitlines(), recent=recent,
+                           schedules=schedules, express=flow["meta"].get("ExecutionMode") == "Express",
+                           start_error=start_error, start_input=start_input or "{}", start_name=start_name,
+                           sync_result=sync_result)
+
+    def start(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        flow = self._flow(request.path_params["flow"])
+        text, name = form.get("input", "").strip() or "{}", form.get("name", "").strip()
+        params = {"FlowName": flow["name"], "Input": text, "ExecutionName": name}
+        express = flow["meta"].get("ExecutionMode") == "Express"
+        try:
+            if express:
+                result = from_thread.run(ASYNC_ACTIONS["StartSyncExecution"], self.service, params)
+            else:
+                result = ACTIONS["StartExecution"](self.service, params)
+        except (ProtocolError, InvalidArgument) as exc:
+            return self.flow(request, session, form, start_error=getattr(exc, "message", str(exc)),
+                             start_input=text, start_name=name)
+        except Exception as exc:  # ExecutionAlreadyExists and the like carry a code
+            return self.flow(request, session, form, start_error=f"{getattr(exc, 'code', 'Error')}: {exc}",
+                             start_input=text, start_name=name)
+        if express:
+            return self.flow(request, session, form, sync_result=result, start_input=text)
+        return self.back(request, f"{self.base(request)}/flows/{quote(flow['name'], safe='')}/executions/"
+                         f"{quote(result['Name'], safe='')}", notice="Execution started.")
+
+    def schedule(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        flow, name = request.path_params["flow"], request.path_params["schedule"]
+        enable = form.get("enable", "") == "true"
+        try:
+            ACTIONS["UpdateSchedule"](self.service, {"FlowName": flow, "ScheduleName": name,
+                                                     "Enable": "true" if enable else "false"})
+        except Exception as exc:
+            return self.back(request, f"{self.base(request)}/flows/{quote(flow, safe='')}", error=str(exc))
+        return self.back(request, f"{self.base(request)}/flows/{quote(flow, safe='')}",
+                         notice=f"Schedule {name} {'enabled' if enable else 'disabled'}.")
+
+    # -- executions ----------------------------------------------------------------------------------
+    def executions(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        params = request.query_params
+        status = params.get("status", "")
+        flow_name = params.get("flow", "").strip()
+        prefix = params.get("prefix", "").strip()
+        problems = []
+        if status and status not in q.STATUSES:
+            problems.append(f"status {status!r} is not one of {', '.join(q.STATUSES)}")
+        try:
+            started_from = q.parse_time(params.get("from", ""))
+            started_to = q.parse_time(params.get("to", ""))
+        except ValueError as exc:
+            problems.append(str(exc))
+            started_from = started_to = None
+        parent = _int(params.get("parent"), 0) or None
+        before, after = _int(params.get("before"), 0) or None, _int(params.get("after"), 0) or None
+        rows: list[dict[str, Any]] = []
+        if not problems:
+            rows = self.store.page_executions(flow_name=flow_name or None, status=status or None, name_prefix=prefix,
+                                              started_from=started_from, started_to=started_to, parent_id=parent,
+                                              before_id=before, after_id=after, limit=PAGE + 1)
+        # one row more than a page says whether there is a page beyond it, in the direction we went
+        more = len(rows) > PAGE
+        if after is not None and before is None:
+            rows = rows[1:] if more else rows
+            newer, older = more, True
+        else:
+            rows = rows[:PAGE]
+            newer, older = before is not None, more
+        filters = {k: params.get(k, "") for k in ("status", "flow", "prefix", "from", "to", "parent") if params.get(k)}
+        return self.render("executions.html", request, session, status=400 if problems else 200, rows=rows,
+                           problems=problems, filters=filters, statuses=q.STATUSES,
+                           newer_link=urlencode({**filters, "after": rows[0]["id"]}) if rows and newer else "",
+                           older_link=urlencode({**filters, "before": rows[-1]["id"]}) if rows and older else "")
+
+    def _svg(self, definition: str, progress: dict[str, Any] | None = None, link: str | None = None,
+             selected: str = "") -> str:
+        try:
+            model = q.flow_model(self.service, definition)
+        except Exception as exc:  # e.g. an integration it names is no longer installed
+            return f'<p class="problem">The graph cannot be drawn: the definition does not load ({escape(str(exc))}).</p>'
+        return flow_svg(model, progress, link, selected)
+
+    def _execution(self, request: Request) -> Any:
+        row = q.execution(self.service, request.path_params["flow"], request.path_params["name"])
+        if row is None:
+            raise HttpError(404, f"the execution {request.path_params['name']!r} of flow "
+                                 f"{request.path_params['flow']!r} does not exist")
+        return row
+
+    def _live_parts(self, request: Request, row: Any, progress: Progress) -> dict[str, Any]:
+        """What changes while an execution runs: header, graph, timeline, tasks, children, history."""
+        base = self.base(request)
+        here = f"{base}/flows/{quote(row.flow_name, safe='')}/executions/{quote(row.name, safe='')}"
+        selected = request.query_params.get("state", "")
+        keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl")}
+        link = here + "?" + urlencode({**keep, "state": "__PATH__"}).replace("__PATH__", "{path}") + "#state"
+        svg = self._svg(row.definition, progress.nodes, link, selected)
+        tl_page = _int(request.query_params.get("tl"), 1)
+        visits = progress.visits
+        tl_pages = max(1, -(-len(visits) // TIMELINE_PAGE))
+        shown = visits[(tl_page - 1) * TIMELINE_PAGE: tl_page * TIMELINE_PAGE]
+        start = progress.started or row.started
+        end = row.stopped or progress.ended or time.time()
+        span = max(end - start, 1e-3)
+        bars = [{"visit": v, "left": 100 * (v.entered - start) / span,
+                 "width": max(0.4, 100 * ((v.exited or end) - v.entered) / span),
+                 "retries": [100 * (t - start) / span for t in v.retries]} for v in shown]
+        tasks = self.store.open_tasks(row.id)
+        children = self.store.page_executions(parent_id=row.id, limit=PAGE + 1)
+        total = self.store.history_count(row.id)
+        page = min(_int(request.query_params.get("page"), 1), max(1, -(-total // HISTORY_PAGE)))
+        events = self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+        for event in events:
+            text = _pretty(_detail(event["EventDetail"]), DETAIL_CHARS)
+            event["pretty"] = text
+        return {"row": row, "here": here, "svg": svg, "bars": bars, "tl_page": tl_page, "tl_pages": tl_pages,
+                "span": span, "tasks": tasks, "children": children[:PAGE], "more_children": len(children) > PAGE,
+                "events": events, "page": page, "pages": max(1, -(-total // HISTORY_PAGE)), "total": total,
+                "keep": keep, "now": time.time()}
+
+    def execution(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        row = self._execution(request)
+        progress = q.progress(self.service, row.id, self.progress_cache)
+        parts = self._live_parts(request, row, progress)
+        parent = self.store.get_execution(row.parent_id) if row.parent_id else None
+        selected = request.query_params.get("state", "")
+        state_view = self._state_view(row, progress, selected) if selected else None
+        return self.render("execution.html", request, session, parent=parent, state_view=state_view,
+                           selected=selected, input_text=_pretty(row.input),
+                           output_text=None if row.output is None else _pretty(row.output), **parts)
+
+    def _state_view(self, row: Any, progress: Progress, path: str) -> dict[str, Any]:
+        visits = [v for v in progress.visits if node_path(v.step) == path]
+        shown = visits[:STATE_VISITS]
+        events = {e["EventId"]: e for e in self.store.history_events(row.id, [i for v in shown for i in v.events])}
+        out = []
+        for visit in shown:
+            view: dict[str, Any] = {"visit": visit, "input": None, "output": None, "error": None, "failures": []}
+            for event_id in visit.events:
+                event = events.get(event_id)
+                if event is None:
+                    continue
+                detail = event["EventDetail"]
+                if event["Type"] == "StepEntered":
+                    view["input"] = _pretty(detail.get("input"))
+                elif event["Type"] == "StepExited" and "output" in detail:
+                    view["output"] = _pretty(detail.get("output"))
+                elif event["Type"] == "StepFailed":
+                    view["failures"].append(detail)
+                    view["error"] = {"error": detail.get("error"), "cause": detail.get("cause")}
+            out.append(view)
+        return {"path": path, "visits": out, "total": len(visits)}
+
+    def live(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        row = self._execution(request)
+        known = _int(request.query_params.get("n"), -1)
+        total = self.store.history_count(row.id)
+        body: dict[str, Any] = {"status": row.status, "final": row.status in FINAL_STATUSES, "n": total}
+        if total != known or row.status in FINAL_STATUSES:
+            progress = q.progress(self.service, row.id, self.progress_cache)
+            parts = self._live_parts(request, row, progress)
+            template = self.env.get_template("execution_live.html")
+            module = template.make_module({"request": request, "session": session, "base": self.base(request),
+                                           **parts})
+            body["parts"] = {name: str(getattr(module, name + "_part")()) for name in
+                             ("summary", "graph", "timeline", "tasks", "children", "history")}
+            body["tasks_key"] = ",".join(f"{t['task_id']}" for t in parts["tasks"])
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    def event(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        row = self._execution(request)
+        event_id = _int(request.path_params["event"], 0)
+        events = self.store.history_events(row.id, [event_id])
+        if not events:
+            raise HttpError(404, f"the execution has no event {event_id}")
+        event = events[0]
+        return self.render("event.html", request, session, row=row, event=event,
+                           pretty=_pretty(_detail(event["EventDetail"]), 1_500_000))
+
+    def stop(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        row = self._execution(request)
+        here = f"{self.base(request)}/flows/{quote(row.flow_name, safe='')}/executions/{quote(row.name, safe='')}"
+        if row.status in FINAL_STATUSES:
+            return self.back(request, here, error=f"The execution had already ended ({row.status}).")
+        try:
+            from_thread.run(ASYNC_ACTIONS["StopExecution"], self.service,
+                            {"FlowName": row.flow_name, "ExecutionName": row.name, "Error": form.get("error", ""),
+                             "Cause": form.get("cause", "")})
+        except Exception as exc:
+            return self.back(request, here, error=str(exc))
+        return self.back(request, here, notice="Stop requested.")
+
+    # -- waiting tasks -------------------------------------------------------------------------------
+    def tasks(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        """The API's ListOpenTasks, custom callbacks only: the same list `stateway task list` prints."""
+        raw = request.query_params.get("from", "")
+        offset = int(raw) if raw.isdigit() else 0
+        listing = ACTIONS["ListOpenTasks"](self.service, {"TaskMode": "WaitForCustomCallback", "Limit": str(PAGE),
+                                                          "NextToken": str(offset)})
+        return self.render("tasks.html", request, session, tasks=listing["Tasks"], offset=offset,
+                           next_token=listing["NextToken"], page_size=PAGE, now=time.time())
+
+    def _answer(self, request: Request, form: Mapping[str, str], action: str, params: dict[str, str]) -> Response:
+        target = form.get("back", "") or f"{self.base(request)}/tasks"
+        label = form.get("label", "the task")
+        try:
+            ACTIONS[action](self.service, {"TaskToken": form.get("token", ""), **params})
+        except TaskAlreadyCompleted:
+            return self.back(request, target, error=f"{label} was already completed; nothing was changed.")
+        except (ProtocolError, InvalidArgument, InvalidTaskToken) as exc:
+            return self.back(request, target, error=getattr(exc, "message", str(exc)))
+        verb = "approved" if action == "ReportTaskSucceeded" else "rejected"
+        return self.back(request, target, notice=f"{label} {verb}.")
+
+    def approve(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        output = form.get("output", "").strip() or "{}"
+        try:
+            if not isinstance(json.loads(output), dict):
+                raise ValueError("the output must be a JSON object")
+        except ValueError as exc:
+            return self.back(request, form.get("back", "") or f"{self.base(request)}/tasks",
+                             error=f"Not approved: the output is not a JSON object ({exc}).")
+        return self._answer(request, form, "ReportTaskSucceeded", {"Output": output})
+
+    def reject(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        return self._answer(request, form, "ReportTaskFailed", {"Error": form.get("error", "").strip(),
+                                                                 "Cause": form.get("cause", "")})
+
+    # -- queues --------------------------------------------------------------------------------------
+    def queues(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        return self.render("queues.html", request, session, queues=q.queue_stats(self.service))
+
+    def queue(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        name = request.path_params["queue"]
+        info = self.store.get_queue(name)
+        if info is None:
+            raise HttpError(404, f"the queue {name!r} does not exist")
+        messages = self.store.peek_messages(name, time.time(), 20)
+        for message in messages:
+            body = message["body"]
+            message["shown"] = body if len(body) <= 4000 else body[:4000] + f"… ({len(body) - 4000} more)"
+        return self.render("queue.html", request, session, queue=info, messages=messages)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The console's forms are url-encoded; no multipart parser needed."""
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        raise HttpError(413, f"the form is over {MAX_FORM} bytes")
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return max(1, int(text)) if text else default
+    except ValueError:
+        return default
+
+
+def create_console(service: CloudFlowService, credentials: Mapping[str, str]) -> Starlette:
+    console = Console(service, credentials)
+    app = Starlette(routes=console.routes())
+    app.state.console = console
+    return app

@@ -1,0 +1,79 @@
+"""Read-side helpers over the store's paged queries. No logic about executions lives here:
+writes go through the API's actions, reads through store methods the benchmarks also time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from stateway.api._actions import CloudFlowService
+from stateway.console._progress import Progress, ProgressCache, read_progress
+from stateway.fdl import Flow
+from stateway.store import ExecutionRow
+
+STATUSES = ("Running", "Succeeded", "Failed", "Stopped", "TimedOut")
+
+
+def flow_model(service: CloudFlowService, definition: str) -> Flow:
+    return service.runtime.flow_model(definition).flow
+
+
+def execution(service: CloudFlowService, flow_name: str, name: str) -> ExecutionRow | None:
+    return service.runtime.store.find_execution(flow_name, name)
+
+
+def progress(service: CloudFlowService, execution_id: int, cache: ProgressCache | None = None) -> Progress:
+    if cache is None:
+        return read_progress(service.runtime.store.history_outline(execution_id))
+    return cache.get(execution_id, service.runtime.store.history_outline)
+
+
+def parse_time(text: str) -> float | None:
+    """A ``datetime-local`` value (taken as UTC) or an ISO time; None when empty."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time like 2026-01-31T12:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def show_time(at: float | None) -> str:
+    if not at:
+        return ""
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def show_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 120:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+def duration(started: float, stopped: float | None) -> str:
+    return show_duration((stopped or time.time()) - started)
+
+
+def queue_stats(service: CloudFlowService) -> list[dict[str, Any]]:
+    """Each queue with the counts the MNS API's GetQueueAttributes gives (same store method)."""
+    store = service.runtime.store
+    out = []
+    for queue in store.list_queues():
+        info = store.get_queue(queue["name"])
+        if info is not None:
+            out.append(info)
+    return out
