@@ -4,14 +4,22 @@ Made on first use: ``stateway run`` and the CLI start without importing promethe
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 _made: dict[str, Any] = {}
+_making = threading.Lock()  # two threads making them at once would register each metric twice
 
 
 def _make() -> None:
     from prometheus_client import Counter, Gauge, Histogram
 
+    with _making:
+        if not _made:
+            _make_locked(Counter, Gauge, Histogram)
+
+
+def _make_locked(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803
     _made.update(
         EXECUTIONS_STARTED=Counter("stateway_executions_started", "Executions started"),
         EXECUTIONS_ENDED=Counter("stateway_executions_ended", "Executions ended, by final status", ["status"]),
