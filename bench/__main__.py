@@ -128,6 +128,7 @@ def main() -> None:
         results["pg"]["callback_p50_ms"], results["pg"]["callback_p99_ms"] = cb["p50"], cb["p99"]
         record("pg", "takeover_s", stats([pg.takeover_seconds() for _ in range(runs)]))
         record("pg", "idle_cpu_percent", stats([pg.idle_cpu_percent()]))
+        record("pg", "dmap_two_workers_s", repeat(pg.dmap_seconds, runs, sizes["dmap"], 2))
         results["pg"]["load_average"] = os.getloadavg()[0]
         print(f"  pg: {results['pg']}", flush=True)
     if wanted("parked"):
@@ -221,6 +222,9 @@ def markdown(results: dict[str, Any]) -> str:
         text += row(f"PostgreSQL: {sizes['pg']:,} small executions, 1 worker, API node and 2 clients apart",
                     "pg.eps_one_worker", "executions/s")
         text += row("PostgreSQL: the same, 2 workers", "pg.eps_two_workers", "executions/s")
+        if "pg.dmap_two_workers_s" in s:
+            text += row(f"PostgreSQL: distributed Map of {sizes['dmap']:,} items, 2 workers", "pg.dmap_two_workers_s",
+                        "s")
         text += (f"| PostgreSQL: callback round trip through an API node | p50 {pg['callback_p50_ms']:.1f} ms | "
                  f"p99 {pg['callback_p99_ms']:.1f} ms | |\n")
         text += row("PostgreSQL: a surviving worker takes over after kill -9", "pg.takeover_s", "s")

@@ -197,3 +197,23 @@ def _wait(predicate: Any, timeout: float = 600, step: float = 0.01) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the benchmark did not finish in time")
         time.sleep(step)
+
+
+def dmap_seconds(items: int, workers: int) -> float:
+    """A distributed Map of ``items`` Express children, concurrency 100, on ``workers`` workers: the
+    children are ordinary executions, claimed by whichever worker is free."""
+    from bench.workloads import DMAP_SPLIT_FDL
+    from stateway.client import RpcClient
+
+    with topology(workers) as (_, nodes, _, store):
+        client = RpcClient(nodes[0].endpoint, "test", "test")
+        client.call("CreateFlow", Name="dmap", Definition=DMAP_SPLIT_FDL, Description="", Type="FDL")
+        began = time.perf_counter()
+        client.call("StartExecution", FlowName="dmap", ExecutionName="d",
+                    Input=json.dumps({"csv": ",".join(str(i) for i in range(items))}))
+        _wait(lambda: (row := store.find_execution("dmap", "d")) is not None and row.status != "Running",
+              step=0.05)
+        elapsed = time.perf_counter() - began
+        row = store.find_execution("dmap", "d")
+        assert row.status == "Succeeded" and row.output == {"count": items}, row
+        return elapsed
