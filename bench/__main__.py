@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import console, scenarios
+from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,8 +24,11 @@ TARGETS = {
     "loop.ratio": (">=", 20), "many.ratio": (">=", 5), "many.http_eps": (">=", 300), "map.ratio": ("<=", 11),
     "map.peer_ratio_1k": (">=", 5), "callback.http_p50_ms": ("<=", 5), "parked.bytes_per_execution": ("<", 1024),
     "parked_inproc.bytes_per_execution": ("<", 1024), "loop.stateway_tps": (">=", 5000),
+    "fairness.p50_ratio": ("<=", 2), "run.ratio": (">=", 15),
     "dmap.ratio_to_peer_tenth": ("<=", 3),
+    "pg.eps_two_workers": (">=", 800), "pg.takeover_s": ("<=", 10),
 }
+TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the bound for a test with a 30-day Wait
 TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
@@ -45,7 +49,8 @@ def repeat(fn: Any, runs: int, *args: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
-    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,callback,parked,ceiling,console)")
+    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
+                                       "fairness,run,fixture,console,pg)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -58,6 +63,7 @@ def main() -> None:
     sizes = {"loop": 2_000 if quick else 10_000, "many": 100 if quick else 1_000,
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
+             "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
              "console": (5_000, 2_500) if quick else (100_000, 25_000)}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
@@ -110,6 +116,21 @@ def main() -> None:
         results["callback"] = {"inproc_p50_ms": inproc["p50"], "inproc_p99_ms": inproc["p99"],
                                "http_p50_ms": http["p50"], "http_p99_ms": http["p99"], "rounds": sizes["callback"]}
         print(f"  callback: {results['callback']}", flush=True)
+    if wanted("pg") and (not quick or only is not None):  # a PostgreSQL cluster per figure: not in QUICK
+        from bench import pg
+
+        print("pg", flush=True)
+        count = 200 if quick else 2_000
+        results["sizes"]["pg"] = count
+        record("pg", "eps_one_worker", repeat(pg.small_eps, runs, count, 1))
+        record("pg", "eps_two_workers", repeat(pg.small_eps, runs, count, 2))
+        cb = pg.callback_p50_ms(30 if quick else 200)
+        results["pg"]["callback_p50_ms"], results["pg"]["callback_p99_ms"] = cb["p50"], cb["p99"]
+        record("pg", "takeover_s", stats([pg.takeover_seconds() for _ in range(runs)]))
+        record("pg", "idle_cpu_percent", stats([pg.idle_cpu_percent()]))
+        record("pg", "dmap_two_workers_s", repeat(pg.dmap_seconds, runs, sizes["dmap"], 2))
+        results["pg"]["load_average"] = os.getloadavg()[0]
+        print(f"  pg: {results['pg']}", flush=True)
     if wanted("parked"):
         print("parked", flush=True)
         results["parked"] = scenarios.parked_in_serve(sizes["parked"])
@@ -120,6 +141,20 @@ def main() -> None:
         print(f"  parked_inproc: {results['parked_inproc']}", flush=True)
         results["timers"] = scenarios.parked_in_process(TIMER_FDL, "timer", sizes["parked_inproc"], warm)
         print(f"  timers: {results['timers']}", flush=True)
+    if wanted("fairness"):
+        print("fairness", flush=True)
+        results["fairness"] = scenarios.fairness(sizes["fairness"])
+        print(f"  fairness: {results['fairness']}", flush=True)
+    if wanted("run"):
+        print("run", flush=True)
+        results["run"] = scenarios.run_loop(sizes["run"])
+        results["run"]["peer_tps"] = record("run", "peer_tps", repeat(scenarios.peer_loop_tps, runs, sizes["run"]))
+        results["run"]["ratio"] = results["run"]["tps"] / results["run"]["peer_tps"]
+        print(f"  run: {results['run']}", flush=True)
+    if wanted("fixture"):
+        print("fixture", flush=True)
+        record("fixture", "ms_1k_steps", repeat(fixture_1k_steps_ms, runs))
+        record("fixture", "ms_30_day_wait", repeat(fixture_30_day_wait_ms, 5 if quick else 9))
     if wanted("console"):
         print("console", flush=True)
         results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
@@ -182,8 +217,25 @@ def markdown(results: dict[str, Any]) -> str:
                     "dmap.s_10k", "s")
         text += row(f"distributed Map: peer's inline Map of {sizes['dmap'] // 10:,} items", "dmap.peer_inline_s_1k",
                     "s")
+    if "pg.eps_one_worker" in s:
+        pg = results["pg"]
+        text += row(f"PostgreSQL: {sizes['pg']:,} small executions, 1 worker, API node and 2 clients apart",
+                    "pg.eps_one_worker", "executions/s")
+        text += row("PostgreSQL: the same, 2 workers", "pg.eps_two_workers", "executions/s")
+        if "pg.dmap_two_workers_s" in s:
+            text += row(f"PostgreSQL: distributed Map of {sizes['dmap']:,} items, 2 workers", "pg.dmap_two_workers_s",
+                        "s")
+        text += (f"| PostgreSQL: callback round trip through an API node | p50 {pg['callback_p50_ms']:.1f} ms | "
+                 f"p99 {pg['callback_p99_ms']:.1f} ms | |\n")
+        text += row("PostgreSQL: a surviving worker takes over after kill -9", "pg.takeover_s", "s")
+        text += row("PostgreSQL: CPU of an idle worker", "pg.idle_cpu_percent", "%")
     text += row("ceiling: bare Python dispatch loop", "ceiling.python_tps", "transitions/s")
     text += row("ceiling: SQLite WAL commits", "ceiling.sqlite_commits_per_s", "commits/s")
+    if "fixture.ms_1k_steps" in s:
+        text += row("test fixture: a 1,000-step flow (mocked task, 1 h Wait, Choice ×333), fresh engine",
+                    "fixture.ms_1k_steps", "ms")
+        text += row("test fixture: a 30-day Wait after three retried task timeouts, fresh engine",
+                    "fixture.ms_30_day_wait", "ms")
     cb = results.get("callback", {})
     if cb:
         text += (f"| callback round trip in-process ({cb['rounds']} rounds) | p50 {cb['inproc_p50_ms']:.2f} ms | "
@@ -201,6 +253,18 @@ def markdown(results: dict[str, Any]) -> str:
         text += (f"| parked: {parked['parked']:,} executions on callbacks in `stateway serve` | "
                  f"{parked['bytes_per_execution']:.0f} bytes RSS each | server RSS {parked['rss_idle'] / 2**20:.1f} → "
                  f"{parked['rss_parked'] / 2**20:.1f} MiB | |\n")
+    fair = results.get("fairness")
+    if fair:
+        text += (f"| fairness: small executions, nothing else running ({fair['samples']} runs) | "
+                 f"p50 {fair['quiet_p50_ms']:.2f} ms | p99 {fair['quiet_p99_ms']:.2f} ms | |\n"
+                 f"| fairness: the same while {fair['loopers']} executions loop endlessly | "
+                 f"p50 {fair['loaded_p50_ms']:.2f} ms | p99 {fair['loaded_p99_ms']:.2f} ms | "
+                 f"peak RSS {fair['peak_rss_mib']:.0f} MiB |\n")
+    run = results.get("run")
+    if run:
+        text += (f"| `stateway run`, whole process, {run['transitions']:,} transitions, output to a pipe | "
+                 f"{num(run['tps'])} transitions/s | {run['seconds']:.2f} s, of which start-up "
+                 f"{run['startup_seconds']:.2f} s | peer {num(run['peer_tps'])} transitions/s |\n")
     pages = results.get("console", {})
     if pages:
         for key, label in (("list", f"console: executions list, {pages['executions']:,} executions"),

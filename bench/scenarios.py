@@ -21,6 +21,7 @@ from bench import peer
 from bench.workloads import (
     CALLBACK_FDL,
     DMAP_FDL,
+    ENDLESS_FDL,
     FIVE_ASL,
     FIVE_FDL,
     LOOP_ASL,
@@ -32,14 +33,16 @@ from stateway.runtime import Runtime
 from stateway.store import SQLiteStore
 
 KEY_ID, SECRET = "bench", "bench-secret"
-# a Map of 10,000 items writes ~40,000 history events: over the default limit of 25,000
-BENCH_LIMITS = {"events": 200_000}
+# a Map of 10,000 items writes ~40,000 history events, over the default limit of 25,000, and its
+# input and output are over the default 64 KiB
+BENCH_LIMITS = {"events": 200_000, "payload_bytes": 1024 * 1024}
 
 
 @contextmanager
-def runtime_on_disk() -> Iterator[Runtime]:
+def runtime_on_disk(limits: dict[str, int] | None = None) -> Iterator[Runtime]:
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = Runtime(SQLiteStore(os.path.join(tmp, "bench.db")), settings={"limits": BENCH_LIMITS}).start()
+        runtime = Runtime(SQLiteStore(os.path.join(tmp, "bench.db")),
+                          settings={"limits": limits or BENCH_LIMITS}).start()
         try:
             yield runtime
         finally:
@@ -417,3 +420,87 @@ def distributed_map_seconds(items: int) -> float:
         elapsed = time.perf_counter() - began
         assert ended.status == "Succeeded" and ended.output == {"count": items}, ended
     return elapsed
+
+
+# -- fairness ---------------------------------------------------------------------------------------------------
+class _PeakRss:
+    """Samples this process's RSS every 20 ms while it runs; ``peak`` is the largest seen."""
+
+    def __init__(self) -> None:
+        self.peak = _rss(os.getpid())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _rss(os.getpid()))
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def fairness(samples: int, loopers: int = 3) -> dict[str, Any]:
+    """Latency of small executions (FIVE_FDL, one after the other, start to end) with nothing else
+    running, then while ``loopers`` executions loop endlessly (their events limit raised so they
+    never end on their own); and the process's peak RSS during the loaded run."""
+
+    def latencies(runtime: Runtime) -> list[float]:
+        out = []
+        for i in range(samples + 5):
+            began = time.perf_counter()
+            row = runtime.start_execution("five", {"n": i})
+            ended = runtime.wait(row.id, 60)
+            assert ended.status == "Succeeded", ended
+            out.append((time.perf_counter() - began) * 1000)
+        return out[5:]  # the first few warm caches
+
+    with runtime_on_disk({**BENCH_LIMITS, "events": 10**12}) as runtime:
+        runtime.register_flow("five", FIVE_FDL)
+        runtime.register_flow("endless", ENDLESS_FDL)
+        quiet = latencies(runtime)
+        with _PeakRss() as rss:
+            looping = [runtime.start_execution("endless", {}).id for _ in range(loopers)]
+            time.sleep(0.2)
+            busy = latencies(runtime)
+            events = [runtime.store.get_execution(e).state["event_id"] for e in looping]
+            for execution_id in looping:
+                runtime.stop_execution(execution_id)
+            stopped = [runtime.wait(e, 10).status for e in looping]
+        assert stopped == ["Stopped"] * loopers, stopped
+    quiet_p50, busy_p50 = statistics.median(quiet), statistics.median(busy)
+    return {"samples": samples, "loopers": loopers, "quiet_p50_ms": quiet_p50, "quiet_p99_ms": percentile(quiet, 0.99),
+            "loaded_p50_ms": busy_p50, "loaded_p99_ms": percentile(busy, 0.99), "p50_ratio": busy_p50 / quiet_p50,
+            "loop_events": sum(events), "peak_rss_mib": rss.peak / 2**20}
+
+
+# -- stateway run, the whole process ------------------------------------------------------------------------------
+def _run_seconds(path: str, execution_input: dict[str, Any]) -> float:
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "stateway.cli", "run", path, "--input", json.dumps(execution_input)],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+    elapsed = time.perf_counter() - began
+    assert done.returncode == 0, done.stderr[-2000:]
+    return elapsed
+
+
+def run_loop(transitions: int) -> dict[str, float]:
+    """``stateway run`` of the loop as a user runs it (a new process, output to a pipe), within the default
+    events limit; and the same process on a one-state flow, its start-up."""
+    with tempfile.TemporaryDirectory() as tmp:
+        loop = os.path.join(tmp, "loop.yaml")
+        with open(loop, "w") as f:
+            f.write(LOOP_FDL)
+        one = os.path.join(tmp, "one.yaml")
+        with open(one, "w") as f:
+            f.write("Type: StateMachine\nSpecVersion: v1\nName: one\nStartAt: P\nStates:\n"
+                    "  - {Type: Pass, Name: P, End: true}\n")
+        _run_seconds(one, {})  # warm the file cache
+        startup = statistics.median([_run_seconds(one, {}) for _ in range(3)])
+        whole = statistics.median([_run_seconds(loop, {"i": 0, "n": transitions // 2}) for _ in range(3)])
+    return {"transitions": transitions, "seconds": whole, "startup_seconds": startup,
+            "tps": transitions / whole, "tps_after_startup": transitions / max(1e-6, whole - startup)}

@@ -114,6 +114,15 @@ States:
   - {Type: Wait, Name: W, Seconds: 3600, End: true}
 """
 
+ENDLESS_FDL = """Type: StateMachine
+SpecVersion: v1
+Name: endless
+StartAt: A
+States:
+  - {Type: Pass, Name: A, Next: B}
+  - {Type: Pass, Name: B, Next: A}
+"""
+
 DMAP_FDL = """Type: StateMachine
 SpecVersion: v1
 Name: dmap
@@ -130,6 +139,34 @@ States:
       StartAt: Item
       States:
         - {Type: Pass, Name: Item, End: true}
+    OutputConstructor:
+      count.$: length($Output.Items)
+    End: true
+"""
+
+# the same Map for worker processes with default limits: items from a comma-separated text (an
+# input of 10,000 numbers stays under 64 KiB), children that answer {} (the raw output too)
+DMAP_SPLIT_FDL = """Type: StateMachine
+SpecVersion: v1
+Name: dmap
+StartAt: Each
+States:
+  - Type: Map
+    Name: Each
+    ProcessorConfig:
+      Mode: Distributed
+      ExecutionMode: Express
+    ItemsPath: split($Input.csv, ",")
+    ItemConstructor:
+      i.$: $Item
+    MaxConcurrency: 100
+    Processor:
+      StartAt: Item
+      States:
+        - Type: Pass
+          Name: Item
+          OutputConstructor: {}
+          End: true
     OutputConstructor:
       count.$: length($Output.Items)
     End: true

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
-from tests.api.fixtures import fnf, server  # noqa: F401  (fixtures)
-from tests.pg.cluster import pg_cluster, pg_url  # noqa: F401  (fixtures)
+# CI runs Hypothesis derandomised: the same examples every run, so a red build means a real bug
+# (examples it found once are kept as @example in the tests). Local runs explore new ones.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+from tests.api.fixtures import fnf, server  # noqa: E402, F401  (fixtures)
+from tests.pg.cluster import pg_cluster, pg_url  # noqa: E402, F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -93,11 +93,11 @@ def test_a_long_chain_yields_at_its_budget_and_continues_where_it_stopped():
     assert entered == [f"S{i}" for i in range(1001)]
 
 
-def test_a_decision_yields_at_its_deadline():
-    ticks = iter(range(10**6))
+def test_a_decision_yields_when_its_caller_says_so():
+    asked = iter(range(10**6))
     interp = Interpreter(load_flow(_chain(400)), limits={"execution_seconds": 0})
     state = new_execution_state("e", "f", {}, 100.0)
-    d = interp.decide(state, {"type": "start"}, 100.0, lambda t: t, deadline=3, clock=lambda: next(ticks))
+    d = interp.decide(state, {"type": "start"}, 100.0, lambda t: t, should_yield=lambda: next(asked) >= 3)
     assert d.yielded and d.ended is None and len(d.history) < 200
 
 

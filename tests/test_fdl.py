@@ -1,4 +1,5 @@
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stateway.fdl import FlowDefinitionError, load_flow, validate_flow
@@ -102,6 +103,10 @@ def test_any_text_loads_or_raises_flow_definition_error(text):
                         st.sampled_from(["Type", "Name", "StartAt", "States", "Next", "End", "Branches",
                                          "Processor", "ItemsPath", "Retry", "Catch", "Errors", "Seconds"]), c,
                         max_size=5), max_leaves=20))
+@example({"Name": "0", "Type": []})  # found by Hypothesis: an unhashable Type crashed the loader
+@example({"Name": "0", "Type": {}})
+@example({"Name": "A", "Type": "Pass", "Next": [], "End": {}})
+@example({"Name": "A", "Type": "Choice", "Branches": [{"Next": {}, "Condition": []}], "Default": []})
 def test_structured_garbage_loads_or_raises_flow_definition_error(doc):
     import json
 
@@ -110,3 +115,95 @@ def test_structured_garbage_loads_or_raises_flow_definition_error(doc):
         load_flow(source, ACTIONS)
     except FlowDefinitionError:
         pass
+
+
+def test_an_unhashable_type_is_a_located_error_not_a_crash():
+    source = "Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n  - {Name: A, Type: []}\n"
+    with pytest.raises(FlowDefinitionError, match="unknown state type a list"):
+        load_flow(source)
+
+
+def test_variables_are_case_sensitive_with_a_suggestion():
+    source = """Type: StateMachine
+SpecVersion: v1
+StartAt: A
+States:
+  - Type: Pass
+    Name: A
+    InputConstructor:
+      x.$: $input.x
+      y.$: $Foo.y
+    End: true
+"""
+    with pytest.raises(FlowDefinitionError) as caught:
+        load_flow(source)
+    text = str(caught.value)
+    assert "unknown variable $input in '$input.x'; did you mean $Input?" in text and ":8:" in text
+    assert "unknown variable $Foo" in text and "variables are $Input, $Output" in text
+
+
+def test_a_choice_has_no_output_constructor():
+    source = """Type: StateMachine
+SpecVersion: v1
+StartAt: C
+States:
+  - Type: Choice
+    Name: C
+    OutputConstructor: {a: 1}
+    Branches:
+      - {Condition: "true", Next: D}
+    Default: D
+  - {Type: Succeed, Name: D}
+"""
+    with pytest.raises(FlowDefinitionError, match="a Choice state has no OutputConstructor"):
+        load_flow(source)
+
+
+@pytest.mark.parametrize("template, says", [
+    ("{a: .nan}", "not a JSON number"),
+    ("{a: .inf}", "not a JSON number"),
+    ('{a.$: "1e400"}', "too large for a double"),
+    ('{a: "\\ud800"}', "lone surrogate"),
+    ("{a.$: '\"\\ud800\"'}", "lone surrogate"),
+])
+def test_templates_hold_only_json(template, says):
+    source = ("Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n"
+              f"  - {{Type: Pass, Name: A, End: true, InputConstructor: {template}}}\n")
+    with pytest.raises(FlowDefinitionError, match=says):
+        load_flow(source)
+
+
+def test_a_definition_over_the_size_limit_is_refused_before_parsing():
+    from stateway.fdl._loader import MAX_DEFINITION_BYTES
+
+    source = "Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n  - {Type: Succeed, Name: A}\n#"
+    source += "x" * MAX_DEFINITION_BYTES
+    with pytest.raises(FlowDefinitionError, match=f"over {MAX_DEFINITION_BYTES} bytes"):
+        load_flow(source)
+
+
+def test_deep_nesting_is_refused_fast():
+    import time
+
+    source = "Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates: " + "[" * 30_000 + "]" * 30_000 + "\n"
+    began = time.process_time()
+    with pytest.raises(FlowDefinitionError, match="nests more than 200 deep"):
+        load_flow(source)
+    assert time.process_time() - began < 0.2
+
+
+def test_a_large_definition_under_the_limit_validates_well_under_a_second():
+    import time
+
+    from stateway.fdl._loader import MAX_DEFINITION_BYTES
+
+    n, states = 0, []
+    while sum(map(len, states)) < MAX_DEFINITION_BYTES - 2_000:
+        states.append(f"  - {{Type: Pass, Name: S{n}, Next: S{n + 1}, "
+                      f"InputConstructor: {{a.$: 'length($Input.s) + 1'}}}}\n")
+        n += 1
+    source = f"Type: StateMachine\nSpecVersion: v1\nStartAt: S0\nStates:\n{''.join(states)}  - {{Type: Succeed, Name: S{n}}}\n"
+    began = time.process_time()
+    flow = load_flow(source)
+    assert len(flow.root.states) == n + 1
+    assert time.process_time() - began < 1.0  # CPU time: the machine's load does not count

@@ -162,3 +162,38 @@ def test_missing_function_suggests_the_closest_name(memory_runtime):
     runtime.register_flow("pay", flow(["None.Such"]).replace("functions/card", "functions/crad"))
     row = runtime.wait(runtime.start_execution("pay", {"card": "1", "kind": "ok"}).id, 20)
     assert row.error == "FC.FunctionNotFound" and "did you mean 'card'?" in row.cause
+
+
+V1 = """version: v1
+type: flow
+steps:
+  - type: task
+    name: Charge
+    resourceArn: acs:fc:::functions/card
+    inputMappings:
+      - target: card
+        source: $input.card
+      - target: kind
+        source: $input.kind
+    errorMappings:
+      - target: failedWith
+        source: $local.error
+    catch:
+      - errors:
+          - CardDeclined
+        goto: Declined
+  - type: pass
+    name: Charged
+  - type: pass
+    name: Declined
+    outputMappings:
+      - target: declined
+        source: $input.failedWith
+"""
+
+
+def test_older_dialect_errors_may_name_the_exception_class(memory_runtime):
+    runtime = memory_runtime({"card": FUNCTION})
+    runtime.register_flow("pay1", V1)
+    row = runtime.wait(runtime.start_execution("pay1", {"card": "4111", "kind": "declined"}).id, 20)
+    assert row.status == "Succeeded" and row.output["declined"] == "FC.Unknown"

@@ -56,11 +56,15 @@ def test_dev_pair_on_loopback_and_client_commands(tmp_path):
         flow = tmp_path / "hello.yaml"
         flow.write_text(FLOW)
         assert stateway("flow", "create", str(flow), "--endpoint", endpoint).returncode == 0
-        assert "hello\tStandard" in stateway("flow", "list", "--endpoint", endpoint).stdout
+        listed = stateway("flow", "list", "--endpoint", endpoint).stdout.splitlines()
+        assert listed[0].split() == ["NAME", "MODE", "MODIFIED", "DESCRIPTION"] and listed[1].split()[:2] == [
+            "hello", "Standard"]
         started = stateway("exec", "start", "hello", "--input", '{"who": "you"}', "--name", "e1", "--wait",
-                           "--endpoint", endpoint)
+                           "--json", "--endpoint", endpoint)
         assert started.returncode == 0 and json.loads(json.loads(started.stdout)["Output"]) == {"greeting": "hello you"}
-        assert "e1\tSucceeded" in stateway("exec", "list", "hello", "--endpoint", endpoint).stdout
+        assert "FlowDefinition" not in json.loads(started.stdout)
+        assert stateway("exec", "list", "hello", "--endpoint", endpoint).stdout.splitlines()[1].split()[:2] == [
+            "e1", "Succeeded"]
         history = stateway("exec", "history", "hello", "e1", "--follow", "--endpoint", endpoint).stdout
         assert "ExecutionSucceeded" in history and "StepEntered" in history
         bad = tmp_path / "bad.yaml"

@@ -5,7 +5,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 python=${PYTHON:-python3}
 state=$(mktemp -d)
 port=${STATEWAY_DEMO_PORT:-$($python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
-"$python" "$here/worker.py" --db "$state/demo.db" --endpoint "127.0.0.1:$port" --max-seconds 120 &
+"$python" "$here/worker.py" --endpoint "127.0.0.1:$port" --max-seconds 120 &
 worker=$!
 "$python" -m stateway.cli run "$here/order.yaml" --functions "$here/functions" --flows "$here/flows" \
   --input "@$here/input.json" --db "$state/demo.db" --port "$port"

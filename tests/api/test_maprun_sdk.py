@@ -125,8 +125,11 @@ def test_stopping_the_parent_stops_every_child(fnf, server):
     until(lambda: len(child_tokens(server, run)) == 2)
     fnf.stop_execution(m.StopExecutionRequest(flow_name="mr", execution_name="p2", error="Operator", cause="enough"))
     until(lambda: describe(fnf, "p2", run).status == "Aborted")
-    statuses = until(lambda: [r.status for r in server.runtime.store.list_executions("mr", map_run=run)
-                              if r.status != "Running"] or None)
+    def statuses_once_all_ended():  # children stop one by one: wait for every one of them
+        children = [r.status for r in server.runtime.store.list_executions("mr", map_run=run)]
+        return children if children and "Running" not in children else None
+
+    statuses = until(statuses_once_all_ended)
     assert statuses == ["Stopped", "Stopped"]
     assert describe(fnf, "p2", run).item_counts.aborted == 5
     history = fnf.get_execution_history(m.GetExecutionHistoryRequest(flow_name="mr", execution_name="p2")).body

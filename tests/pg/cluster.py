@@ -33,8 +33,9 @@ def _free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self, bindir: str) -> None:
+    def __init__(self, bindir: str, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable
         self.root = tempfile.mkdtemp(prefix="stateway-pg-")
         self.data = os.path.join(self.root, "data")
         self.log = os.path.join(self.root, "log")
@@ -57,8 +58,9 @@ class PgCluster:
 
     def start(self) -> None:
         # durability off: a test database need not survive the machine, and tests run 3x faster
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:

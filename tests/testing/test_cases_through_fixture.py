@@ -1,6 +1,8 @@
 """Every conformance case (tests/conformance/cases/*.yaml) through the `stateway` fixture: functions mocked from
 the case's expected behaviour, or run by the local function runtime where the case is about real processes.
-Waits, timeouts and drive steps' sleeps run on the virtual clock; the expectations are the case's own."""
+Waits, timeouts and drive steps' sleeps run on the virtual clock; the expectations are the case's own.
+The older-dialect (v1/) and distributed Map (distributed/) cases run too, their functions in-process
+(`stateway.mock_function`), as none of them sleeps or needs a process."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 import pytest
 
 from stateway.testing import NO_ANSWER, Harness, TaskFailure
-from tests.conformance.harness import Ending, case_names, check, load_case
+from tests.conformance.harness import Ending, case_names, check, flow_name, load_case
 
 # cases whose point is what happens to real processes (killed on stop): run by the local runtime
 REAL_PROCESSES = {"stop-cascades"}
@@ -54,10 +56,6 @@ MOCKS: dict[str, dict[str, Any]] = {
 }
 
 
-def _flow_name(case: dict[str, Any]) -> str:
-    return case["flow"].split("Name:", 1)[1].split("\n", 1)[0].strip()
-
-
 def _drive(stateway: Harness, handle: Any, steps: list[dict[str, Any]], real: bool) -> str | None:
     token = None
     for step in steps:
@@ -86,12 +84,15 @@ def _report(handle: Any, token: str, step: dict[str, Any]) -> None:
         handle.report_success(token, step["succeed"])
 
 
-@pytest.mark.parametrize("name", case_names())
+@pytest.mark.parametrize("name", case_names() + case_names("v1") + case_names("distributed"))
 def test_case_through_the_fixture(name, stateway, tmp_path):
     case = load_case(name)
     real = name in REAL_PROCESSES
     functions = case.get("functions") or {}
-    if real:
+    if "/" in name:
+        for function, source in functions.items():
+            stateway.mock_function(f"functions/{function}", source)
+    elif real:
         for function, source in functions.items():
             (tmp_path / f"{function}.py").write_text(source)
         stateway.use_real_services(tmp_path, actions=["FC:InvokeFunction"])
@@ -103,7 +104,7 @@ def test_case_through_the_fixture(name, stateway, tmp_path):
             stateway.mock("FC:InvokeFunction", resource=f"functions/{function}", handler=handler)
     for child, source in (case.get("children") or {}).items():
         stateway.register(source, name=child)
-    flow = stateway.register(case["flow"], name=_flow_name(case))
+    flow = stateway.register(case["flow"], name=flow_name(case))
 
     handle = stateway.start(flow, case.get("input") or {}, name="conformance")
     token = _drive(stateway, handle, case.get("drive") or [], real)

@@ -278,3 +278,25 @@ def test_mock_file_errors_say_where(text, message):
     with pytest.raises(MockConfigError) as caught:
         MockConfig.load(text).mocks("Happy", "charge")
     assert message in str(caught.value)
+
+
+def test_a_function_run_in_process_as_function_compute_would(stateway):
+    stateway.register(CHARGE)
+    stateway.mock_function("functions/charge", "def handler(event, context):\n"
+                                                "    assert context.function_name == 'charge'\n"
+                                                "    if event['amount'] < 0:\n"
+                                                "        raise ValueError('negative')\n"
+                                                "    return {'paid': event['amount']}\n")
+    assert stateway.run("charge", {"amount": 5}).output == {"Body": {"paid": 5}}
+    failed = stateway.run("charge", {"amount": -1})
+    assert (failed.status, failed.error, failed.cause) == ("Failed", "FC.Unknown", "ValueError: negative")
+
+
+def test_an_in_process_function_in_a_callback_task_waits_for_the_callback(stateway):
+    stateway.register(APPROVAL)
+    seen = []
+    stateway.mock_function("functions/ask", lambda event, context: seen.append(event["token"]))
+    handle = stateway.start("approval")
+    assert seen == [handle.pending_task("Ask").token]
+    handle.report_success("Ask", {"by": "dana"})
+    assert handle.result().output == {"approved": True, "by": "dana"}

@@ -30,6 +30,6 @@ def test_a_month_goes_by(stateway):
     assert result.status == "Succeeded" and result.duration == 2592000
 ''')
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 passed" in out.stdout

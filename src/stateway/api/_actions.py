@@ -24,7 +24,7 @@ from stateway.timefmt import iso
 MAX_INPUT_BYTES = 64 * 1024
 DEFAULT_LIMIT = 60
 SYNC_SECONDS = 300
-RECHECK_SECONDS = 1.0  # a long poll re-reads the store at least this often, woken or not
+RECHECK_SECONDS = 5.0  # a long poll re-reads the store about this often even if not woken (a safety net)
 EXPRESS_KEEP = 1000  # ended Express executions kept in memory, at most...
 EXPRESS_KEEP_SECONDS = 600  # ...and for at most this long
 
@@ -42,6 +42,7 @@ class CloudFlowService:
         express = runtime.settings.get("express") or {}
         self.express_keep = int(express.get("keep", EXPRESS_KEEP))
         self.express_keep_seconds = float(express.get("keep_seconds", EXPRESS_KEEP_SECONDS))
+        self.recheck_seconds = RECHECK_SECONDS
 
     def express(self) -> Runtime:
         with self._express_lock:
@@ -68,7 +69,7 @@ class CloudFlowService:
                 remaining = deadline - loop.time()
                 if row.status in FINAL_STATUSES or remaining <= 0:
                     return row
-                await Waiters.sleep(woken, min(remaining, RECHECK_SECONDS))
+                await Waiters.sleep(woken, min(remaining, Waiters.recheck(self.recheck_seconds)))
 
     def close(self) -> None:
         if self._express is not None:

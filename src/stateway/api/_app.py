@@ -8,6 +8,7 @@ the event loop only reads bodies, parses and waits, so a slow or waiting client 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -23,15 +24,18 @@ from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, NOT_YET, ApiError, Clo
 from stateway.api._body import parse_form, read_body
 from stateway.api._maprun import MAP_RUN_ACTIONS
 from stateway.api._mns import QueueApi, mns_error
+from stateway.api._ops import ops_routes
 from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.api._versions import VERSION_ACTIONS
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
+from stateway.runtime import _metrics as metrics
 
 log = logging.getLogger("stateway.api")
 
 MAX_BODY = 1024 * 1024
 API_VERSION = "2019-03-15"
-RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409, "InUse": 409, "NotRunning": 409}
+RESOURCE_STATUS = {"NotExists": 404, "AlreadyExists": 409, "InUse": 409, "NotRunning": 409,
+                   "ServiceUnavailable": 503}
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> JSONResponse:
@@ -93,10 +97,12 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
                 form = parse_form(body, "the form body")
             headers = {k.lower(): v for k, v in request.headers.items()}
             params = {**query, **form}
+            began = time.monotonic()
             result = await run_in_threadpool(checked, request.method, query, form, headers, body, params)
+            action = params.get("Action") or headers.get("x-acs-action", "")
             if result is None:
-                action = params.get("Action") or headers.get("x-acs-action", "")
                 result = await ASYNC_ACTIONS[action](service, params)
+            metrics.API_SECONDS.labels(action).observe(time.monotonic() - began)
             result["RequestId"] = request_id
             return JSONResponse(result, headers={"x-acs-request-id": request_id})
         except ProtocolError as exc:
@@ -114,8 +120,9 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
 
     from stateway.console import create_console  # here: the console imports the API's actions
 
-    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(),
+    app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime),
                             Mount("/console", app=create_console(service, credentials))],
                     exception_handlers={404: _no_route, 405: _no_route})
     app.state.service = service
+    app.state.queues = queues
     return app

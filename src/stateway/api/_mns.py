@@ -19,7 +19,7 @@ from starlette.routing import Route
 from stateway.api._body import read_body
 from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.api._waits import Waiters
-from stateway.store import SQLiteStore
+from stateway.store import Store
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,119}$")
@@ -101,21 +101,30 @@ def _query(request: Request) -> dict[str, str]:
 
 
 class QueueApi:
-    def __init__(self, store: SQLiteStore, checker: SignatureChecker, notify: Any = None,
+    def __init__(self, store: Store, checker: SignatureChecker, notify: Any = None,
                  waiters: Waiters | None = None) -> None:
         self.store = store
         self.checker = checker
         self._notify_runtime = notify or (lambda: None)
         self.waiters = waiters or Waiters()
+        self.recheck_seconds = RECHECK_SECONDS
 
     def notify(self, queue: str | None = None) -> None:
         self._notify_runtime()
         self.waiters.wake_queues(queue)
 
     def routes(self) -> list[Route]:
-        return [Route("/queues", self.handle, methods=["GET"]),
+        return [Route("/queues/queues/{rest:path}", self.misdirected,
+                      methods=["GET", "PUT", "POST", "DELETE"]),
+                Route("/queues", self.handle, methods=["GET"]),
                 Route("/queues/{queue}", self.handle, methods=["GET", "PUT", "DELETE"]),
                 Route("/queues/{queue}/messages", self.handle, methods=["GET", "PUT", "POST", "DELETE"])]
+
+    async def misdirected(self, request: Request) -> Response:
+        """A client given ``http://host:port/queues`` as its endpoint: say what the endpoint is."""
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        return _error(MnsError(400, "InvalidEndpoint", f"The MNS endpoint is {base}, without /queues: the SDK adds "
+                               "/queues/<name> itself."), _request_id())
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id()
@@ -270,7 +279,7 @@ class QueueApi:
             while True:
                 visible_at = await run_in_threadpool(self.store.next_visible, pending.queue)
                 now = time.monotonic()
-                pause = min(pending.deadline - now, RECHECK_SECONDS)
+                pause = min(pending.deadline - now, Waiters.recheck(self.recheck_seconds))
                 if visible_at is not None:
                     pause = min(pause, max(0.0, visible_at - time.time()) + 0.001)
                 await Waiters.sleep(woken, pause)

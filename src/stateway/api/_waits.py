@@ -11,12 +11,15 @@ a missed wake-up (a message sent by another process, a failure path without hist
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from stateway.runtime import Runtime
+
+ENDED_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionStopped", "ExecutionTimedOut"})
 
 
 class Waiters:
@@ -29,9 +32,19 @@ class Waiters:
         key = id(runtime)
 
         def committed(execution_id: int, history: list[dict[str, Any]]) -> None:
-            self.wake(("execution", key, execution_id))
+            waited = ("execution", key, execution_id)
+            # only an end is worth a re-read: a busy execution commits many times a second
+            if waited in self._waiting and any(e.get("Type") in ENDED_EVENTS for e in history):
+                self.wake(waited)
 
         runtime.listeners.append(committed)
+        if getattr(runtime.store, "shared", False):
+            # another process ended an execution (a PostgreSQL notice names no execution): re-read all
+            def noticed(topic: str) -> None:
+                if topic == "ended":
+                    self.wake_all(("execution", key))
+
+            runtime.store.subscribe(noticed)
         notify_queue = runtime.notify_queue
 
         # MNS:SendMessage tasks tell the runtime, not the API, that a queue changed
@@ -52,14 +65,18 @@ class Waiters:
             except RuntimeError:  # that loop has closed
                 pass
 
+    def wake_all(self, prefix: tuple[Any, ...]) -> None:
+        """Wake every waiter whose key starts with ``prefix``."""
+        with self._lock:
+            keys = [k for k in self._waiting if isinstance(k, tuple) and k[:len(prefix)] == prefix]
+        for key in keys:
+            self.wake(key)
+
     def wake_queues(self, queue: str | None = None) -> None:
         if queue is not None:
             self.wake(("queue", queue))
-            return
-        with self._lock:
-            keys = [k for k in self._waiting if isinstance(k, tuple) and k[0] == "queue"]
-        for key in keys:
-            self.wake(key)
+        else:
+            self.wake_all(("queue",))
 
     @contextmanager
     def watch(self, key: Hashable) -> Iterator[asyncio.Event]:
@@ -75,6 +92,12 @@ class Waiters:
                     group.discard(entry)
                     if not group:
                         del self._waiting[key]
+
+    @staticmethod
+    def recheck(seconds: float) -> float:
+        """A re-check interval around ``seconds``, jittered so that many waiters that began together
+        do not all hit the store in the same instant (a burst would queue every other request)."""
+        return seconds * (0.5 + random.random())
 
     @staticmethod
     async def sleep(event: asyncio.Event, seconds: float) -> None:

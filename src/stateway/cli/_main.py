@@ -10,9 +10,12 @@ from typing import Any
 
 import click
 
+from stateway.cli._convert import convert_command
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
+from stateway.cli._stores import store_option
 from stateway.cli._test import test_command
+from stateway.cli._worker import worker_command
 from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
 from stateway.runtime import IntegrationRegistry
@@ -60,7 +63,9 @@ def validate(files: tuple[str, ...]) -> None:
 
 cli.add_command(run_command)
 cli.add_command(serve_command)
+cli.add_command(worker_command)
 cli.add_command(test_command)
+cli.add_command(convert_command)
 
 
 def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:
@@ -412,13 +417,22 @@ def exec_stop(flow: str, name: str, error: str, cause: str, endpoint: str) -> No
     click.echo(f"{flow}/{name}: {result.get('Status')}")
 
 
-db_option = click.option("--db", required=True, type=click.Path(dir_okay=False),
-                         help="the SQLite database of the Stateway that owns the queue")
+def db_option(command: Any) -> Any:
+    command = click.option("--db", type=click.Path(dir_okay=False),
+                           help="the SQLite database of the Stateway that owns the queue")(command)
+    return store_option(command)
 
 
-def _store(db: str) -> Any:
+def _store(db: str | None, store_url: str | None = None) -> Any:
+    from stateway.cli._stores import open_configured_store
     from stateway.store import SQLiteStore
 
+    if db and store_url:
+        raise click.UsageError("give --db or --store, not both")
+    if store_url:
+        return open_configured_store(store_url, {})
+    if not db:
+        raise click.UsageError("which queue store? give --db FILE or --store URL (or set STATEWAY_STORE)")
     return SQLiteStore(db)
 
 
@@ -433,9 +447,9 @@ def queue() -> None:
 @click.option("--priority", default=8, type=click.IntRange(1, 16), help="1 (first) to 16")
 @click.option("--delay", default=0, type=click.IntRange(0, 604800), help="seconds before it can be received")
 @db_option
-def queue_send(name: str, body: str, priority: int, delay: int, db: str) -> None:
+def queue_send(name: str, body: str, priority: int, delay: int, db: str | None, store_url: str | None) -> None:
     """Send BODY to queue NAME; prints the message id."""
-    sent = _store(db).send_message(name, body, priority, delay, time.time())
+    sent = _store(db, store_url).send_message(name, body, priority, delay, time.time())
     click.echo(sent["id"])
 
 
@@ -445,9 +459,9 @@ def queue_send(name: str, body: str, priority: int, delay: int, db: str) -> None
 @click.option("--visibility", default=30, type=click.IntRange(1, 43200), help="seconds hidden after receipt")
 @click.option("--count", default=1, type=click.IntRange(1, 16))
 @db_option
-def queue_receive(name: str, wait: int, visibility: int, count: int, db: str) -> None:
+def queue_receive(name: str, wait: int, visibility: int, count: int, db: str | None, store_url: str | None) -> None:
     """Print received messages as JSON lines (with receipt handles for delete)."""
-    store = _store(db)
+    store = _store(db, store_url)
     deadline = time.monotonic() + wait
     while True:
         messages = store.receive_messages(name, time.time(), count, visibility)
@@ -467,9 +481,9 @@ def queue_receive(name: str, wait: int, visibility: int, count: int, db: str) ->
 @click.argument("name")
 @click.argument("receipt_handle")
 @db_option
-def queue_delete(name: str, receipt_handle: str, db: str) -> None:
+def queue_delete(name: str, receipt_handle: str, db: str | None, store_url: str | None) -> None:
     """Delete a received message by its receipt handle."""
-    if not _store(db).delete_message(name, receipt_handle):
+    if not _store(db, store_url).delete_message(name, receipt_handle):
         click.echo("error: ReceiptHandleError: the receipt handle is not valid (expired or deleted)", err=True)
         sys.exit(1)
 
@@ -479,9 +493,9 @@ def queue_delete(name: str, receipt_handle: str, db: str) -> None:
 @click.argument("receipt_handle")
 @click.argument("seconds", type=click.IntRange(0, 43200))
 @db_option
-def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str) -> None:
+def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str | None, store_url: str | None) -> None:
     """Hide a received message for SECONDS more (0: visible now); prints the new receipt handle."""
-    handle = _store(db).change_visibility(name, receipt_handle, time.time() + seconds)
+    handle = _store(db, store_url).change_visibility(name, receipt_handle, time.time() + seconds)
     if handle is None:
         click.echo("error: MessageNotExist: the receipt handle is not valid (expired or deleted)", err=True)
         sys.exit(1)
@@ -491,9 +505,9 @@ def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str) -> N
 @queue.command("list")
 @json_option
 @db_option
-def queue_list(as_json: bool, db: str) -> None:
+def queue_list(as_json: bool, db: str | None, store_url: str | None) -> None:
     """List the queues and how many messages each holds."""
-    queues = _store(db).list_queues()
+    queues = _store(db, store_url).list_queues()
     if as_json:
         _dump([{"Name": q["name"], "Messages": q["messages"]} for q in queues])
         return
@@ -506,4 +520,4 @@ cli.add_command(_versions.maprun)
 
 
 def main() -> None:
-    cli()
+    cli(prog_name="stateway")  # also under `python -m stateway.cli`: usage lines and completion

@@ -19,11 +19,13 @@ from rich.markup import escape
 
 from stateway.api import DEV_CREDENTIALS, BackgroundServer, create_app
 from stateway.cli._serve import hold_engine_lock
+from stateway.cli._stores import _redacted, open_configured_store, store_option
 from stateway.fdl import FlowDefinitionError
+from stateway.jsontext import MAX_DEPTH, InvalidJSONValue, check_value
 from stateway.runtime import Runtime
 from stateway.store import SQLiteStore
 
-MAX_INPUT_DEPTH = 100  # nesting of an execution input, as the engine allows for any value
+MAX_INPUT_DEPTH = MAX_DEPTH
 
 
 def read_text(path: str | Path, label: str = "") -> str:
@@ -36,28 +38,6 @@ def read_text(path: str | Path, label: str = "") -> str:
                                ) from None
     except OSError as exc:
         raise click.UsageError(f"{label}: cannot read: {exc.strerror}") from None
-
-
-def _not_json(value: Any) -> str | None:
-    """Why a parsed value cannot be an execution input (too deep, NaN/Infinity, a lone surrogate)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_INPUT_DEPTH:
-            return f"nested deeper than {MAX_INPUT_DEPTH} levels"
-        if isinstance(item, dict):
-            stack.extend((k, depth) for k in item)
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
-            return "NaN and Infinity are not JSON"
-        elif isinstance(item, str):
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                return "a string holds an unpaired surrogate (\\ud800-\\udfff), which is not Unicode text"
-    return None
 
 
 def read_input(value: str | None, option: str = "--input") -> Any:
@@ -75,9 +55,10 @@ def read_input(value: str | None, option: str = "--input") -> Any:
         raise click.UsageError(f"{option} is nested deeper than {MAX_INPUT_DEPTH} levels") from None
     except ValueError as exc:
         raise click.UsageError(f"{option} is not JSON: {exc}") from None
-    problem = _not_json(data)
-    if problem:
-        raise click.UsageError(f"{option}: {problem}")
+    try:
+        check_value(data)  # the engine's rule for every value: no lone surrogates, nesting within MAX_DEPTH
+    except InvalidJSONValue as exc:
+        raise click.UsageError(f"{option}: {exc}") from None
     if not isinstance(data, dict):
         raise click.UsageError(f"{option} must be a JSON object")
     return data
@@ -99,6 +80,8 @@ def _flow_name(path: Path, source: str) -> str:
 
     try:
         doc = YAML(typ="safe").load(source)
+        if isinstance(doc, dict) and doc.get("type") == "flow" and "Name" not in doc:
+            doc["Name"] = doc.get("name")  # the older dialect spells it either way (fdl-v1.md §1)
         if isinstance(doc, dict) and isinstance(doc.get("Name"), str) and doc["Name"]:
             return str(doc["Name"])
     except Exception:
@@ -281,10 +264,12 @@ def _port_free(host: str, port: int) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="end with one JSON line: name, status, output, error")
 @click.option("--port", default=0, help="loopback port for callbacks (0: any free port)")
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
+@store_option
 def run_command(file: str, input_: str | None, functions_dir: str | None, flows_dir: str | None, db: str | None,
-                config_path: str | None, as_json: bool, port: int, execution_name: str | None) -> None:
+                config_path: str | None, as_json: bool, port: int, execution_name: str | None,
+                store_url: str | None = None) -> None:
     """Run FILE on the embedded engine until it ends. Exit 0 if it succeeded, 1 if not, 2 for bad input."""
-    from stateway.cli._serve import bucket_dirs, load_config
+    from stateway.cli._serve import bucket_dirs, http_config, load_config
     from stateway.services import FunctionRuntime
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -300,15 +285,22 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     if port and not _port_free("127.0.0.1", port):
         raise click.UsageError(f"--port {port}: the port is taken (give another, or 0 for any free one)")
     tmp = None
-    if db is None:
-        tmp = tempfile.mkdtemp(prefix="stateway-run-")
-        db = os.path.join(tmp, "stateway.db")
-    engine_lock = hold_engine_lock(db)  # noqa: F841 (held until exit: one engine per database)
-    store = SQLiteStore(db)
+    if db is not None and store_url:
+        raise click.UsageError("give --db or --store, not both")
+    if store_url:  # a shared store: other engines may run on it too, so no engine lock
+        db = _redacted(store_url)
+        store = open_configured_store(store_url, config)
+    else:
+        if db is None:
+            tmp = tempfile.mkdtemp(prefix="stateway-run-")
+            db = os.path.join(tmp, "stateway.db")
+        engine_lock = hold_engine_lock(db)  # noqa: F841 (held until exit: one engine per database)
+        store = SQLiteStore(db)
     key_id, secret = next(iter(DEV_CREDENTIALS.items()))
     functions = FunctionRuntime(functions_dir, config.get("functions"))
     settings: dict[str, Any] = {"functions_dir": functions_dir, "function_runtime": functions,
-                                "limits": config.get("limits"), "oss_buckets": bucket_dirs(config)}
+                                "limits": config.get("limits"), "oss_buckets": bucket_dirs(config),
+                                "http": http_config(config, config_path)}
     runtime = Runtime(store, settings=settings)
     app = create_app(runtime, DEV_CREDENTIALS)
     server = BackgroundServer(app, "127.0.0.1", port)
@@ -358,7 +350,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         sys.exit(130)
     finally:
         runtime.close()
-        server.stop()
+        server.stop(force=True)  # a worker's long poll must not hold the end of the run
     progress.stop()
     color = "green" if row.status == "Succeeded" else "red"
     console.print(f"[bold {color}]{row.status}[/] in {time.time() - began:.2f}s: {progress.summary()}")

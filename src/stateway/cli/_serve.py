@@ -16,7 +16,7 @@ from stateway.api import DEV_CREDENTIALS, create_app
 from stateway.integrations.http import HostRules
 from stateway.runtime import Runtime
 from stateway.services import FunctionRuntime
-from stateway.store import DatabaseInUse, EngineLock, SQLiteStore, lock_engine
+from stateway.store import DatabaseInUse, EngineLock, lock_engine, sqlite_path
 
 
 def is_loopback(host: str) -> bool:
@@ -52,6 +52,15 @@ def access_keys(config: dict[str, Any]) -> dict[str, str]:
     return keys
 
 
+def http_config(config: dict[str, Any], config_path: str | None) -> dict[str, Any] | None:
+    """``[http] allow/deny`` for HTTP:Request, checked now so that a typo stops the start, not a task."""
+    try:
+        HostRules.parse(config.get("http"))
+    except ValueError as exc:
+        raise click.UsageError(f"--config {config_path}: {exc}") from None
+    return config.get("http")
+
+
 def hold_engine_lock(database: str) -> EngineLock:
     """The engine lock of ``database`` for this process's lifetime, or exit 2 naming the holder."""
     try:
@@ -70,15 +79,25 @@ def hold_engine_lock(database: str) -> EngineLock:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML: access_keys, functions, limits")
 @click.option("--oss-bucket", "oss_buckets", multiple=True, metavar="NAME=DIR",
               help="a bucket name a distributed Map's ItemReader may name, and the directory it stands for")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="one line per execution start and end and per task waiting for a callback")
+@click.option("--store", "store_url", envvar="STATEWAY_STORE", metavar="URL",
+              help="postgresql://user@host:port/db (shared by many processes), sqlite:///path.db, or a directory "
+                   "(default: --data-dir) [env STATEWAY_STORE; config [store] url]")
+@click.option("--api-only", is_flag=True, help="serve the API only; workers (`stateway worker`) run the executions")
 def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
-                  oss_buckets: tuple[str, ...]) -> None:
+                  oss_buckets: tuple[str, ...] = (), log_format: str = "text", store_url: str | None = None,
+                  api_only: bool = False) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
+    from stateway.cli import _logging
+    from stateway.cli._run import _port_free
+
+    _logging.configure(log_format)
     config = load_config(config_path)
+    if not _port_free(host, port):
+        raise click.UsageError(f"--port {port}: the port is taken on {host}")
     keys = access_keys(config)
-    try:
-        HostRules.parse(config.get("http"))
-    except ValueError as exc:
-        raise click.UsageError(f"--config {config_path}: {exc}") from None
+    http_rules = http_config(config, config_path)
     if not keys:
         if not is_loopback(host):
             click.echo(f"error: refusing to listen on {host} without access keys; configure [[access_keys]] in "
@@ -87,28 +106,42 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         keys = dict(DEV_CREDENTIALS)
         click.echo("stateway: no access keys configured; accepting the development pair test/test on loopback",
                    err=True)
-    os.makedirs(data_dir, exist_ok=True)
-    database = os.path.join(data_dir, "stateway.db")
-    engine_lock = hold_engine_lock(database)
+    from stateway.cli._stores import is_shared, lease_seconds, open_configured_store, store_target
+
+    target = store_target(store_url, config, data_dir)
+    if api_only and not is_shared(target):
+        raise click.UsageError("--api-only needs a shared store: --store postgresql://...")
+    engine_lock = None
+    if not is_shared(target):  # SQLite: one engine per database file
+        if target == data_dir:
+            os.makedirs(data_dir, exist_ok=True)
+        engine_lock = hold_engine_lock(sqlite_path(target))
     key_id, secret = next(iter(keys.items()))
     endpoint = f"{host}:{port}"
     functions = FunctionRuntime(functions_dir, config.get("functions"), environment={
         "STATEWAY_ENDPOINT": endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
-    runtime = Runtime(SQLiteStore(database),
+    runtime = Runtime(open_configured_store(target, config),
                       settings={"function_runtime": functions, "limits": config.get("limits"),
-                                "express": config.get("express"), "http": config.get("http"),
-                                "oss_buckets": bucket_dirs(config, oss_buckets)})
+                                "express": config.get("express"), "http": http_rules,
+                                "oss_buckets": bucket_dirs(config, oss_buckets),
+                                "lease_seconds": lease_seconds(config)})
     app = create_app(runtime, keys, endpoint)
-    runtime.start()
-    click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} (data in {data_dir})", err=True)
+    runtime.listeners.append(_logging.ExecutionLog(runtime))
+    if not api_only:
+        runtime.start()
+    where = f"data in {data_dir}" if target == data_dir else f"store {target.split('@')[-1]}"
+    click.echo(f"stateway: serving CloudFlow's API on http://{endpoint} ({where}"
+               f"{'; API only' if api_only else ''})", err=True)
     click.echo(f"stateway: web console on http://{endpoint}/console/", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", timeout_keep_alive=600)
     finally:
         app.state.service.close()
         runtime.close()
-        engine_lock.release()
+        runtime.store.close()
+        if engine_lock is not None:
+            engine_lock.release()
 
 
 def bucket_dirs(config: dict[str, Any], options: tuple[str, ...] = ()) -> dict[str, str]:

@@ -6,7 +6,8 @@ An execution is a tree of *frames*: each frame runs one scope (the flow, a Paral
 Map item) and is blocked on at most one thing: a task, a timer, or its child frames.
 
 A decision does bounded work: at most ``decision_events`` history events, ``decision_bytes`` of
-event detail, or until ``deadline`` on the caller's clock. Past that it *yields*: the frames
+event detail, or until the caller's ``should_yield()`` says so (a time slice, or other work
+waiting). Past that it *yields*: the frames
 still ready are saved in the state and a ``continue`` timer, due at once, brings the execution
 back at its next turn, after the other executions' work. The events limit is checked at every
 event, so a loop of Pass or Choice states fails with ``FnF.EventsLimitExceeded`` at the limit.
@@ -135,14 +136,12 @@ class Interpreter:
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
 
     def decide(self, state: dict[str, Any], event: dict[str, Any], now: float, mint_token: TokenMinter, *,
-               owned: bool = False, deadline: float | None = None,
-               clock: Callable[[], float] | None = None) -> Decision:
+               owned: bool = False, should_yield: Callable[[], bool] | None = None) -> Decision:
         """``owned=True`` hands ``state`` over (the caller will not use it again), which saves a deep copy;
-        by default the input is left untouched. With ``deadline`` and ``clock`` the decision also
-        yields once ``clock() > deadline`` (checked every few dozen events)."""
+        by default the input is left untouched. ``should_yield`` is asked every few dozen events
+        whether the decision should stop there (the engine itself has no clock)."""
         run = _Run(self, state if owned else deep_copy(state), now, mint_token)
-        if deadline is not None and clock is not None:
-            run.deadline, run.clock = deadline, clock
+        run.should_yield = should_yield
         run.handle(event)
         return run.decision
 
@@ -185,8 +184,7 @@ class _Run:
         limits = interp.limits
         self.events_left = limits["decision_events"]
         self.bytes_left = limits["decision_bytes"]
-        self.deadline: float | None = None
-        self.clock: Callable[[], float] | None = None
+        self.should_yield: Callable[[], bool] | None = None
         self.out_of_budget = False
 
     # -- events in -------------------------------------------------------------------------
@@ -241,7 +239,7 @@ class _Run:
                 if type(value) is str:
                     self.bytes_left -= len(value)
         if self.events_left <= 0 or self.bytes_left <= 0 or (
-                self.clock is not None and not self.events_left & 31 and self.clock() > self.deadline):  # type: ignore[operator]
+                self.should_yield is not None and not self.events_left & 31 and self.should_yield()):
             self.out_of_budget = True
         self.decision.history.append({
             "EventId": event_id,
@@ -773,12 +771,15 @@ class _Run:
                                f"gave {type_name(items)}, not an array")
         self.history("StepStarted", self._exit_name(frame, state), {})
         inputs = []
-        for item in items:
+        own_item = frame.get("item")
+        for index, item in enumerate(items):
             if state.item_constructor is not None:
+                frame["item"] = {"Index": index, "Value": item}  # $Context.Map.Item in ItemConstructor too
                 item_env = self.env(frame, frame["input"], item=item)
                 inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))
             else:
                 inputs.append(item)
+        frame["item"] = own_item
         self.start_items(frame, state, items, inputs)
 
     def start_items(self, frame: dict[str, Any], state: State, items: list[Any], inputs: list[Any]) -> None:

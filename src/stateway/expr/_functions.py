@@ -20,6 +20,7 @@ from typing import Any
 import re2
 
 from stateway.expr._errors import EvaluationError
+from stateway.expr._jsonpath import json_path
 from stateway.expr._values import check_integer, is_number, kind_of, strict_equal, type_name
 from stateway.jsontext import InvalidJSONValue, parse_json
 
@@ -207,6 +208,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "get": _get,
     "intAdd": _int_add,
     "randomInt": _random_int,
+    "jsonPath": json_path,  # Stateway extension: the older dialect's wildcard paths (fdl-v1.md §4.3)
 }
 
 # name -> (fewest arguments, most arguments or None for any number, signature shown in errors)
@@ -232,6 +234,7 @@ SIGNATURES: dict[str, tuple[int, int | None, str]] = {
     "get": (2, 2, "get(container, keyOrIndex)"),
     "intAdd": (2, 2, "intAdd(a, b)"),
     "randomInt": (2, 2, "randomInt(min, max)"),
+    "jsonPath": (2, 2, "jsonPath(value, path)"),
 }
 assert SIGNATURES.keys() == FUNCTIONS.keys()
 

@@ -1,18 +1,25 @@
 """Loads FDL with ruamel.yaml (which keeps line and column of every node) and validates it.
 
 Every problem is collected rather than raised at the first one, so a user fixes a definition
-in one pass.
+in one pass (up to ``MAX_PROBLEMS`` of them).
+
+A definition is untrusted input: it is at most ``MAX_DEFINITION_BYTES``, and so is its form once
+YAML aliases are expanded (measured without expanding them, so an alias bomb is refused at
+once); it nests at most ``MAX_YAML_DEPTH`` deep. Validating any definition under these limits
+takes well under a second.
 """
 
 from __future__ import annotations
 
 import difflib
 import io
+import math
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+import yaml as libyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -30,8 +37,10 @@ from stateway.fdl._model import (
     Scope,
     State,
 )
+from stateway.jsontext import InvalidJSONValue, check_value
 
-COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor"}
+COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor",
+                 "InputConstructor.$", "OutputConstructor.$"}  # '.$': Stateway's whole-value constructor
 FLOW_FIELDS = {"Type", "SpecVersion", "Name", "Description", "StartAt", "States", "Timeout", "Comment"}
 SCOPE_FIELDS = {"StartAt", "States", "Description", "Comment"}
 TYPE_FIELDS: dict[str, set[str]] = {
@@ -41,7 +50,7 @@ TYPE_FIELDS: dict[str, set[str]] = {
     "Choice": {"Branches", "Default"},
     "Parallel": {"Branches", "Retry", "Catch", "Next", "End"},
     "Map": {
-        "ItemsPath", "Processor", "MaxConcurrency", "MaxConcuccency", "ItemConstructor",
+        "ItemsPath", "Processor", "MaxConcurrency", "MaxConcuccency", "ItemConstructor", "ItemConstructor.$",
         "Retry", "Catch", "Next", "End",
         # distributed mode: recognised so that the error says what is missing, not "unknown field"
         "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
@@ -55,7 +64,13 @@ RETRY_FIELDS = {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "Back
 CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
 MAX_TASK_TIMEOUT = 604800
 MAX_PARALLEL_BRANCHES = 50
+MAX_DEFINITION_BYTES = 64 * 1024  # the text, and its YAML-alias-expanded form
+MAX_YAML_DEPTH = 200
+MAX_PROBLEMS = 100
+MAX_GLOBAL_KEY_BYTES = 128  # fdl.md §3.5
+VARIABLES = ("Input", "Output", "Context", "Global", "Item")
 
+_OLDER_DIALECT = re.compile(r"""^(?:version|steps|type[ \t]*:[ \t]*["']?flow\b)|^\{?\s*"version"\s*:""", re.M)
 _local = threading.local()  # a ruamel YAML instance is not safe to share between threads
 
 
@@ -73,8 +88,112 @@ def canonical_action(action: str) -> str:
 
 
 def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    if len(choices) > 500 or len(word) > 200:  # a suggestion is a courtesy, not worth seconds
+        return ""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _variable_problem(expression: Expression) -> str | None:
+    """Variables are case-sensitive: ``$input.x`` would silently be null, so it is an error."""
+    for name in sorted(expression.variables):
+        if name not in VARIABLES:
+            close = [v for v in VARIABLES if v.lower() == name.lower()] or difflib.get_close_matches(
+                name, VARIABLES, n=1, cutoff=0.6)
+            hint = f"; did you mean ${close[0]}?" if close else f"; variables are {', '.join('$' + v for v in VARIABLES)}"
+            return f"unknown variable ${name} in {expression.source!r}{hint}"
+    return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_EVENTS_LOADER = getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)  # libyaml's C parser when built with it
+
+
+def _prescan(source: str, budget: int) -> None:
+    """libyaml's event stream (C, iterative, linear): nesting depth and the alias-expanded size,
+    before the pure-Python round-trip loader sees a text that would cost it seconds or gigabytes.
+    Raises _TooLarge; a text libyaml cannot read is left to the loader, which says why."""
+    anchors: dict[str, int] = {}
+    stack: list[list[Any]] = [[0, None]]  # [size so far, anchor] per open collection; the bottom is the stream
+    try:
+        for event in libyaml.parse(source, Loader=_EVENTS_LOADER):
+            if isinstance(event, libyaml.CollectionStartEvent):
+                if len(stack) > MAX_YAML_DEPTH:
+                    raise _TooLarge(f"the definition nests more than {MAX_YAML_DEPTH} deep")
+                stack.append([2, event.anchor])
+                continue
+            if isinstance(event, libyaml.ScalarEvent):
+                size = len(event.value) + 2
+                if event.anchor:
+                    anchors[event.anchor] = size
+            elif isinstance(event, libyaml.AliasEvent):
+                size = anchors.get(event.anchor, 0)
+            elif isinstance(event, libyaml.CollectionEndEvent):
+                size, anchor = stack.pop()
+                if anchor:
+                    anchors[anchor] = size
+            else:
+                continue
+            stack[-1][0] += size
+            if stack[-1][0] > budget:
+                raise _TooLarge(f"the definition is over {budget} bytes once its YAML aliases are expanded")
+    except libyaml.YAMLError as exc:
+        if "maximum nesting depth" in str(exc):
+            raise _TooLarge(f"the definition nests more than {MAX_YAML_DEPTH} deep") from None
+
+
+def _bad_text(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _expanded_size(doc: Any, budget: int) -> int:
+    """Bytes the document would take written out with every alias expanded, computed once per node
+    (aliases share nodes), so it costs the size of the text, not of the expansion. Raises _TooLarge
+    past ``budget``, for a node that contains itself, or nesting over MAX_YAML_DEPTH."""
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if isinstance(node, (dict, list)):
+            key = id(node)
+            if key in memo:
+                return memo[key]
+            if key in active:
+                raise _TooLarge("a YAML alias refers to a node that contains it")
+            if depth > MAX_YAML_DEPTH:
+                raise _TooLarge(f"the definition nests more than {MAX_YAML_DEPTH} deep")
+            active.add(key)
+            total = 2
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    total += size(k, depth + 1) + size(v, depth + 1) + 2
+                    if total > budget:
+                        raise _TooLarge(f"the definition is over {budget} bytes once its YAML aliases are expanded")
+            else:
+                for v in node:
+                    total += size(v, depth + 1) + 2
+                    if total > budget:
+                        raise _TooLarge(f"the definition is over {budget} bytes once its YAML aliases are expanded")
+            active.discard(key)
+            memo[key] = total
+            return total
+        if isinstance(node, str):
+            if _bad_text(node):
+                raise _TooLarge("the definition holds text that is not valid Unicode (a lone surrogate)")
+            return len(node)
+        return 8
+
+    return size(doc, 0)
 
 
 class _Loader:
@@ -84,6 +203,7 @@ class _Loader:
         self.source = source
         self.actions = actions
         self.problems: list[Problem] = []
+        self.errors = 0
         self.scopes: dict[str, Scope] = {}
         self.doc_name: str | None = None
 
@@ -103,12 +223,18 @@ class _Loader:
         return 0, 0
 
     def error(self, path: str, message: str, node: Any, key: Any = None) -> None:
-        line, col = self._pos(node, key)
-        self.problems.append(Problem("error", path, message, line, col))
+        self.errors += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            line, col = self._pos(node, key)
+            self.problems.append(Problem("error", path, message, line, col))
+        elif len(self.problems) == MAX_PROBLEMS:
+            self.problems.append(Problem("error", "", f"more than {MAX_PROBLEMS} problems; the rest are not listed",
+                                         0, 0))
 
     def warning(self, path: str, message: str, node: Any, key: Any = None) -> None:
-        line, col = self._pos(node, key)
-        self.problems.append(Problem("warning", path, message, line, col))
+        if len(self.problems) < MAX_PROBLEMS:
+            line, col = self._pos(node, key)
+            self.problems.append(Problem("warning", path, message, line, col))
 
     # -- field readers -------------------------------------------------------------
     def text(self, node: CommentedMap, key: str, path: str, *, required: bool = False) -> str | None:
@@ -127,7 +253,7 @@ class _Loader:
         if key not in node:
             return None
         value = node[key]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if ok and integer and isinstance(value, float) and not value.is_integer():
             ok = False
         if ok and (value < low or (high is not None and value > high)):
@@ -143,12 +269,19 @@ class _Loader:
     def expression(self, node: Any, key: Any, path: str) -> Expression | None:
         value = node[key]
         try:
-            return compile_expression(value)
+            expression = compile_expression(value)
         except ExpressionError as exc:
             self.error(f"{path} > {key}", f"{exc.message} at position {exc.position} in {exc.expression!r}", node, key)
             return None
+        problem = _variable_problem(expression)
+        if problem:
+            self.error(f"{path} > {key}", problem, node, key)
+            return None
+        return expression
 
     def template(self, node: CommentedMap, key: str, path: str) -> Template | None:
+        if f"{key}.$" in node:
+            return self.whole_value_template(node, key, path)
         if key not in node:
             return None
         value = node[key]
@@ -157,7 +290,32 @@ class _Loader:
             return None
         if not self._check_template(value, f"{path} > {key}"):
             return None
-        return compile_template(to_plain(value))
+        plain = to_plain(value)
+        try:
+            check_value(plain)
+        except InvalidJSONValue as exc:
+            self.error(f"{path} > {key}", f"the template is not JSON: {exc}", node, key)
+            return None
+        return compile_template(plain)
+
+    def whole_value_template(self, node: CommentedMap, key: str, path: str) -> Template | None:
+        """``OutputConstructor.$: EXPR``: the whole value is the expression's (a Stateway extension, so
+        that a constructor can give an object whose keys are not known in advance)."""
+        if key in node:
+            self.error(path, f"give either {key!r} or '{key}.$', not both", node, f"{key}.$")
+            return None
+        if not isinstance(node[f"{key}.$"], str):
+            self.error(f"{path} > {key}.$", f"expected an expression (text), got {_describe(node[key + '.$'])}",
+                       node, f"{key}.$")
+            return None
+        expression = self.expression(node, f"{key}.$", path)
+        if expression is None:
+            return None
+        template = compile_template({})
+        template.source = {f"{key}.$": expression.source}
+        template.build = expression.evaluate
+        template.dynamic = True
+        return template
 
     def _check_template(self, node: Any, path: str) -> bool:
         ok = True
@@ -169,10 +327,11 @@ class _Loader:
                         ok = False
                         continue
                     try:
-                        compile_expression(v)
+                        problem = _variable_problem(compile_expression(v))
                     except ExpressionError as exc:
-                        self.error(f"{path} > {k}", f"{exc.message} at position {exc.position} in {exc.expression!r}",
-                                   node, k)
+                        problem = f"{exc.message} at position {exc.position} in {exc.expression!r}"
+                    if problem:
+                        self.error(f"{path} > {k}", problem, node, k)
                         ok = False
                 else:
                     ok = self._check_template(v, f"{path} > {k}") and ok
@@ -189,17 +348,56 @@ class _Loader:
 
     # -- document -------------------------------------------------------------------
     def load(self) -> Flow | None:
+        if len(self.source) > MAX_DEFINITION_BYTES // 4 and len(self.source.encode(errors="replace")) > \
+                MAX_DEFINITION_BYTES:
+            self.problems.append(Problem("error", "", f"the definition is over {MAX_DEFINITION_BYTES} bytes", 0, 0))
+            return None
+        if _bad_text(self.source):
+            self.problems.append(Problem("error", "", "the definition is not valid Unicode text (a lone surrogate)",
+                                         0, 0))
+            return None
         try:
-            doc = _yaml().load(io.StringIO(self.source))
+            _prescan(self.source, MAX_DEFINITION_BYTES)
+        except _TooLarge as exc:
+            self.problems.append(Problem("error", "", str(exc), 0, 0))
+            return None
+        if _OLDER_DIALECT.search(self.source):  # older-dialect flows are often long: parse them with libyaml
+            from stateway.fdl._fastyaml import FastYAMLError
+            from stateway.fdl._fastyaml import load as fast_load
+
+            try:
+                doc = fast_load(self.source)
+            except FastYAMLError as exc:
+                self.problems.append(Problem("error", "", f"not valid YAML: {exc.message}", exc.line, exc.column))
+                return None
+        else:
+            doc = self._load_yaml()
+        if doc is None and self.problems:
+            return None
+        try:
+            _expanded_size(doc, MAX_DEFINITION_BYTES)
+        except _TooLarge as exc:
+            self.problems.append(Problem("error", "", str(exc), 0, 0))
+            return None
+        return self._load_document(doc)
+
+    def _load_yaml(self) -> Any:
+        try:
+            return _yaml().load(io.StringIO(self.source))
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
             problem = exc.problem or exc.context or "invalid YAML"
             self.problems.append(Problem("error", "", f"not valid YAML: {problem}", line, col))
             return None
+        except RecursionError:
+            self.problems.append(Problem("error", "", f"the definition nests more than {MAX_YAML_DEPTH} deep", 0, 0))
+            return None
         except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys)
             self.problems.append(Problem("error", "", f"not valid YAML: {exc}", 0, 0))
             return None
+
+    def _load_document(self, doc: Any) -> Flow | None:
         if not isinstance(doc, CommentedMap):
             self.problems.append(Problem("error", "", f"a flow definition is a mapping, got {_describe(doc)}", 1, 1))
             return None
@@ -225,7 +423,7 @@ class _Loader:
         description = doc.get("Description") if isinstance(doc.get("Description"), str) else None
         timeout = self.number(doc, "Timeout", "", low=0)
         root = self.scope(doc, "", "")
-        if root is None or any(p.severity == "error" for p in self.problems):
+        if root is None or self.errors:
             return None
         return Flow(
             name=name,
@@ -322,23 +520,34 @@ class _Loader:
     # -- states ------------------------------------------------------------------
     def state(self, node: CommentedMap, path: str, name: str, scope_key: str) -> State | None:
         kind = node.get("Type")
-        if kind not in TYPE_FIELDS:
+        if not isinstance(kind, str) or kind not in TYPE_FIELDS:  # a list or mapping is not hashable
             if "Type" not in node:
                 self.error(path, "missing required field 'Type'", node)
             else:
                 self.error(f"{path} > Type", f"unknown state type {_describe(kind)}; expected one of "
                            f"{', '.join(TYPE_FIELDS)}{_suggest(str(kind), TYPE_FIELDS)}", node, "Type")
             return None
-        errors_before = len([p for p in self.problems if p.severity == "error"])
+        errors_before = self.errors
         self.unknown_fields(node, COMMON_FIELDS | TYPE_FIELDS[kind], path, f"a {kind} state")
         fields: dict[str, Any] = {"name": name, "type": kind, "path": path}
         self.transition(node, path, kind, fields)
         fields["input_constructor"] = self.template(node, "InputConstructor", path)
         if kind != "Choice":
             fields["output_constructor"] = self.template(node, "OutputConstructor", path)
+        elif "OutputConstructor" in node:  # fdl.md §2: a Choice passes its input on unchanged
+            self.error(f"{path} > OutputConstructor", "a Choice state has no OutputConstructor; its output is its "
+                       "input (shape it with an InputConstructor, or in the next state)", node, "OutputConstructor")
         fields["global_constructor"] = self.template(node, "GlobalConstructor", path)
+        global_node = node.get("GlobalConstructor")
+        if isinstance(global_node, dict):
+            for gkey in global_node:
+                name_ = str(gkey)[:-2] if str(gkey).endswith(".$") else str(gkey)
+                if len(name_.encode(errors="replace")) > MAX_GLOBAL_KEY_BYTES:
+                    self.error(f"{path} > GlobalConstructor > {name_[:40]}…", f"a $Global key is at most "
+                               f"{MAX_GLOBAL_KEY_BYTES} bytes, this one is {len(name_.encode(errors='replace'))}",
+                               global_node, gkey)
         getattr(self, f"state_{kind.lower()}")(node, path, name, scope_key, fields)
-        if len([p for p in self.problems if p.severity == "error"]) > errors_before:
+        if self.errors > errors_before:
             return None
         return State(**fields)
 

@@ -210,7 +210,7 @@ class V1Loader:
     def step(self, node: CommentedMap, path: str, name: str, scope_key: str, following: str | None,
              siblings: set[str]) -> State | None:
         kind = node.get("type")
-        if kind not in STEP_KEYS:
+        if not isinstance(kind, str) or kind not in STEP_KEYS:
             if "type" not in node:
                 self.error(path, "missing required field 'type'", node)
             else:
@@ -292,7 +292,7 @@ class V1Loader:
         fields["type"] = "Task"
         arn = self.base.text(node, "resourceArn", path, required=True)
         pattern = node.get("pattern", "requestResponse")
-        if pattern not in PATTERNS:
+        if not isinstance(pattern, str) or pattern not in PATTERNS:
             self.error(f"{path} > pattern", f"unknown pattern {_describe(pattern)}; expected one of "
                        f"{', '.join(PATTERNS)}{_suggest(str(pattern), PATTERNS)}", node, "pattern")
             pattern = "requestResponse"
@@ -309,7 +309,7 @@ class V1Loader:
                 self.error(f"{path} > pattern", f"{arn} does not support pattern {pattern!r}; it supports "
                            f"{', '.join(patterns)}", node, "pattern")
             actions = self.base.actions
-            if actions is not None and (action not in actions or mode not in actions[action]):
+            if pattern in patterns and actions is not None and (action not in actions or mode not in actions[action]):
                 self.error(f"{path} > resourceArn", f"this engine has no {action} integration with {mode}",
                            node, "resourceArn")
             fields["action"] = action

@@ -10,125 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ROOTS = ("$input", "$local", "$context", "$")
-_ROOT = re.compile(r"\$(input|local|context)?")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_WILD = object()
-
-
-class V1SyntaxError(ValueError):
-    """A path or condition that does not parse; ``position`` is 0-based in the text."""
-
-    def __init__(self, message: str, position: int) -> None:
-        self.message = message
-        self.position = position
-        super().__init__(f"{message} at position {position}")
-
-
-class V1EvalError(ValueError):
-    """A condition could not be evaluated (FnF.InvalidArgument)."""
-
-
-def is_path(value: Any) -> bool:
-    """A mapping source is a path when it is a root alone or followed by '.' or '[' (§4.1)."""
-    if not isinstance(value, str) or not value.startswith("$"):
-        return False
-    for root in ("$input", "$local", "$context", "$"):
-        if value.startswith(root):
-            rest = value[len(root):]
-            if rest == "" or rest[0] in ".[":
-                return True
-    return False
-
-
-@dataclass(frozen=True)
-class Path:
-    source: str
-    root: str  # "input", "local", "context" or "" for $
-    segments: tuple[Any, ...]  # str key, int index, or _WILD
-
-    def evaluate(self, roots: dict[str, Any]) -> Any:
-        return _walk(roots.get(self.root), self.segments, 0)
-
-
-def _walk(value: Any, segments: tuple[Any, ...], i: int) -> Any:
-    while i < len(segments):
-        seg = segments[i]
-        if seg is _WILD:
-            if isinstance(value, dict):
-                values = list(value.values())
-            elif isinstance(value, list):
-                values = value
-            else:
-                return []
-            out = []
-            for v in values:
-                found = _walk(v, segments, i + 1)
-                if found is not None:
-                    out.append(found)
-            return out
-        if isinstance(seg, int):
-            value = value[seg] if isinstance(value, list) and seg < len(value) else None
-        else:
-            value = value.get(seg) if isinstance(value, dict) else None
-        if value is None:
-            return None
-        i += 1
-    return value
-
-
-def parse_path(text: str, start: int = 0) -> tuple[Path, int]:
-    """Parses a path at ``text[start:]``; returns it and the position after it."""
-    m = _ROOT.match(text, start)
-    if m is None:
-        raise V1SyntaxError("expected a path starting with $", start)
-    root = m.group(1) or ""
-    i = m.end()
-    segments: list[Any] = []
-    while i < len(text):
-        c = text[i]
-        if c == ".":
-            if text.startswith("..", i):
-                raise V1SyntaxError("recursive descent '..' is not supported", i)
-            if text.startswith(".*", i):
-                segments.append(_WILD)
-                i += 2
-                continue
-            n = _NAME.match(text, i + 1)
-            if n is None:
-                raise V1SyntaxError("expected a key name after '.'", i + 1)
-            segments.append(n.group())
-            i = n.end()
-        elif c == "[":
-            j = i + 1
-            if text.startswith("*]", j):
-                segments.append(_WILD)
-                i = j + 2
-            elif j < len(text) and text[j] in "\"'":
-                quote = text[j]
-                end = text.find(quote, j + 1)
-                if end < 0 or not text.startswith("]", end + 1):
-                    raise V1SyntaxError("unterminated quoted key", j)
-                segments.append(text[j + 1:end])
-                i = end + 2
-            else:
-                d = re.compile(r"\d+\]").match(text, j)
-                if d is None:
-                    what = "filters" if text.startswith("?", j) else "slices and negative indexes" \
-                        if text[j:j + 1] in ("-", ":") or ":" in text[j:text.find("]", j)] else "this index"
-                    raise V1SyntaxError(f"{what} not supported; use [n], [*] or [\"key\"]", j)
-                segments.append(int(text[j:d.end() - 1]))
-                i = d.end()
-        else:
-            break
-    return Path(text[start:i], root, tuple(segments)), i
-
-
-def compile_path(text: str) -> Path:
-    path, end = parse_path(text)
-    if end != len(text):
-        raise V1SyntaxError(f"unexpected {text[end]!r} in the path", end)
-    return path
+from stateway.expr._jsonpath import (  # noqa: F401  (re-exported for the loader and engine)
+    WILDCARD,
+    Path,
+    V1EvalError,
+    V1SyntaxError,
+    compile_path,
+    is_path,
+    parse_path,
+)
 
 
 @dataclass(frozen=True)
@@ -199,11 +89,41 @@ def _truth(value: Any, what: str) -> bool:
 
 
 class _ConditionParser:
+    """Recursive descent over §7's grammar; ``build_*`` make the result (closures here, text in the
+    converter's subclass)."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
         self.uses_local = False
 
+    # -- what the parse builds: evaluators ---------------------------------------------------
+    def build_or(self, a: Any, b: Any) -> Any:
+        return lambda r: _truth(a(r), "'||'") or _truth(b(r), "'||'")
+
+    def build_and(self, a: Any, b: Any) -> Any:
+        return lambda r: _truth(a(r), "'&&'") and _truth(b(r), "'&&'")
+
+    def build_not(self, a: Any) -> Any:
+        return lambda r: not _truth(a(r), "'!'")
+
+    def build_compare(self, op: str, a: Any, b: Any) -> Any:
+        if op == "==":
+            return lambda r: _equal(a(r), b(r))
+        if op == "!=":
+            return lambda r: not _equal(a(r), b(r))
+        return lambda r: _lt(a(r), b(r), op)
+
+    def build_path(self, path: Path) -> Any:
+        return path.evaluate
+
+    def build_constant(self, value: Any) -> Any:
+        return lambda r: value
+
+    def build_group(self, inner: Any) -> Any:
+        return inner
+
+    # -- the grammar -------------------------------------------------------------------------
     def peek(self) -> tuple[str, str, int] | None:
         m = _TOKEN.match(self.text, self.pos)
         if m is None:
@@ -214,7 +134,7 @@ class _ConditionParser:
         kind = m.lastgroup or ""
         return kind, m.group(kind), m.start(kind)
 
-    def take(self) -> tuple[str, str, int]:
+    def take(self) -> tuple[str, Any, int]:
         tok = self.peek()
         if tok is None:
             raise V1SyntaxError("unexpected end of the condition", len(self.text))
@@ -224,80 +144,69 @@ class _ConditionParser:
             if path.root == "local":
                 self.uses_local = True
             self.pos = end
-            return "path", path, start  # type: ignore[return-value]
+            return "path", path, start
         self.pos = start + len(value)
         return tok
 
-    def parse(self) -> Evaluator:
-        run = self.or_()
-        if self.peek() is not None:
-            _, value, start = self.peek()  # type: ignore[misc]
-            raise V1SyntaxError(f"unexpected {value!r}", start)
-        return run
+    def parse(self) -> Any:
+        result = self.or_()
+        tok = self.peek()
+        if tok is not None:
+            raise V1SyntaxError(f"unexpected {tok[1]!r}", tok[2])
+        return result
 
-    def or_(self) -> Evaluator:
+    def or_(self) -> Any:
         left = self.and_()
         while (tok := self.peek()) and tok[1] == "||":
             self.take()
-            right = self.and_()
-            left = (lambda a, b: lambda r: _truth(a(r), "'||'") or _truth(b(r), "'||'"))(left, right)
+            left = self.build_or(left, self.and_())
         return left
 
-    def and_(self) -> Evaluator:
+    def and_(self) -> Any:
         left = self.not_()
         while (tok := self.peek()) and tok[1] == "&&":
             self.take()
-            right = self.not_()
-            left = (lambda a, b: lambda r: _truth(a(r), "'&&'") and _truth(b(r), "'&&'"))(left, right)
+            left = self.build_and(left, self.not_())
         return left
 
-    def not_(self) -> Evaluator:
+    def not_(self) -> Any:
         tok = self.peek()
         if tok and tok[1] == "!":
             self.take()
-            inner = self.not_()
-            return lambda r: not _truth(inner(r), "'!'")
+            return self.build_not(self.not_())
         return self.compare()
 
-    def compare(self) -> Evaluator:
+    def compare(self) -> Any:
         left = self.operand()
         tok = self.peek()
         if tok and tok[0] == "op" and tok[1] in ("==", "!=", "<", "<=", ">", ">="):
             op = self.take()[1]
-            right = self.operand()
-            if op == "==":
-                return lambda r: _equal(left(r), right(r))
-            if op == "!=":
-                return lambda r: not _equal(left(r), right(r))
-            return lambda r: _lt(left(r), right(r), op)
+            return self.build_compare(op, left, self.operand())
         return left
 
-    def operand(self) -> Evaluator:
+    def operand(self) -> Any:
         kind, value, start = self.take()
         if kind == "path":
-            path: Path = value  # type: ignore[assignment]
-            return path.evaluate
+            return self.build_path(value)
         if kind == "num":
-            number = float(value) if any(c in value for c in ".eE") else int(value)
-            return lambda r: number
+            return self.build_constant(float(value) if any(c in value for c in ".eE") else int(value))
         if kind == "str":
             body = value[1:-1]
             if value[0] == "'":
-                body = body.replace('\\\'', "'").replace('"', '\\"')
+                body = body.replace("\\'", "'").replace('"', '\\"')
             try:
                 text = json.loads(f'"{body}"')
             except ValueError:
                 raise V1SyntaxError("invalid escape in the string", start) from None
-            return lambda r: text
+            return self.build_constant(text)
         if kind == "word":
-            constant = {"true": True, "false": False, "null": None}[value]
-            return lambda r: constant
+            return self.build_constant({"true": True, "false": False, "null": None}[value])
         if value == "(":
             inner = self.or_()
             close = self.take()
             if close[1] != ")":
                 raise V1SyntaxError("expected ')'", close[2])
-            return inner
+            return self.build_group(inner)
         raise V1SyntaxError(f"unexpected {value!r}", start)
 
 

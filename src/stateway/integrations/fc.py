@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.services.functions import FunctionRuntime
+from stateway.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from stateway.runtime._runtime import Runtime
@@ -43,10 +44,20 @@ class InvokeFunction(Integration):
     # -- async worker pool ------------------------------------------------------------------
     def start(self) -> None:
         self.runtime.store.requeue_running_invocations()
+        if self.runtime.store.shared:  # another process's enqueue wakes us (NOTIFY), so poll rarely
+            self.runtime.store.subscribe(self._on_notice)
+            self._idle_wait = self.runtime.lease / 4  # and a dead worker's invocations are found soon
         for i in range(self.workers):
             thread = threading.Thread(target=self._worker, name=f"stateway-fc-async-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    _idle_wait = 0.5
+
+    def _on_notice(self, topic: str) -> None:
+        if topic in ("invocation", "work"):
+            with self._work:
+                self._work.notify()
 
     def close(self) -> None:
         self._stop.set()
@@ -60,9 +71,11 @@ class InvokeFunction(Integration):
                 job = store.claim_invocation(self.runtime.owner, time.time(), self.runtime.lease)
                 if job is None:
                     with self._work:
-                        self._work.wait(timeout=0.5)
+                        self._work.wait(timeout=self._idle_wait)
                     continue
                 self._run_async(job)
+            except StoreUnavailable:  # the database is away: wait, then go on
+                self._stop.wait(1.0)
             except Exception:  # the store closed under us at shutdown; the row is requeued at restart
                 if self._stop.is_set():
                     return
@@ -75,21 +88,34 @@ class InvokeFunction(Integration):
         try:
             spec = self.functions.resolve(job["function"])
             result = self.functions.invoke(spec, job["event"], job["id"], job["id"], on_logs=on_logs)
-            store.finish_invocation(job["id"], "Succeeded", result, None, None)
+            finish: tuple[Any, ...] = ("Succeeded", result, None, None)
             outcome: dict[str, Any] = {"ok": True, "output": {"Body": result}}
         except IntegrationError as exc:
-            store.finish_invocation(job["id"], "Failed", None, exc.error, exc.cause)
+            finish = ("Failed", None, exc.error, exc.cause)
             outcome = {"ok": False, "error": exc.error, "cause": exc.cause}
             if exc.aliases:
                 outcome["aliases"] = list(exc.aliases)
         if logs:
             outcome["logs"] = logs[0]
+        # the function ran: record it even if the database is away for a while (we hold the claim)
+        self._until_stored(lambda: store.finish_invocation(job["id"], *finish))
         if job["execution_id"] is None or (outcome["ok"] and not job["notify"]):
             return
         if outcome.get("error") == "FnF.TaskCancelled":
             return
-        self.runtime.complete_task(job["execution_id"], job["task_id"],
-                                   {"type": "task_result", "task": job["task_id"], **outcome})
+        self._until_stored(lambda: self.runtime.complete_task(
+            job["execution_id"], job["task_id"], {"type": "task_result", "task": job["task_id"], **outcome}))
+
+    def _until_stored(self, write: Any) -> None:
+        delay = 0.2
+        while True:
+            try:
+                write()
+                return
+            except StoreUnavailable:
+                if self._stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 5.0)
 
     # -- the integration ----------------------------------------------------------------------
     def invocation_id(self, call: TaskCall) -> str:

@@ -3,13 +3,15 @@
 A decision is bounded (``decision_events``, ``decision_bytes``, ``DECISION_SECONDS``); an
 execution that used its whole budget *yields* and is "continuing". Each round of the loop runs
 every execution with fresh work (a start, a task result, a timer, a stop) first, then one turn
-of one continuing execution, oldest turn first. So three endless loops cost a new execution at
-most one slice of waiting, and each loop still gets a turn every few rounds.
+of one continuing execution, oldest turn first. A continuing turn is also cut short, within a
+few dozen events, as soon as fresh work arrives (``Runtime.notify``). So endless loops cost a new
+execution a few dozen events of waiting, and each loop still gets a turn every round.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from stateway.engine import Decision
@@ -22,6 +24,7 @@ CAUSE_LIMIT = 4096
 class Turns:
     def __init__(self) -> None:
         self.continuing: dict[int, None] = {}  # insertion-ordered set
+        self.fresh_work = False  # set by Runtime.notify: something new is waiting in the inbox
 
     def this_round(self, due: list[int]) -> list[int]:
         """``due`` comes oldest inbox row first, so the first continuing one waited longest."""
@@ -35,9 +38,12 @@ class Turns:
         else:
             self.continuing.pop(execution_id, None)
 
-    @staticmethod
-    def deadline() -> float:
-        return time.monotonic() + DECISION_SECONDS
+    def should_yield(self, execution_id: int) -> Callable[[], bool]:
+        """For one turn: time's up, or (for a continuing execution) fresh work is waiting."""
+        deadline = time.monotonic() + DECISION_SECONDS
+        if execution_id not in self.continuing:
+            return lambda: time.monotonic() > deadline
+        return lambda: self.fresh_work or time.monotonic() > deadline
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -1,17 +1,38 @@
-"""Prometheus metrics of the engine and the API (one set per process, on its default registry)."""
+"""Prometheus metrics of the engine and the API (one set per process, on its default registry).
+
+Made on first use: ``stateway run`` and the CLI start without importing prometheus_client."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from typing import Any
 
-EXECUTIONS_STARTED = Counter("stateway_executions_started", "Executions started")
-EXECUTIONS_ENDED = Counter("stateway_executions_ended", "Executions ended, by final status", ["status"])
-DECISIONS = Counter("stateway_decisions", "Decisions committed (rate: decisions/s)")
-DECISION_SECONDS = Histogram("stateway_decision_seconds", "Time to decide and commit one execution's due events",
-                             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-LEASES_LOST = Counter("stateway_leases_lost", "Commits refused because the claim had expired or moved")
-TAKEOVERS = Counter("stateway_lease_takeovers", "Work taken over from a worker whose lease ran out", ["kind"])
-OUTBOX_DEPTH = Gauge("stateway_outbox_depth", "Commands waiting to be dispatched")
-DUE_LAG = Gauge("stateway_due_work_lag_seconds", "How late the oldest due timer is")
-QUEUE_DEPTH = Gauge("stateway_queue_depth", "Messages in the built-in queues")
-API_SECONDS = Histogram("stateway_api_seconds", "API request latency, by action", ["action"])
+_made: dict[str, Any] = {}
+
+
+def _make() -> None:
+    from prometheus_client import Counter, Gauge, Histogram
+
+    _made.update(
+        EXECUTIONS_STARTED=Counter("stateway_executions_started", "Executions started"),
+        EXECUTIONS_ENDED=Counter("stateway_executions_ended", "Executions ended, by final status", ["status"]),
+        DECISIONS=Counter("stateway_decisions", "Decisions committed (rate: decisions/s)"),
+        DECISION_SECONDS=Histogram(
+            "stateway_decision_seconds", "Time to decide and commit one execution's due events",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)),
+        LEASES_LOST=Counter("stateway_leases_lost", "Commits refused because the claim had expired or moved"),
+        TAKEOVERS=Counter("stateway_lease_takeovers", "Work taken over from a worker whose lease ran out",
+                          ["kind"]),
+        OUTBOX_DEPTH=Gauge("stateway_outbox_depth", "Commands waiting to be dispatched"),
+        DUE_LAG=Gauge("stateway_due_work_lag_seconds", "How late the oldest due timer is"),
+        QUEUE_DEPTH=Gauge("stateway_queue_depth", "Messages in the built-in queues"),
+        API_SECONDS=Histogram("stateway_api_seconds", "API request latency, by action", ["action"]),
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if not _made:
+        _make()
+    try:
+        return _made[name]
+    except KeyError:
+        raise AttributeError(name) from None

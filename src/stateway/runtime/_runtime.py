@@ -69,6 +69,7 @@ class Runtime:
         self._pool = dispatch or ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
                                                     thread_name_prefix="stateway-dispatch")
         self._inflight: set[int] = set()
+        self._dispatch_attempts: dict[int, int] = {}
         self._inflight_lock = threading.Lock()
         self.sweep_interval = sweep_interval
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
@@ -87,9 +88,12 @@ class Runtime:
         """A change written by another process (PostgreSQL NOTIFY)."""
         if topic == "queue":
             self.notify_queue()
-        elif topic == "ended":
+        elif topic.startswith("ended"):  # "ended:<execution id>": wake waits and long polls on it
             with self._ended:
                 self._ended.notify_all()
+            _, _, execution_id = topic.partition(":")
+            if execution_id.isdigit():
+                self._tell_listeners(int(execution_id), [])
         else:
             self.notify()
 
@@ -98,7 +102,7 @@ class Runtime:
         if self._thread is None:
             if not self.store.shared:
                 self.store.release_claims(None)  # one process owns the file: old claims died with their process
-            self._leases = LeaseKeeper(self.store, self.owner, self.lease).start()
+            self._leases = LeaseKeeper(self.store, self.owner, self.lease, self.clock.now).start()
             self.registry.start()
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
@@ -108,7 +112,7 @@ class Runtime:
 
     def adopt_outbox(self) -> int:
         """Dispatch outbox commands nobody holds: left by a crash, or by a worker whose lease ran out."""
-        rows = self.store.claim_outbox(self.owner, time.time(), self.lease)
+        rows = self.store.claim_outbox(self.owner, self.clock.now(), self.lease)
         for outbox_id, execution_id, command in rows:
             self._submit(outbox_id, execution_id, command)
         if rows and self.store.shared:
@@ -136,6 +140,7 @@ class Runtime:
         self.close()
 
     def notify(self) -> None:
+        self.turns.fresh_work = True
         with self._wake:
             self._wake.notify_all()
 
@@ -157,7 +162,7 @@ class Runtime:
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
-        self.load(definition)  # raises FlowDefinitionError before anything is stored
+        self.flow_model(definition)  # raises FlowDefinitionError before anything is stored; kept for the first run
         return self.store.put_flow(name, definition, meta or {}, replace=replace)  # type: ignore[arg-type]
 
     # -- executions ------------------------------------------------------------------------------
@@ -253,11 +258,12 @@ class Runtime:
 
     # -- the loop -----------------------------------------------------------------------------------
     def _loop(self) -> None:
-        last_sweep = last_schedules = time.monotonic()
+        last_sweep = last_schedules = last_adopt = time.monotonic()
         backoff = 0.1
         while not self._stopping:
             now = self.clock.now()
             try:
+                self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
                 due = [e for e in self.store.claim_executions(self.owner, now, 64, self.lease)
                        if e not in self._quarantined]
                 for execution_id in self.turns.this_round(due):
@@ -268,6 +274,8 @@ class Runtime:
                 if time.monotonic() - last_sweep > self.sweep_interval:
                     last_sweep = time.monotonic()
                     self.sweep()
+                if time.monotonic() - last_adopt > self.lease / 4:
+                    last_adopt = time.monotonic()
                     self.adopt_outbox()
             except StoreUnavailable as exc:  # the database is away: back off, the claims say what is ours
                 log.warning("store unavailable: %s", exc)
@@ -304,8 +312,11 @@ class Runtime:
         row = self.store.get_execution(execution_id)
         try:
             return self._decide_and_commit(execution_id, row, events, now)
+        except LeaseLost:  # another worker holds it now and decides these events itself
+            metrics.LEASES_LOST.inc()
+            return None
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) or isinstance(exc, StoreUnavailable):
                 raise
             self._poisoned(execution_id, row, events, now, exc)
             return None
@@ -343,6 +354,7 @@ class Runtime:
 
     def _decide_and_commit(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
                            now: float) -> Decision | None:
+        began = time.monotonic()
         try:
             interp = self.flow_model(row.definition)
         except FlowDefinitionError as exc:
@@ -361,14 +373,14 @@ class Runtime:
 
         merged: Decision | None = None
         consumed: list[int] = []
-        deadline = self.turns.deadline()
+        should_yield = self.turns.should_yield(execution_id)
         for inbox_id, event in events:
             # the state was just read from the store (or made by the previous decision): ours to hand over
-            decision = interp.decide(state, event, now, mint, owned=True, deadline=deadline, clock=time.monotonic)
+            decision = interp.decide(state, event, now, mint, owned=True, should_yield=should_yield)
             consumed.append(inbox_id)
             state = decision.state
             merged = decision if merged is None else _merge(merged, decision)
-            if decision.yielded or time.monotonic() > deadline:
+            if decision.yielded or should_yield():
                 break  # the rest of its events wait for its next turn
         assert merged is not None
         extra: list[dict[str, Any]] = []
@@ -381,7 +393,7 @@ class Runtime:
             log.warning("lease on execution %s lost before commit; its events stay for the new owner", execution_id)
             return None
         metrics.DECISIONS.inc()
-        metrics.DECISION_SECONDS.observe(time.time() - now)
+        metrics.DECISION_SECONDS.observe(time.monotonic() - began)
         if merged.ended is not None:
             metrics.EXECUTIONS_ENDED.labels(merged.ended["status"]).inc()
         for outbox_id, command in outbox:
@@ -414,12 +426,34 @@ class Runtime:
             elif kind == "report":
                 self._report_end(command)
             self.store.outbox_done(outbox_id)
-        except Exception:
+        except Exception as exc:
             log.exception("dispatch of %s failed", command.get("kind"))
-        finally:
-            with self._inflight_lock:
-                self._inflight.discard(outbox_id)
-            self.notify()
+            # we still hold the row's claim (renewed while we live): try again later, ourselves
+            if self._retry_dispatch(outbox_id, execution_id, command, exc):
+                return
+        with self._inflight_lock:
+            self._inflight.discard(outbox_id)
+        self.notify()
+
+    def _retry_dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any], exc: Exception) -> bool:
+        attempt = self._dispatch_attempts.get(outbox_id, 0) + 1
+        self._dispatch_attempts[outbox_id] = attempt
+        if self._stopping:
+            return False
+        delay = min(0.5 * 2 ** attempt, 60.0)
+
+        def again() -> None:
+            if self._stopping:
+                return
+            try:
+                self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+            except RuntimeError:
+                pass
+
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        timer.start()
+        return True
 
     def task_call(self, execution_id: int, command: dict[str, Any]) -> TaskCall:
         row = self.store.get_execution(execution_id)
@@ -499,7 +533,7 @@ class Runtime:
             why = f"parent {parent.flow_name}/{parent.name} ended {parent.status}" if parent else "parent ended"
             self.stop_execution(child.id, "FnF.TaskCancelled", why)
             count += 1
-        for outbox_id, command in self.store.close_orphan_tasks(self.owner, time.time() + self.lease):
+        for outbox_id, command in self.store.close_orphan_tasks(self.owner, self.clock.now() + self.lease):
             self._submit(outbox_id, command.pop("execution_id"), command)
             count += 1
         return count

@@ -94,6 +94,15 @@ MIGRATIONS.append(
     """
 )
 
+# what function invocations printed (bounded by the function runtime), one row per task
+MIGRATIONS.append(
+    """
+    CREATE TABLE IF NOT EXISTS task_logs (
+        execution_id BIGINT NOT NULL, task_id TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,
+        stdout TEXT NOT NULL, stderr TEXT NOT NULL, PRIMARY KEY (execution_id, task_id));
+    """
+)
+
 # the console's listings: newest first across flows, by flow, by start time
 MIGRATIONS.append(
     """

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -35,6 +35,7 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_tasks import TaskViewsMixin
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_versions import VersionsMixin
@@ -54,7 +55,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
+class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
 
@@ -77,8 +78,15 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     def _sql(self, text: str) -> str:
         return text.replace("?", "%s")
 
-    def _read(self) -> AbstractContextManager[psycopg.Connection[Any]]:
-        return self._tx()
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection without BEGIN/COMMIT: each statement of a read sees committed data
+        on its own (autocommit), two round trips fewer than a transaction."""
+        try:
+            with self._pool.connection(timeout=self.connect_timeout) as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
@@ -199,7 +207,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         return self.get_flow(name)
 
     def get_flow(self, name: str) -> dict[str, Any]:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT name, id, definition, meta, created, modified FROM flows WHERE name=%s",
                              (name,)).fetchone()
         if row is None:
@@ -207,7 +215,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         return _flow(row)
 
     def list_flows(self) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT name, id, definition, meta, created, modified FROM flows "
                               "ORDER BY created, name").fetchall()
         return [_flow(r) for r in rows]
@@ -256,11 +264,11 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         return _row(row)
 
     def get_execution(self, execution_id: int) -> ExecutionRow:
-        with self._tx() as db:
+        with self._read() as db:
             return self._execution(db, execution_id)
 
     def find_execution(self, flow_name: str, name: str) -> ExecutionRow | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions WHERE flow_name=%s AND name=%s",
                              (flow_name, name)).fetchone()
         return _row(row) if row else None
@@ -287,24 +295,24 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
             args.append(started_to)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         columns = _EXEC_COLUMNS if with_state else _EXEC_COLUMNS.replace(" state,", " NULL,")
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(f"SELECT {columns} FROM executions {where} ORDER BY id LIMIT %s OFFSET %s",
                               [*args, None if limit < 0 else limit, offset]).fetchall()
         return [_row(r) for r in rows]
 
     def count_executions(self, flow_name: str, status: str) -> int:
-        with self._tx() as db:
+        with self._read() as db:
             return int(db.execute("SELECT COUNT(*) FROM executions WHERE flow_name=%s AND status=%s",
                                   (flow_name, status)).fetchone()[0])  # type: ignore[index]
 
     def child_execution(self, parent_id: int, parent_task: str) -> ExecutionRow | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions WHERE parent_id=%s AND parent_task=%s",
                              (parent_id, parent_task)).fetchone()
         return _row(row) if row else None
 
     def history(self, execution_id: int, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT event_id, type, step_name, time, schedule_event_id, detail FROM history "
                 "WHERE execution_id=%s AND event_id>%s ORDER BY event_id LIMIT %s",
@@ -379,7 +387,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         return int(row[0] or 0) if row else 0
 
     def orphan_executions(self) -> list[ExecutionRow]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 f"SELECT {', '.join('c.' + c.strip() for c in _EXEC_COLUMNS.split(','))} FROM executions c "
                 "JOIN executions p ON p.id = c.parent_id "
@@ -388,7 +396,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
 
     # -- work ----------------------------------------------------------------------------------
     def due_executions(self, now: float, limit: int) -> list[int]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT execution_id FROM inbox WHERE due <= %s GROUP BY execution_id "
                               "ORDER BY MIN(id) LIMIT %s", (now, limit)).fetchall()
         return [r[0] for r in rows]
@@ -428,13 +436,13 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                        "WHERE status='Running' AND owner=%s", (owner,))
 
     def due_events(self, execution_id: int, now: float) -> list[tuple[int, dict[str, Any]]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT id, event FROM inbox WHERE execution_id=%s AND due <= %s ORDER BY due, id",
                               (execution_id, now)).fetchall()
         return [(r[0], loads(r[1])) for r in rows]
 
     def next_due(self) -> float | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT MIN(due) FROM inbox").fetchone()
         return row[0] if row else None
 
@@ -453,7 +461,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         with self._tx() as db:
             if owner is not None and db.execute(
                     "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=%s AND owner=%s AND lease_until>%s",
-                    (execution_id, owner, time.time())).rowcount == 0:
+                    (execution_id, owner, now)).rowcount == 0:
                 raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
             with db.cursor() as cur:
                 if consumed:
@@ -481,7 +489,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                         "step=excluded.step, action=excluded.action, mode=excluded.mode, opened=excluded.opened",
                         [(execution_id, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
                          for t in decision.opened_tasks])
-            until = time.time() + lease if owner else None
+            until = now + lease if owner else None
             for command in [*decision.commands, *extra_commands]:
                 row = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (%s, %s, %s, %s) "
                                  "RETURNING id", (execution_id, _dumps(command), owner, until)).fetchone()
@@ -492,13 +500,13 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                            (ended["status"], None if ended["output"] is None else _dumps(ended["output"]),
                             ended["error"], ended["cause"], now, _dumps(st), execution_id))
                 db.execute("DELETE FROM inbox WHERE execution_id=%s AND timer_id IS NOT NULL", (execution_id,))
-                self._notify(db, "ended")
+                self._notify(db, f"ended:{execution_id}")
             else:
                 db.execute("UPDATE executions SET state=%s WHERE id=%s", (_dumps(st), execution_id))
         return outbox
 
     def pending_outbox(self) -> list[tuple[int, int, dict[str, Any]]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT id, execution_id, command FROM outbox ORDER BY id").fetchall()
         return [(r[0], r[1], loads(r[2])) for r in rows]
 
@@ -536,7 +544,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
             return out
 
     def work_stats(self, now: float) -> dict[str, float]:
-        with self._tx() as db:
+        with self._read() as db:
             outbox, oldest, messages = db.execute(
                 "SELECT (SELECT COUNT(*) FROM outbox), (SELECT MIN(due) FROM inbox WHERE due > 0 AND due <= %s), "
                 "(SELECT COUNT(*) FROM messages)", (now,)).fetchone()  # type: ignore[misc]
@@ -555,7 +563,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
             return True
 
     def is_task_open(self, execution_id: int, task_id: str) -> bool:
-        with self._tx() as db:
+        with self._read() as db:
             return db.execute("SELECT 1 FROM open_tasks WHERE execution_id=%s AND task_id=%s",
                               (execution_id, task_id)).fetchone() is not None
 
@@ -565,10 +573,59 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         if execution_id is not None:
             sql += " WHERE execution_id=%s"
             args = (execution_id,)
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(sql, args).fetchall()
         keys = ("execution_id", "task_id", "token", "state", "step", "action", "mode", "opened")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    # -- what tasks printed, where executions are ----------------------------------------------
+    def put_task_log(self, execution_id: int, task_id: str, stdout: str, stderr: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO task_logs VALUES (%s, %s, %s, %s, %s) ON CONFLICT (execution_id, task_id) "
+                       "DO UPDATE SET time=excluded.time, stdout=excluded.stdout, stderr=excluded.stderr",
+                       (execution_id, task_id, now, stdout, stderr))
+
+    def task_logs(self, execution_id: int) -> list[dict[str, Any]]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT l.task_id, COALESCE(h.step_name, ''), l.time, l.stdout, l.stderr FROM task_logs l "
+                "LEFT JOIN history h ON h.execution_id = l.execution_id AND l.task_id ~ '^[0-9]+$' "
+                "AND h.event_id = CAST(l.task_id AS BIGINT) "
+                "WHERE l.execution_id=%s ORDER BY length(l.task_id), l.task_id", (execution_id,)).fetchall()
+        return [{"task_id": r[0], "step": r[1], "time": r[2], "stdout": r[3], "stderr": r[4]} for r in rows]
+
+    def current_steps(self, execution_id: int) -> list[str]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT step_name FROM history WHERE execution_id=%s AND type IN ('StepEntered', 'StepExited') "
+                "GROUP BY step_name HAVING SUM(CASE type WHEN 'StepEntered' THEN 1 ELSE -1 END) > 0 "
+                "ORDER BY MAX(event_id)", (execution_id,)).fetchall()
+        return [r[0] for r in rows]
+
+    def open_tasks_of(self, flow_name: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT e.flow_name, e.name, t.execution_id, t.task_id, t.token, t.step, t.action, t.mode, t.opened "
+               "FROM open_tasks t JOIN executions e ON e.id = t.execution_id WHERE e.status = 'Running'")
+        args: tuple[Any, ...] = ()
+        if flow_name:
+            sql += " AND e.flow_name = %s"
+            args = (flow_name,)
+        with self._read() as db:
+            rows = db.execute(sql + " ORDER BY t.opened", args).fetchall()
+        keys = ("flow_name", "execution_name", "execution_id", "task_id", "token", "step", "action", "mode", "opened")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def prune_ended_executions(self, ended_before: float, keep: int) -> int:
+        """As SQLite's (used for Express runs, which stay in memory; here for the contract's sake)."""
+        final = "('Succeeded', 'Failed', 'Stopped', 'TimedOut')"
+        with self._tx() as db:
+            ids = [r[0] for r in db.execute(
+                f"SELECT id FROM executions WHERE status IN {final} AND (stopped < %s OR id NOT IN "
+                f"(SELECT id FROM executions WHERE status IN {final} ORDER BY id DESC LIMIT %s))",
+                (ended_before, keep)).fetchall()]
+            for table, column in (("executions", "id"), ("history", "execution_id"), ("inbox", "execution_id"),
+                                  ("open_tasks", "execution_id"), ("outbox", "execution_id")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (ids,))
+        return len(ids)
 
     # -- async function invocations --------------------------------------------------------------
     def enqueue_invocation(self, invocation_id: str, function: str, event: Any, now: float,
@@ -605,7 +662,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                        "lease_until=NULL WHERE id=%s", (status, _dumps(result), error, cause, invocation_id))
 
     def get_invocation(self, invocation_id: str) -> dict[str, Any] | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT id, status, result, error, cause FROM invocations WHERE id=%s",
                              (invocation_id,)).fetchone()
         if row is None:
@@ -653,7 +710,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         return schedule
 
     def get_schedule(self, flow_name: str, name: str) -> dict[str, Any]:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(f"SELECT {', '.join(_SCHEDULE_COLUMNS)} FROM schedules WHERE flow_name=%s AND name=%s",
                              (flow_name, name)).fetchone()
         if row is None:
@@ -661,7 +718,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         return _schedule(row)
 
     def list_schedules(self, flow_name: str) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(f"SELECT {', '.join(_SCHEDULE_COLUMNS)} FROM schedules WHERE flow_name=%s "
                               "ORDER BY created, name", (flow_name,)).fetchall()
         return [_schedule(r) for r in rows]
@@ -672,7 +729,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                 raise ScheduleNotExists(f"the schedule {name!r} of flow {flow_name!r} does not exist")
 
     def due_schedules(self, now: float) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(f"SELECT {', '.join(_SCHEDULE_COLUMNS)} FROM schedules "
                               "WHERE enable AND next_fire IS NOT NULL AND next_fire <= %s", (now,)).fetchall()
         return [_schedule(r) for r in rows]
@@ -738,15 +795,20 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
             db.execute("DELETE FROM queues WHERE name=%s", (name,))
 
     def peek_messages(self, queue: str, now: float, count: int) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute("SELECT id, body, priority, enqueued, first_dequeued, dequeue_count FROM messages "
                               "WHERE queue=%s AND visible_at <= %s ORDER BY priority, seq LIMIT %s",
                               (queue, now, count)).fetchall()
         return [{"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3],
                  "first_dequeued": r[4] if r[4] is not None else r[3], "dequeue_count": r[5]} for r in rows]
 
+    def next_visible(self, queue: str) -> float | None:
+        with self._read() as db:
+            row = db.execute("SELECT MIN(visible_at) FROM messages WHERE queue=%s", (queue,)).fetchone()
+        return row[0] if row else None
+
     def list_queues(self) -> list[dict[str, Any]]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT q.name, q.attributes, q.created, "
                 "(SELECT COUNT(*) FROM messages m WHERE m.queue=q.name) FROM queues q ORDER BY q.name").fetchall()

@@ -287,7 +287,7 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         with self._tx() as db:
             if owner is not None and db.execute(
                     "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=? AND lease_until>?",
-                    (execution_id, owner, time.time())).rowcount == 0:
+                    (execution_id, owner, now)).rowcount == 0:
                 raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
             if consumed:
                 db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i in consumed])
@@ -311,7 +311,7 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                                  now) for t in decision.opened_tasks])
             for command in [*decision.commands, *extra_commands]:
                 cur = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (?, ?, ?, ?)",
-                                 (execution_id, _dumps(command), owner, time.time() + lease if owner else None))
+                                 (execution_id, _dumps(command), owner, now + lease if owner else None))
                 outbox.append((cur.lastrowid or 0, command))
             if ended is not None:
                 db.execute("UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, state=? WHERE id=?",

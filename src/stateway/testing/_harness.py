@@ -3,6 +3,7 @@ integrations, and a loop the test steps on its own thread."""
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import os
@@ -14,14 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from stateway.runtime import FINAL_STATUSES, Integration, IntegrationRegistry, Runtime, TaskCall
 from stateway.runtime._cron import Cron
 from stateway.store import ExecutionRow, SQLiteStore
 from stateway.testing._clock import DEFAULT_START, VirtualClock
 from stateway.testing._dispatch import SteppedDispatch
-from stateway.testing._mocks import Answer, Mock, MockCall, MockError, UnmockedCall, build_mock, canonical, resource_of
+from stateway.testing._mocks import (
+    NO_ANSWER,
+    Answer,
+    Mock,
+    MockCall,
+    MockError,
+    TaskFailure,
+    UnmockedCall,
+    build_mock,
+    canonical,
+    resource_of,
+)
 from stateway.testing._result import Result
 from stateway.testing._routing import IN_MEMORY_ACTIONS, outcome_of, routed
 
@@ -60,8 +70,7 @@ class Harness:
         self._order = itertools.count()
         self._lock = threading.Lock()
         self._dispatch = SteppedDispatch(self._in_background)
-        defaults = IntegrationRegistry.default()
-        classes = [routed(action, cls.modes, cls, self) for action, cls in defaults.classes.items()]
+        classes = [routed(action, cls.modes, cls, self) for action, cls in _installed_integrations().items()]
         self.registry = IntegrationRegistry(classes)
         self.runtime = Runtime(self.store, registry=self.registry, settings=dict(settings or {}), clock=self.clock,
                                dispatch=self._dispatch)
@@ -77,14 +86,11 @@ class Harness:
             if not names:
                 raise FileNotFoundError(f"no flow (*.yaml, *.yml) in {path}")
             return names[-1]
-        if path is not None:
-            source = path.read_text()
-            flow_name = name or _flow_name(source) or path.stem
-        else:
-            source = str(path_or_text)
-            flow_name = name or _flow_name(source)
-            if not flow_name:
-                raise ValueError("this definition has no Name: register(text, name='…')")
+        source = path.read_text() if path is not None else str(path_or_text)
+        # parsed once: the runtime keeps the model it validated for the first decision
+        flow_name = name or self.runtime.flow_model(source).flow.name or (path.stem if path is not None else None)
+        if not flow_name:
+            raise ValueError("this definition has no Name: register(text, name='…')")
         self.runtime.register_flow(flow_name, source)
         return flow_name
 
@@ -117,6 +123,34 @@ class Harness:
             self.registry.instances[mock.action] = cls(self.runtime)
         self.mocks.append(mock)
         return mock
+
+    def mock_function(self, resource: str, handler: Callable[[Any, Any], Any] | str) -> Mock:
+        """An FC function run in-process, as Function Compute would call it: ``handler(event, context)`` (or
+        Python source defining ``handler``). Its return is ``$Output.Body``; an exception fails the task with
+        ``FC.Unknown`` (raise TaskFailure for another name); an Async invocation in RequestComplete answers with
+        a RequestId; in WaitForCustomCallback the task then waits for its callback."""
+        function = _handler_of(handler, resource)
+        name = resource.rstrip("/").rsplit("/", 1)[-1]
+
+        def invoke(call: MockCall) -> Any:
+            context = _FunctionContext(request_id=f"{call.execution}-{call.step}-{call.attempt}", function_name=name)
+            asynchronous = str(call.parameters.get("invocationType", "Sync")).capitalize() == "Async"
+            try:
+                body = function(call.parameters.get("body", {}), context)
+            except TaskFailure:
+                raise
+            except Exception as exc:
+                if asynchronous and call.mode == "RequestComplete":
+                    body = None  # nobody waits for a fire-and-forget invocation's result
+                else:
+                    raise TaskFailure("FC.Unknown", f"{type(exc).__name__}: {exc}") from None
+            if asynchronous and call.mode == "RequestComplete":
+                return {"RequestId": context.request_id}
+            if call.mode == "WaitForCustomCallback":
+                return NO_ANSWER
+            return {"Body": body}
+
+        return self.mock("FC:InvokeFunction", resource, handler=invoke)
 
     def use_mocks(self, config: Any, case: str, flow: str | None = None) -> list[Mock]:
         """Mocks from a Step Functions Local–style file (path, text or dict) for one test case."""
@@ -185,6 +219,9 @@ class Harness:
             event.update(error=answer.error, cause=answer.cause)
         self.runtime.complete_task(call.execution_id, call.task_id, event)
 
+    def serves_for_real(self, action: str) -> bool:
+        return action in IN_MEMORY_ACTIONS or action in self._real_actions
+
     def ran_for_real(self, call: TaskCall) -> bool:
         return (call.execution_id, call.task_id) in self._real_tasks
 
@@ -225,7 +262,7 @@ class Harness:
                 raise MockError("the engine kept working at one virtual moment without blocking")
             now = self.clock.now()
             did = self.runtime.fire_schedules(now)
-            for execution_id in self.store.due_executions(now, 256):
+            for execution_id in self.claim_due(now):
                 self.runtime.process(execution_id)
                 did += 1
             did += self._dispatch.run_queued()
@@ -235,6 +272,13 @@ class Harness:
             self._raise_reported()
             if not did and not self.runtime.sweep():
                 return
+
+    def claim_due(self, now: float, limit: int = 256) -> list[int]:
+        """Claim what is due at virtual ``now``, as the runtime's loop does. A claim is fenced at commit against the
+        real time (leases are about processes dying), while the virtual clock may be months behind it: hold the
+        claims for an hour past the real time. Nobody else shares this in-memory store."""
+        lease = max(0.0, time.time() - now) + 3600.0
+        return self.store.claim_executions(self.runtime.owner, now, limit, lease)
 
     def _raise_reported(self) -> None:
         if self._errors:
@@ -457,6 +501,31 @@ class Handle:
         return f"<Handle {row.flow_name}/{row.name} {row.status}>"
 
 
+@dataclass(frozen=True)
+class _FunctionContext:
+    request_id: str
+    function_name: str
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+
+def _handler_of(handler: Callable[[Any, Any], Any] | str, resource: str) -> Callable[[Any, Any], Any]:
+    if callable(handler):
+        return handler
+    namespace: dict[str, Any] = {"__name__": f"stateway_function_{abs(hash(resource))}"}
+    exec(compile(handler, f"<function {resource}>", "exec"), namespace)
+    if not callable(namespace.get("handler")):
+        raise ValueError(f"the source given for {resource} defines no handler(event, context)")
+    return namespace["handler"]
+
+
+@functools.cache
+def _installed_integrations() -> dict[str, type[Integration]]:
+    """Built-ins and entry points, read once per process: each test's engine would otherwise scan them again."""
+    return dict(IntegrationRegistry.default().classes)
+
+
 def _as_path(value: Any) -> Path | None:
     if isinstance(value, Path):
         return value
@@ -465,18 +534,6 @@ def _as_path(value: Any) -> Path | None:
         return None
     path = Path(text)
     return path if path.exists() else None
-
-
-def _flow_name(source: str) -> str | None:
-    try:
-        doc = YAML(typ="safe").load(source)
-    except Exception:
-        return None
-    if isinstance(doc, dict):
-        for key in ("Name", "name"):
-            if isinstance(doc.get(key), str) and doc[key]:
-                return str(doc[key])
-    return None
 
 
 def _short(resource: str | None) -> str:

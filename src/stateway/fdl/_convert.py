@@ -1,0 +1,739 @@
+"""Older dialect → newer dialect (``stateway convert``; fdl-v1.md §12).
+
+The older dialect keeps two values per steps list (its input and its ``$local``), the newer one
+passes one value from state to state. So every converted state carries an envelope
+``{in, loc}``: ``in`` is the input of the steps list the step belongs to, ``loc`` what earlier
+steps produced. A step's own input is ``jsonMerge($Input.in, $Input.loc)`` (or its
+``inputMappings``); its OutputConstructor merges its output into ``loc``. A choice option's
+steps are inlined after the choice and carry the enclosing envelope under ``outer`` until the
+option ends. States keep their step names; a few helper states appear only where the newer
+dialect has no place for a computation (named ``<step>-...``).
+
+Two Stateway extensions keep the translation exact: ``OutputConstructor.$`` (a whole-value
+constructor, needed because a ``$local`` has keys known only at run time) and ``jsonPath()``
+(wildcard paths). Anything without an exact equivalent gets a comment in the output and a note.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from stateway.fdl._model import Flow, Scope, State
+from stateway.fdl._v1data import WILDCARD, Mapping, Path, _ConditionParser
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+END = None
+
+
+@dataclass
+class Conversion:
+    text: str
+    notes: list[str]  # what differs from the original; empty when the translation is exact
+
+
+@dataclass
+class _Level:
+    """An option of a choice, inlined: where control goes when its steps end."""
+
+    choice: State
+    goto: str | None  # converted name of the option's goto
+    after: str | None  # converted name of the step after the choice
+
+
+@dataclass
+class _Out:
+    """A converted state under construction."""
+
+    body: dict[str, Any]
+    comments: list[str] = field(default_factory=list)
+
+
+# -- expressions --------------------------------------------------------------------------------
+def _key_segment(key: str) -> str:
+    return f".{key}" if _IDENT.fullmatch(key) else f"[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def _v1_segments(segments: tuple[Any, ...]) -> str:
+    out = ""
+    for seg in segments:
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+        elif seg is WILDCARD or (type(seg) is str and seg == WILDCARD):
+            out += "[*]"
+        else:
+            out += f"[{json.dumps(str(seg), ensure_ascii=False)}]" if not re.fullmatch(
+                r"[A-Za-z_][A-Za-z0-9_-]*", seg) else f".{seg}"
+    return out
+
+
+_CONTEXT = {("task", "token"): "$Context.Current.TaskToken", ("task", "retryCount"): "$Context.Current.RetryCount",
+            ("execution", "name"): "$Context.Execution.Name", ("execution", "input"): "$Context.Execution.Input",
+            ("flow", "name"): "$Context.Flow.Name", ("step", "name"): "$Context.Current.Name"}
+
+
+class _Converter:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.notes: list[str] = []
+        self.uses_json_path = False
+
+    def note(self, out: _Out | None, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+        if out is not None:
+            out.comments.append(f"differs: {text}")
+
+    # -- paths and mappings ---------------------------------------------------------------------
+    def path(self, path: Path, roots: dict[str, Any], out: _Out | None) -> str:
+        """A v1 path as a newer-dialect expression. ``roots`` maps a root ("", input, local) to an
+        expression, or to a dict of known fields (an object literal)."""
+        segments = path.segments
+        if path.root == "context":
+            key = tuple(str(s) for s in segments[:2]) if len(segments) >= 2 and all(
+                type(s) is not int for s in segments[:2]) else ()
+            if key not in _CONTEXT:
+                self.note(out, f"{path.source}: only $context.task.token/retryCount, execution.name/input, "
+                          "flow.name and step.name have newer-dialect equivalents; it is null here")
+                return "null"
+            base, segments = _CONTEXT[key], segments[2:]
+        else:
+            base = roots[path.root]
+            if isinstance(base, dict):
+                if not segments:
+                    base = "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in base.items()) + "}"
+                elif type(segments[0]) is not int and segments[0] in base and segments[0] != WILDCARD:
+                    base, segments = base[segments[0]], segments[1:]
+                else:
+                    return "null"
+            if base == "{}":
+                return "{}" if not segments else "null"
+        text = base
+        for i, seg in enumerate(segments):
+            if seg is WILDCARD or (type(seg) is str and seg == WILDCARD):
+                self.uses_json_path = True
+                return f'jsonPath({text}, "${_v1_segments(segments[i:])}")'
+            text += f"[{seg}]" if isinstance(seg, int) else _key_segment(str(seg))
+        return text
+
+    def constant(self, value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def mapping_literal(self, mapping: Mapping, roots: dict[str, Any], out: _Out | None) -> str:
+        parts = []
+        for target, source in mapping.entries:
+            value = self.path(source, roots, out) if isinstance(source, Path) else self.constant(source)
+            parts.append(f"{json.dumps(target, ensure_ascii=False)}: {value}")
+        return "{" + ", ".join(parts) + "}"
+
+    def mapping_template(self, mapping: Mapping, roots: dict[str, Any], out: _Out | None) -> dict[str, Any]:
+        template: dict[str, Any] = {}
+        for target, source in mapping.entries:
+            template.pop(target, None)
+            template.pop(f"{target}.$", None)
+            if isinstance(source, Path):
+                template[f"{target}.$"] = self.path(source, roots, out)
+            elif _has_dollar_key(source) or target.endswith(".$"):
+                template[f"{target}.$"] = self.constant(source)
+            else:
+                template[target] = source
+        return template
+
+    # -- conditions ---------------------------------------------------------------------------------
+    def condition(self, source: str, roots: dict[str, Any], out: _Out) -> str:
+        translator = _ConditionTranslator(source, self, roots, out)
+        text, is_bool = translator.parse()
+        return text if is_bool else f"{text} == true"
+
+    # -- scopes ---------------------------------------------------------------------------------
+    def convert(self, name: str | None) -> dict[str, Any]:
+        doc: dict[str, Any] = {"Type": "StateMachine", "SpecVersion": "v1"}
+        if name:
+            doc["Name"] = name
+        if self.flow.description:
+            doc["Description"] = self.flow.description
+        if self.flow.timeout:
+            doc["Timeout"] = _number(self.flow.timeout)
+        doc.update(self.scope(self.flow.root, "flow"))
+        return doc
+
+    def scope(self, scope: Scope, kind: str) -> dict[str, Any]:
+        ctx = _ScopeConverter(self, scope, kind)
+        return ctx.run()
+
+
+class _ScopeConverter:
+    """One real scope (the flow, a branch, a foreach body) with its inlined choice options."""
+
+    def __init__(self, conv: _Converter, scope: Scope, kind: str) -> None:
+        self.conv = conv
+        self.scope = scope
+        self.kind = kind
+        self.names: dict[tuple[str, str], str] = {}
+        self.used: set[str] = set()
+        self.states: list[_Out] = []
+        self._assign(scope, "")
+
+    # names: a step keeps its name unless an inlined option already used it
+    def unique(self, wanted: str) -> str:
+        name, n = wanted, 2
+        while name in self.used:
+            name = f"{wanted}-{n}"
+            n += 1
+        self.used.add(name)
+        return name
+
+    def _assign(self, scope: Scope, prefix: str) -> None:
+        for state in scope.states.values():
+            wanted = state.name if state.name not in self.used else f"{prefix}{state.name}"
+            self.names[(scope.key, state.name)] = self.unique(wanted)
+        for state in scope.states.values():
+            v1 = state.v1
+            if v1 is not None and v1.kind == "choice":
+                for option in (*v1.options, v1.default_option):
+                    if option is not None and option.scope is not None:
+                        self._assign(option.scope, f"{prefix}{state.name}/")
+
+    def name(self, scope: Scope, step: str | None) -> str | None:
+        return None if step is None else self.names[(scope.key, step)]
+
+    def run(self) -> dict[str, Any]:
+        start = self.steps(self.scope, [], entry="flow" if self.kind == "flow" else "flat")
+        states = [self.render(s) for s in self.states]
+        return {"StartAt": start, "States": states}
+
+    @staticmethod
+    def render(out: _Out) -> dict[str, Any]:
+        body = {k: out.body[k] for k in _ORDER if k in out.body}
+        body.update((k, v) for k, v in out.body.items() if k not in body)
+        if out.comments:
+            body["#"] = out.comments
+        return body
+
+    def targets(self, scope: Scope) -> set[str]:
+        """Names of a steps list that some goto in that list jumps to."""
+        found: set[str] = set()
+        for state in scope.states.values():
+            found.update(rule.next for rule in state.catch)
+            v1 = state.v1
+            if v1 is not None:
+                found.update(o.goto for o in (*v1.options, v1.default_option) if o is not None and o.goto)
+        return found
+
+    # -- a steps list -------------------------------------------------------------------------------
+    def steps(self, scope: Scope, chain: list[_Level], entry: str) -> str:
+        """Converts a steps list at depth len(chain); returns the name of its first state."""
+        first = self.name(scope, scope.start_at)
+        assert first is not None
+        if entry != "flat" and (scope.start_at in self.targets(scope) or (
+                entry == "flow" and self.conv.flow.v1 is not None and self.conv.flow.v1.input_mappings is not None)):
+            helper = self.entry_helper(scope, chain, entry, first)
+            entry = "flat"
+            start = helper
+        else:
+            start = first
+        for state in scope.states.values():
+            self.step(scope, state, chain, entry if state.name == scope.start_at else "flat")
+        return start
+
+    def entry_helper(self, scope: Scope, chain: list[_Level], entry: str, first: str) -> str:
+        """A Pass that sets up the envelope when the list's first step is also a jump target."""
+        d = len(chain)
+        if entry == "flow":
+            name = self.unique("Begin")
+            flow_in = self.conv.flow.v1.input_mappings if self.conv.flow.v1 is not None else None
+            out = _Out({"Name": name, "Type": "Pass"})
+            in_part: dict[str, Any] = {"in": self.conv.mapping_template(
+                flow_in, {"input": "$Input", "": "$Input", "local": "{}"}, out)} if flow_in is not None \
+                else {"in.$": "$Input"}
+            out.body["OutputConstructor"] = {**in_part, "loc": {}}
+            out.comments.append("the flow's input" + (" (its inputMappings)" if flow_in is not None else "")
+                                + " and an empty $local")
+        else:
+            name = self.unique(f"{chain[-1].choice.name}-option")
+            out = _Out({"Name": name, "Type": "Pass"})
+            outer: dict[str, Any] = {"in.$": "$Input.in", "loc.$": "$Input.loc"}
+            if d - 1 > 0:
+                outer["outer.$"] = "$Input.outer"
+            out.body["OutputConstructor"] = {"in.$": "$Input.step", "loc": {}, "outer": outer}
+        out.body["Next"] = first
+        self.states.append(out)
+        return name
+
+    # -- entry: the InputConstructor that normalises a state's input to {in, loc, outer, step} ------
+    def entry_exprs(self, entry: str, d: int) -> tuple[str, str, Any]:
+        if entry == "flow":
+            return "$Input", "{}", None
+        if entry == "option":
+            outer: dict[str, Any] = {"in.$": "$Input.in", "loc.$": "$Input.loc"}
+            if d - 1 > 0:
+                outer["outer.$"] = "$Input.outer"
+            return "$Input.step", "{}", outer
+        return "$Input.in", "$Input.loc", "$Input.outer" if d > 0 else None
+
+    def step_input(self, state: State, in_e: str, loc_e: str, out: _Out) -> tuple[bool, Any]:
+        """(is it a template?, the step's input) built from the incoming envelope."""
+        v1 = state.v1
+        assert v1 is not None
+        if v1.input_mappings is not None:
+            default = in_e if loc_e == "{}" else f"jsonMerge({in_e}, {loc_e})"
+            roots = {"input": in_e, "local": loc_e, "": default}
+            return True, self.conv.mapping_template(v1.input_mappings, roots, out)
+        return False, in_e if loc_e == "{}" else f"jsonMerge({in_e}, {loc_e})"
+
+    def input_constructor(self, state: State, entry: str, d: int, out: _Out, *, with_step: bool) -> None:
+        in_e, loc_e, outer_e = self.entry_exprs(entry, d)
+        if entry == "flat" and not with_step:
+            return
+        ic: dict[str, Any] = {"in.$": in_e}
+        ic.update({"loc": {}} if loc_e == "{}" else {"loc.$": loc_e})
+        if outer_e is not None:
+            ic.update({"outer": outer_e} if isinstance(outer_e, dict) else {"outer.$": outer_e})
+        if with_step:
+            is_template, value = self.step_input(state, in_e, loc_e, out)
+            ic.update({"step": value} if is_template else {"step.$": value})
+        out.body["InputConstructor"] = ic
+
+    # -- completion: OutputConstructor and Next/End -------------------------------------------------
+    def finish(self, out: _Out, chain: list[_Level], d: int, loc: str, jump: str | None, stop: bool,
+               after: str | None, prefix: str = "$Input") -> None:
+        result, target = self.transition(chain, d, loc, jump, stop, after, prefix)
+        unchanged = {"in.$": "$Input.in", "loc.$": "$Input.loc", **({"outer.$": "$Input.outer"} if d > 0 else {})}
+        if result == unchanged and prefix == "$Input":
+            pass  # the output is the input: the envelope goes on as it is
+        elif isinstance(result, str):
+            out.body["OutputConstructor.$"] = result
+        else:
+            out.body["OutputConstructor"] = result
+        if target is END:
+            out.body["End"] = True
+        else:
+            out.body["Next"] = target
+
+    def transition(self, chain: list[_Level], d: int, loc: str, jump: str | None, stop: bool, after: str | None,
+                   prefix: str) -> tuple[Any, str | None]:
+        def at(k: str, level: int) -> str:
+            return prefix + ".outer" * (d - level) + f".{k}"
+
+        if jump or (not stop and after):
+            envelope: dict[str, Any] = {"in.$": at("in", d), "loc.$": loc}
+            if d > 0:
+                envelope["outer.$"] = prefix + ".outer"
+            return envelope, jump or after
+        if d == 0:
+            return self.scope_end(loc, at("in", 0)), END
+        level = chain[d - 1]
+        choice = level.choice
+        assert choice.v1 is not None
+        choice_in = at("in", d)
+        if choice.v1.output_mappings is not None:
+            choice_out = self.conv.mapping_literal(choice.v1.output_mappings,
+                                                   {"input": choice_in, "": choice_in, "local": loc}, None)
+        else:
+            choice_out = loc
+        outer_loc = at("loc", d - 1)
+        merged = f"jsonMerge({outer_loc}, {choice_out})"
+        outer = f"{prefix}.outer"  # one level out: the enclosing envelope
+        if stop:
+            return self.transition(chain[:-1], d - 1, merged, None, True, None, outer)
+        return self.transition(chain[:-1], d - 1, merged, level.goto, choice.v1.stop, level.after, outer)
+
+    def scope_end(self, loc: str, scope_in: str) -> Any:
+        flow_out = self.conv.flow.v1.output_mappings if self.conv.flow.v1 is not None else None
+        if self.kind == "flow" and flow_out is not None:
+            return self.conv.mapping_template(flow_out, {"input": scope_in, "": scope_in, "local": loc}, None)
+        return loc
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def step(self, scope: Scope, state: State, chain: list[_Level], entry: str) -> None:
+        v1 = state.v1
+        assert v1 is not None
+        d = len(chain)
+        name = self.name(scope, state.name)
+        after = self.name(scope, state.next)
+        out = _Out({"Name": name})
+        self.states.append(out)
+        kind = v1.kind
+        if kind == "fail":
+            out.body.update({"Type": "Fail", "Code": state.code or "FnF.Failed"})
+            if state.detail:
+                out.body["Detail"] = state.detail
+            return
+        if kind in ("parallel", "foreach"):
+            self.step_nested(scope, state, chain, entry, out, after)
+            return
+        if kind == "choice":
+            self.step_choice(scope, state, chain, entry, out, after)
+            return
+        outputs_read_input = v1.output_mappings is not None and any(
+            isinstance(s, Path) and s.root in ("input", "") for _, s in v1.output_mappings.entries)
+        errors_read_input = v1.error_mappings is not None and any(
+            isinstance(s, Path) and s.root in ("input", "") for _, s in v1.error_mappings.entries)
+        needs_step = v1.input_mappings is not None and (
+            kind != "task" or outputs_read_input or errors_read_input or not v1.input_mappings.uses_context)
+        self.input_constructor(state, entry, d, out, with_step=needs_step)
+        step_in = "$Input.step" if needs_step else "jsonMerge($Input.in, $Input.loc)"
+        if kind == "task":
+            local = self.task(scope, state, out, step_in, needs_step)
+        else:
+            out.body["Type"] = {"pass": "Pass", "wait": "Wait", "succeed": "Succeed"}[kind]
+            local = "{}"
+            if kind == "wait":
+                self.wait(state, out, step_in)
+        loc = "$Input.loc"
+        if v1.output_mappings is not None:
+            mapped = self.conv.mapping_literal(v1.output_mappings, {"input": step_in, "": step_in, "local": local},
+                                               out)
+            loc = f"jsonMerge($Input.loc, {mapped})"
+        elif kind == "task":
+            loc = f"jsonMerge($Input.loc, {local})"
+        self.finish(out, chain, d, loc, None, v1.stop, after)
+        if kind == "succeed":
+            out.body.pop("End", None)
+        elif kind == "task":
+            self.catch(scope, state, out, d, step_in)
+
+    def task(self, scope: Scope, state: State, out: _Out, step_in: str, has_step: bool) -> str:
+        v1 = state.v1
+        assert v1 is not None
+        action = {"fc": "FC:InvokeFunction", "flow": "FNF:StartExecution", "queue": "MNS:SendMessage"}[v1.resource]
+        out.body.update({"Type": "Task", "Action": action, "TaskMode": state.task_mode})
+        if v1.input_mappings is not None and not has_step:
+            body: Any = self.conv.mapping_template(
+                v1.input_mappings, {"input": "$Input.in", "local": "$Input.loc",
+                                    "": "jsonMerge($Input.in, $Input.loc)"}, out)
+        elif v1.input_mappings is not None and v1.input_mappings.uses_context:
+            body = self.conv.mapping_template(
+                v1.input_mappings, {"input": "$Input.in", "local": "$Input.loc",
+                                    "": "jsonMerge($Input.in, $Input.loc)"}, out)
+        else:
+            body = step_in
+        params: dict[str, Any] = {"resourceArn": v1.resource_arn}
+        service = dict(v1.service_params)
+        roots = {"": step_in, "input": step_in}
+
+        def value(v: Any) -> tuple[bool, Any]:
+            return (True, self.conv.path(v, roots, out)) if isinstance(v, Path) else (False, v)
+
+        def put(key: str, v: Any) -> None:
+            dynamic, converted = value(v) if not isinstance(v, tuple) else v
+            params[f"{key}.$" if dynamic else key] = converted
+
+        if v1.resource == "fc":
+            asynchronous = v1.pattern != "requestResponse" or service.get("InvocationType") == "Async"
+            params["invocationType"] = "Async" if asynchronous else "Sync"
+            put("body", (False, body) if isinstance(body, dict) else (True, body))
+        elif v1.resource == "flow":
+            if "Input" in service:
+                put("input", service["Input"])
+            else:
+                put("input", (False, body) if isinstance(body, dict) else (True, body))
+            if "ExecutionName" in service:
+                put("executionName", service["ExecutionName"])
+        else:
+            message = service.get("MessageBody")
+            put("message", message)
+            if "Priority" in service:
+                put("priority", service["Priority"])
+            if "DelaySeconds" in service:
+                put("delaySeconds", service["DelaySeconds"])
+        out.body["Parameters"] = params
+        if state.timeout:
+            out.body["Timeout"] = _number(state.timeout)
+        if state.retry:
+            out.body["Retry"] = [{
+                "Errors": [_error_name(e) for e in rule.errors],
+                "IntervalSeconds": _number(rule.interval_seconds),
+                "MaxAttempts": rule.max_attempts,
+                "BackoffRate": _number(rule.backoff_rate),
+                **({"MaxBackoffSeconds": _number(rule.max_backoff_seconds)}
+                   if rule.max_backoff_seconds is not None and rule.max_backoff_seconds != 86400 else {}),
+            } for rule in state.retry]
+        if v1.resource == "fc" and v1.pattern != "waitForCallback" and service.get("InvocationType") != "Async":
+            return "$Output.Body"
+        return "$Output"
+
+    def catch(self, scope: Scope, state: State, out: _Out, d: int, step_in: str) -> None:
+        v1 = state.v1
+        assert v1 is not None
+        if not state.catch:
+            return
+        rules = []
+        for rule in state.catch:
+            loc = "$Input.loc"
+            if v1.error_mappings is not None:
+                error = {"error": "$Context.Current.Error.Code", "cause": "$Context.Current.Error.Detail",
+                         "code": "$Context.Current.Error.Code"}
+                mapped = self.conv.mapping_literal(v1.error_mappings, {"input": step_in, "": step_in, "local": error},
+                                                   out)
+                loc = f"jsonMerge($Input.loc, {mapped})"
+            envelope: dict[str, Any] = {"in.$": "$Input.in", "loc.$": loc}
+            if d > 0:
+                envelope["outer.$"] = "$Input.outer"
+            rules.append({"Errors": [_error_name(e) for e in rule.errors], "Next": self.name(scope, rule.next),
+                          "OutputConstructor": envelope})
+        # Catch goes before the transition keys for reading order
+        next_keys = {k: out.body.pop(k) for k in ("Next", "End") if k in out.body}
+        out.body["Catch"] = rules
+        out.body.update(next_keys)
+
+    def wait(self, state: State, out: _Out, step_in: str) -> None:
+        v1 = state.v1
+        assert v1 is not None
+        if v1.duration is not None:
+            if isinstance(v1.duration, Path):
+                out.body["Seconds.$"] = self.conv.path(v1.duration, {"": step_in, "input": step_in}, out)
+            elif float(v1.duration).is_integer():
+                out.body["Seconds"] = int(v1.duration)
+            else:
+                out.body["Seconds.$"] = repr(float(v1.duration))
+            return
+        if isinstance(v1.timestamp, Path):
+            self.conv.note(out, f"step {state.name!r} waits until the instant at {v1.timestamp.source}; the newer "
+                           "dialect waits only for seconds, so this state does not wait")
+            out.body["Seconds"] = 0
+            return
+        left = max(0, math.ceil(float(v1.timestamp) - time.time()))
+        out.body["Seconds"] = left
+        if left > 0:
+            self.conv.note(out, f"step {state.name!r} waits until a fixed instant; here it waits the {left} seconds "
+                           "that were left when the flow was converted")
+
+    def step_choice(self, scope: Scope, state: State, chain: list[_Level], entry: str, out: _Out,
+                    after: str | None) -> None:
+        v1 = state.v1
+        assert v1 is not None
+        d = len(chain)
+        out.body["Type"] = "Choice"
+        self.input_constructor(state, entry, d, out, with_step=True)
+        roots = {"": "$Input.step", "input": "$Input.step"}
+        helpers: dict[str | None, str] = {}
+
+        def target_of(option: Any) -> str:
+            if option is not None and option.scope is not None:
+                level = _Level(state, self.name(scope, option.goto), after)
+                return self.steps(option.scope, [*chain, level], entry="option")
+            goto = self.name(scope, option.goto) if option is not None else None
+            plain = v1.output_mappings is None and (goto or (after and not v1.stop))
+            if plain:
+                return goto or after  # type: ignore[return-value]
+            if goto not in helpers:
+                helpers[goto] = self.choice_done(state, chain, goto, after)
+            return helpers[goto]
+
+        branches = []
+        pending: list[tuple[Any, dict[str, Any]]] = []
+        for option in v1.options:
+            branch = {"Condition": self.conv.condition(option.condition.source, roots, out)}
+            branches.append(branch)
+            pending.append((option, branch))
+        out.body["Branches"] = branches
+        out.body["Default"] = ""
+        # the states of the options follow the choice, in option order
+        for option, branch in pending:
+            branch["Next"] = target_of(option)
+        out.body["Default"] = target_of(v1.default_option)
+
+    def choice_done(self, state: State, chain: list[_Level], goto: str | None, after: str | None) -> str:
+        """A Pass completing a choice whose option has no steps, where the Choice state itself cannot
+        (it has no OutputConstructor in the newer dialect)."""
+        v1 = state.v1
+        assert v1 is not None
+        d = len(chain)
+        name = self.unique(f"{state.name}-done")
+        out = _Out({"Name": name, "Type": "Pass"})
+        out.comments.append(f"completes choice {state.name!r}" + (f" before going to {goto!r}" if goto else ""))
+        self.states.append(out)
+        loc = "$Input.loc"
+        if v1.output_mappings is not None:
+            mapped = self.conv.mapping_literal(v1.output_mappings,
+                                               {"input": "$Input.step", "": "$Input.step", "local": "{}"}, out)
+            loc = f"jsonMerge($Input.loc, {mapped})"
+        self.finish(out, chain, d, loc, goto, v1.stop, after)
+        return name
+
+    def step_nested(self, scope: Scope, state: State, chain: list[_Level], entry: str, out: _Out,
+                    after: str | None) -> None:
+        """parallel and foreach: the branches/iterations get {in: the step's input, loc: {}}; the
+        enclosing envelope waits under ``outer``."""
+        v1 = state.v1
+        assert v1 is not None
+        d = len(chain)
+        in_e, loc_e, outer_e = self.entry_exprs(entry, d)
+        is_template, step_in = self.step_input(state, in_e, loc_e, out)
+        outer: dict[str, Any] = {"in.$": in_e}
+        outer.update({"loc": {}} if loc_e == "{}" else {"loc.$": loc_e})
+        if outer_e is not None:
+            outer.update({"outer": outer_e} if isinstance(outer_e, dict) else {"outer.$": outer_e})
+        ic: dict[str, Any] = {"in": step_in} if is_template else {"in.$": step_in}
+        ic.update({"loc": {}, "outer": outer})
+        out.body["InputConstructor"] = ic
+        if v1.kind == "parallel":
+            out.body["Type"] = "Parallel"
+            if len(state.branches) > 50:
+                self.conv.note(out, f"step {state.name!r} has {len(state.branches)} branches; the newer dialect "
+                               "allows 50")
+            out.body["Branches"] = [self.conv.scope(branch, "branch") for branch in state.branches]
+            local = "toArray(" + ", ".join(f"$Output.Branch{i}" for i in range(len(state.branches))) + ")"
+        else:
+            out.body["Type"] = "Map"
+            assert isinstance(v1.collection, Path)
+            out.body["ItemsPath"] = self.conv.path(v1.collection, {"": "$Input.in", "input": "$Input.in"}, out)
+            extra = {v1.item_key: "$Item"}
+            if v1.index_key:
+                extra[v1.index_key] = "$Context.Map.Item.Index"
+            fields = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {v}" for k, v in extra.items())
+            out.body["ItemConstructor"] = {"in.$": f"jsonMerge($Input.in, {{{fields}}})", "loc": {}}
+            out.body["MaxConcurrency"] = 100
+            assert state.processor is not None
+            out.body["Processor"] = self.conv.scope(state.processor, "iteration")
+            local = "$Output.Items"
+        loc = "$Input.outer.loc"
+        if v1.output_mappings is not None:
+            mapped = self.conv.mapping_literal(v1.output_mappings,
+                                               {"input": "$Input.in", "": "$Input.in", "local": local}, out)
+            loc = f"jsonMerge($Input.outer.loc, {mapped})"
+        self.finish(out, chain, d, loc, None, v1.stop, after, prefix="$Input.outer")
+
+
+class _ConditionTranslator(_ConditionParser):
+    """Builds newer-dialect condition text: (text, is it surely a boolean?)."""
+
+    def __init__(self, text: str, conv: _Converter, roots: dict[str, Any], out: _Out) -> None:
+        super().__init__(text)
+        self.conv = conv
+        self.roots = roots
+        self.out = out
+
+    @staticmethod
+    def _bool(part: tuple[str, bool]) -> str:
+        # the older dialect counts null as false; the newer one needs a boolean
+        return part[0] if part[1] else f"{part[0]} == true"
+
+    def build_or(self, a: Any, b: Any) -> Any:
+        return f"{self._bool(a)} || {self._bool(b)}", True
+
+    def build_and(self, a: Any, b: Any) -> Any:
+        left = f"({a[0]})" if a[0].count("||") and not a[0].startswith("(") else self._bool(a)
+        right = f"({b[0]})" if b[0].count("||") and not b[0].startswith("(") else self._bool(b)
+        return f"{left} && {right}", True
+
+    def build_not(self, a: Any) -> Any:
+        inner = self._bool(a)
+        return (f"!{inner}" if a[1] and inner.startswith("(") else f"!({inner})"), True
+
+    def build_compare(self, op: str, a: Any, b: Any) -> Any:
+        return f"{a[0]} {op} {b[0]}", True
+
+    def build_path(self, path: Path) -> Any:
+        return self.conv.path(path, self.roots, self.out), False
+
+    def build_constant(self, value: Any) -> Any:
+        return json.dumps(value, ensure_ascii=False), isinstance(value, bool)
+
+    def build_group(self, inner: Any) -> Any:
+        return (f"({inner[0]})", True) if inner[1] else inner  # a non-boolean inside is a single operand
+
+
+def _has_dollar_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(str(k).endswith(".$") or _has_dollar_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_dollar_key(v) for v in value)
+    return False
+
+
+def _error_name(name: str) -> str:
+    return "FnF.Timeout" if name == "FnF.TaskTimeout" else name
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+_ORDER = ("Name", "Type", "Action", "TaskMode", "InputConstructor", "Parameters", "Timeout", "Seconds", "Seconds.$",
+          "ItemsPath", "ItemConstructor", "MaxConcurrency", "Processor", "Branches", "Default", "Code", "Detail",
+          "OutputConstructor", "OutputConstructor.$", "Retry", "Catch", "Next", "End")
+
+
+# -- YAML text -----------------------------------------------------------------------------------
+_PLAIN = re.compile(r"[A-Za-z_$(/][^\n\t]*")
+_SPECIAL = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    text = str(value)
+    if (_PLAIN.fullmatch(text) and text.lower() not in _SPECIAL and ": " not in text and " #" not in text
+            and not text.endswith((":", " ")) and "\\" not in text):
+        return text
+    if "\n" not in text and "\r" not in text and "\t" not in text and text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _lines(value: Any, indent: int) -> list[str]:
+    pad = " " * indent
+    out: list[str] = []
+    if isinstance(value, dict):
+        comments = value.get("#") or []
+        for comment in comments:
+            out.append(f"{pad}# {comment}")
+        for key, item in value.items():
+            if key == "#":
+                continue
+            k = _scalar(key)
+            if isinstance(item, (dict, list)) and item:
+                out.append(f"{pad}{k}:")
+                out.extend(_lines(item, indent + 2 if isinstance(item, dict) else indent))
+            else:
+                out.append(f"{pad}{k}: {_scalar(item) if not isinstance(item, (dict, list)) else json.dumps(item)}")
+        return out
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and item:
+                inner = _lines(item, indent + 2)
+                comments = [line for line in inner if line.lstrip().startswith("# ") and line.startswith(" " * (
+                    indent + 2) + "#")][:len(item.get("#") or [])]
+                rest = inner[len(comments):]
+                out.extend(f"{pad}{c.strip()}" if c.strip() else c for c in comments)
+                out.append(f"{pad}- {rest[0].strip()}")
+                out.extend(rest[1:])
+            elif isinstance(item, (dict, list)):
+                out.append(f"{pad}- {json.dumps(item)}")
+            else:
+                out.append(f"{pad}- {_scalar(item)}")
+        return out
+    return [pad + _scalar(value)]
+
+
+HEADER = """\
+# Converted from the older FDL dialect (version: v1, type: flow) by `stateway convert`.
+# Each state's data is an envelope {{in, loc}}: `in` is the input of the steps list the step
+# belongs to, `loc` what earlier steps of that list produced (the older dialect's $local).
+# A step's input is jsonMerge($Input.in, $Input.loc) or its inputMappings (`step`); its
+# OutputConstructor merges its output into `loc`. Steps of a choice option follow the
+# choice and keep the enclosing envelope under `outer` until the option ends.
+# Stateway extensions used: `OutputConstructor.$` (a whole-value constructor){json_path}.
+"""
+
+
+def convert_flow(flow: Flow, name: str | None = None) -> Conversion:
+    """The newer-dialect text of an older-dialect flow (loaded with ``load_flow``)."""
+    if flow.v1 is None:
+        raise ValueError("the flow is not in the older dialect")
+    conv = _Converter(flow)
+    doc = conv.convert(name or flow.name)
+    header = HEADER.format(json_path=" and jsonPath() (wildcard paths)" if conv.uses_json_path else "")
+    if conv.notes:
+        header += "# Differences (see the comments at the states):\n" + "".join(f"#  - {n}\n" for n in conv.notes)
+    return Conversion(header + "\n".join(_lines(doc, 0)) + "\n", conv.notes)
