@@ -367,7 +367,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
                 "SELECT event_id, type, step_name, time, schedule_event_id, CASE type "
                 "WHEN 'TaskScheduled' THEN ((detail::jsonb ->> 'taskMode') = 'WaitForCustomCallback')::int "
                 "WHEN 'StepFailed' THEN (jsonb_exists(detail::jsonb, 'retry'))::int "
-                "WHEN 'StepExited' THEN (jsonb_exists(detail::jsonb, 'caught'))::int ELSE 0 END "
+                "WHEN 'StepExited' THEN (detail <> '{}')::int ELSE 0 END "
                 "FROM history WHERE execution_id=%s AND event_id>%s ORDER BY event_id",
                 (execution_id, after)).fetchall()]
 
