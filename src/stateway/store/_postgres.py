@@ -35,7 +35,6 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
-from stateway.store._pg_tasks import TaskViewsMixin
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_versions import VersionsMixin
@@ -55,7 +54,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
+class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
 
@@ -583,7 +582,8 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
         with self._tx() as db:
             db.execute("INSERT INTO task_logs VALUES (%s, %s, %s, %s, %s) ON CONFLICT (execution_id, task_id) "
                        "DO UPDATE SET time=excluded.time, stdout=excluded.stdout, stderr=excluded.stderr",
-                       (execution_id, task_id, now, stdout, stderr))
+                       # PostgreSQL text cannot hold NUL; a function may print one
+                       (execution_id, task_id, now, stdout.replace("\x00", ""), stderr.replace("\x00", "")))
 
     def task_logs(self, execution_id: int) -> list[dict[str, Any]]:
         with self._read() as db:
