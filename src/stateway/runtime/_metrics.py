@@ -4,9 +4,11 @@ Made on first use: ``stateway run`` and the CLI start without importing promethe
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 _made: dict[str, Any] = {}
+_making = threading.Lock()  # the engine thread and an API thread may both come first
 
 
 def _make() -> None:
@@ -31,7 +33,9 @@ def _make() -> None:
 
 def __getattr__(name: str) -> Any:
     if not _made:
-        _make()
+        with _making:
+            if not _made:
+                _make()
     try:
         return _made[name]
     except KeyError:
