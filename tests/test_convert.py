@@ -218,3 +218,11 @@ def test_convert_command_writes_the_flow_and_warns_on_stderr(tmp_path):
     old.write_text("version: v1\ntype: flow\nsteps:\n  - type: wiat\n    name: W\n")
     bad = CliRunner().invoke(cli, ["convert", str(old)])
     assert bad.exit_code == 1 and f"{old}:4:5: error" in bad.stderr and "did you mean 'wait'" in bad.stderr
+
+
+def test_a_conversion_over_the_definition_limit_says_so():
+    from tests.test_fdl_v1 import big_flow
+
+    result = convert_flow(load_flow(big_flow(500)), "big")
+    assert any("over the 65536-byte limit" in note for note in result.notes)
+    assert "#  - the converted definition is" in result.text

@@ -24,13 +24,30 @@ States:
 """
 
 
+def _until_in_the_wait(db, timeout: float = 60) -> None:
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db, timeout=5) as conn:
+                if conn.execute("SELECT COUNT(*) FROM history WHERE type='StepEntered' AND step_name='Pause'"
+                                ).fetchone()[0]:
+                    time.sleep(0.2)
+                    return
+        except sqlite3.OperationalError:  # not created yet
+            pass
+        time.sleep(0.02)
+    raise AssertionError("the first run never reached the Wait")
+
+
 def test_kill_9_during_a_wait_then_run_again_on_the_same_db(tmp_path):
     flow = tmp_path / "waits.yaml"
     flow.write_text(WAIT_FLOW)
     db = tmp_path / "crash.db"
     cmd = [sys.executable, "-m", "stateway.cli", "run", str(flow), "--db", str(db), "--json", "--input", '{"id": 7}']
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.2)  # inside the Wait
+    _until_in_the_wait(db)  # start-up takes seconds on a busy machine: a fixed sleep may kill it too early
     first.send_signal(signal.SIGKILL)
     first.wait()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

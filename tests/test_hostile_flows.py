@@ -263,3 +263,19 @@ def test_a_poisoned_execution_ends_runtime_error_once_and_stays_ended_after_a_re
     finally:
         again.close()
         again.store.close()
+
+
+def test_a_failure_after_the_commit_does_not_poison_the_execution(memory_runtime, monkeypatch):
+    from stateway.runtime import _metrics
+
+    class Broken:
+        def inc(self, *args):
+            raise RuntimeError("metrics are down")
+
+    _metrics._make()
+    monkeypatch.setitem(_metrics._made, "DECISIONS", Broken())
+    runtime = memory_runtime()
+    runtime.register_flow("small", SMALL)
+    ended = runtime.wait(runtime.start_execution("small", {}).id, 5)
+    assert ended.status == "Succeeded", ended
+

@@ -64,19 +64,27 @@ def test_start_from_the_form_and_watch_the_graph_turn_green_state_by_state(conso
     page.get_by_role("button", name="Start execution").click()
     page.wait_for_url(re.compile(r".*/executions/watched.*"))
     page.evaluate("window.stillThisPage = true")
-    # the page follows the execution without a reload: WaitOne runs while Middle is not reached yet ...
-    page.wait_for_function("""() => document.querySelector('[data-path="WaitOne"]').dataset.status === 'running'""")
-    assert status_of(page, "First") == "succeeded" and status_of(page, "Middle") == "notreached"
-    shot(page, "execution-running")
-    # ... then Middle is done and WaitTwo runs ...
-    page.wait_for_function("""() => document.querySelector('[data-path="WaitTwo"]').dataset.status === 'running'""")
-    assert status_of(page, "WaitOne") == "succeeded" and status_of(page, "Middle") == "succeeded"
-    assert status_of(page, "Done") == "notreached"
-    # ... and at the end every state is green and the status says so
-    page.wait_for_function("""() => document.querySelector('[data-path="Done"]').dataset.status === 'succeeded'""")
+    # every picture of the graph the page shows, from now until the end
+    page.evaluate("""() => {
+        window.seen = [];
+        const snap = () => window.seen.push(Object.fromEntries([...document.querySelectorAll(
+            '[data-part="graph"] .node')].map(n => [n.dataset.path, n.dataset.status])));
+        snap();
+        new MutationObserver(snap).observe(document.querySelector('[data-part="graph"]'), {childList: true});
+    }""")
     page.wait_for_function("() => document.querySelector('#exec-status').innerText.includes('Succeeded')")
-    assert all(status_of(page, s) == "succeeded" for s in ("First", "WaitOne", "Middle", "WaitTwo", "Done"))
+    seen = page.evaluate("window.seen")
+    path = ["First", "WaitOne", "Middle", "WaitTwo", "Done"]
+    assert seen[-1] == dict.fromkeys(path, "succeeded"), seen[-1]
     assert page.evaluate("window.stillThisPage") is True, "the page reloaded"
+    # the page followed the execution without a reload, one state after another
+    assert {"First": "succeeded", "WaitOne": "running", "Middle": "notreached"}.items() <= \
+        next(s for s in seen if s["WaitOne"] == "running").items(), seen
+    assert {"WaitOne": "succeeded", "Middle": "succeeded", "WaitTwo": "running", "Done": "notreached"}.items() <= \
+        next(s for s in seen if s["WaitTwo"] == "running").items(), seen
+    turned_green = [next(i for i, s in enumerate(seen) if s[state] == "succeeded") for state in path]
+    assert turned_green == sorted(turned_green) and len(seen) >= 3, seen
+    shot(page, "execution-succeeded")
     bars = page.locator('[data-part="timeline"] .gantt-row')
     assert bars.count() == 5 and "WaitOne" in bars.nth(1).inner_text()
     node(page, "WaitOne").click()

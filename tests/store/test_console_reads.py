@@ -64,19 +64,21 @@ def test_history_outline_marks_callbacks_retries_and_catches(store):
         _event(3, "TaskScheduled", "Ask", action="MNS:SendMessage", taskMode="WaitForCustomCallback",
                parameters=json.dumps({"taskMode": "RequestComplete", "note": ',"caught":1'})),
         _event(4, "StepFailed", "Ask", error="E", cause=',"retry":', retry=1, delaySeconds=1),
-        _event(5, "TaskScheduled", "Ask", action="X", taskMode="RequestComplete", parameters="{}"),
+        _event(5, "TaskScheduled", "Ask", action="X", taskMode="RequestComplete",
+               parameters=json.dumps({"taskMode": "WaitForCustomCallback"}, separators=(",", ":"))),
         _event(6, "StepFailed", "Ask", error="E", cause="c"),
         _event(7, "StepExited", "Ask", output="{}", caught="E"),
         _event(8, "StepExited", "Other", output=json.dumps({"caught": "not really"})),
+        _event(9, "StepExited", "Fail"),
     ]
     store.commit(row.id, [], Decision(state={}, history=history), time.time(), [])
     outline = store.history_outline(row.id)
     assert [tuple(r[:3]) + (r[5],) for r in outline] == [
         (1, "ExecutionStarted", "", 0), (2, "StepEntered", "Ask", 0), (3, "TaskScheduled", "Ask", 1),
         (4, "StepFailed", "Ask", 1), (5, "TaskScheduled", "Ask", 0), (6, "StepFailed", "Ask", 0),
-        (7, "StepExited", "Ask", 1), (8, "StepExited", "Other", 0)]
-    assert [r[0] for r in store.history_outline(row.id, after=6)] == [7, 8]
-    assert store.history_count(row.id) == 8
+        (7, "StepExited", "Ask", 1), (8, "StepExited", "Other", 1), (9, "StepExited", "Fail", 0)]
+    assert [r[0] for r in store.history_outline(row.id, after=6)] == [7, 8, 9]
+    assert store.history_count(row.id) == 9
     events = store.history_events(row.id, [3, 7])
     assert [e["EventId"] for e in events] == [3, 7] and events[1]["EventDetail"]["caught"] == "E"
     assert store.history_events(row.id, []) == []

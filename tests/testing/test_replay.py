@@ -120,3 +120,12 @@ def test_replay_needs_to_know_the_flow_when_several_are_registered(stateway):
     stateway.register(FANOUT)
     with pytest.raises(ValueError, match="say which flow to replay against"):
         stateway.replay(_declined_history())
+
+
+def test_json_lines_are_a_history_too():
+    with Harness() as stateway:
+        stateway.register(FANOUT)
+        events = stateway.run("fanout").export()["Events"]
+    lines = "\n".join(json.dumps({**e, "EventDetail": json.loads(e["EventDetail"])}) for e in events)
+    parsed = normalize_history(lines)
+    assert [e["Type"] for e in parsed] == [e["Type"] for e in events]

@@ -96,7 +96,11 @@ def _int(value: str | None, name: str, low: int, high: int, unit: str = "seconds
 
 def _query(request: Request) -> dict[str, str]:
     # the SDK pastes receipt handles in unencoded: a '+' is a '+', not a space
-    pairs = [p.split("=", 1) for p in request.scope["query_string"].decode().split("&") if p]
+    try:
+        text = request.scope["query_string"].decode()
+    except UnicodeDecodeError:
+        raise MnsError(400, "InvalidArgument", "The query string is not valid UTF-8.") from None
+    pairs = [p.split("=", 1) for p in text.split("&") if p]
     return {k.lower(): (v[0] if v else "") for k, *v in pairs}
 
 

@@ -92,6 +92,7 @@ class SignatureRefused(ProtocolError):
 
 
 _ACS3 = re.compile(r"^ACS3-HMAC-SHA256\s+Credential=([^,]+),\s*SignedHeaders=([^,]*),\s*Signature=([0-9a-fA-F]+)$")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{1,200}={0,2}")
 _MNS = re.compile(r"^MNS (\S+):(\S+)$")
 
 
@@ -139,6 +140,8 @@ class SignatureChecker:
         key_id = params.get("AccessKeyId")
         if signature is None or key_id is None:
             raise SignatureRefused(400, "MissingRequiredParams", "the request is not signed (Signature, AccessKeyId)")
+        if _BASE64.fullmatch(signature) is None:  # malformed, as opposed to wrong (403 below)
+            raise SignatureRefused(400, "InvalidArgument", "Signature is not Base64 text")
         secret = self._secret(key_id)
         if params.get("SignatureMethod") != "HMAC-SHA1" or params.get("SignatureVersion") != "1.0":
             raise SignatureRefused(400, "InvalidArgument", "SignatureMethod must be HMAC-SHA1, version 1.0")

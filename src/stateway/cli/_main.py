@@ -342,16 +342,17 @@ def exec_list(flow_name: str, status: str | None, prefix: str | None, qualifier:
 @click.argument("name")
 @click.option("--follow", is_flag=True, help="keep printing events until the execution ends")
 @click.option("--json", "as_json", is_flag=True,
-              help="print every event as one JSON document {Events: [...]} (for stateway.testing's replay)")
+              help="one JSON document {Events: [...]} (what stateway.testing replays); with --follow, JSON lines")
 @endpoint_option
 def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, endpoint: str) -> None:
     """Print the history events of FLOW_NAME's execution NAME."""
     token = None
-    if as_json:
+    if as_json and not follow:  # GetExecutionHistory's shape, every page: what stateway.testing replays
         events = [e for page in _history_pages(endpoint, flow_name, name) for e in page["Events"]]
         click.echo(json.dumps({"Events": events}, ensure_ascii=False))
         return
-    click.echo(f"{'EVENT':>5}  {'TIME':<24}  {'TYPE':<20}  {'STEP':<20}  DETAIL")
+    if not as_json:
+        click.echo(f"{'EVENT':>5}  {'TIME':<24}  {'TYPE':<20}  {'STEP':<20}  DETAIL")
     while True:
         page = _call(endpoint, "GetExecutionHistory", FlowName=flow_name, ExecutionName=name, Limit=500,
                      NextToken=token)

@@ -81,7 +81,8 @@ class ProgressReader:
                 continue  # branch and iteration events, or a cancel result after the end
             visit.events.append(event_id)
             if kind == "StepExited":
-                visit.status = "caught" if mark else ("failed" if visit.status == "failed" else "succeeded")
+                # an exit after a failure carries an output only when a Catch took it
+                visit.status = ("caught" if mark else "failed") if visit.status == "failed" else "succeeded"
                 visit.exited = at
                 del current[step]
                 if current:

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from stateway.fdl._loader import MAX_DEFINITION_BYTES
 from stateway.fdl._model import Flow, Scope, State
 from stateway.fdl._v1data import WILDCARD, Mapping, Path, _ConditionParser
 
@@ -734,6 +735,11 @@ def convert_flow(flow: Flow, name: str | None = None) -> Conversion:
     conv = _Converter(flow)
     doc = conv.convert(name or flow.name)
     header = HEADER.format(json_path=" and jsonPath() (wildcard paths)" if conv.uses_json_path else "")
+    body = "\n".join(_lines(doc, 0)) + "\n"
+    size = len((header + body).encode())
+    if size > MAX_DEFINITION_BYTES:
+        conv.note(None, f"the converted definition is {size} bytes, over the {MAX_DEFINITION_BYTES}-byte limit of a "
+                  "definition; split the flow (child flows) before converting it")
     if conv.notes:
         header += "# Differences (see the comments at the states):\n" + "".join(f"#  - {n}\n" for n in conv.notes)
-    return Conversion(header + "\n".join(_lines(doc, 0)) + "\n", conv.notes)
+    return Conversion(header + body, conv.notes)

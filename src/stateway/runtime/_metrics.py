@@ -8,12 +8,18 @@ import threading
 from typing import Any
 
 _made: dict[str, Any] = {}
-_making = threading.Lock()  # the engine thread and an API thread may both come first
+_making = threading.Lock()  # threads use their first metric at once: register each one only once
 
 
 def _make() -> None:
     from prometheus_client import Counter, Gauge, Histogram
 
+    with _making:
+        if not _made:
+            _register(Counter, Gauge, Histogram)
+
+
+def _register(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803  (the classes)
     _made.update(
         EXECUTIONS_STARTED=Counter("stateway_executions_started", "Executions started"),
         EXECUTIONS_ENDED=Counter("stateway_executions_ended", "Executions ended, by final status", ["status"]),
@@ -33,9 +39,7 @@ def _make() -> None:
 
 def __getattr__(name: str) -> Any:
     if not _made:
-        with _making:
-            if not _made:
-                _make()
+        _make()
     try:
         return _made[name]
     except KeyError:

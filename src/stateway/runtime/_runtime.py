@@ -333,6 +333,8 @@ class Runtime:
         try:  # its own transaction: every due event is consumed, so a restart does not bring the loop back
             outbox = self.store.commit(execution_id, [i for i, _ in events], decision, now, extra, owner=self.owner,
                                        lease=self.lease)
+        except LeaseLost:  # another worker holds it now: it meets the same error and writes the failure itself
+            return
         except Exception:
             log.exception("the failure of execution %s could not be written; it is set aside until a restart",
                           execution_id)
@@ -392,10 +394,14 @@ class Runtime:
             metrics.LEASES_LOST.inc()
             log.warning("lease on execution %s lost before commit; its events stay for the new owner", execution_id)
             return None
-        metrics.DECISIONS.inc()
-        metrics.DECISION_SECONDS.observe(time.monotonic() - began)
-        if merged.ended is not None:
-            metrics.EXECUTIONS_ENDED.labels(merged.ended["status"]).inc()
+        try:
+            self._after_commit(execution_id, merged, outbox, began)
+        except Exception:  # committed already: whatever fails from here on is not the execution's doing
+            log.exception("after the commit of execution %s", execution_id)
+        return merged
+
+    def _after_commit(self, execution_id: int, merged: Decision, outbox: list[tuple[int, dict[str, Any]]],
+                      began: float) -> None:
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command)
         if merged.history:
@@ -403,7 +409,10 @@ class Runtime:
         if merged.ended is not None:
             with self._ended:
                 self._ended.notify_all()
-        return merged
+        metrics.DECISIONS.inc()
+        metrics.DECISION_SECONDS.observe(time.monotonic() - began)
+        if merged.ended is not None:
+            metrics.EXECUTIONS_ENDED.labels(merged.ended["status"]).inc()
 
     # -- dispatch ----------------------------------------------------------------------------------
     def _submit(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:

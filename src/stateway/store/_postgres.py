@@ -35,6 +35,7 @@ from stateway.store._errors import (
     ScheduleNotExists,
 )
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_tasks import TaskViewsMixin
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_versions import VersionsMixin
@@ -54,7 +55,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
+class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
 
@@ -366,7 +367,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
                 "SELECT event_id, type, step_name, time, schedule_event_id, CASE type "
                 "WHEN 'TaskScheduled' THEN ((detail::jsonb ->> 'taskMode') = 'WaitForCustomCallback')::int "
                 "WHEN 'StepFailed' THEN (jsonb_exists(detail::jsonb, 'retry'))::int "
-                "WHEN 'StepExited' THEN (jsonb_exists(detail::jsonb, 'caught'))::int ELSE 0 END "
+                "WHEN 'StepExited' THEN (detail <> '{}')::int ELSE 0 END "
                 "FROM history WHERE execution_id=%s AND event_id>%s ORDER BY event_id",
                 (execution_id, after)).fetchall()]
 
@@ -577,43 +578,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin):
         keys = ("execution_id", "task_id", "token", "state", "step", "action", "mode", "opened")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    # -- what tasks printed, where executions are ----------------------------------------------
-    def put_task_log(self, execution_id: int, task_id: str, stdout: str, stderr: str, now: float) -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO task_logs VALUES (%s, %s, %s, %s, %s) ON CONFLICT (execution_id, task_id) "
-                       "DO UPDATE SET time=excluded.time, stdout=excluded.stdout, stderr=excluded.stderr",
-                       # PostgreSQL text cannot hold NUL; a function may print one
-                       (execution_id, task_id, now, stdout.replace("\x00", ""), stderr.replace("\x00", "")))
-
-    def task_logs(self, execution_id: int) -> list[dict[str, Any]]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT l.task_id, COALESCE(h.step_name, ''), l.time, l.stdout, l.stderr FROM task_logs l "
-                "LEFT JOIN history h ON h.execution_id = l.execution_id AND l.task_id ~ '^[0-9]+$' "
-                "AND h.event_id = CAST(l.task_id AS BIGINT) "
-                "WHERE l.execution_id=%s ORDER BY length(l.task_id), l.task_id", (execution_id,)).fetchall()
-        return [{"task_id": r[0], "step": r[1], "time": r[2], "stdout": r[3], "stderr": r[4]} for r in rows]
-
-    def current_steps(self, execution_id: int) -> list[str]:
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT step_name FROM history WHERE execution_id=%s AND type IN ('StepEntered', 'StepExited') "
-                "GROUP BY step_name HAVING SUM(CASE type WHEN 'StepEntered' THEN 1 ELSE -1 END) > 0 "
-                "ORDER BY MAX(event_id)", (execution_id,)).fetchall()
-        return [r[0] for r in rows]
-
-    def open_tasks_of(self, flow_name: str | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT e.flow_name, e.name, t.execution_id, t.task_id, t.token, t.step, t.action, t.mode, t.opened "
-               "FROM open_tasks t JOIN executions e ON e.id = t.execution_id WHERE e.status = 'Running'")
-        args: tuple[Any, ...] = ()
-        if flow_name:
-            sql += " AND e.flow_name = %s"
-            args = (flow_name,)
-        with self._read() as db:
-            rows = db.execute(sql + " ORDER BY t.opened", args).fetchall()
-        keys = ("flow_name", "execution_name", "execution_id", "task_id", "token", "step", "action", "mode", "opened")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
+    # -- pruning (Express) -----------------------------------------------------------------------
     def prune_ended_executions(self, ended_before: float, keep: int) -> int:
         """As SQLite's (used for Express runs, which stay in memory; here for the contract's sake)."""
         final = "('Succeeded', 'Failed', 'Stopped', 'TimedOut')"

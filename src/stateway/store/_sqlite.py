@@ -511,13 +511,15 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
     def history_outline(self, execution_id: int, after: int = 0) -> list[tuple[Any, ...]]:
         """The events after ``after`` without their detail, except one flag that says what happened to
         a step: (event_id, type, step_name, time, schedule_event_id, mark); mark is 1 for a TaskScheduled
-        waiting for a custom callback, a StepFailed that will be retried, a StepExited that caught."""
+        waiting for a custom callback, a StepFailed that will be retried, and a StepExited with an output
+        (after a failure: the failure was caught). Details are compact JSON (orjson), so the callback and
+        the exit are told apart without parsing: the history of a 25,000-event execution is read whole."""
         with self._lock:
             return self._db.execute(
                 "SELECT event_id, type, step_name, time, schedule_event_id, CASE type "
-                "WHEN 'TaskScheduled' THEN json_extract(detail, '$.taskMode') = 'WaitForCustomCallback' "
+                "WHEN 'TaskScheduled' THEN instr(detail, '\"taskMode\":\"WaitForCustomCallback\"') > 0 "
                 "WHEN 'StepFailed' THEN json_extract(detail, '$.retry') IS NOT NULL "
-                "WHEN 'StepExited' THEN json_extract(detail, '$.caught') IS NOT NULL ELSE 0 END "
+                "WHEN 'StepExited' THEN detail <> '{}' ELSE 0 END "
                 "FROM history WHERE execution_id=? AND event_id>? ORDER BY event_id", (execution_id, after)).fetchall()
 
     def history_events(self, execution_id: int, event_ids: list[int]) -> list[dict[str, Any]]:

@@ -189,7 +189,8 @@ class Wakeups(Protocol):
 
 class ConsoleStore(Protocol):
     """Paged reads for the web console: summaries newest first (keyset on the id), flows by name,
-    and a history outline (no details) it folds into what happened to each state."""
+    and a history outline (no details, one flag per event, see SQLiteStore.history_outline) that
+    the console folds into what happened to each state."""
 
     def page_executions(self, *, flow_name: str | None = None, status: str | None = None, name_prefix: str = "",
                         started_from: float | None = None, started_to: float | None = None,

@@ -256,6 +256,7 @@ class Harness:
         """Do everything due at the current virtual time, until every execution waits on a timer, a callback or a
         real service. Raises what a mock or an unmocked call reported."""
         rounds = 0
+        ended = False  # the sweep (orphaned children and tasks) has work only after an execution ended
         while True:
             rounds += 1
             if rounds > MAX_ROUNDS:
@@ -263,15 +264,18 @@ class Harness:
             now = self.clock.now()
             did = self.runtime.fire_schedules(now)
             for execution_id in self.claim_due(now):
-                self.runtime.process(execution_id)
+                decision = self.runtime.process(execution_id)
+                ended = ended or (decision is not None and decision.ended is not None)
                 did += 1
             did += self._dispatch.run_queued()
             while self._timed and self._timed[0][0] <= now:
                 heapq.heappop(self._timed)[2]()
                 did += 1
             self._raise_reported()
-            if not did and not self.runtime.sweep():
-                return
+            if not did:
+                if not ended or not self.runtime.sweep():
+                    return
+                ended = False
 
     def claim_due(self, now: float, limit: int = 256) -> list[int]:
         """Claim what is due at virtual ``now``, as the runtime's loop does. A claim is fenced at commit against the

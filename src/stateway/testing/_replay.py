@@ -26,12 +26,17 @@ _END_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionStop
 
 def normalize_history(history: Any) -> list[dict[str, Any]]:
     """Events in the store's form (Time in epoch seconds, EventDetail a dict) from what GetExecutionHistory,
-    ``stateway exec history --json`` or ``Result.export()`` gave: a dict with Events, a list, JSON text or a file."""
+    ``stateway exec history --json`` (or its JSON lines with ``--follow``) or ``Result.export()`` gave: a dict
+    with Events, a list, JSON text or a file."""
     if isinstance(history, (str, os.PathLike)):
         text = os.fspath(history)
         if not text.lstrip().startswith(("{", "[")) and Path(text).exists():
             text = Path(text).read_text()
-        history = json.loads(text)
+        stripped = text.strip()
+        if stripped.startswith("{") and "\n{" in stripped:  # JSON lines: `exec history --follow --json`
+            history = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        else:
+            history = json.loads(text)
     if isinstance(history, dict):
         history = history.get("Events", history.get("events"))
     if not isinstance(history, list):
