@@ -43,8 +43,9 @@ def main() -> None:
             message = queue.receive_message(wait_seconds=5)
         except MNSExceptionBase as exc:
             # MessageNotExist: nothing within the wait; QueueNotExist: no task has sent yet (the queue
-            # is created by the first MNS:SendMessage); NetWorkException: the server is not up yet
-            if exc.type not in ("MessageNotExist", "QueueNotExist", "NetWorkException"):
+            # is created by the first MNS:SendMessage); NetWorkException, RespDataDamaged: the server
+            # is not up yet, or going away
+            if exc.type not in ("MessageNotExist", "QueueNotExist", "NetWorkException", "RespDataDamaged"):
                 print(f"worker: receive failed: {exc.type}: {exc.message}", flush=True)
             if exc.type != "MessageNotExist":
                 time.sleep(0.2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import socket
@@ -350,7 +351,9 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         sys.exit(130)
     finally:
         runtime.close()
-        server.stop(force=True)  # a worker's long poll must not hold the end of the run
+        # a worker's long poll must not hold the end of the run; cancelling it is expected, not an error
+        logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+        server.stop(force=True)
     progress.stop()
     color = "green" if row.status == "Succeeded" else "red"
     console.print(f"[bold {color}]{row.status}[/] in {time.time() - began:.2f}s: {progress.summary()}")
