@@ -224,5 +224,7 @@ def test_a_conversion_over_the_definition_limit_says_so():
     from tests.test_fdl_v1 import big_flow
 
     result = convert_flow(load_flow(big_flow(500)), "big")
-    assert any("over the 65536-byte limit" in note for note in result.notes)
+    from stateway.fdl._loader import MAX_DEFINITION_BYTES
+
+    assert any(f"over the {MAX_DEFINITION_BYTES}-byte limit" in note for note in result.notes)
     assert "#  - the converted definition is" in result.text
