@@ -212,12 +212,12 @@ class Runtime:
     def wait(self, execution_id: int, timeout: float | None = None) -> ExecutionRow:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            row = self.store.get_execution(execution_id)
-            if row.status in FINAL_STATUSES:
-                return row
+            # the status alone: every execution's end wakes us, and the full row may be large
+            if self.store.execution_status(execution_id) in FINAL_STATUSES:
+                return self.store.get_execution(execution_id)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                return row
+                return self.store.get_execution(execution_id)
             with self._ended:
                 self._ended.wait(timeout=0.2 if remaining is None else min(0.2, remaining))
 

@@ -38,6 +38,7 @@ from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
 from stateway.store._pg_tasks import TaskViewsMixin
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
+from stateway.store._sql_status import StatusMixin
 from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost, StoreUnavailable
@@ -55,7 +56,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin):
+class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, StatusMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
 

@@ -26,6 +26,7 @@ from stateway.store._errors import (
 from stateway.store._schema import MIGRATIONS
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
+from stateway.store._sql_status import StatusMixin
 from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import LeaseLost
@@ -38,7 +39,7 @@ def _loads(text: str | None) -> Any:
     return None if text is None else loads(text)
 
 
-class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin):
+class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin, StatusMixin):
     shared = False  # one process owns the file: the runtime wakes itself, no notices to subscribe to
 
     def __init__(self, path: str) -> None:
