@@ -145,3 +145,19 @@ def test_an_unmapped_result_bucket_fails_before_any_child(memory_runtime, bucket
     ended = runtime.wait(runtime.start_execution("reads", {}).id, 30)
     assert ended.output["error"]["Code"] == "OSS.NoSuchBucket"
     assert runtime.store.list_executions("reads", map_run=None)[1:] == []  # no child ran
+
+
+def test_an_object_over_the_read_limit_fails_while_others_run(memory_runtime, bucket, monkeypatch):
+    from stateway.integrations import _item_reader
+
+    monkeypatch.setattr(_item_reader, "MAX_OBJECT_BYTES", 16)
+    runtime = memory_runtime(oss_buckets={"data": str(bucket)})
+    runtime.register_flow("reads", flow("      SourceType: OSS_JSON_LIST\n      SourceParameters: {Bucket: data, "
+                                        "ObjectName: in/list.json}"))
+    runtime.register_flow("small", "Type: StateMachine\nSpecVersion: v1\nStartAt: p\nStates:\n"
+                                   "  - {Type: Pass, Name: p, End: true}\n")
+    big = runtime.start_execution("reads", {})
+    small = runtime.wait(runtime.start_execution("small", {}).id, 1)
+    assert small.status == "Succeeded"
+    ended = runtime.wait(big.id, 30)
+    assert ended.output["error"]["Code"] == "FnF.DataLimitExceeded" and "limit" in ended.output["error"]["Detail"]

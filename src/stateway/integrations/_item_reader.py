@@ -16,6 +16,10 @@ from stateway.runtime import IntegrationError
 from stateway.timefmt import iso
 
 SOURCE_TYPES = ("OSS_OBJECTS", "OSS_CSV", "OSS_JSON_LIST", "OSS_INVENTORY_FILES")
+# what one Map Run may read: a bad flow or file must not take the server's memory (items are then
+# limited again by the Map's item limit)
+MAX_OBJECT_BYTES = 16 * 1024 * 1024
+MAX_OBJECTS_LISTED = 100_000
 DELIMITERS = {"COMMA": ",", "SEMICOLON": ";", "PIPE": "|", "TAB": "\t", "SPACE": " "}
 
 
@@ -35,9 +39,26 @@ def _object(root: Path, bucket: str, key: Any) -> Path:
     return path
 
 
+def _bytes(path: Path, key: str, *, gzipped: bool = False) -> bytes:
+    """The object's content, refused past MAX_OBJECT_BYTES (after decompression for gzip)."""
+    if path.stat().st_size > MAX_OBJECT_BYTES:
+        raise IntegrationError("FnF.DataLimitExceeded", f"{key}: over the {MAX_OBJECT_BYTES}-byte limit of an object")
+    if not gzipped:
+        return path.read_bytes()
+    try:
+        with gzip.open(path) as stream:
+            data = stream.read(MAX_OBJECT_BYTES + 1)
+    except (OSError, EOFError) as exc:
+        raise IntegrationError("FnF.InvalidArgument", f"{key}: not gzip ({exc})") from None
+    if len(data) > MAX_OBJECT_BYTES:
+        raise IntegrationError("FnF.DataLimitExceeded", f"{key}: over the {MAX_OBJECT_BYTES}-byte limit once "
+                               "decompressed")
+    return data
+
+
 def _text(path: Path, key: str) -> str:
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return _bytes(path, key).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise IntegrationError("FnF.InvalidArgument", f"{key}: not UTF-8 text ({exc})") from None
 
@@ -79,6 +100,9 @@ def read_items(reader: dict[str, Any], buckets: dict[str, str]) -> list[Any]:
                     path = Path(dirpath, name)
                     key = path.relative_to(root).as_posix()
                     if key.startswith(prefix) and path.is_file() and not path.is_symlink():
+                        if len(found) >= MAX_OBJECTS_LISTED:
+                            raise IntegrationError("FnF.DataLimitExceeded", f"bucket {bucket!r}: more than "
+                                                   f"{MAX_OBJECTS_LISTED} objects under {prefix!r}")
                         stat = path.stat()
                         found.append({"Bucket": bucket, "Key": key, "Size": stat.st_size,
                                       "LastModified": iso(stat.st_mtime)})
@@ -106,7 +130,7 @@ def read_items(reader: dict[str, Any], buckets: dict[str, str]) -> list[Any]:
                 raise IntegrationError("FnF.InvalidArgument", f"{key}: not an inventory manifest ({exc})") from None
             items = []
             for part in files:
-                data = gzip.decompress(_object(root, bucket, part).read_bytes()).decode("utf-8-sig")
+                data = _bytes(_object(root, bucket, part), part, gzipped=True).decode("utf-8-sig")
                 items += _csv_rows(data, part, {"CSVHeaders": columns})
             return items
     except csv.Error as exc:
