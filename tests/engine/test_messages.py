@@ -131,3 +131,12 @@ def test_complete_task_checks_a_wire_event(memory_runtime):
         runtime.complete_task(1, "1", {"type": "task_result", "task": "1"})
     with pytest.raises(TypeError):
         runtime.complete_task(1, "1", Stop())  # type: ignore[arg-type]
+
+
+def test_json_text_writes_a_message_in_its_wire_form_on_both_paths():
+    # orjson would write a dataclass's fields (no "type"); the standard library (integers past 64 bits) not at all
+    assert loads(dumps({"e": TaskResult.success("1", {"x": 1})})) == {"e": TaskResult.success("1", {"x": 1}).to_wire()}
+    big = TaskResult.success("1", {"x": 2**70})
+    assert loads(dumps([big])) == [{"type": "task_result", "task": "1", "ok": True, "output": {"x": 2**70}}]
+    with pytest.raises(TypeError):
+        dumps({"x": object()})

@@ -82,10 +82,6 @@ def _from_0(state: dict[str, Any]) -> None:
 _STEPS: dict[int, Callable[[dict[str, Any]], None]] = {0: _from_0}
 
 
-def state_version(state: dict[str, Any]) -> int:
-    return int(state.get("version", 0))
-
-
 def upgrade_state(state: dict[str, Any]) -> dict[str, Any]:
     """``state`` at ``STATE_VERSION``. Returns ``state`` itself when it is current (the common case,
     one lookup), else an upgraded copy; the argument is never changed. Raises ``StateVersionError``
