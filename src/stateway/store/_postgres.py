@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -59,6 +60,7 @@ def _loads(text: str | None) -> Any:
 class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, StatusMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
+    _ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
     def __init__(self, url: str, *, pool_size: int = 10, statement_timeout: float = 30.0,
                  connect_timeout: float = 10.0, startup_timeout: float = 60.0) -> None:
@@ -68,7 +70,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
         self._listener: threading.Thread | None = None
         self._closed = threading.Event()
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, check=ConnectionPool.check_connection,
+            url, min_size=1, max_size=pool_size, open=False, check=_check_if_idle,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout)),
                     "options": f"-c statement_timeout={int(statement_timeout * 1000)}"},
             name="stateway")
@@ -906,6 +908,23 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
                 return "received"
             db.execute("DELETE FROM messages WHERE id=%s", (message_id,))
             return "withdrawn"
+
+
+_CHECK_AFTER = 2.0  # seconds a pooled connection may sit unused before it is tested on checkout
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    """Test a connection that sat unused (the database may have restarted meanwhile); one in steady
+    use is not, as a test costs a round trip on every checkout. A connection that broke while in use
+    fails that call (``StoreUnavailable``) and the pool replaces it."""
+    now = time.monotonic()
+    last = _last_checkout.get(conn, 0.0)
+    _last_checkout[conn] = now
+    if now - last > _CHECK_AFTER:
+        ConnectionPool.check_connection(conn)
+
+
+_last_checkout: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
