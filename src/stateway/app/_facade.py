@@ -65,10 +65,8 @@ class Stateway:
                 lock.release()
             raise
         settings = dict(settings or {})
-        if functions is not None and "function_runtime" not in settings:
-            from stateway.services import FunctionRuntime
-
-            settings["function_runtime"] = FunctionRuntime(functions)
+        if functions is not None:
+            settings.setdefault("functions_dir", str(functions))
         runtime = Runtime(opened, settings=settings).start()
         express = settings.get("express") or {}
         app = cls(runtime, express_keep=int(express.get("keep", EXPRESS_KEEP)),
