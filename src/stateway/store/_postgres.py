@@ -10,11 +10,13 @@ commit only), which wakes idle workers and long polls in every process.
 
 from __future__ import annotations
 
+import collections
 import logging
 import secrets
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -59,16 +61,18 @@ def _loads(text: str | None) -> Any:
 class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, StatusMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
+    _ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
     def __init__(self, url: str, *, pool_size: int = 10, statement_timeout: float = 30.0,
                  connect_timeout: float = 10.0, startup_timeout: float = 60.0) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
+        self.takeovers: collections.Counter[str] = collections.Counter()
         self._subscribers: list[Callable[[str], None]] = []
         self._listener: threading.Thread | None = None
         self._closed = threading.Event()
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, check=ConnectionPool.check_connection,
+            url, min_size=1, max_size=pool_size, open=False, check=_check_if_idle,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout)),
                     "options": f"-c statement_timeout={int(statement_timeout * 1000)}"},
             name="stateway")
@@ -406,15 +410,16 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
                          exclude: Collection[int] = ()) -> list[int]:
         with self._tx() as db:
             rows = db.execute(
-                "WITH due AS (SELECT e.id FROM executions e "
+                "WITH due AS (SELECT e.id, e.owner AS was FROM executions e "
                 "  WHERE e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s) "
                 "    AND (e.owner IS NULL OR e.lease_until <= %(now)s OR e.owner = %(owner)s) "
                 "    AND e.id <> ALL(%(exclude)s) "
                 "  ORDER BY e.id LIMIT %(limit)s FOR UPDATE OF e SKIP LOCKED) "
                 "UPDATE executions x SET owner=%(owner)s, lease_until=%(until)s FROM due WHERE x.id = due.id "
-                "RETURNING x.id",
+                "RETURNING x.id, due.was",
                 {"now": now, "owner": owner, "limit": limit, "until": now + lease,
                  "exclude": list(exclude)}).fetchall()
+        self.takeovers["execution"] += sum(1 for _, was in rows if was is not None and was != owner)
         return sorted(r[0] for r in rows)
 
     def release_execution(self, execution_id: int, owner: str) -> None:
@@ -683,14 +688,17 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
         now = time.time() if now is None else now
         with self._tx() as db:
             row = db.execute(
-                "WITH free AS (SELECT id FROM invocations "
+                "WITH free AS (SELECT id, status AS was FROM invocations "
                 "  WHERE status='Queued' OR (status='Running' AND lease_until <= %(now)s) "
                 "  ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED) "
                 "UPDATE invocations i SET status='Running', owner=%(owner)s, lease_until=%(until)s FROM free "
-                "WHERE i.id = free.id RETURNING i.id, i.function, i.event, i.execution_id, i.task_id, i.notify",
+                "WHERE i.id = free.id RETURNING i.id, i.function, i.event, i.execution_id, i.task_id, i.notify, "
+                "free.was",
                 {"now": now, "owner": owner or None, "until": now + lease}).fetchone()
         if row is None:
             return None
+        if row[6] == "Running":  # its worker's lease ran out while running it
+            self.takeovers["invocation"] += 1
         return {"id": row[0], "function": row[1], "event": loads(row[2]), "execution_id": row[3],
                 "task_id": row[4], "notify": bool(row[5])}
 
@@ -906,6 +914,23 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
                 return "received"
             db.execute("DELETE FROM messages WHERE id=%s", (message_id,))
             return "withdrawn"
+
+
+_CHECK_AFTER = 2.0  # seconds a pooled connection may sit unused before it is tested on checkout
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    """Test a connection that sat unused (the database may have restarted meanwhile); one in steady
+    use is not, as a test costs a round trip on every checkout. A connection that broke while in use
+    fails that call (``StoreUnavailable``) and the pool replaces it."""
+    now = time.monotonic()
+    last = _last_checkout.get(conn, 0.0)
+    _last_checkout[conn] = now
+    if now - last > _CHECK_AFTER:
+        ConnectionPool.check_connection(conn)
+
+
+_last_checkout: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
