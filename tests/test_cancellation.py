@@ -236,8 +236,8 @@ def test_stop_aborts_http_withdraws_messages_and_closes_callbacks(memory_runtime
         return JSONResponse({})
 
     server = BackgroundServer(Starlette(routes=[Route("/slow", slow)])).start()
-    http = memory_runtime().registry.get("HTTP:Request")  # to watch the request end
-    runtime = http.runtime
+    runtime = memory_runtime()
+    http = runtime.registry.get("HTTP:Request")  # to watch the request end
     runtime.register_flow("three", f"""Type: StateMachine
 SpecVersion: v1
 StartAt: All
