@@ -124,6 +124,7 @@ def main() -> None:
         results["sizes"]["pg"] = count
         record("pg", "eps_one_worker", repeat(pg.small_eps, runs, count, 1))
         record("pg", "eps_two_workers", repeat(pg.small_eps, runs, count, 2))
+        results["pg"]["cpu_ms_per_execution"] = pg.cpu_ms_per_execution(count)
         cb = pg.callback_p50_ms(30 if quick else 200)
         results["pg"]["callback_p50_ms"], results["pg"]["callback_p99_ms"] = cb["p50"], cb["p99"]
         record("pg", "takeover_s", stats([pg.takeover_seconds() for _ in range(runs)]))
@@ -219,9 +220,12 @@ def markdown(results: dict[str, Any]) -> str:
                     "s")
     if "pg.eps_one_worker" in s:
         pg = results["pg"]
-        text += row(f"PostgreSQL: {sizes['pg']:,} small executions, 1 worker, API node and 2 clients apart",
+        text += row(f"PostgreSQL: {sizes['pg']:,} small executions, 1 worker, API node and 8 client processes apart",
                     "pg.eps_one_worker", "executions/s")
         text += row("PostgreSQL: the same, 2 workers", "pg.eps_two_workers", "executions/s")
+        cpu = pg["cpu_ms_per_execution"]
+        text += ("| PostgreSQL: CPU per small execution (ms), 2 workers | "
+                 + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()) + f" | total {sum(cpu.values()):.2f} | |\n")
         if "pg.dmap_two_workers_s" in s:
             text += row(f"PostgreSQL: distributed Map of {sizes['dmap']:,} items, 2 workers", "pg.dmap_two_workers_s",
                         "s")

@@ -101,23 +101,53 @@ def _start_many(endpoint: str, flow: str, indexes: list[int]) -> None:
         client.call("StartExecution", FlowName=flow, Input=json.dumps({"n": i}))
 
 
-def small_eps(count: int, workers: int, clients: int = 2) -> float:
-    """Small executions (five states, a Parallel) per second, API node separate, clients in processes."""
+def small_eps(count: int, workers: int, clients: int = 8) -> float:
+    """Small executions (five states, a Parallel) per second, API node separate, clients in processes
+    (eight: with fewer, the figure measures one request's latency rather than what the nodes can take)."""
+    return _small_run(count, workers, clients)[0]
+
+
+def cpu_ms_per_execution(count: int, workers: int = 2, clients: int = 8) -> dict[str, float]:
+    """Where the CPU of one small execution goes: the API node, the workers, PostgreSQL's backends and
+    the clients. On one machine their sum bounds executions/s at (cores × 1000) / sum."""
+    return _small_run(count, workers, clients)[1]
+
+
+def _small_run(count: int, workers: int, clients: int) -> tuple[float, dict[str, float]]:
     from multiprocessing import get_context
 
     from stateway.client import RpcClient
 
-    with topology(workers) as (_, nodes, _, store):
+    with topology(workers) as (_, nodes, ws, store):
         endpoint = nodes[0].endpoint
         RpcClient(endpoint, "test", "test").call("CreateFlow", Name="five", Definition=FIVE_FDL, Description="",
                                                  Type="FDL")
         with get_context("spawn").Pool(clients) as pool:
             pool.starmap(_start_many, [(endpoint, "five", [0])] * clients)  # processes up, imports done
             _wait(lambda: store.count_executions("five", "Succeeded") >= clients)
+            pids = {"api": [n.proc.pid for n in nodes], "workers": [w.proc.pid for w in ws],
+                    "clients": [p.pid for p in pool._pool]}  # type: ignore[attr-defined]
+            before = {k: sum(map(_cpu_seconds, v)) for k, v in pids.items()}
+            pg_before = _postgres_cpu()
             began = time.perf_counter()
             pool.starmap(_start_many, [(endpoint, "five", list(range(i, count, clients))) for i in range(clients)])
-        _wait(lambda: store.count_executions("five", "Succeeded") >= count + clients)
-        return count / (time.perf_counter() - began)
+            _wait(lambda: store.count_executions("five", "Succeeded") >= count + clients)
+            eps = count / (time.perf_counter() - began)
+            cpu = {k: (sum(map(_cpu_seconds, v)) - before[k]) * 1000 / count for k, v in pids.items()}
+        cpu["postgres"] = (_postgres_cpu() - pg_before) * 1000 / count
+        return eps, {k: round(v, 2) for k, v in cpu.items()}
+
+
+def _postgres_cpu() -> float:
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            if text.split("(", 1)[1].startswith("postgres"):
+                total += _cpu_seconds(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def callback_p50_ms(rounds: int) -> dict[str, float]:

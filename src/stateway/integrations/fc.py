@@ -52,7 +52,7 @@ class InvokeFunction(Integration):
     _idle_wait = 0.5
 
     def _on_notice(self, topic: str) -> None:
-        if topic in ("invocation", "work"):
+        if topic == "invocation":
             with self._work:
                 self._work.notify()
 

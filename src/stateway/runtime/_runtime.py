@@ -38,12 +38,13 @@ from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
 from stateway.settings import Settings
-from stateway.store import ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
+from stateway.store import DecisionCommit, ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
 
 log = logging.getLogger("stateway.runtime")
 
 EXECUTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "TimedOut"})
+_POISONED: Any = object()  # a batch member that was failed on its own instead of committed
 
 
 class TaskAlreadyCompleted(Exception):
@@ -270,10 +271,13 @@ class Runtime:
             now = self.clock.now()
             try:
                 self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
-                due = [e for e in self.store.claim_executions(self.owner, now, 64, self.lease)
-                       if e not in self._quarantined]
-                for execution_id in self.turns.this_round(due):
-                    self.turns.record(execution_id, self.process(execution_id))
+                due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined)
+                this_round = self.turns.this_round(due)
+                later = sorted(set(due) - set(this_round))
+                if later:  # continuing executions beyond this round's one: free for any worker meanwhile
+                    self.store.release_executions(later, self.owner)
+                for execution_id, decision in self.process_batch(this_round).items():
+                    self.turns.record(execution_id, decision)
                 if time.monotonic() - last_schedules > 0.25:
                     last_schedules = time.monotonic()
                     self.fire_schedules(now)
@@ -308,24 +312,70 @@ class Runtime:
                     self._wake.wait(timeout=delay)
 
     def process(self, execution_id: int) -> Decision | None:
-        """One turn of one execution: decide its due events within one budget, commit once. Any
-        unexpected exception ends the execution ``FnF.RuntimeError`` (``_poisoned``), never a retry."""
+        """One turn of one execution (what ``process_batch`` does for many)."""
+        return self.process_batch([execution_id]).get(execution_id)
+
+    def process_batch(self, execution_ids: list[int]) -> dict[int, Decision | None]:
+        """One turn each for claimed executions: each decides its due events within its own budget,
+        then all commit in one transaction (one WAL flush for the batch on PostgreSQL). Any unexpected
+        exception ends only its own execution ``FnF.RuntimeError`` (``_poisoned``), never a retry."""
+        results: dict[int, Decision | None] = dict.fromkeys(execution_ids)
+        if not execution_ids:
+            return results
         now = self.clock.now()
-        events = self.store.due_events(execution_id, now)
-        if not events:
-            self.store.release_execution(execution_id, self.owner)
-            return None
-        row = self.store.get_execution(execution_id)
+        events_of = self.store.due_events_of(execution_ids, now)
+        idle = [x for x in execution_ids if not events_of.get(x)]
+        if idle:
+            self.store.release_executions(idle, self.owner)
+        busy = [x for x in execution_ids if events_of.get(x)]
+        rows = self.store.get_executions(busy) if busy else {}
+        pending: list[tuple[DecisionCommit, float]] = []
+        for execution_id in busy:
+            row = rows.get(execution_id)
+            if row is None:  # pruned meanwhile (an ended Express execution): nothing to decide
+                continue
+            began = time.monotonic()
+            try:
+                pending.append((self._decide(execution_id, row, events_of[execution_id], now), began))
+            except Exception as exc:
+                if is_transient(exc) or isinstance(exc, StoreUnavailable):
+                    raise
+                self._poisoned(execution_id, row, events_of[execution_id], now, exc)
+        if not pending:
+            return results
         try:
-            return self._decide_and_commit(execution_id, row, events, now)
-        except LeaseLost:  # another worker holds it now and decides these events itself
-            metrics.LEASES_LOST.inc()
-            return None
+            outboxes: list[Any] = self.store.commit_batch([c for c, _ in pending], now, owner=self.owner,
+                                                          lease=self.lease)
         except Exception as exc:
             if is_transient(exc) or isinstance(exc, StoreUnavailable):
                 raise
-            self._poisoned(execution_id, row, events, now, exc)
-            return None
+            # one of them holds what the store refuses: alone, each finds out whether it is the one
+            outboxes = [self._commit_alone(c, rows[c.execution_id], events_of[c.execution_id], now)
+                        for c, _ in pending]
+        for (commit, began), outbox in zip(pending, outboxes, strict=True):
+            if outbox is _POISONED:
+                continue
+            if outbox is None:  # another worker holds it now and decides these events itself
+                metrics.LEASES_LOST.inc()
+                log.warning("lease on execution %s lost before commit; its events stay for the new owner",
+                            commit.execution_id)
+                continue
+            results[commit.execution_id] = commit.decision
+            try:
+                self._after_commit(commit.execution_id, commit.decision, outbox, began)
+            except Exception:  # committed already: whatever fails from here on is not the execution's doing
+                log.exception("after the commit of execution %s", commit.execution_id)
+        return results
+
+    def _commit_alone(self, commit: DecisionCommit, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
+                      now: float) -> Any:
+        try:
+            return self.store.commit_batch([commit], now, owner=self.owner, lease=self.lease)[0]
+        except Exception as exc:
+            if is_transient(exc) or isinstance(exc, StoreUnavailable):
+                raise
+            self._poisoned(commit.execution_id, row, events, now, exc)
+            return _POISONED
 
     def _poisoned(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
                   now: float, exc: Exception) -> None:
@@ -345,6 +395,10 @@ class Runtime:
             log.exception("the failure of execution %s could not be written; it is set aside until a restart",
                           execution_id)
             self._quarantined.add(execution_id)
+            try:  # another worker (on a shared store) may manage to write it
+                self.store.release_executions([execution_id], self.owner)
+            except Exception:
+                log.debug("the claim on execution %s was not released; it expires", execution_id, exc_info=True)
             return
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command)
@@ -360,9 +414,8 @@ class Runtime:
             except Exception:
                 log.exception("a history listener failed")
 
-    def _decide_and_commit(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
-                           now: float) -> Decision | None:
-        began = time.monotonic()
+    def _decide(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
+                now: float) -> DecisionCommit:
         try:
             interp = self.flow_model(row.definition)
         except FlowDefinitionError as exc:
@@ -371,9 +424,7 @@ class Runtime:
             decision = Decision(state={**state, "status": "Failed"},
                                 ended={"status": "Failed", "output": None, "error": "FnF.InvalidArgument",
                                        "cause": str(exc)})
-            self.store.commit(execution_id, [i for i, _ in events], decision, now, [], owner=self.owner,
-                              lease=self.lease)
-            return decision
+            return DecisionCommit(execution_id, [i for i, _ in events], decision, [])
         state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
 
         def mint(task_id: str) -> str:
@@ -394,17 +445,7 @@ class Runtime:
         extra: list[dict[str, Any]] = []
         if merged.ended is not None and row.callback_token:
             extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
-        try:
-            outbox = self.store.commit(execution_id, consumed, merged, now, extra, owner=self.owner, lease=self.lease)
-        except LeaseLost:  # another worker holds it now and decides these events itself
-            metrics.LEASES_LOST.inc()
-            log.warning("lease on execution %s lost before commit; its events stay for the new owner", execution_id)
-            return None
-        try:
-            self._after_commit(execution_id, merged, outbox, began)
-        except Exception:  # committed already: whatever fails from here on is not the execution's doing
-            log.exception("after the commit of execution %s", execution_id)
-        return merged
+        return DecisionCommit(execution_id, consumed, merged, extra)
 
     def _after_commit(self, execution_id: int, merged: Decision, outbox: list[tuple[int, dict[str, Any]]],
                       began: float) -> None:

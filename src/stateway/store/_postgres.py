@@ -15,7 +15,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,7 +42,7 @@ from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_status import StatusMixin
 from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
-from stateway.store.contract import LeaseLost, StoreUnavailable
+from stateway.store.contract import DecisionCommit, LeaseLost, StoreUnavailable
 
 log = logging.getLogger("stateway.store.postgres")
 
@@ -59,6 +60,7 @@ def _loads(text: str | None) -> Any:
 class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, StatusMixin):
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
+    _ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
     def __init__(self, url: str, *, pool_size: int = 10, statement_timeout: float = 30.0,
                  connect_timeout: float = 10.0, startup_timeout: float = 60.0) -> None:
@@ -68,7 +70,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
         self._listener: threading.Thread | None = None
         self._closed = threading.Event()
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, check=ConnectionPool.check_connection,
+            url, min_size=1, max_size=pool_size, open=False, check=_check_if_idle,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout)),
                     "options": f"-c statement_timeout={int(statement_timeout * 1000)}"},
             name="stateway")
@@ -402,16 +404,19 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
                               "ORDER BY MIN(id) LIMIT %s", (now, limit)).fetchall()
         return [r[0] for r in rows]
 
-    def claim_executions(self, owner: str, now: float, limit: int, lease: float) -> list[int]:
+    def claim_executions(self, owner: str, now: float, limit: int, lease: float,
+                         exclude: Collection[int] = ()) -> list[int]:
         with self._tx() as db:
             rows = db.execute(
                 "WITH due AS (SELECT e.id FROM executions e "
                 "  WHERE e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s) "
                 "    AND (e.owner IS NULL OR e.lease_until <= %(now)s OR e.owner = %(owner)s) "
+                "    AND e.id <> ALL(%(exclude)s) "
                 "  ORDER BY e.id LIMIT %(limit)s FOR UPDATE OF e SKIP LOCKED) "
                 "UPDATE executions x SET owner=%(owner)s, lease_until=%(until)s FROM due WHERE x.id = due.id "
                 "RETURNING x.id",
-                {"now": now, "owner": owner, "limit": limit, "until": now + lease}).fetchall()
+                {"now": now, "owner": owner, "limit": limit, "until": now + lease,
+                 "exclude": list(exclude)}).fetchall()
         return sorted(r[0] for r in rows)
 
     def release_execution(self, execution_id: int, owner: str) -> None:
@@ -456,55 +461,125 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
     def commit(self, execution_id: int, consumed: list[int], decision: Decision, now: float,
                extra_commands: list[dict[str, Any]], *, owner: str | None = None,
                lease: float = 0.0) -> list[tuple[int, dict[str, Any]]]:
-        st = decision.state
-        ended = decision.ended
-        outbox: list[tuple[int, dict[str, Any]]] = []
+        done = self.commit_batch([DecisionCommit(execution_id, consumed, decision, extra_commands)], now,
+                                 owner=owner, lease=lease)[0]
+        if done is None:
+            raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
+        return done
+
+    def commit_batch(self, commits: list[DecisionCommit], now: float, *, owner: str | None = None,
+                     lease: float = 0.0) -> list[list[tuple[int, dict[str, Any]]] | None]:
+        """A few statements for the whole batch, whatever its size: every row kind goes in as arrays
+        (``unnest``), so a batch of 64 executions costs about as many round trips as one."""
+        if not commits:
+            return []
+        ids = [c.execution_id for c in commits]
         with self._tx() as db:
-            if owner is not None and db.execute(
-                    "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=%s AND owner=%s AND lease_until>%s",
-                    (execution_id, owner, now)).rowcount == 0:
-                raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
-            with db.cursor() as cur:
-                if consumed:
-                    cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", (consumed,))
-                if decision.history:
-                    cur.executemany(
-                        "INSERT INTO history VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (execution_id, event_id) "
-                        "DO UPDATE SET type=excluded.type, step_name=excluded.step_name, time=excluded.time, "
-                        "schedule_event_id=excluded.schedule_event_id, detail=excluded.detail",
-                        [(execution_id, h["EventId"], h["Type"], h["StepName"], h["Time"], h["ScheduleEventId"],
-                          _dumps(h["EventDetail"])) for h in decision.history])
-                if decision.cancelled_timers:
-                    cur.execute("DELETE FROM inbox WHERE execution_id=%s AND timer_id = ANY(%s)",
-                                (execution_id, list(decision.cancelled_timers)))
-                if decision.timers:
-                    cur.executemany("INSERT INTO inbox (execution_id, due, timer_id, event) VALUES (%s, %s, %s, %s)",
-                                    [(execution_id, t["due"], t["timer"], _dumps(t["event"])) for t in decision.timers])
-                if decision.closed_tasks:
-                    cur.execute("DELETE FROM open_tasks WHERE execution_id=%s AND task_id = ANY(%s)",
-                                (execution_id, list(decision.closed_tasks)))
-                if decision.opened_tasks:
-                    cur.executemany(
-                        "INSERT INTO open_tasks VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                        "ON CONFLICT (execution_id, task_id) DO UPDATE SET token=excluded.token, state=excluded.state, "
-                        "step=excluded.step, action=excluded.action, mode=excluded.mode, opened=excluded.opened",
-                        [(execution_id, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
-                         for t in decision.opened_tasks])
-            until = now + lease if owner else None
-            for command in [*decision.commands, *extra_commands]:
-                row = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (%s, %s, %s, %s) "
-                                 "RETURNING id", (execution_id, _dumps(command), owner, until)).fetchone()
-                outbox.append((row[0], command))  # type: ignore[index]
-            if ended is not None:
-                db.execute("UPDATE executions SET status=%s, output=%s, error=%s, cause=%s, stopped=%s, state=%s "
-                           "WHERE id=%s",
-                           (ended["status"], None if ended["output"] is None else _dumps(ended["output"]),
-                            ended["error"], ended["cause"], now, _dumps(st), execution_id))
-                db.execute("DELETE FROM inbox WHERE execution_id=%s AND timer_id IS NOT NULL", (execution_id,))
-                self._notify(db, f"ended:{execution_id}")
-            else:
-                db.execute("UPDATE executions SET state=%s WHERE id=%s", (_dumps(st), execution_id))
-        return outbox
+            held = set(ids) if owner is None else {r[0] for r in db.execute(
+                "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%s) AND owner=%s "
+                "AND lease_until>%s RETURNING id", (ids, owner, now)).fetchall()}
+            kept = [c for c in commits if c.execution_id in held]
+            outboxes = self._write_decisions(db, kept, now, owner, lease) if kept else {}
+        return [outboxes.get(c.execution_id) for c in commits]
+
+    def _write_decisions(self, db: psycopg.Connection[Any], commits: list[DecisionCommit], now: float,
+                         owner: str | None, lease: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        consumed = [i for c in commits for i in c.consumed]
+        history: dict[tuple[int, int], tuple[Any, ...]] = {}  # a rewritten event once, its latest form
+        timers, cancelled, closed, opened, commands = [], [], [], [], []
+        for c in commits:
+            d, x = c.decision, c.execution_id
+            for h in d.history:
+                history[(x, h["EventId"])] = (x, h["EventId"], h["Type"], h["StepName"], h["Time"],
+                                              h["ScheduleEventId"], _dumps(h["EventDetail"]))
+            timers += [(x, t["due"], t["timer"], _dumps(t["event"])) for t in d.timers]
+            cancelled += [(x, t) for t in d.cancelled_timers]
+            closed += [(x, t) for t in d.closed_tasks]
+            opened += [(x, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
+                       for t in d.opened_tasks]
+            commands += [(x, command) for command in [*d.commands, *c.extra_commands]]
+        with db.cursor() as cur:
+            if consumed:
+                cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", (consumed,))
+            if history:
+                cur.execute(
+                    "INSERT INTO history SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
+                    "%s::float8[], %s::bigint[], %s::text[]) ON CONFLICT (execution_id, event_id) "
+                    "DO UPDATE SET type=excluded.type, step_name=excluded.step_name, time=excluded.time, "
+                    "schedule_event_id=excluded.schedule_event_id, detail=excluded.detail",
+                    _columns(list(history.values()), 7))
+            if cancelled:
+                cur.execute("DELETE FROM inbox i USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                            "WHERE i.execution_id = c.x AND i.timer_id = c.t", _columns(cancelled, 2))
+            if timers:
+                cur.execute("INSERT INTO inbox (execution_id, due, timer_id, event) "
+                            "SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])",
+                            _columns(timers, 4))
+            if closed:
+                cur.execute("DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                            "WHERE o.execution_id = c.x AND o.task_id = c.t", _columns(closed, 2))
+            if opened:
+                latest = {(o[0], o[1]): o for o in opened}
+                cur.execute(
+                    "INSERT INTO open_tasks SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
+                    "%s::text[], %s::text[], %s::text[], %s::float8[]) ON CONFLICT (execution_id, task_id) "
+                    "DO UPDATE SET token=excluded.token, state=excluded.state, step=excluded.step, "
+                    "action=excluded.action, mode=excluded.mode, opened=excluded.opened",
+                    _columns(list(latest.values()), 8))
+            outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
+            if commands:
+                # ids first, so each row is known to be its command's (RETURNING promises no order)
+                ids = [r[0] for r in cur.execute("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) "
+                                                 "FROM generate_series(1, %s)", (len(commands),)).fetchall()]
+                until = now + lease if owner else None
+                cur.execute("INSERT INTO outbox (id, execution_id, command, owner, lease_until) "
+                            "SELECT i, x, c, %s, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS u(i, x, c)",
+                            (owner, until, ids, [x for x, _ in commands], [_dumps(c) for _, c in commands]))
+                for outbox_id, (x, command) in zip(ids, commands, strict=True):
+                    outboxes[x].append((outbox_id, command))
+            ended = [c for c in commits if c.decision.ended is not None]
+            running = [c for c in commits if c.decision.ended is None]
+            if running:
+                cur.execute("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
+                            "WHERE e.id = u.x", ([c.execution_id for c in running],
+                                                 [_dumps(c.decision.state) for c in running]))
+            if ended:
+                rows = []
+                for c in ended:
+                    end = c.decision.ended
+                    assert end is not None
+                    rows.append((c.execution_id, end["status"], None if end["output"] is None else _dumps(end["output"]),
+                                 end["error"], end["cause"], _dumps(c.decision.state)))
+                cur.execute(
+                    "UPDATE executions e SET status=u.st, output=u.o, error=u.er, cause=u.ca, stopped=%s, state=u.s "
+                    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "AS u(x, st, o, er, ca, s) WHERE e.id = u.x", (now, *_columns(rows, 6)))
+                ended_ids = [c.execution_id for c in ended]
+                # nothing more can happen to them: leftover timers would only wake them for nothing
+                cur.execute("DELETE FROM inbox WHERE execution_id = ANY(%s) AND timer_id IS NOT NULL", (ended_ids,))
+                cur.execute("SELECT pg_notify(%s, 'ended:' || x) FROM unnest(%s::bigint[]) AS x",
+                            (CHANNEL, ended_ids))
+        return outboxes
+
+    def due_events_of(self, execution_ids: list[int], now: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        found: dict[int, list[tuple[int, dict[str, Any]]]] = {x: [] for x in execution_ids}
+        with self._read() as db:
+            rows = db.execute("SELECT execution_id, id, event FROM inbox WHERE execution_id = ANY(%s) AND due <= %s "
+                              "ORDER BY execution_id, due, id", (execution_ids, now)).fetchall()
+        for x, inbox_id, event in rows:
+            found[x].append((inbox_id, loads(event)))
+        return found
+
+    def get_executions(self, execution_ids: list[int]) -> dict[int, ExecutionRow]:
+        with self._read() as db:
+            rows = db.execute(f"SELECT {_EXEC_COLUMNS} FROM executions WHERE id = ANY(%s)",
+                              (execution_ids,)).fetchall()
+        return {r.id: r for r in map(_row, rows)}
+
+    def release_executions(self, execution_ids: list[int], owner: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%s) AND owner=%s",
+                       (execution_ids, owner))
 
     def pending_outbox(self) -> list[tuple[int, int, dict[str, Any]]]:
         with self._read() as db:
@@ -833,6 +908,28 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
                 return "received"
             db.execute("DELETE FROM messages WHERE id=%s", (message_id,))
             return "withdrawn"
+
+
+_CHECK_AFTER = 2.0  # seconds a pooled connection may sit unused before it is tested on checkout
+
+
+def _check_if_idle(conn: psycopg.Connection[Any]) -> None:
+    """Test a connection that sat unused (the database may have restarted meanwhile); one in steady
+    use is not, as a test costs a round trip on every checkout. A connection that broke while in use
+    fails that call (``StoreUnavailable``) and the pool replaces it."""
+    now = time.monotonic()
+    last = _last_checkout.get(conn, 0.0)
+    _last_checkout[conn] = now
+    if now - last > _CHECK_AFTER:
+        ConnectionPool.check_connection(conn)
+
+
+_last_checkout: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
+    """Rows → one list per column, the arrays ``unnest`` takes back apart."""
+    return tuple(list(col) for col in zip(*rows, strict=True)) if rows else tuple([] for _ in range(width))
 
 
 def _flow(row: tuple[Any, ...]) -> dict[str, Any]:

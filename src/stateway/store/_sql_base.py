@@ -8,6 +8,9 @@ from typing import Any
 
 
 class SqlStore:
+    # a commit that need not wait for the disk (PostgreSQL: the WAL writer flushes it within a
+    # fraction of a second); only for rows whose loss in a database crash is harmless
+    _ASYNC_COMMIT = ""
     _FOR_UPDATE = ""  # " FOR UPDATE" where rows can be locked (PostgreSQL); SQLite locks the whole file
 
     def _sql(self, text: str) -> str:

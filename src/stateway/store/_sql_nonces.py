@@ -16,6 +16,8 @@ class NoncesMixin(SqlStore):
         upsert on the primary key (atomic across nodes), and every NONCE_SWEEP_EVERY inserts an indexed
         delete of expired rows."""
         with self._tx() as db:
+            if self._ASYNC_COMMIT:  # a nonce lost to a database crash reopens one request's replay window only
+                db.execute(self._ASYNC_COMMIT)
             accepted = db.execute(self._sql(
                 "INSERT INTO nonces (nonce, seen) VALUES (?, ?) ON CONFLICT (nonce) DO UPDATE SET seen=excluded.seen "
                 "WHERE nonces.seen < ? RETURNING seen"), (nonce, now, now - window)).fetchone() is not None

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,7 +29,7 @@ from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_status import StatusMixin
 from stateway.store._sql_versions import VersionsMixin
 from stateway.store._types import ExecutionRow
-from stateway.store.contract import LeaseLost
+from stateway.store.contract import DecisionCommit, LeaseLost
 
 _EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
                  "parent_id, parent_task, callback_token, flow_version, qualifier, map_run")
@@ -282,49 +282,74 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin, StatusMixin):
         """One transaction: the new state, its history, timers, open tasks and outbox commands.
         With ``owner``, fenced: only while that owner's claim holds, and it releases the claim;
         the outbox rows are claimed by ``owner`` for ``lease`` seconds."""
+        done = self.commit_batch([DecisionCommit(execution_id, consumed, decision, extra_commands)], now,
+                                 owner=owner, lease=lease)[0]
+        if done is None:
+            raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
+        return done
+
+    def commit_batch(self, commits: list[DecisionCommit], now: float, *, owner: str | None = None,
+                     lease: float = 0.0) -> list[list[tuple[int, dict[str, Any]]] | None]:
+        with self._tx() as db:
+            return [self._write_decision(db, c, now, owner, lease) for c in commits]
+
+    def _write_decision(self, db: sqlite3.Connection, commit: DecisionCommit, now: float, owner: str | None,
+                        lease: float) -> list[tuple[int, dict[str, Any]]] | None:
+        execution_id, decision = commit.execution_id, commit.decision
         st = decision.state
         ended = decision.ended
         outbox: list[tuple[int, dict[str, Any]]] = []
-        with self._tx() as db:
-            # fenced by owner only: one process owns a SQLite file (the engine lock), so a lease that
-            # ran out while the machine was too busy to renew it was taken by nobody else
-            if owner is not None and db.execute(
-                    "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=?",
-                    (execution_id, owner)).rowcount == 0:
-                raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
-            if consumed:
-                db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i in consumed])
-            if decision.history:
-                db.executemany(
-                    "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(execution_id, h["EventId"], h["Type"], h["StepName"], h["Time"], h["ScheduleEventId"],
-                      _dumps(h["EventDetail"])) for h in decision.history])
-            if decision.cancelled_timers:
-                db.executemany("DELETE FROM inbox WHERE execution_id=? AND timer_id=?",
-                               [(execution_id, t) for t in decision.cancelled_timers])
-            if decision.timers:
-                db.executemany("INSERT INTO inbox (execution_id, due, timer_id, event) VALUES (?, ?, ?, ?)",
-                               [(execution_id, t["due"], t["timer"], _dumps(t["event"])) for t in decision.timers])
-            if decision.closed_tasks:
-                db.executemany("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?",
-                               [(execution_id, t) for t in decision.closed_tasks])
-            if decision.opened_tasks:
-                db.executemany("INSERT OR REPLACE INTO open_tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               [(execution_id, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"],
-                                 now) for t in decision.opened_tasks])
-            for command in [*decision.commands, *extra_commands]:
-                cur = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (?, ?, ?, ?)",
-                                 (execution_id, _dumps(command), owner, now + lease if owner else None))
-                outbox.append((cur.lastrowid or 0, command))
-            if ended is not None:
-                db.execute("UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, state=? WHERE id=?",
-                           (ended["status"], None if ended["output"] is None else _dumps(ended["output"]),
-                            ended["error"], ended["cause"], now, _dumps(st), execution_id))
-                # nothing more can happen to it: leftover timers would only wake it for nothing
-                db.execute("DELETE FROM inbox WHERE execution_id=? AND timer_id IS NOT NULL", (execution_id,))
-            else:
-                db.execute("UPDATE executions SET state=? WHERE id=?", (_dumps(st), execution_id))
+        # fenced by owner only: one process owns a SQLite file (the engine lock), so a lease that
+        # ran out while the machine was too busy to renew it was taken by nobody else
+        if owner is not None and db.execute(
+                "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=?",
+                (execution_id, owner)).rowcount == 0:
+            return None
+        if commit.consumed:
+            db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i in commit.consumed])
+        if decision.history:
+            db.executemany(
+                "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(execution_id, h["EventId"], h["Type"], h["StepName"], h["Time"], h["ScheduleEventId"],
+                  _dumps(h["EventDetail"])) for h in decision.history])
+        if decision.cancelled_timers:
+            db.executemany("DELETE FROM inbox WHERE execution_id=? AND timer_id=?",
+                           [(execution_id, t) for t in decision.cancelled_timers])
+        if decision.timers:
+            db.executemany("INSERT INTO inbox (execution_id, due, timer_id, event) VALUES (?, ?, ?, ?)",
+                           [(execution_id, t["due"], t["timer"], _dumps(t["event"])) for t in decision.timers])
+        if decision.closed_tasks:
+            db.executemany("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?",
+                           [(execution_id, t) for t in decision.closed_tasks])
+        if decision.opened_tasks:
+            db.executemany("INSERT OR REPLACE INTO open_tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(execution_id, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"],
+                             now) for t in decision.opened_tasks])
+        for command in [*decision.commands, *commit.extra_commands]:
+            cur = db.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) VALUES (?, ?, ?, ?)",
+                             (execution_id, _dumps(command), owner, now + lease if owner else None))
+            outbox.append((cur.lastrowid or 0, command))
+        if ended is not None:
+            db.execute("UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?, state=? WHERE id=?",
+                       (ended["status"], None if ended["output"] is None else _dumps(ended["output"]),
+                        ended["error"], ended["cause"], now, _dumps(st), execution_id))
+            # nothing more can happen to it: leftover timers would only wake it for nothing
+            db.execute("DELETE FROM inbox WHERE execution_id=? AND timer_id IS NOT NULL", (execution_id,))
+        else:
+            db.execute("UPDATE executions SET state=? WHERE id=?", (_dumps(st), execution_id))
         return outbox
+
+    def due_events_of(self, execution_ids: list[int], now: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        return {x: self.due_events(x, now) for x in execution_ids}  # in-process: no round trips to save
+
+    def get_executions(self, execution_ids: list[int]) -> dict[int, ExecutionRow]:
+        with self._lock:
+            return {x: self._execution(self._db, x) for x in execution_ids}
+
+    def release_executions(self, execution_ids: list[int], owner: str) -> None:
+        with self._tx() as db:
+            db.executemany("UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=?",
+                           [(x, owner) for x in execution_ids])
 
     def complete_task(self, execution_id: int, task_id: str, event: dict[str, Any]) -> bool:
         """Close an open task and queue its result, atomically. False when it was already closed."""
@@ -390,15 +415,17 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin, StatusMixin):
             db.execute("DELETE FROM outbox WHERE id=?", (outbox_id,))
 
     # -- claims ---------------------------------------------------------------------------------
-    def claim_executions(self, owner: str, now: float, limit: int, lease: float) -> list[int]:
+    def claim_executions(self, owner: str, now: float, limit: int, lease: float,
+                         exclude: Collection[int] = ()) -> list[int]:
         """Executions with due events that nobody holds (or whose holder's lease ran out), oldest
-        event first, claimed by ``owner`` until ``now + lease``."""
+        event first, claimed by ``owner`` until ``now + lease``; none of ``exclude``."""
         with self._tx() as db:
             rows = db.execute(
                 "SELECT i.execution_id FROM inbox i JOIN executions e ON e.id = i.execution_id "
                 "WHERE i.due <= ? AND (e.owner IS NULL OR e.lease_until <= ? OR e.owner = ?) "
-                "GROUP BY i.execution_id ORDER BY MIN(i.id) LIMIT ?", (now, now, owner, limit)).fetchall()
-            ids = [r[0] for r in rows]
+                "GROUP BY i.execution_id ORDER BY MIN(i.id) LIMIT ?",
+                (now, now, owner, limit + len(exclude))).fetchall()
+            ids = [r[0] for r in rows if r[0] not in exclude][:limit]
             db.executemany("UPDATE executions SET owner=?, lease_until=? WHERE id=?",
                            [(owner, now + lease, i) for i in ids])
         return ids

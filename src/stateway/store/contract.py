@@ -16,7 +16,8 @@ worker that lost its lease (paused, partitioned) can never get it back, and ``co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from stateway.engine import Decision
@@ -24,6 +25,17 @@ from stateway.store._errors import StoreError
 from stateway.store._types import ExecutionRow
 
 Outbox = list[tuple[int, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class DecisionCommit:
+    """One execution's share of a batched commit: the inbox rows it consumed, what it decided, and
+    commands beyond the decision's own (the report of its end to a parent)."""
+
+    execution_id: int
+    consumed: list[int]
+    decision: Decision
+    extra_commands: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LeaseLost(StoreError):
@@ -107,7 +119,8 @@ class MapRunStore(Protocol):
 class WorkStore(Protocol):
     """Due work, its claims, the commit of a decision, and the outbox."""
 
-    def claim_executions(self, owner: str, now: float, limit: int, lease: float) -> list[int]: ...
+    def claim_executions(self, owner: str, now: float, limit: int, lease: float,
+                         exclude: Collection[int] = ()) -> list[int]: ...
     def release_execution(self, execution_id: int, owner: str) -> None: ...
     def renew_claims(self, owner: str, now: float, lease: float) -> int: ...
     def release_claims(self, owner: str | None = None) -> None: ...
@@ -117,6 +130,16 @@ class WorkStore(Protocol):
     def commit(self, execution_id: int, consumed: list[int], decision: Decision, now: float,
                extra_commands: list[dict[str, Any]], *, owner: str | None = None,
                lease: float = 0.0) -> Outbox: ...
+    def commit_batch(self, commits: list[DecisionCommit], now: float, *, owner: str | None = None,
+                     lease: float = 0.0) -> list[Outbox | None]:
+        """Many executions' decisions in one transaction (a worker's batch: one WAL flush, a few
+        statements). Each is fenced on its own: ``None`` in its place when its claim was lost, and
+        nothing of it written; the others commit."""
+        ...
+    def due_events_of(self, execution_ids: list[int], now: float
+                      ) -> dict[int, list[tuple[int, dict[str, Any]]]]: ...
+    def get_executions(self, execution_ids: list[int]) -> dict[int, ExecutionRow]: ...
+    def release_executions(self, execution_ids: list[int], owner: str) -> None: ...
     def add_event(self, execution_id: int, event: dict[str, Any], due: float = 0.0) -> None: ...
     def pending_outbox(self) -> list[tuple[int, int, dict[str, Any]]]: ...
     def claim_outbox(self, owner: str, now: float, lease: float, limit: int = 100
