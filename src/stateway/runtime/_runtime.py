@@ -84,6 +84,7 @@ class Runtime:
         self.owner = new_owner_id()
         self.lease = self.settings.store.lease_seconds
         self._leases: LeaseKeeper | None = None
+        self._takeovers_seen: dict[str, int] = {}
         # integrations see the engine through this narrow context, never the runtime itself
         self.context = RuntimeContext(self)
         self.registry = registry or IntegrationRegistry.default()
@@ -116,6 +117,13 @@ class Runtime:
             self.sweep()
             self.adopt_outbox()
         return self
+
+    def _count_takeovers(self) -> None:
+        for kind, count in self.store.takeovers.items():
+            seen = self._takeovers_seen.get(kind, 0)
+            if count > seen:
+                metrics.TAKEOVERS.labels(kind).inc(count - seen)
+                self._takeovers_seen[kind] = count
 
     def adopt_outbox(self) -> int:
         """Dispatch outbox commands nobody holds: left by a crash, or by a worker whose lease ran out."""
@@ -278,6 +286,7 @@ class Runtime:
                     self.store.release_executions(later, self.owner)
                 for execution_id, decision in self.process_batch(this_round).items():
                     self.turns.record(execution_id, decision)
+                self._count_takeovers()
                 if time.monotonic() - last_schedules > 0.25:
                     last_schedules = time.monotonic()
                     self.fire_schedules(now)

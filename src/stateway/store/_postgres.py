@@ -10,6 +10,7 @@ commit only), which wakes idle workers and long polls in every process.
 
 from __future__ import annotations
 
+import collections
 import logging
 import secrets
 import threading
@@ -66,6 +67,7 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
                  connect_timeout: float = 10.0, startup_timeout: float = 60.0) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
+        self.takeovers: collections.Counter[str] = collections.Counter()
         self._subscribers: list[Callable[[str], None]] = []
         self._listener: threading.Thread | None = None
         self._closed = threading.Event()
@@ -408,15 +410,16 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
                          exclude: Collection[int] = ()) -> list[int]:
         with self._tx() as db:
             rows = db.execute(
-                "WITH due AS (SELECT e.id FROM executions e "
+                "WITH due AS (SELECT e.id, e.owner AS was FROM executions e "
                 "  WHERE e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s) "
                 "    AND (e.owner IS NULL OR e.lease_until <= %(now)s OR e.owner = %(owner)s) "
                 "    AND e.id <> ALL(%(exclude)s) "
                 "  ORDER BY e.id LIMIT %(limit)s FOR UPDATE OF e SKIP LOCKED) "
                 "UPDATE executions x SET owner=%(owner)s, lease_until=%(until)s FROM due WHERE x.id = due.id "
-                "RETURNING x.id",
+                "RETURNING x.id, due.was",
                 {"now": now, "owner": owner, "limit": limit, "until": now + lease,
                  "exclude": list(exclude)}).fetchall()
+        self.takeovers["execution"] += sum(1 for _, was in rows if was is not None and was != owner)
         return sorted(r[0] for r in rows)
 
     def release_execution(self, execution_id: int, owner: str) -> None:
@@ -685,14 +688,17 @@ class PostgresStore(VersionsMixin, MapRunsMixin, NoncesMixin, TaskViewsMixin, St
         now = time.time() if now is None else now
         with self._tx() as db:
             row = db.execute(
-                "WITH free AS (SELECT id FROM invocations "
+                "WITH free AS (SELECT id, status AS was FROM invocations "
                 "  WHERE status='Queued' OR (status='Running' AND lease_until <= %(now)s) "
                 "  ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED) "
                 "UPDATE invocations i SET status='Running', owner=%(owner)s, lease_until=%(until)s FROM free "
-                "WHERE i.id = free.id RETURNING i.id, i.function, i.event, i.execution_id, i.task_id, i.notify",
+                "WHERE i.id = free.id RETURNING i.id, i.function, i.event, i.execution_id, i.task_id, i.notify, "
+                "free.was",
                 {"now": now, "owner": owner or None, "until": now + lease}).fetchone()
         if row is None:
             return None
+        if row[6] == "Running":  # its worker's lease ran out while running it
+            self.takeovers["invocation"] += 1
         return {"id": row[0], "function": row[1], "event": loads(row[2]), "execution_id": row[3],
                 "task_id": row[4], "notify": bool(row[5])}
 

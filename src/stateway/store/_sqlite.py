@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import secrets
 import sqlite3
@@ -48,6 +49,7 @@ class SQLiteStore(VersionsMixin, MapRunsMixin, NoncesMixin, StatusMixin):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
+        self.takeovers: collections.Counter[str] = collections.Counter()  # one process: never any
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

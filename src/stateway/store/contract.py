@@ -16,6 +16,7 @@ worker that lost its lease (paused, partitioned) can never get it back, and ``co
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -118,6 +119,10 @@ class MapRunStore(Protocol):
 
 class WorkStore(Protocol):
     """Due work, its claims, the commit of a decision, and the outbox."""
+
+    # claims this process took from another owner whose lease had run out, by kind
+    # ("execution", "invocation"); counted for the lease-takeover metric
+    takeovers: collections.Counter[str]
 
     def claim_executions(self, owner: str, now: float, limit: int, lease: float,
                          exclude: Collection[int] = ()) -> list[int]: ...
