@@ -19,6 +19,7 @@ import httpx
 from stateway.api import BackgroundServer, create_app
 from stateway.jsontext import dumps
 from stateway.runtime import Runtime
+from stateway.settings import Settings
 from stateway.store import SQLiteStore
 
 KEY_ID, SECRET = "bench", "bench-secret"
@@ -78,7 +79,7 @@ def console_pages(executions: int, events: int, runs: int = 5) -> dict[str, Any]
     out: dict[str, Any] = {"executions": executions}
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(SQLiteStore(os.path.join(tmp, "console.db")),
-                          settings={"limits": {"events": events + 100}}).start()
+                          settings=Settings.from_config({"limits": {"events": events + 100}})).start()
         app = create_app(runtime, {KEY_ID: SECRET})
         server = BackgroundServer(app).start()
         try:

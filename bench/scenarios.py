@@ -30,6 +30,7 @@ from bench.workloads import (
     MAP_FDL,
 )
 from stateway.runtime import Runtime
+from stateway.settings import Settings
 from stateway.store import SQLiteStore
 
 KEY_ID, SECRET = "bench", "bench-secret"
@@ -42,7 +43,7 @@ BENCH_LIMITS = {"events": 200_000, "payload_bytes": 1024 * 1024}
 def runtime_on_disk(limits: dict[str, int] | None = None) -> Iterator[Runtime]:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(SQLiteStore(os.path.join(tmp, "bench.db")),
-                          settings={"limits": limits or BENCH_LIMITS}).start()
+                          settings=Settings.from_config({"limits": limits or BENCH_LIMITS})).start()
         try:
             yield runtime
         finally:

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def memory_runtime(tmp_path):
     from stateway.runtime import Runtime
+    from stateway.settings import Settings
     from stateway.store import SQLiteStore
 
     runtimes = []
@@ -30,7 +31,7 @@ def memory_runtime(tmp_path):
         fdir.mkdir(exist_ok=True)
         for name, source in (functions or {}).items():
             (fdir / f"{name}.py").write_text(source)
-        runtime = Runtime(SQLiteStore.in_memory(), settings={"functions_dir": str(fdir), **settings})
+        runtime = Runtime(SQLiteStore.in_memory(), settings=Settings.from_config(settings, functions_dir=fdir))
         runtime.start()
         runtimes.append(runtime)
         return runtime

@@ -147,9 +147,10 @@ def test_sweep_stops_a_child_whose_parent_already_ended(memory_runtime):
 CRASH_SCRIPT = r'''
 import os, signal, sys, time
 from stateway.runtime import Runtime
+from stateway.settings import Settings
 from stateway.store import SQLiteStore
 db, functions = sys.argv[1], sys.argv[2]
-rt = Runtime(SQLiteStore(db), settings={"functions_dir": functions}).start()
+rt = Runtime(SQLiteStore(db), settings=Settings.from_config(functions_dir=functions)).start()
 rt.register_flow("waiter", "Type: StateMachine\nSpecVersion: v1\nStartAt: W\nStates:\n"
                  "  - {Type: Wait, Name: W, Seconds: 600, End: true}\n")
 rt.register_flow("crashy", """Type: StateMachine
@@ -192,6 +193,7 @@ def test_kill_9_between_the_stop_and_its_cancels(tmp_path):
     import sys
 
     from stateway.runtime import Runtime
+    from stateway.settings import Settings
     from stateway.store import SQLiteStore
 
     functions = tmp_path / "functions"
@@ -204,7 +206,7 @@ def test_kill_9_between_the_stop_and_its_cancels(tmp_path):
     store = SQLiteStore(db)
     assert [e.status for e in store.list_executions(flow_name="waiter")] == ["Running"]  # the cancel was lost...
     assert store.pending_outbox()
-    runtime = Runtime(store, settings={"functions_dir": str(functions)}).start()  # ...until the restart
+    runtime = Runtime(store, settings=Settings.from_config(functions_dir=str(functions))).start()  # ...until the restart
     try:
         child = store.list_executions(flow_name="waiter")[0]
         assert runtime.wait(child.id, 5).status == "Stopped"
@@ -234,8 +236,8 @@ def test_stop_aborts_http_withdraws_messages_and_closes_callbacks(memory_runtime
         return JSONResponse({})
 
     server = BackgroundServer(Starlette(routes=[Route("/slow", slow)])).start()
-    http = memory_runtime().registry.get("HTTP:Request")  # to watch the request end
-    runtime = http.runtime
+    runtime = memory_runtime()
+    http = runtime.registry.get("HTTP:Request")  # to watch the request end
     runtime.register_flow("three", f"""Type: StateMachine
 SpecVersion: v1
 StartAt: All

@@ -89,13 +89,14 @@ States:
 
 def test_restart_with_async_invocation_and_parked_callback_in_flight(tmp_path):
     from stateway.runtime import Runtime
+    from stateway.settings import Settings
     from stateway.store import SQLiteStore
 
     functions = tmp_path / "functions"
     functions.mkdir()
     (functions / "slow.py").write_text("import time\ndef handler(e, c):\n    time.sleep(1)\n    return {'done': 1}\n")
     db = str(tmp_path / "restart.db")
-    first = Runtime(SQLiteStore(db), settings={"functions_dir": str(functions)}).start()
+    first = Runtime(SQLiteStore(db), settings=Settings.from_config(functions_dir=str(functions))).start()
     first.register_flow("inflight", ASYNC_AND_PARKED)
     row = first.start_execution("inflight", {})
     deadline = time.monotonic() + 10
@@ -106,7 +107,7 @@ def test_restart_with_async_invocation_and_parked_callback_in_flight(tmp_path):
     first.close()  # the async invocation dies with it: the rows remain
     first.registry.get("FC:InvokeFunction").functions.kill(f"{row.id}-")
     first.store.close()
-    second = Runtime(SQLiteStore(db), settings={"functions_dir": str(functions)}).start()
+    second = Runtime(SQLiteStore(db), settings=Settings.from_config(functions_dir=str(functions))).start()
     try:
         second.report_success(token, {"approved": True})
         ended = second.wait(row.id, 20)

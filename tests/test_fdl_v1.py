@@ -325,6 +325,7 @@ def test_a_v1_execution_survives_a_restart_inside_a_choice_option(tmp_path):
     """The frames' scope input and $local are part of the stored state: a restart in the middle of
     a choice option, with a callback pending in a foreach, loses nothing."""
     from stateway.runtime import Runtime
+    from stateway.settings import Settings
     from stateway.store import SQLiteStore
 
     functions = tmp_path / "functions"
@@ -362,7 +363,7 @@ steps:
                 source: $local[*].answer
 """
     db = str(tmp_path / "v1.db")
-    first = Runtime(SQLiteStore(db), settings={"functions_dir": str(functions)}).start()
+    first = Runtime(SQLiteStore(db), settings=Settings.from_config(functions_dir=str(functions))).start()
     first.register_flow("restart", source)
     row = first.start_execution("restart", {"go": True, "items": [1, 2]})
     deadline = time.monotonic() + 10
@@ -372,7 +373,7 @@ steps:
     tokens = [t["token"] for t in first.store.open_tasks(row.id)]
     first.close()
     first.store.close()
-    second = Runtime(SQLiteStore(db), settings={"functions_dir": str(functions)}).start()
+    second = Runtime(SQLiteStore(db), settings=Settings.from_config(functions_dir=str(functions))).start()
     try:
         for i, token in enumerate(tokens):
             second.report_success(token, {"answer": f"a{i}"})

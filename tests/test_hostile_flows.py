@@ -13,6 +13,7 @@ import pytest
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import Runtime
 from stateway.runtime._runtime import InvalidArgument
+from stateway.settings import Settings
 from stateway.store import SQLiteStore
 
 SMALL = """Type: StateMachine
@@ -237,7 +238,7 @@ def test_a_poisoned_execution_ends_runtime_error_once_and_stays_ended_after_a_re
 
     monkeypatch.setattr(Interpreter, "decide", decide)
     db = str(tmp_path / "s.db")
-    runtime = Runtime(SQLiteStore(db), settings={"functions_dir": str(tmp_path)}).start()
+    runtime = Runtime(SQLiteStore(db), settings=Settings.from_config(functions_dir=str(tmp_path))).start()
     try:
         with caplog.at_level(logging.ERROR, logger="stateway.runtime"):
             hostile = start_hostile(runtime, SMALL)
@@ -253,7 +254,7 @@ def test_a_poisoned_execution_ends_runtime_error_once_and_stays_ended_after_a_re
         runtime.close()
         runtime.store.close()
     caplog.clear()
-    again = Runtime(SQLiteStore(db), settings={"functions_dir": str(tmp_path)}).start()
+    again = Runtime(SQLiteStore(db), settings=Settings.from_config(functions_dir=str(tmp_path))).start()
     try:
         with caplog.at_level(logging.ERROR, logger="stateway.runtime"):
             time.sleep(0.3)

@@ -16,17 +16,17 @@ def server(tmp_path):
         os.environ.pop(proxy, None)
     from stateway.api import BackgroundServer, create_app
     from stateway.runtime import Runtime
-    from stateway.services import FunctionRuntime
+    from stateway.settings import Settings
     from stateway.store import SQLiteStore
 
     functions_dir = tmp_path / "functions"
     functions_dir.mkdir()
     port = free_port()
     endpoint = f"127.0.0.1:{port}"
-    functions = FunctionRuntime(functions_dir, environment={
+    settings = Settings.from_config(functions_dir=functions_dir, function_env={
         "STATEWAY_ENDPOINT": endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET})
-    runtime = Runtime(SQLiteStore(str(tmp_path / "api.db")), settings={"function_runtime": functions}).start()
+    runtime = Runtime(SQLiteStore(str(tmp_path / "api.db")), settings=settings).start()
     app = create_app(runtime, {KEY_ID: SECRET}, endpoint)
     server = BackgroundServer(app, "127.0.0.1", port).start()
     server.runtime = runtime

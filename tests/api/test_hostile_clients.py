@@ -45,11 +45,12 @@ class Server:
     def __init__(self, db: Path, **settings) -> None:
         from stateway.api import BackgroundServer, create_app
         from stateway.runtime import Runtime
+        from stateway.settings import Settings
         from stateway.store import SQLiteStore
 
         for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             os.environ.pop(proxy, None)
-        self.runtime = Runtime(SQLiteStore(str(db)), settings=settings).start()
+        self.runtime = Runtime(SQLiteStore(str(db)), settings=Settings.from_config(settings)).start()
         self.app = create_app(self.runtime, {KEY_ID: SECRET})
         self.http = BackgroundServer(self.app).start()
         self.endpoint = self.http.endpoint

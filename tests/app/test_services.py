@@ -21,6 +21,7 @@ from stateway.app.errors import (
     TaskAlreadyCompleted,
 )
 from stateway.runtime import Runtime
+from stateway.settings import Settings
 from stateway.store import SQLiteStore
 
 PASS = """Type: StateMachine
@@ -65,7 +66,7 @@ States:
 
 @pytest.fixture
 def sw():
-    runtime = Runtime(SQLiteStore.in_memory(), settings={"express": {"keep": 3}}).start()
+    runtime = Runtime(SQLiteStore.in_memory(), settings=Settings.from_config({"express": {"keep": 3}})).start()
     app = Stateway(runtime, express_keep=3)
     yield app
     app.close()

@@ -15,6 +15,7 @@ KEY_ID, SECRET = "testAK", "testSecret"
 @pytest.fixture
 def pg_runtime(tmp_path, pg_url):
     from stateway.runtime import Runtime
+    from stateway.settings import Settings
     from stateway.store import open_store
 
     runtimes = []
@@ -24,7 +25,7 @@ def pg_runtime(tmp_path, pg_url):
         fdir.mkdir(exist_ok=True)
         for name, source in (functions or {}).items():
             (fdir / f"{name}.py").write_text(source)
-        runtime = Runtime(open_store(pg_url), settings={"functions_dir": str(fdir), **settings}).start()
+        runtime = Runtime(open_store(pg_url), settings=Settings.from_config(settings, functions_dir=fdir)).start()
         runtimes.append(runtime)
         return runtime
 
@@ -40,17 +41,17 @@ def pg_server(tmp_path, pg_url):
         os.environ.pop(proxy, None)
     from stateway.api import BackgroundServer, create_app
     from stateway.runtime import Runtime
-    from stateway.services import FunctionRuntime
+    from stateway.settings import Settings
     from stateway.store import open_store
 
     functions_dir = tmp_path / "functions"
     functions_dir.mkdir()
     port = free_port()
     endpoint = f"127.0.0.1:{port}"
-    functions = FunctionRuntime(functions_dir, environment={
+    settings = Settings.from_config(functions_dir=functions_dir, function_env={
         "STATEWAY_ENDPOINT": endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET})
-    runtime = Runtime(open_store(pg_url), settings={"function_runtime": functions}).start()
+    runtime = Runtime(open_store(pg_url), settings=settings).start()
     app = create_app(runtime, {KEY_ID: SECRET}, endpoint)
     server = BackgroundServer(app, "127.0.0.1", port).start()
     server.runtime = runtime

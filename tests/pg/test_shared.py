@@ -10,6 +10,7 @@ import httpx
 
 from stateway.runtime import Runtime
 from stateway.runtime._cron import Cron
+from stateway.settings import Settings
 from stateway.store import StoreUnavailable, open_store
 
 PASS = """Type: StateMachine
@@ -35,7 +36,7 @@ States:
 
 
 def _runtimes(pg_url: str, count: int, **settings) -> list[Runtime]:
-    return [Runtime(open_store(pg_url), settings={"lease_seconds": 2, **settings}, sweep_interval=0.5).start()
+    return [Runtime(open_store(pg_url), settings=Settings.from_config(settings, lease_seconds=2), sweep_interval=0.5).start()
             for _ in range(count)]
 
 

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 
 from stateway.api._values import ApiError, page_token, parse_json
 from stateway.app import Stateway
-from stateway.app.executions import EXPRESS_KEEP, EXPRESS_KEEP_SECONDS
 from stateway.app.tasks import OpenTask
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import FINAL_STATUSES, Runtime
@@ -28,14 +27,6 @@ MAX_INPUT_BYTES = 64 * 1024
 DEFAULT_LIMIT = 60
 
 
-def _express_settings(settings: Any) -> dict[str, Any]:
-    """``[express]`` of the runtime's settings (a mapping, or an object with an ``express`` attribute)."""
-    express = settings.get("express") if isinstance(settings, Mapping) else getattr(settings, "express", None)
-    if express is None:
-        return {}
-    return dict(express) if isinstance(express, Mapping) else dict(vars(express))
-
-
 class CloudFlowService:
     """What the actions act on: the application services, and the endpoint DescribeRegions names."""
 
@@ -43,9 +34,8 @@ class CloudFlowService:
         if isinstance(runtime, Stateway):
             self.app = runtime
         else:
-            express = _express_settings(runtime.settings)
-            self.app = Stateway(runtime, express_keep=int(express.get("keep", EXPRESS_KEEP)),
-                                express_keep_seconds=float(express.get("keep_seconds", EXPRESS_KEEP_SECONDS)))
+            express = runtime.settings.express
+            self.app = Stateway(runtime, express_keep=express.keep, express_keep_seconds=express.keep_seconds)
         self.runtime = self.app.runtime
         self.endpoint = endpoint
 

@@ -14,7 +14,8 @@ from stateway.app.queues import Queues
 from stateway.app.schedules import Schedules
 from stateway.app.tasks import Tasks
 from stateway.runtime import Runtime
-from stateway.store import EngineLock, Store, lock_engine, open_store, sqlite_path
+from stateway.settings import Settings
+from stateway.store import Store
 
 
 class Stateway:
@@ -48,43 +49,31 @@ class Stateway:
         self._owned: list[Any] = []
 
     @classmethod
-    def open(cls, store: str, *, functions: str | Path | None = None, settings: dict[str, Any] | None = None,
+    def open(cls, store: str, *, functions: str | Path | None = None, settings: Settings | None = None,
              **options: Any) -> Stateway:
         """Open a store (``sqlite:///path.db``, a ``.db`` path, a data directory, ``sqlite://`` in memory,
-        or ``postgresql://…``) and start a runtime on it. ``functions``: the folder of local
-        functions that ``fc:`` tasks call. On a SQLite file this process becomes its one engine
-        (``DatabaseInUse`` if ``stateway serve`` or ``run`` already is)."""
-        lock: EngineLock | None = None
-        target = str(store)
-        if not target.startswith(("postgresql://", "postgres://")) and sqlite_path(target) != ":memory:":
-            lock = lock_engine(sqlite_path(target))
-        try:
-            opened = open_store(target)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-        settings = dict(settings or {})
-        if functions is not None:
-            settings.setdefault("functions_dir", str(functions))
-        runtime = Runtime(opened, settings=settings).start()
-        express = settings.get("express") or {}
-        app = cls(runtime, express_keep=int(express.get("keep", EXPRESS_KEEP)),
-                  express_keep_seconds=float(express.get("keep_seconds", EXPRESS_KEEP_SECONDS)), **options)
-        app._owned = [runtime, opened, lock]
+        or ``postgresql://…``) and start a runtime on it, built like ``stateway serve``'s (``settings``:
+        a ``Settings``, by default the defaults). ``functions``: the folder of local functions that
+        ``fc:`` tasks call. On a SQLite file this process becomes its one engine (``DatabaseInUse`` if
+        ``stateway serve`` or ``run`` already is)."""
+        from stateway.node import build
+
+        base = settings or Settings.from_config({})
+        chosen = Settings.from_config({}, store_url=str(store), functions_dir=functions) if settings is None else \
+            base.with_store_url(str(store)).with_functions_dir(functions if functions is not None
+                                                                else base.functions.directory)
+        node = build(chosen, engine_lock=True).start()
+        app = cls(node.runtime, express_keep=chosen.express.keep, express_keep_seconds=chosen.express.keep_seconds,
+                  **options)
+        app._owned = [node]
         return app
 
     def close(self) -> None:
         """Stop the Express runtime; with ``open``, also the runtime, the store and the engine lock."""
         self.executions.close()
-        runtime, opened, lock = self._owned or (None, None, None)
+        for node in self._owned:
+            node.close()
         self._owned = []
-        if runtime is not None:
-            runtime.close()
-        if opened is not None:
-            opened.close()
-        if lock is not None:
-            lock.release()
 
     def __enter__(self) -> Stateway:
         return self

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from stateway.api import DEV_CREDENTIALS, BackgroundServer, create_app
-from stateway.cli._serve import hold_engine_lock
-from stateway.cli._stores import _redacted, open_configured_store, store_option
+from stateway.cli._stores import _redacted, build_node, load_settings, store_option
 from stateway.fdl import FlowDefinitionError
 from stateway.jsontext import MAX_DEPTH, InvalidJSONValue, check_value
 from stateway.runtime import Runtime
-from stateway.store import SQLiteStore
 
 MAX_INPUT_DEPTH = MAX_DEPTH
 
@@ -244,6 +243,12 @@ class Progress:
             return text
 
 
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -270,14 +275,13 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
                 config_path: str | None, as_json: bool, port: int, execution_name: str | None,
                 store_url: str | None = None) -> None:
     """Run FILE on the embedded engine until it ends. Exit 0 if it succeeded, 1 if not, 2 for bad input."""
-    from stateway.cli._serve import bucket_dirs, http_config, load_config
-    from stateway.services import FunctionRuntime
-
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     path = Path(file)
     source = read_text(path)
     execution_input = read_input(input_)
-    config = load_config(config_path)
+    if db is not None and store_url:
+        raise click.UsageError("give --db or --store, not both")
+    settings = load_settings(config_path, store_url=store_url or db, functions_dir=functions_dir)
     children = []
     if flows_dir:
         if not Path(flows_dir).is_dir():
@@ -285,30 +289,21 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         children = [(child, read_text(child)) for child in sorted(Path(flows_dir).glob("*.y*ml"))]
     if port and not _port_free("127.0.0.1", port):
         raise click.UsageError(f"--port {port}: the port is taken (give another, or 0 for any free one)")
-    tmp = None
-    if db is not None and store_url:
-        raise click.UsageError("give --db or --store, not both")
-    if store_url:  # a shared store: other engines may run on it too, so no engine lock
-        db = _redacted(store_url)
-        store = open_configured_store(store_url, config)
-    else:
-        if db is None:
-            tmp = tempfile.mkdtemp(prefix="stateway-run-")
-            db = os.path.join(tmp, "stateway.db")
-        engine_lock = hold_engine_lock(db)  # noqa: F841 (held until exit: one engine per database)
-        store = SQLiteStore(db)
+    if not settings.store.url:  # no --db, --store, STATEWAY_STORE or [store] url: a database for this run
+        tmp = tempfile.mkdtemp(prefix="stateway-run-")
+        settings = replace(settings, store=replace(settings.store, url=os.path.join(tmp, "stateway.db")))
+    db = _redacted(settings.store.target)
+    # the callback endpoint is chosen first, so functions get it with the runtime that runs them
+    port = port or _free_port("127.0.0.1")
     key_id, secret = next(iter(DEV_CREDENTIALS.items()))
-    functions = FunctionRuntime(functions_dir, config.get("functions"))
-    settings: dict[str, Any] = {"functions_dir": functions_dir, "function_runtime": functions,
-                                "limits": config.get("limits"), "oss_buckets": bucket_dirs(config),
-                                "http": http_config(config, config_path)}
-    runtime = Runtime(store, settings=settings)
+    settings = settings.with_function_env({"STATEWAY_ENDPOINT": f"127.0.0.1:{port}",
+                                           "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+                                           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
+    node = build_node(settings, engine_lock=True)  # SQLite: one engine per database, held until exit
+    runtime, store = node.runtime, node.store
     app = create_app(runtime, DEV_CREDENTIALS)
+    node.on_close(app.state.service.close)
     server = BackgroundServer(app, "127.0.0.1", port)
-    settings["function_env"] = {"STATEWAY_ENDPOINT": server.endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
-                                "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret}
-    functions.environment.update(settings["function_env"])
-    os.environ.update(settings["function_env"])
     for where, text in [*children, (path, source)]:
         try:
             runtime.register_flow(_flow_name(where, text), text)
@@ -350,10 +345,10 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         console.print("[yellow]interrupted; the execution stays in the database and resumes with the same --db[/]")
         sys.exit(130)
     finally:
-        runtime.close()
         # a worker's long poll must not hold the end of the run; cancelling it is expected, not an error
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         server.stop(force=True)
+        node.close()
     progress.stop()
     color = "green" if row.status == "Succeeded" else "red"
     console.print(f"[bold {color}]{row.status}[/] in {time.time() - began:.2f}s: {progress.summary()}")

@@ -1,61 +1,61 @@
-"""Which store a command uses: ``--store URL``, else ``STATEWAY_STORE``, else ``[store] url`` in the
-config file, else the SQLite database in the data directory (exactly as before there was a choice)."""
+"""Settings and stores for the commands. Which store a command uses: ``--store URL``, else
+``STATEWAY_STORE``, else ``[store] url`` in the config file, else the SQLite database in the data
+directory (exactly as before there was a choice). Every setting is read by ``Settings.load``; a bad
+one is a usage error (exit 2) naming its section and key."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
-from stateway.store import Store, open_store
+from stateway.node import Node, build
+from stateway.node import open_configured_store as open_settings_store
+from stateway.settings import Settings, SettingsError
+from stateway.store import DatabaseInUse, Store
 
 store_option = click.option(
     "--store", "store_url", envvar="STATEWAY_STORE", metavar="URL",
     help="postgresql://user@host:port/db (shared by many processes), sqlite:///path.db, or a directory "
          "[env STATEWAY_STORE; config [store] url]")
 
-_STORE_OPTIONS = {"pool_size": int, "statement_timeout": float, "connect_timeout": float, "startup_timeout": float}
+
+def load_settings(config_path: str | None, **overrides: Any) -> Settings:
+    """``Settings.load`` for a command: a bad file or value is a usage error naming where it is."""
+    try:
+        return Settings.load(config_path, **overrides)
+    except SettingsError as exc:
+        where = f"--config {config_path}: " if config_path else ""
+        raise click.UsageError(f"{where}{exc}") from None
 
 
-def is_shared(target: str) -> bool:
-    return target.startswith(("postgresql://", "postgres://"))
-
-
-def store_target(store_url: str | None, config: dict[str, Any], default: str) -> str:
-    section = config.get("store") or {}
-    return store_url or section.get("url") or default
+def build_node(settings: Settings, **options: Any) -> Node:
+    """``node.build`` for a command: a database in use exits 2 naming its holder; an unusable store
+    URL is a usage error; an unreachable database (after the startup retries) exits 1."""
+    try:
+        return build(settings, **options)
+    except DatabaseInUse as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except Exception as exc:  # unreachable database, bad credentials, ...
+        raise click.ClickException(f"cannot open the store {_redacted(settings.store.target)}: {exc}") from None
 
 
 def open_configured_store(target: str, config: dict[str, Any]) -> Store:
-    """Open ``target`` with the ``[store]`` tuning of the config file (PostgreSQL only)."""
-    section = config.get("store") or {}
-    options = {}
-    if target.startswith(("postgresql://", "postgres://")):
-        for key, kind in _STORE_OPTIONS.items():
-            if key in section:
-                try:
-                    options[key] = kind(section[key])
-                except (TypeError, ValueError):
-                    raise click.UsageError(f"[store] {key} must be a number, got {section[key]!r}") from None
+    """Open ``target`` with the ``[store]`` tuning of ``config`` (for commands that only read a store)."""
     try:
-        return open_store(target, **options)
+        settings = Settings.from_config({"store": config.get("store") or {}}, store_url=target)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        return open_settings_store(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except Exception as exc:  # unreachable database after the startup retries, bad credentials, ...
         raise click.ClickException(f"cannot open the store {_redacted(target)}: {exc}") from None
-
-
-def lease_seconds(config: dict[str, Any]) -> float | None:
-    value = (config.get("store") or {}).get("lease_seconds")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise click.UsageError(f"[store] lease_seconds must be a number, got {value!r}") from None
-    if not 1 <= seconds <= 600:
-        raise click.UsageError("[store] lease_seconds must be between 1 and 600")
-    return seconds
 
 
 def _redacted(target: str) -> str:

@@ -10,10 +10,7 @@ from types import FrameType
 
 import click
 
-from stateway.cli._serve import access_keys, bucket_dirs, load_config
-from stateway.cli._stores import lease_seconds, open_configured_store, store_option, store_target
-from stateway.runtime import Runtime
-from stateway.services import FunctionRuntime
+from stateway.cli._stores import build_node, load_settings, store_option
 
 
 @click.command("worker")
@@ -28,23 +25,18 @@ from stateway.services import FunctionRuntime
 def worker_command(store_url: str | None, functions_dir: str | None, config_path: str | None,
                    endpoint: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Run executions from a shared store: claim due work, decide, dispatch. No API."""
-    config = load_config(config_path)
-    target = store_target(store_url, config, "")
-    if not target:
+    settings = load_settings(config_path, store_url=store_url, functions_dir=functions_dir)
+    if not settings.store.target:
         raise click.UsageError("a worker needs --store (or STATEWAY_STORE, or [store] url in --config)")
     environment = {}
     if endpoint:
         environment["STATEWAY_ENDPOINT"] = endpoint
-    keys = access_keys(config)
-    if keys:
-        key_id, secret = next(iter(keys.items()))
+    if settings.first_key:
+        key_id, secret = settings.first_key
         environment.update({"ALIBABA_CLOUD_ACCESS_KEY_ID": key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
-    functions = FunctionRuntime(functions_dir, config.get("functions"), environment=environment)
-    store = open_configured_store(target, config)
-    # the same engine settings as serve's, so a flow runs the same on either
-    runtime = Runtime(store, settings={"function_runtime": functions, "limits": config.get("limits"),
-                                       "express": config.get("express"), "http": config.get("http"),
-                                       "oss_buckets": bucket_dirs(config), "lease_seconds": lease_seconds(config)})
+    # the same settings as serve's (give workers the same config file), so a flow runs the same on either
+    node = build_node(settings.with_function_env(environment), engine_lock=True)
+    runtime = node.runtime
     server = None
     if metrics_port is not None:
         from stateway.api import BackgroundServer
@@ -58,14 +50,13 @@ def worker_command(store_url: str | None, functions_dir: str | None, config_path
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runtime.start()
+    node.start()
     ops = f"; /metrics on http://{server.endpoint}" if server else ""
-    click.echo(f"stateway: worker {runtime.owner} running ({target.split('@')[-1]}){ops}", err=True)
+    click.echo(f"stateway: worker {runtime.owner} running ({settings.store.target.split('@')[-1]}){ops}", err=True)
     sys.stderr.flush()
     while not stop.wait(3600):
         pass
     click.echo("stateway: worker stopping; its claims go back to the store", err=True)
-    runtime.close()
     if server is not None:
-        server.stop()
-    store.close()
+        node.on_close(server.stop)
+    node.close()

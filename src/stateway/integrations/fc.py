@@ -6,15 +6,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
+from stateway.runtime._context import IntegrationContext
+from stateway.runtime._outcomes import Completed, Failed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.services.functions import FunctionRuntime
 from stateway.store import StoreUnavailable
-
-if TYPE_CHECKING:
-    from stateway.runtime._runtime import Runtime
 
 HISTORY_TAIL = 1024  # characters of stdout and of stderr copied into the task's history event
 
@@ -31,22 +29,21 @@ class InvokeFunction(Integration):
     modes = frozenset({"RequestComplete", "WaitForSystemCallback", "WaitForCustomCallback"})
     parameters = frozenset({"resourceArn", "invocationType", "body"})
 
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__(runtime)
-        settings = runtime.settings
-        self.functions: FunctionRuntime = settings.get("function_runtime") or FunctionRuntime(
-            settings.get("functions_dir"), environment=settings.get("function_env"))
-        self.workers = int(settings.get("async_workers", 8))
+    def __init__(self, context: IntegrationContext) -> None:
+        super().__init__(context)
+        functions = context.settings.functions  # complete (its environment too) before anything is built
+        self.functions = FunctionRuntime(functions.directory, dict(functions.entries), environment=dict(functions.env))
+        self.workers = functions.async_workers
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._work = threading.Condition()
 
     # -- async worker pool ------------------------------------------------------------------
     def start(self) -> None:
-        self.runtime.store.requeue_running_invocations()
-        if self.runtime.store.shared:  # another process's enqueue wakes us (NOTIFY), so poll rarely
-            self.runtime.store.subscribe(self._on_notice)
-            self._idle_wait = self.runtime.lease / 4  # and a dead worker's invocations are found soon
+        self.context.invocations.requeue_running_invocations()
+        if self.context.shared:  # another process's enqueue wakes us (NOTIFY), so poll rarely
+            self.context.subscribe(self._on_notice)
+            self._idle_wait = self.context.lease / 4  # and a dead worker's invocations are found soon
         for i in range(self.workers):
             thread = threading.Thread(target=self._worker, name=f"stateway-fc-async-{i}", daemon=True)
             thread.start()
@@ -65,10 +62,10 @@ class InvokeFunction(Integration):
             self._work.notify_all()
 
     def _worker(self) -> None:
-        store = self.runtime.store
+        store = self.context.invocations
         while not self._stop.is_set():
             try:
-                job = store.claim_invocation(self.runtime.owner, time.time(), self.runtime.lease)
+                job = store.claim_invocation(self.context.owner, time.time(), self.context.lease)
                 if job is None:
                     with self._work:
                         self._work.wait(timeout=self._idle_wait)
@@ -82,29 +79,27 @@ class InvokeFunction(Integration):
                 raise
 
     def _run_async(self, job: dict[str, Any]) -> None:
-        store = self.runtime.store
+        store = self.context.invocations
         logs: list[dict[str, Any]] = []
         on_logs = self._log_keeper(job["execution_id"], job["task_id"], logs) if job["execution_id"] else None
         try:
             spec = self.functions.resolve(job["function"])
             result = self.functions.invoke(spec, job["event"], job["id"], job["id"], on_logs=on_logs)
             finish: tuple[Any, ...] = ("Succeeded", result, None, None)
-            outcome: dict[str, Any] = {"ok": True, "output": {"Body": result}}
+            outcome: Completed | Failed = Completed({"Body": result})
+            aliases: tuple[str, ...] = ()
         except IntegrationError as exc:
             finish = ("Failed", None, exc.error, exc.cause)
-            outcome = {"ok": False, "error": exc.error, "cause": exc.cause}
-            if exc.aliases:
-                outcome["aliases"] = list(exc.aliases)
-        if logs:
-            outcome["logs"] = logs[0]
+            outcome, aliases = Failed(exc.error, exc.cause), exc.aliases
+        extra = {"logs": logs[0]} if logs else {}
         # the function ran: record it even if the database is away for a while (we hold the claim)
         self._until_stored(lambda: store.finish_invocation(job["id"], *finish))
-        if job["execution_id"] is None or (outcome["ok"] and not job["notify"]):
+        if job["execution_id"] is None or (isinstance(outcome, Completed) and not job["notify"]):
             return
-        if outcome.get("error") == "FnF.TaskCancelled":
+        if isinstance(outcome, Failed) and outcome.error == "FnF.TaskCancelled":
             return
-        self._until_stored(lambda: self.runtime.complete_task(
-            job["execution_id"], job["task_id"], {"type": "task_result", "task": job["task_id"], **outcome}))
+        self._until_stored(lambda: self.context.complete_task(job["execution_id"], job["task_id"], outcome,
+                                                              aliases=aliases, extra=extra))
 
     def _until_stored(self, write: Any) -> None:
         delay = 0.2
@@ -133,7 +128,7 @@ class InvokeFunction(Integration):
         if invocation_type == "Async":
             invocation = self.invocation_id(call)
             notify = call.mode == "WaitForSystemCallback"
-            self.runtime.store.enqueue_invocation(invocation, str(arn), body, time.time(), call.execution_id,
+            self.context.invocations.enqueue_invocation(invocation, str(arn), body, time.time(), call.execution_id,
                                                   call.task_id, notify)
             with self._work:
                 self._work.notify()
@@ -158,7 +153,7 @@ class InvokeFunction(Integration):
         def keep(stdout: str, stderr: str) -> None:
             if not (stdout or stderr):
                 return
-            self.runtime.store.put_task_log(execution_id, task_id, stdout, stderr, time.time())
+            self.context.executions.put_task_log(execution_id, task_id, stdout, stderr, time.time())
             refs.append({"stdout": _tail(stdout), "stderr": _tail(stderr),
                          "stdoutBytes": len(stdout.encode()), "stderrBytes": len(stderr.encode())})
 
@@ -166,7 +161,7 @@ class InvokeFunction(Integration):
 
     def cancel(self, call: TaskCall, reason: str) -> str:
         invocation = self.invocation_id(call)
-        before = self.runtime.store.cancel_invocation(invocation)
+        before = self.context.invocations.cancel_invocation(invocation)
         killed = self.functions.kill(call.key) or self.functions.kill(invocation)
         if killed:
             return "killed the running function"

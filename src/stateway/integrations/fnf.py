@@ -32,8 +32,8 @@ class StartExecution(Integration):
                 raise IntegrationError("FnF.InvalidArgument", "input must be a JSON object") from None
         callback = call.token if call.mode == "WaitForSystemCallback" else None
         try:
-            row = self.runtime.start_execution(flow, child_input, name, parent=(call.execution_id, call.task_id),
-                                               callback_token=callback, qualifier=params.get("qualifier") or None)
+            row = self.context.start_child(flow, child_input, name, parent=(call.execution_id, call.task_id),
+                                           callback_token=callback, qualifier=params.get("qualifier") or None)
         except (FlowNotExists, FlowVersionNotExists, FlowAliasNotExists) as exc:
             raise IntegrationError(f"FNF.{type(exc).__name__}", str(exc)) from None
         except ExecutionAlreadyExists as exc:
@@ -46,8 +46,8 @@ class StartExecution(Integration):
         return Submitted(started)
 
     def cancel(self, call: TaskCall, reason: str) -> str:
-        child = self.runtime.store.child_execution(call.execution_id, call.task_id)
+        child = self.context.executions.child_execution(call.execution_id, call.task_id)
         if child is None:
             return "no child execution had started"
-        self.runtime.stop_execution(child.id, "FnF.TaskCancelled", f"parent {call.execution_name!r}: {reason}")
+        self.context.stop_execution(child.id, "FnF.TaskCancelled", f"parent {call.execution_name!r}: {reason}")
         return f"stopped child execution {child.flow_name}/{child.name}"

@@ -20,12 +20,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from stateway.runtime._context import IntegrationContext
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
+from stateway.settings import HttpSettings
 
 TOKEN_HEADER = "X-FnF-Http-Callback-Task-Token"
 DEFAULT_TIMEOUT = 60.0
-DEFAULT_DATA_LIMIT = 64 * 1024
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -63,6 +64,11 @@ class HostRules:
             parts[key] = (names, networks)
         return cls(tuple(parts["allow"][0]), tuple(parts["allow"][1]), tuple(parts["deny"][0]),
                    tuple(parts["deny"][1]))
+
+    @classmethod
+    def of(cls, settings: HttpSettings) -> HostRules:
+        """The rules of ``[http]`` as loaded (already checked) into the settings."""
+        return cls.parse({"allow": list(settings.allow), "deny": list(settings.deny)})
 
     @property
     def active(self) -> bool:
@@ -102,8 +108,8 @@ class HttpRequest(Integration):
     modes = frozenset({"RequestComplete", "WaitForCustomCallback"})
     parameters = frozenset({"url", "method", "headers", "body", "timeout"})
 
-    def __init__(self, runtime):  # type: ignore[no-untyped-def]
-        super().__init__(runtime)
+    def __init__(self, context: IntegrationContext) -> None:
+        super().__init__(context)
         # each request runs on an event loop of its own, so that a cancel from another thread can
         # abort it at once (closing a blocking client does not interrupt a read in progress)
         self._inflight: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[tuple[httpx.Response, bytes]]]] = {}
@@ -112,7 +118,7 @@ class HttpRequest(Integration):
 
     def rules(self) -> HostRules:
         if self._rules is None:
-            self._rules = HostRules.parse(self.runtime.settings.get("http"))
+            self._rules = HostRules.of(self.context.settings.http)
         return self._rules
 
     def invoke(self, call: TaskCall) -> Outcome:
@@ -129,7 +135,7 @@ class HttpRequest(Integration):
         if call.mode == "WaitForCustomCallback":
             headers[TOKEN_HEADER] = call.token
         timeout = float(params.get("timeout") or call.timeout or DEFAULT_TIMEOUT)
-        limit = int((self.runtime.settings.get("limits") or {}).get("payload_bytes", DEFAULT_DATA_LIMIT))
+        limit = self.context.settings.limits.payload_bytes
         rules = self.rules()
 
         async def send() -> tuple[httpx.Response, bytes]:

@@ -15,11 +15,10 @@ from typing import Any
 from stateway.engine import MAP_RUN_ACTION, map_run_name
 from stateway.engine._errors import StateFailure
 from stateway.engine._maprun import children_of
-from stateway.engine.messages import TaskResult
 from stateway.expr import EvaluationError, compile_template
 from stateway.integrations._item_reader import read_items, write_results, writer_root
 from stateway.jsontext import dumps, loads
-from stateway.runtime._outcomes import IntegrationError, Outcome, Submitted, TaskCall
+from stateway.runtime._outcomes import Completed, Failed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
 from stateway.store import ExecutionAlreadyExists, tolerance_exceeded
 
@@ -48,7 +47,7 @@ class MapRun(Integration):
     modes = frozenset({"WaitForSystemCallback"})
 
     def start(self) -> None:
-        for name in self.runtime.store.running_map_runs():
+        for name in self.context.map_runs.running_map_runs():
             try:
                 self.reconcile(name)
             except Exception:
@@ -57,7 +56,7 @@ class MapRun(Integration):
     def invoke(self, call: TaskCall) -> Outcome:
         p = call.parameters
         name = p["mapRunName"]
-        parent = self.runtime.store.get_execution(call.execution_id)
+        parent = self.context.executions.get_execution(call.execution_id)
         run = {"name": name, "execution_id": call.execution_id, "task_id": call.task_id,
                "flow_name": parent.flow_name, "flow_version": parent.flow_version, "concurrency": p["concurrency"],
                "tolerated_count": p.get("toleratedFailureCount"),
@@ -79,9 +78,9 @@ class MapRun(Integration):
                 children, weights, failure = [], [], (exc.error, exc.cause)
         else:
             children, weights = p["children"], p["itemCounts"]
-        created = self.runtime.store.create_map_run(run, children, weights)
+        created = self.context.map_runs.create_map_run(run, children, weights)
         if failure is not None and created:  # a read error fails the run with Total 0, before any child
-            if self.runtime.store.finish_map_run(name, "Failed", *failure) is not None:
+            if self.context.map_runs.finish_map_run(name, "Failed", *failure) is not None:
                 self._complete(name, ok=False, error=failure[0], cause=failure[1])
         self.check(name)
         return Submitted({"MapRunName": name})
@@ -107,7 +106,7 @@ class MapRun(Integration):
 
     def cancel(self, call: TaskCall, reason: str) -> str:
         name = map_run_name(call.execution_name, call.task_id)  # a cancel command carries no parameters
-        running = self.runtime.store.finish_map_run(name, "Aborted", None, None)
+        running = self.context.map_runs.finish_map_run(name, "Aborted", None, None)
         if running is None:
             return f"Map Run {name} had ended"
         self._stop_children(name, running, f"the Map Run was aborted: {reason}")
@@ -117,28 +116,28 @@ class MapRun(Integration):
     def _start_children(self, name: str, items: list[tuple[int, Any]]) -> None:
         if not items:
             return
-        run = self.runtime.store.get_map_run(name)
+        run = self.context.map_runs.get_map_run(name)
         for idx, child_input in items:
             child = f"{name}-{idx}"
             try:
-                self.runtime.start_execution(run["flow_name"], child_input, child,
-                                             parent=(run["execution_id"], run["task_id"]),
-                                             callback_token=f"maprun:{name}:{idx}",
-                                             map_run=(name, run["definition"], run["flow_version"], {
-                                                 "globals": loads(run["globals"]),
-                                                 "map": {"Item": {"Index": idx, "Value": child_input},
-                                                         "RunName": name}}))
+                self.context.start_child(run["flow_name"], child_input, child,
+                                         parent=(run["execution_id"], run["task_id"]),
+                                         callback_token=f"maprun:{name}:{idx}",
+                                         map_run=(name, run["definition"], run["flow_version"], {
+                                             "globals": loads(run["globals"]),
+                                             "map": {"Item": {"Index": idx, "Value": child_input},
+                                                     "RunName": name}}))
             except ExecutionAlreadyExists:  # it ended before a crash let us hear of it
-                row = self.runtime.store.find_execution(run["flow_name"], child)
+                row = self.context.executions.find_execution(run["flow_name"], child)
                 if row is not None:
                     self._ended(name, idx, row.status, row.output, row.error, row.cause)
 
     def _stop_children(self, name: str, indexes: list[int], cause: str) -> None:
-        run = self.runtime.store.get_map_run(name)
+        run = self.context.map_runs.get_map_run(name)
         for idx in indexes:
-            row = self.runtime.store.find_execution(run["flow_name"], f"{name}-{idx}")
+            row = self.context.executions.find_execution(run["flow_name"], f"{name}-{idx}")
             if row is not None:
-                self.runtime.stop_execution(row.id, "FnF.TaskCancelled", cause)
+                self.context.stop_execution(row.id, "FnF.TaskCancelled", cause)
 
     def child_ended(self, token_rest: str, command: dict[str, Any]) -> None:
         name, _, idx = token_rest.rpartition(":")
@@ -146,19 +145,19 @@ class MapRun(Integration):
                     command.get("cause"))
 
     def _ended(self, name: str, idx: int, status: str, output: Any, error: str | None, cause: str | None) -> None:
-        run, claimed = self.runtime.store.map_item_ended(name, idx, status == "Succeeded", output,
-                                                         error or f"FnF.Execution{status}", cause or "")
+        run, claimed = self.context.map_runs.map_item_ended(name, idx, status == "Succeeded", output,
+                                                            error or f"FnF.Execution{status}", cause or "")
         self._start_children(name, claimed)
         self._settle(run)
 
     def reconcile(self, name: str) -> None:
         """After a restart: children marked running that never started are started (names make it
         idempotent), and ends that were not heard are read from the children's rows."""
-        store = self.runtime.store
-        self._start_children(name, store.running_map_items(name))
-        run = store.get_map_run(name)
-        for idx, _ in store.running_map_items(name):
-            row = store.find_execution(run["flow_name"], f"{name}-{idx}")
+        runs, executions = self.context.map_runs, self.context.executions
+        self._start_children(name, runs.running_map_items(name))
+        run = runs.get_map_run(name)
+        for idx, _ in runs.running_map_items(name):
+            row = executions.find_execution(run["flow_name"], f"{name}-{idx}")
             if row is not None and row.status not in ("Running", "Starting"):
                 self._ended(name, idx, row.status, row.output, row.error, row.cause)
         self.check(name)
@@ -166,13 +165,13 @@ class MapRun(Integration):
     # -- the run's progress ------------------------------------------------------------------------
     def check(self, name: str) -> None:
         """Start what the concurrency allows, then settle: tolerance first, then the end."""
-        self._start_children(name, self.runtime.store.claim_map_items(name))
-        self._settle(self.runtime.store.get_map_run(name))
+        self._start_children(name, self.context.map_runs.claim_map_items(name))
+        self._settle(self.context.map_runs.get_map_run(name))
 
     def _settle(self, run: dict[str, Any]) -> None:
         if run["status"] != "Running":
             return
-        name, store = run["name"], self.runtime.store
+        name, store = run["name"], self.context.map_runs
         if tolerance_exceeded(run):
             error, cause = self._failure(run)
             running = store.finish_map_run(name, "Failed", error, cause)
@@ -186,17 +185,17 @@ class MapRun(Integration):
     def _failure(self, run: dict[str, Any]) -> tuple[str, str]:
         count, percentage = run["tolerated_count"], run["tolerated_percentage"]
         if count is None and percentage is None:  # no tolerance: the first failure is the Map's, as inline
-            return self.runtime.store.first_map_failure(run["name"])
+            return self.context.map_runs.first_map_failure(run["name"])
         counts = run["counts"]
         return THRESHOLD, (f"MapRun {run['name']}: {counts['Failed']} of {counts['Total']} items failed, more than "
                            f"tolerated (ToleratedFailureCount={_fmt(count)}, "
                            f"ToleratedFailurePercentage={_fmt(percentage)})")
 
     def _buckets(self) -> dict[str, str]:
-        return self.runtime.settings.get("oss_buckets") or {}
+        return dict(self.context.settings.oss_buckets)
 
     def _complete(self, name: str, *, ok: bool, error: str = "", cause: str = "") -> None:
-        store = self.runtime.store
+        store = self.context.map_runs
         run = store.get_map_run(name)
         summary = {"MapRunName": name, "ItemCounts": run["counts"]}
         output: Any = None
@@ -209,15 +208,14 @@ class MapRun(Integration):
                                        {"MapRunName": name, "Status": run["status"], "ItemCounts": run["counts"]})
             except (IntegrationError, OSError) as exc:
                 ok, error, cause = False, getattr(exc, "error", "OSS.WriteFailed"), getattr(exc, "cause", str(exc))
-        event = (TaskResult.success(run["task_id"], output if output is not None else
-                                    {"Items": store.map_run_results(name)}, map_run=summary) if ok else
-                 TaskResult.failure(run["task_id"], error, cause, map_run=summary))
-        self.runtime.complete_task(run["execution_id"], run["task_id"], event)
+        outcome: Completed | Failed = (Completed(output if output is not None else
+                                                 {"Items": store.map_run_results(name)}) if ok else Failed(error, cause))
+        self.context.complete_task(run["execution_id"], run["task_id"], outcome, extra={"map_run": summary})
 
     # -- UpdateMapRun --------------------------------------------------------------------------------
     def update(self, name: str, concurrency: int | None, tolerated_count: int | None,
                tolerated_percentage: float | None) -> dict[str, Any] | None:
-        updated = self.runtime.store.update_map_run(name, concurrency, tolerated_count, tolerated_percentage)
+        updated = self.context.map_runs.update_map_run(name, concurrency, tolerated_count, tolerated_percentage)
         if updated is not None:
             self.check(name)  # a lowered threshold can fail the run now; a raised concurrency starts more
         return updated

@@ -35,17 +35,17 @@ class SendMessage(Integration):
             raise IntegrationError("FnF.InvalidArgument", f"priority must be 1 to 16, got {priority!r}")
         if not isinstance(delay, (int, float)) or not 0 <= delay <= 604800:
             raise IntegrationError("FnF.InvalidArgument", f"delaySeconds must be 0 to 604800, got {delay!r}")
-        sent = self.runtime.store.send_message(queue, body, priority, float(delay), self.runtime.clock.now(),
-                                               message_id=self.message_id(call))
+        sent = self.context.queues.send_message(queue, body, priority, float(delay), self.context.now(),
+                                                message_id=self.message_id(call))
         result = {"MessageId": sent["id"], "MessageBodyMD5": hashlib.md5(body.encode()).hexdigest().upper(),
                   "RequestId": call.key}
-        self.runtime.notify_queue()
+        self.context.notify_queue()
         if call.mode == "RequestComplete":
             return Completed(result)
         return Submitted(result)
 
     def cancel(self, call: TaskCall, reason: str) -> str:
-        outcome = self.runtime.store.withdraw_message(self.message_id(call))
+        outcome = self.context.queues.withdraw_message(self.message_id(call))
         return {"withdrawn": "withdrew the unreceived message",
                 "received": "the message had been received already; the task is closed",
                 "gone": "the message was already deleted; the task is closed"}[outcome]

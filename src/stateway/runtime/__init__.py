@@ -1,6 +1,7 @@
 """Drives executions durably: the loop, the dispatcher, task tokens and the integration registry."""
 
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock, SystemClock
+from stateway.runtime._context import IntegrationContext, MapChild, RuntimeContext
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -22,12 +23,15 @@ __all__ = [
     "Completed",
     "Failed",
     "Integration",
+    "IntegrationContext",
     "IntegrationError",
     "IntegrationRegistry",
     "InvalidArgument",
     "InvalidTaskToken",
+    "MapChild",
     "Outcome",
     "Runtime",
+    "RuntimeContext",
     "Submitted",
     "SubmitFailed",
     "TaskAlreadyCompleted",

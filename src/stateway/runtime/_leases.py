@@ -14,11 +14,13 @@ import time
 import uuid
 from typing import Any
 
+from stateway.settings import DEFAULT_LEASE_SECONDS
+
 log = logging.getLogger("stateway.runtime.leases")
 
 # renewed every lease/4; a dead worker's claims run out within DEFAULT_LEASE and are looked for
 # every lease/4, so its work moves within 1.25 x 6 = 7.5 s (the target is 10 s)
-DEFAULT_LEASE = 6.0
+DEFAULT_LEASE = DEFAULT_LEASE_SECONDS
 
 
 def new_owner_id() -> str:

@@ -1,5 +1,6 @@
 """Action name → integration. Built-ins plus any installed under the entry point group
-``stateway.integrations`` (a class with ``action``, ``modes``, ``invoke`` and ``cancel``)."""
+``stateway.integrations`` (a class with ``action``, ``modes``, ``invoke`` and ``cancel``). Each is
+built with the runtime's ``IntegrationContext`` (``_context.py``), never the runtime itself."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from stateway.runtime._outcomes import Outcome, TaskCall
 
 if TYPE_CHECKING:
-    from stateway.runtime._runtime import Runtime
+    from stateway.runtime._context import IntegrationContext
 
 ENTRY_POINT_GROUP = "stateway.integrations"
 
@@ -22,8 +23,8 @@ class Integration:
     # the Parameters it reads; others are a validation warning ("did you mean"). None: not declared
     parameters: ClassVar[frozenset[str] | None] = None
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, context: IntegrationContext) -> None:
+        self.context = context
 
     def start(self) -> None:
         """Called once when the runtime starts (e.g. to start background workers)."""
@@ -64,8 +65,15 @@ class IntegrationRegistry:
         """What flow validation needs beyond the modes (keyword arguments of ``validate_flow``)."""
         return {"parameters": self.parameters()}
 
-    def bind(self, runtime: Runtime) -> None:
-        self.instances = {action: cls(runtime) for action, cls in self.classes.items()}
+    def bind(self, context: IntegrationContext) -> None:
+        self.context = context
+        self.instances = {action: cls(context) for action, cls in self.classes.items()}
+
+    def add(self, cls: type[Integration]) -> Integration:
+        """Register one more integration after ``bind`` (a test's mock of an action nobody provides)."""
+        self.classes[cls.action] = cls
+        self.instances[cls.action] = cls(self.context)
+        return self.instances[cls.action]
 
     def get(self, action: str) -> Integration:
         return self.instances[action]

@@ -32,9 +32,10 @@ from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
+from stateway.runtime._context import RuntimeContext
 from stateway.runtime._cron import Cron
 from stateway.runtime._fairness import Turns, is_transient, poison_decision
-from stateway.runtime._leases import DEFAULT_LEASE, LeaseKeeper, new_owner_id
+from stateway.runtime._leases import LeaseKeeper, new_owner_id
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -48,6 +49,7 @@ from stateway.runtime._qualifier import Resolved
 from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
+from stateway.settings import Settings
 from stateway.store import DecisionCommit, ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
 
 log = logging.getLogger("stateway.runtime")
@@ -67,11 +69,13 @@ class InvalidArgument(ValueError):
 
 class Runtime:
     def __init__(self, store: Store, *, registry: IntegrationRegistry | None = None,
-                 settings: dict[str, Any] | None = None, sweep_interval: float = 5.0,
+                 settings: Settings | None = None, sweep_interval: float = 5.0,
                  clock: Clock | None = None, dispatch: Executor | None = None) -> None:
+        if settings is not None and not isinstance(settings, Settings):
+            raise TypeError("Runtime(settings=...) takes a stateway.settings.Settings (Settings.from_config(...))")
         self.store = store
         self.clock = clock or SYSTEM_CLOCK  # the only source of "now" for due work (a test passes a virtual one)
-        self.settings = settings or {}
+        self.settings = settings or Settings()
         self.signer = TokenSigner(store.get_secret())
         self._interpreters: dict[str, Interpreter] = {}
         self._wake = threading.Condition()
@@ -79,7 +83,7 @@ class Runtime:
         self.queue_changed = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._pool = dispatch or ThreadPoolExecutor(max_workers=int(self.settings.get("dispatch_threads", 64)),
+        self._pool = dispatch or ThreadPoolExecutor(max_workers=self.settings.dispatch_threads,
                                                     thread_name_prefix="stateway-dispatch")
         self._inflight: set[int] = set()
         self._dispatch_attempts: dict[int, int] = {}
@@ -88,13 +92,15 @@ class Runtime:
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
         self.turns = Turns()
         self._quarantined: set[int] = set()  # executions whose failure could not even be written
-        self.registry = registry or IntegrationRegistry.default()
-        self.registry.bind(self)
         # claims: this process's owner id and how long its claims last without renewal
         self.owner = new_owner_id()
-        self.lease = float(self.settings.get("lease_seconds") or DEFAULT_LEASE)
+        self.lease = self.settings.store.lease_seconds
         self._leases: LeaseKeeper | None = None
         self._takeovers_seen: dict[str, int] = {}
+        # integrations see the engine through this narrow context, never the runtime itself
+        self.context = RuntimeContext(self)
+        self.registry = registry or IntegrationRegistry.default()
+        self.registry.bind(self.context)
         if store.shared:
             store.subscribe(self._on_notice)
 
@@ -174,7 +180,7 @@ class Runtime:
     def flow_model(self, definition: str) -> Interpreter:
         interp = self._interpreters.get(definition)
         if interp is None:
-            interp = Interpreter(self.load(definition), limits=self.settings.get("limits"))
+            interp = Interpreter(self.load(definition), limits=self.settings.limits.table)
             self._interpreters[definition] = interp
         return interp
 
@@ -203,7 +209,7 @@ class Runtime:
         if not isinstance(execution_input, dict):
             raise InvalidArgument("the execution input must be a JSON object")
         try:
-            check_execution_input(execution_input, self.settings.get("limits"))
+            check_execution_input(execution_input, self.settings.limits.table)
         except InvalidJSONValue as exc:
             raise InvalidArgument(f"the execution input: {exc}") from None
         pinned = (resolve_qualifier(versions or self.store, flow_name, qualifier, name) if map_run is None

@@ -10,13 +10,15 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stateway.runtime import FINAL_STATUSES, Integration, IntegrationRegistry, Runtime, TaskCall
+from stateway.node import build
+from stateway.runtime import FINAL_STATUSES, Integration, IntegrationRegistry, TaskCall
 from stateway.runtime._cron import Cron
+from stateway.settings import Settings
 from stateway.store import ExecutionRow, SQLiteStore
 from stateway.testing._clock import DEFAULT_START, VirtualClock
 from stateway.testing._dispatch import SteppedDispatch
@@ -55,8 +57,10 @@ class PendingTask:
 class Harness:
     """What the ``stateway`` fixture gives a test. See docs/testing.md."""
 
-    def __init__(self, *, start: float = DEFAULT_START, settings: dict[str, Any] | None = None,
+    def __init__(self, *, start: float = DEFAULT_START, settings: Settings | Mapping[str, Any] | None = None,
                  real_timeout: float = 60.0) -> None:
+        """``settings``: a ``Settings``, or a dict shaped like the config file (``{"limits": {...}}``,
+        plus ``functions_dir``)."""
         self.clock = VirtualClock(start)
         self.store = SQLiteStore.in_memory()
         self.mocks: list[Mock] = []
@@ -72,8 +76,10 @@ class Harness:
         self._dispatch = SteppedDispatch(self._in_background)
         classes = [routed(action, cls.modes, cls, self) for action, cls in _installed_integrations().items()]
         self.registry = IntegrationRegistry(classes)
-        self.runtime = Runtime(self.store, registry=self.registry, settings=dict(settings or {}), clock=self.clock,
-                               dispatch=self._dispatch)
+        # the composition root of serve, run and worker, with the test's clock, dispatcher and mocks
+        self.node = build(_settings(settings), store=self.store, clock=self.clock, dispatch=self._dispatch,
+                          registry=self.registry)
+        self.runtime = self.node.runtime
         self._closed = False
 
     # -- flows --------------------------------------------------------------------------------------
@@ -119,8 +125,7 @@ class Harness:
             # an action no installed integration provides: the mock is its integration, in every mode
             cls = routed(mock.action, frozenset({"RequestComplete", "WaitForSystemCallback",
                                                  "WaitForCustomCallback"}), None, self)
-            self.registry.classes[mock.action] = cls
-            self.registry.instances[mock.action] = cls(self.runtime)
+            self.registry.add(cls)
         self.mocks.append(mock)
         return mock
 
@@ -166,7 +171,8 @@ class Harness:
         """Opt in to real calls for unmocked tasks: local functions from ``functions`` (as ``stateway run
         --functions``), HTTP requests, installed plugins. Mocks still win where they match."""
         if functions is not None:
-            self.runtime.settings["functions_dir"] = os.fspath(functions)
+            # read when a real integration is first built, which is after this
+            self.runtime.settings = self.runtime.settings.with_functions_dir(functions)
         wanted = set(self.registry.classes) if actions is None else {canonical(a) for a in actions}
         self._real_actions |= wanted
 
@@ -517,6 +523,14 @@ def _handler_of(handler: Callable[[Any, Any], Any] | str, resource: str) -> Call
     if not callable(namespace.get("handler")):
         raise ValueError(f"the source given for {resource} defines no handler(event, context)")
     return namespace["handler"]
+
+
+def _settings(value: Settings | Mapping[str, Any] | None) -> Settings:
+    if isinstance(value, Settings):
+        return value
+    config = dict(value or {})
+    functions_dir = config.pop("functions_dir", None)
+    return Settings.from_config(config, functions_dir=functions_dir)
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from stateway.engine.messages import TaskResult
 from stateway.runtime import Completed, Failed, Integration, Outcome, Submitted, TaskCall
 
 if TYPE_CHECKING:
-    from stateway.runtime import Runtime
+    from stateway.runtime import IntegrationContext
     from stateway.testing._harness import Harness
 
 # in-process in a test's engine: a child flow (or a distributed Map's children) is another execution in the
@@ -20,13 +20,13 @@ IN_MEMORY_ACTIONS = frozenset({"FNF:StartExecution", "MNS:SendMessage", MAP_RUN_
 
 def routed(action: str, modes: frozenset[str], real: type[Integration] | None, harness: Harness) -> type[Integration]:
     class Routed(Integration):
-        def __init__(self, runtime: Runtime) -> None:
-            super().__init__(runtime)
+        def __init__(self, context: IntegrationContext) -> None:
+            super().__init__(context)
             self._real: Integration | None = None
 
         def real(self) -> Integration | None:
             if self._real is None and real is not None:
-                self._real = real(self.runtime)
+                self._real = real(self.context)
                 self._real.start()
             return self._real
 
