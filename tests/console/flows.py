@@ -10,14 +10,14 @@ States:
     Next: WaitOne
   - Type: Wait
     Name: WaitOne
-    Seconds: 2
+    Seconds: 3
     Next: Middle
   - Type: Pass
     Name: Middle
     Next: WaitTwo
   - Type: Wait
     Name: WaitTwo
-    Seconds: 2
+    Seconds: 3
     Next: Done
   - Type: Succeed
     Name: Done
