@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stateway.app._checks import check_name
+from stateway.fdl import Flow
 from stateway.runtime import InvalidArgument, Runtime
 from stateway.store import FlowNotExists
 
@@ -106,6 +107,18 @@ class Flows:
             meta["Description"] = description
         return self.runtime.register_flow(name, definition or flow["definition"], flow_meta(meta, defaults=False),
                                           replace="update")
+
+    def put(self, name: str, definition: str) -> dict[str, Any]:
+        """Create the flow, or give an existing one this definition (its settings stay): what
+        ``stateway run`` does with the files it is given, so a second run picks up an edit."""
+        if self.exists(name):
+            return self.update(name, definition)
+        return self.create(name, definition)
+
+    def validate(self, definition: str) -> Flow:
+        """The definition as the engine reads it, with its ``warnings``; ``FlowDefinitionError`` (state,
+        field and line of each problem) when it is not valid. Nothing is stored."""
+        return self.runtime.load(definition)
 
     def describe(self, name: str) -> dict[str, Any]:
         return self.store.get_flow(name)

@@ -300,19 +300,20 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
                                            "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
                                            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret})
     node = build_node(settings, engine_lock=True)  # SQLite: one engine per database, held until exit
-    runtime, store = node.runtime, node.store
+    runtime = node.runtime
     app = create_app(runtime, DEV_CREDENTIALS)
     node.on_close(app.state.service.close)
+    services = app.state.app  # the same service layer the API calls
     server = BackgroundServer(app, "127.0.0.1", port)
     for where, text in [*children, (path, source)]:
         try:
-            runtime.register_flow(_flow_name(where, text), text)
+            services.flows.put(_flow_name(where, text), text)
         except FlowDefinitionError as exc:
             for problem in exc.problems:
                 click.echo(problem.format(str(where)), err=True)
             sys.exit(2)
     name = _flow_name(path, source)
-    for warning in runtime.load(source).warnings:
+    for warning in services.flows.validate(source).warnings:
         console.print(f"[yellow]{escape(warning.format(file))}[/]")
     server.start()
     console.print(f"[dim]stateway: listening on {server.endpoint} for callbacks (database {escape(db)})[/]")
@@ -320,7 +321,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     progress = Progress(runtime, console, root)
     progress.endpoint = server.endpoint
     runtime.listeners.append(progress)
-    resumed = [r for r in store.list_executions(flow_name=name, status="Running") if r.parent_id is None]
+    resumed = [r for r in services.executions.list(name, status="Running", limit=1000) if r.parent_id is None]
     if resumed and execution_name is None:
         row = resumed[0]
         root.append(row.id)
@@ -329,7 +330,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
     runtime.start()
     if not root:
         try:
-            row = runtime.start_execution(name, execution_input, execution_name)
+            row = services.executions.start(name, execution_input, execution_name)
         except Exception as exc:
             progress.stop()
             click.echo(f"error: {getattr(exc, 'code', type(exc).__name__)}: {exc}", err=True)
@@ -338,7 +339,7 @@ def run_command(file: str, input_: str | None, functions_dir: str | None, flows_
         console.print(f"[bold]started[/] {name}/{row.name}")
     began = time.time()
     try:
-        row = runtime.wait(row.id)
+        row = services.executions.wait(row)
         runtime.settle()  # let the cancels of a stop or a failure reach children and functions
     except KeyboardInterrupt:
         progress.stop()
