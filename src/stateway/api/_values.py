@@ -10,11 +10,9 @@ import re
 from typing import Any
 
 from stateway.api._signature import ProtocolError
-from stateway.jsontext import MAX_DEPTH, InvalidJSONValue
-from stateway.jsontext import parse_json as parse_strict_json
+from stateway.app._checks import json_value
+from stateway.runtime import InvalidArgument
 
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
-NAME_RULE = "[A-Za-z_][A-Za-z0-9_-]{0,127}"
 TOKEN_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
@@ -29,19 +27,9 @@ def invalid(message: str) -> ApiError:
 def parse_json(text: str, name: str) -> Any:
     """A JSON parameter: strict JSON (no NaN/Infinity, valid Unicode, at most MAX_DEPTH levels)."""
     try:
-        return parse_strict_json(text)
-    except InvalidJSONValue as exc:
-        raise invalid(f"{name} is not accepted: {exc}") from None
-    except RecursionError:
-        raise invalid(f"{name} is nested more than {MAX_DEPTH} levels deep") from None
-
-
-def check_name(value: str, field: str) -> str:
-    """A flow, execution or schedule name, matched in full (a trailing newline is not allowed)."""
-    if NAME.fullmatch(value) is None:
-        shown = value if len(value) <= 64 else value[:64] + "…"
-        raise invalid(f"{field} {shown!r} must match {NAME_RULE}")
-    return value
+        return json_value(text, name)
+    except InvalidArgument as exc:
+        raise invalid(str(exc)) from None
 
 
 def page_token(token: str) -> int:
