@@ -2,7 +2,8 @@
 
 orjson does the work (several times faster than the standard library on the hot path: state,
 history and commands are serialised on every commit); values it refuses, such as integers
-beyond 64 bits, fall back to the standard library so that no valid JSON value is lost.
+beyond 64 bits, fall back to the standard library so that no valid JSON value is lost. An engine
+message (``stateway.engine.messages``) inside a value is written in its wire form by both.
 
 Every value that enters an execution's state must be JSON in the strict sense, because it is
 written, read back and shown to other systems: no NaN or Infinity, strings that are valid
@@ -15,6 +16,7 @@ engine fails the state with ``FnF.InvalidArgument``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
@@ -36,11 +38,22 @@ class InvalidJSONValue(ValueError):
         super().__init__(f"{message} at {path}" if path else message)
 
 
+def _object(value: Any) -> Any:
+    """An object orjson hands back (a dataclass) or the standard library cannot write: an engine
+    message as its wire form (``to_wire``), any other dataclass as its fields, as orjson writes them."""
+    to_wire = getattr(value, "to_wire", None)
+    if to_wire is not None:
+        return to_wire()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"a {type(value).__name__} is not JSON")
+
+
 def dumps(value: Any) -> str:
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, default=_object, option=orjson.OPT_PASSTHROUGH_DATACLASS).decode()
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_object)
 
 
 def loads(text: str | bytes) -> Any:

@@ -275,3 +275,37 @@ def test_concurrent_claimers_never_share_an_execution(store):
     for t in threads:
         t.join()
     assert sorted(claimed) == ids  # each exactly once
+
+
+def test_a_batch_commits_each_fenced_on_its_own(store):
+    from stateway.store import DecisionCommit
+
+    ids = [_started(store, f"b{i}") for i in range(3)]
+    now = time.time()
+    assert sorted(store.claim_executions("w1", now, 10, 5.0)) == ids
+    store.release_executions([ids[1]], "w1")  # e.g. taken over meanwhile: w1 no longer holds it
+    events = store.due_events_of(ids, now)
+    assert all([e for _, e in events[x]] == [{"type": "start"}] for x in ids)
+    rows = store.get_executions(ids)
+    assert sorted(rows) == ids and rows[ids[0]].name == "b0"
+    running = Decision(state={"step": 1}, history=[
+        {"EventId": 1, "Type": "ExecutionStarted", "StepName": "", "Time": now, "ScheduleEventId": 0,
+         "EventDetail": {"input": {}}}],
+        timers=[{"timer": "t1", "due": now + 60, "event": {"type": "timer", "timer": "t1"}}],
+        commands=[{"kind": "invoke", "task": "1"}, {"kind": "invoke", "task": "2"}])
+    commits = [DecisionCommit(ids[0], [events[ids[0]][0][0]], running, [{"kind": "report", "token": "x"}]),
+               DecisionCommit(ids[1], [events[ids[1]][0][0]], _end()),
+               DecisionCommit(ids[2], [events[ids[2]][0][0]], _end("Failed"))]
+    outboxes = store.commit_batch(commits, now, owner="w1", lease=5.0)
+    assert outboxes[1] is None and outboxes[2] == []
+    assert [c for _, c in outboxes[0]] == [{"kind": "invoke", "task": "1"}, {"kind": "invoke", "task": "2"},
+                                           {"kind": "report", "token": "x"}]
+    assert len({i for i, _ in outboxes[0]}) == 3
+    assert store.get_execution(ids[0]).state == {"step": 1} and store.get_execution(ids[0]).status == "Running"
+    assert [h["Type"] for h in store.history(ids[0])] == ["ExecutionStarted"]
+    assert store.get_execution(ids[1]).state is None  # lost its claim: nothing of it written
+    assert [e for _, e in store.due_events(ids[1], now)] == [{"type": "start"}]
+    assert store.get_execution(ids[2]).status == "Failed"
+    assert store.due_events(ids[0], now) == [] and store.due_events(ids[0], now + 61) != []
+    # everything w1 held was released by the commit: another worker can claim what is due
+    assert store.claim_executions("w2", now, 10, 5.0) == [ids[1]]

@@ -1,11 +1,13 @@
-"""CloudFlow's RPC actions (api.md §8), as functions of (service, params) → response body."""
+"""CloudFlow's RPC actions (api.md §8), as functions of (service, params) → response body.
+
+Each action parses its parameters, calls the application services (``stateway.app``), and
+renders CloudFlow's body; the rules live in the services.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,67 +15,62 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from stateway.api._values import ApiError, check_name, invalid, page_token, parse_json
-from stateway.api._waits import Waiters
+from stateway.api._values import ApiError, page_token, parse_json
+from stateway.app import Stateway
+from stateway.app.executions import EXPRESS_KEEP, EXPRESS_KEEP_SECONDS
+from stateway.app.tasks import OpenTask
 from stateway.fdl import FlowDefinitionError
 from stateway.runtime import FINAL_STATUSES, Runtime
-from stateway.runtime._cron import Cron
-from stateway.store import ExecutionRow, SQLiteStore
+from stateway.store import ExecutionRow
 from stateway.timefmt import iso
 
 MAX_INPUT_BYTES = 64 * 1024
 DEFAULT_LIMIT = 60
-SYNC_SECONDS = 300
-RECHECK_SECONDS = 5.0  # a long poll re-reads the store about this often even if not woken (a safety net)
-EXPRESS_KEEP = 1000  # ended Express executions kept in memory, at most...
-EXPRESS_KEEP_SECONDS = 600  # ...and for at most this long
+
+
+def _express_settings(settings: Any) -> dict[str, Any]:
+    """``[express]`` of the runtime's settings (a mapping, or an object with an ``express`` attribute)."""
+    express = settings.get("express") if isinstance(settings, Mapping) else getattr(settings, "express", None)
+    if express is None:
+        return {}
+    return dict(express) if isinstance(express, Mapping) else dict(vars(express))
 
 
 class CloudFlowService:
-    """What the actions act on: the runtime (standard flows) and an in-memory one (Express)."""
+    """What the actions act on: the application services, and the endpoint DescribeRegions names."""
 
-    def __init__(self, runtime: Runtime, endpoint: str = "") -> None:
-        self.runtime = runtime
+    def __init__(self, runtime: Runtime | Stateway, endpoint: str = "") -> None:
+        if isinstance(runtime, Stateway):
+            self.app = runtime
+        else:
+            express = _express_settings(runtime.settings)
+            self.app = Stateway(runtime, express_keep=int(express.get("keep", EXPRESS_KEEP)),
+                                express_keep_seconds=float(express.get("keep_seconds", EXPRESS_KEEP_SECONDS)))
+        self.runtime = self.app.runtime
         self.endpoint = endpoint
-        self.waiters = Waiters()
-        self.waiters.attach(runtime)
-        self._express: Runtime | None = None
-        self._express_lock = threading.Lock()
-        express = runtime.settings.get("express") or {}
-        self.express_keep = int(express.get("keep", EXPRESS_KEEP))
-        self.express_keep_seconds = float(express.get("keep_seconds", EXPRESS_KEEP_SECONDS))
-        self.recheck_seconds = RECHECK_SECONDS
+
+    # the knobs tests turn, kept where they were
+    @property
+    def recheck_seconds(self) -> float:
+        return self.app.executions.recheck_seconds
+
+    @recheck_seconds.setter
+    def recheck_seconds(self, seconds: float) -> None:
+        self.app.executions.recheck_seconds = seconds
+
+    @property
+    def express_keep_seconds(self) -> float:
+        return self.app.executions.express_keep_seconds
+
+    @express_keep_seconds.setter
+    def express_keep_seconds(self, seconds: float) -> None:
+        self.app.executions.express_keep_seconds = seconds
 
     def express(self) -> Runtime:
-        with self._express_lock:
-            if self._express is None:
-                self._express = Runtime(SQLiteStore.in_memory(), settings=self.runtime.settings)
-                self.waiters.attach(self._express)
-                self._express.start()
-            return self._express
-
-    def prune_express(self) -> int:
-        """Forget ended Express executions beyond the newest ``express_keep``, or older than the window."""
-        if self._express is None:
-            return 0
-        return self._express.store.prune_ended_executions(time.time() - self.express_keep_seconds,
-                                                          self.express_keep)
-
-    async def wait_ended(self, runtime: Runtime, execution_id: int, timeout: float) -> ExecutionRow:
-        """The execution once it has ended, or as it is when ``timeout`` runs out; holds no thread."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        with self.waiters.watch(("execution", id(runtime), execution_id)) as woken:
-            while True:
-                row = await run_in_threadpool(runtime.store.get_execution, execution_id)
-                remaining = deadline - loop.time()
-                if row.status in FINAL_STATUSES or remaining <= 0:
-                    return row
-                await Waiters.sleep(woken, min(remaining, Waiters.recheck(self.recheck_seconds)))
+        return self.app.executions.express()
 
     def close(self) -> None:
-        if self._express is not None:
-            self._express.close()
+        self.app.close()
 
 
 Handler = Callable[[CloudFlowService, Mapping[str, str]], dict[str, Any]]
@@ -109,6 +106,10 @@ def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("false", "0"):
         return False
     raise ApiError(400, "InvalidArgument", f"{name} must be true or false, got {raw!r}")
+
+
+def _optional_bool(params: Mapping[str, str], name: str) -> bool | None:
+    return _bool(params, name, False) if params.get(name) else None
 
 
 def _time(params: Mapping[str, str], name: str) -> float | None:
@@ -161,51 +162,40 @@ def flow_view(flow: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _flow_meta(params: Mapping[str, str], defaults: bool) -> dict[str, Any]:
-    meta: dict[str, Any] = {"Type": "FDL", "ExecutionMode": "Standard", "Description": ""} if defaults else {}
-    meta.update({k: params[k] for k in FLOW_FIELDS if k in params})
-    if meta.get("ExecutionMode", "Standard") not in ("Standard", "Express"):
-        raise ApiError(400, "InvalidArgument", "ExecutionMode must be Standard or Express")
+def _flow_meta(params: Mapping[str, str]) -> dict[str, Any]:
+    meta: dict[str, Any] = {k: params[k] for k in FLOW_FIELDS if k in params}
     if "Environment" in params:
         meta["Environment"] = parse_json(params["Environment"], "Environment")
     return meta
 
 
 def create_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    name, definition = check_name(required(params, "Name"), "Name"), required(params, "Definition")
+    name, definition = required(params, "Name"), required(params, "Definition")
     try:
-        flow = service.runtime.register_flow(name, definition, _flow_meta(params, True), replace=False)
+        return flow_view(service.app.flows.create(name, definition, _flow_meta(params)))
     except FlowDefinitionError as exc:
         raise _definition_error(exc) from None
-    return flow_view(flow)
 
 
 def update_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    name = required(params, "Name")
-    flow = service.runtime.store.get_flow(name)
-    definition = params.get("Definition") or flow["definition"]
     try:
-        flow = service.runtime.register_flow(name, definition, _flow_meta(params, False), replace="update")
+        return flow_view(service.app.flows.update(required(params, "Name"), params.get("Definition") or None,
+                                                  _flow_meta(params)))
     except FlowDefinitionError as exc:
         raise _definition_error(exc) from None
-    return flow_view(flow)
 
 
 def describe_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    return flow_view(service.runtime.store.get_flow(required(params, "Name")))
+    return flow_view(service.app.flows.describe(required(params, "Name")))
 
 
 def list_flows(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    flows = service.runtime.store.list_flows()
-    group = params.get("ResourceGroupId")
-    if group:
-        flows = [f for f in flows if f["meta"].get("ResourceGroupId") == group]
-    page, token = _page(flows, params)
+    page, token = _page(service.app.flows.list(params.get("ResourceGroupId") or None), params)
     return {"Flows": [flow_view(f) for f in page], "NextToken": token}
 
 
 def delete_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    service.runtime.store.delete_flow(required(params, "Name"))
+    service.app.flows.delete(required(params, "Name"))
     return {}
 
 
@@ -225,52 +215,9 @@ def execution_view(row: ExecutionRow, metadata_only: bool = False) -> dict[str, 
     return view
 
 
-def _find(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
-    flow, name = required(params, "FlowName"), required(params, "ExecutionName")
-    row = service.runtime.store.find_execution(flow, name)
-    if row is None:
-        service.runtime.store.get_flow(flow)  # FlowNotExists first, when that is the problem
-        raise ApiError(404, "ExecutionNotExists", f"the execution {name!r} of flow {flow!r} does not exist")
-    return row
-
-
-def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    flow_name = required(params, "FlowName")
-    if service.runtime.store.get_flow(flow_name)["meta"].get("ExecutionMode") == "Express":
-        raise ApiError(400, "InvalidArgument", f"the flow {flow_name!r} is an Express flow: use StartSyncExecution")
-    execution_input = _json_object(params, "Input")
-    name = params.get("ExecutionName") or None
-    row = service.runtime.start_execution(flow_name, execution_input, name and check_name(name, "ExecutionName"),
-                                          callback_token=params.get("CallbackFnFTaskToken") or None,
-                                          qualifier=params.get("Qualifier") or None)
-    return execution_view(row)
-
-
-def _start_sync(service: CloudFlowService, params: Mapping[str, str]) -> tuple[Runtime, ExecutionRow]:
-    flow_name = required(params, "FlowName")
-    flow = service.runtime.store.get_flow(flow_name)
-    if flow["meta"].get("ExecutionMode") != "Express":
-        raise ApiError(400, "InvalidArgument", f"the flow {flow_name!r} is a Standard flow: use StartExecution")
-    if params.get("ExecutionName"):
-        check_name(params["ExecutionName"], "ExecutionName")
-    execution_input = _json_object(params, "Input")
-    express = service.express()
-    for other in service.runtime.store.list_flows():  # child flows run in the same memory
-        express.store.put_flow(other["name"], other["definition"], other["meta"], replace=True)
-    return express, express.start_execution(flow_name, execution_input, f"x{uuid.uuid4().hex}",
-                                            qualifier=params.get("Qualifier") or None, versions=service.runtime.store)
-
-
-async def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    express, row = await run_in_threadpool(_start_sync, service, params)
-    row = await service.wait_ended(express, row.id, SYNC_SECONDS)
-    if row.status not in FINAL_STATUSES:
-        await run_in_threadpool(express.stop_execution, row.id, "FnF.Timeout",
-                                f"a synchronous execution is limited to {SYNC_SECONDS} seconds")
-        row = await service.wait_ended(express, row.id, 5)
-    await run_in_threadpool(service.prune_express)
-    given = params.get("ExecutionName") or "sync"
-    view = {"FlowName": row.flow_name, "Name": f"{given}:{uuid.uuid4()}", "Status": row.status,
+def sync_view(row: ExecutionRow, given_name: str) -> dict[str, Any]:
+    """StartSyncExecution's answer: the name is the one given (or "sync") and a fresh id."""
+    view = {"FlowName": row.flow_name, "Name": f"{given_name or 'sync'}:{uuid.uuid4()}", "Status": row.status,
             "Output": "" if row.output is None else json.dumps(row.output, ensure_ascii=False),
             "StartedTime": iso(row.started), "StoppedTime": iso(row.stopped or time.time())}
     if row.status != "Succeeded":
@@ -278,60 +225,66 @@ async def start_sync_execution(service: CloudFlowService, params: Mapping[str, s
     return view
 
 
+def _execution_key(params: Mapping[str, str]) -> tuple[str, str]:
+    return required(params, "FlowName"), required(params, "ExecutionName")
+
+
+def _find(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
+    return service.app.executions.describe(*_execution_key(params))
+
+
+def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flow_name = required(params, "FlowName")
+    service.app.flows.require(flow_name)  # FlowNotExists before a problem with the input
+    row = service.app.executions.start(flow_name, _json_object(params, "Input"), params.get("ExecutionName") or None,
+                                       callback_token=params.get("CallbackFnFTaskToken") or None,
+                                       qualifier=params.get("Qualifier") or None)
+    return execution_view(row)
+
+
+async def start_sync_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    flow_name = required(params, "FlowName")
+    row = await service.app.executions.start_sync_async(
+        flow_name, _json_object(params, "Input"), params.get("ExecutionName") or None,
+        qualifier=params.get("Qualifier") or None)
+    return sync_view(row, params.get("ExecutionName") or "")
+
+
 async def describe_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     wait = _int(params, "WaitTimeSeconds", 0, 0, 60)
-    row = await run_in_threadpool(_find, service, params)
-    if wait and row.status not in FINAL_STATUSES:
-        row = await service.wait_ended(service.runtime, row.id, wait)
+    flow_name, name = _execution_key(params)
+    executions = service.app.executions
+    row = await executions.describe_async(flow_name, name, wait)
     view = execution_view(row)
     if row.status not in FINAL_STATUSES:  # Stateway extension: where a running execution is
-        view["CurrentSteps"] = await run_in_threadpool(service.runtime.store.current_steps, row.id)
+        view["CurrentSteps"] = await run_in_threadpool(executions.current_steps, row)
     return view
 
 
 def list_executions(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     flow_name = required(params, "FlowName")
-    service.runtime.store.get_flow(flow_name)
-    status = params.get("Status") or None
-    if status and status not in ("Starting", "Running", "Succeeded", "Failed", "Stopped", "TimedOut"):
-        raise ApiError(400, "InvalidArgument", f"Status {status!r} is not an execution status")
     limit = _int(params, "Limit", DEFAULT_LIMIT, 1, 1000)
     offset = _offset(params)
-    rows = service.runtime.store.list_executions(
-        flow_name=flow_name, status=status, name_prefix=params.get("ExecutionNamePrefix") or "",
+    rows = service.app.executions.list(
+        flow_name, status=params.get("Status") or None, name_prefix=params.get("ExecutionNamePrefix") or "",
         started_from=_time(params, "StartedTimeBegin"), started_to=_time(params, "StartedTimeEnd"),
-        offset=offset, limit=limit + 1, with_state=False, map_run=params.get("MapRunName") or "",
-        **_qualifier_filter(params.get("Qualifier") or ""))
+        qualifier=params.get("Qualifier") or None, map_run=params.get("MapRunName") or "",
+        offset=offset, limit=limit + 1)
     metadata_only = _bool(params, "MetadataOnly", False)
     return {"Executions": [execution_view(r, metadata_only) for r in rows[:limit]],
             "NextToken": str(offset + limit) if len(rows) > limit else ""}
 
 
-def _qualifier_filter(qualifier: str) -> dict[str, str]:
-    """Digits match the version that ran, however it was chosen; a name matches starts through that alias."""
-    if not qualifier:
-        return {}
-    return {"flow_version": str(int(qualifier))} if qualifier.isdigit() else {"qualifier": qualifier}
-
-
-def _stop(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
-    row = _find(service, params)
-    if row.status not in FINAL_STATUSES:  # stopping what has ended changes nothing
-        service.runtime.stop_execution(row.id, params.get("Error", ""), params.get("Cause", ""))
-    return row
-
-
 async def stop_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    row = await run_in_threadpool(_stop, service, params)
-    if row.status not in FINAL_STATUSES:
-        row = await service.wait_ended(service.runtime, row.id, 5)
+    flow_name, name = _execution_key(params)
+    row = await service.app.executions.stop_async(flow_name, name, params.get("Error", ""), params.get("Cause", ""))
     return execution_view(row)
 
 
 def get_execution_history(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    row = _find(service, params)
+    flow_name, name = _execution_key(params)
     limit = _int(params, "Limit", 100, 1, 1000)
-    events = service.runtime.store.history(row.id, _offset(params), limit + 1)
+    events = service.app.executions.history(flow_name, name, _offset(params), limit + 1)
     more = len(events) > limit
     events = events[:limit]
     return {"Events": [{"EventId": e["EventId"], "Type": e["Type"], "StepName": e["StepName"],
@@ -341,22 +294,15 @@ def get_execution_history(service: CloudFlowService, params: Mapping[str, str]) 
 
 
 # -- callbacks -----------------------------------------------------------------------------------------
-def _token(params: Mapping[str, str]) -> str:
-    token = required(params, "TaskToken")
-    if not token.isascii() or not token.isprintable():  # tokens this server mints are URL-safe ASCII
-        raise invalid("the task token does not verify: it is not a Stateway task token")
-    return token
-
-
 def report_task_succeeded(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    token = _token(params)
+    token = required(params, "TaskToken")
     output = parse_json(required(params, "Output"), "Output")
-    return {"EventId": service.runtime.report_success(token, output)}
+    return {"EventId": service.app.tasks.succeed(token, output)}
 
 
 def report_task_failed(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    token = _token(params)
-    return {"EventId": service.runtime.report_failure(token, required(params, "Error"), params.get("Cause", ""))}
+    token = required(params, "TaskToken")
+    return {"EventId": service.app.tasks.fail(token, required(params, "Error"), params.get("Cause", ""))}
 
 
 # -- schedules -------------------------------------------------------------------------------------------
@@ -366,100 +312,61 @@ def schedule_view(schedule: dict[str, Any]) -> dict[str, Any]:
             "CreatedTime": iso(schedule["created"]), "LastModifiedTime": iso(schedule["modified"])}
 
 
-def _cron(expression: str) -> Cron:
-    try:
-        return Cron.parse(expression)
-    except ValueError as exc:  # a CronError, or int('²') of a digit that is not a number
-        raise ApiError(400, "InvalidArgument", f"CronExpression: {exc}") from None
-
-
-def _payload(params: Mapping[str, str], current: str) -> str:
-    if "Payload" not in params:
-        return current
-    _json_object(params, "Payload")
-    return params["Payload"]
-
-
 def create_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    flow, name = required(params, "FlowName"), check_name(required(params, "ScheduleName"), "ScheduleName")
-    cron = _cron(required(params, "CronExpression"))
-    now = time.time()
-    enable = _bool(params, "Enable", False)
-    schedule = {"flow_name": flow, "name": name, "id": str(uuid.uuid4()), "cron": cron.expression,
-                "description": params.get("Description", ""), "enable": enable, "payload": _payload(params, ""),
-                "created": now, "modified": now, "next_fire": cron.next_after(now)}
-    return schedule_view(service.runtime.store.put_schedule(schedule, create=True))
+    flow, name = required(params, "FlowName"), required(params, "ScheduleName")
+    schedule = service.app.schedules.create(flow, name, required(params, "CronExpression"),
+                                            payload=params.get("Payload", ""),
+                                            description=params.get("Description", ""),
+                                            enable=_bool(params, "Enable", False))
+    return schedule_view(schedule)
 
 
 def update_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    store = service.runtime.store
-    schedule = store.get_schedule(required(params, "FlowName"), required(params, "ScheduleName"))
-    now = time.time()
-    if "CronExpression" in params:
-        schedule["cron"] = _cron(params["CronExpression"]).expression
-    schedule["description"] = params.get("Description", schedule["description"])
-    schedule["enable"] = _bool(params, "Enable", schedule["enable"])
-    schedule["payload"] = _payload(params, schedule["payload"])
-    schedule["modified"] = now
-    schedule["next_fire"] = Cron.parse(schedule["cron"]).next_after(now)
-    return schedule_view(store.put_schedule(schedule, create=False))
+    schedule = service.app.schedules.update(
+        required(params, "FlowName"), required(params, "ScheduleName"), cron=params.get("CronExpression"),
+        payload=params.get("Payload"), description=params.get("Description"),
+        enable=_optional_bool(params, "Enable"))
+    return schedule_view(schedule)
 
 
 def describe_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    return schedule_view(service.runtime.store.get_schedule(required(params, "FlowName"),
-                                                            required(params, "ScheduleName")))
+    return schedule_view(service.app.schedules.describe(required(params, "FlowName"),
+                                                        required(params, "ScheduleName")))
 
 
 def list_schedules(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    flow = required(params, "FlowName")
-    service.runtime.store.get_flow(flow)
-    page, token = _page(service.runtime.store.list_schedules(flow), params)
+    page, token = _page(service.app.schedules.list(required(params, "FlowName")), params)
     return {"Schedules": [schedule_view(s) for s in page], "NextToken": token}
 
 
 def delete_schedule(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    service.runtime.store.delete_schedule(required(params, "FlowName"), required(params, "ScheduleName"))
+    service.app.schedules.delete(required(params, "FlowName"), required(params, "ScheduleName"))
     return {}
 
 
 # -- Stateway extensions (docs/api.md): finding waiting tasks and what functions printed ---------------
+def open_task_view(task: OpenTask, now: float) -> dict[str, Any]:
+    return {"FlowName": task.flow_name, "ExecutionName": task.execution_name, "StepName": task.step,
+            "TaskId": task.task_id, "Action": task.action, "TaskMode": task.mode,
+            "ScheduledTime": iso(task.opened), "WaitedSeconds": round(now - task.opened, 3),
+            "TimeoutSeconds": task.timeout_seconds, "TimeoutTime": iso(task.timeout_at) if task.timeout_at else "",
+            "TaskToken": task.token}
+
+
 def list_open_tasks(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     """Tasks of running executions waiting for their result, oldest first: what `stateway task list` shows."""
-    flow_name = params.get("FlowName") or None
-    store = service.runtime.store
-    if flow_name:
-        store.get_flow(flow_name)
-    execution_name = params.get("ExecutionName") or None
-    mode = params.get("TaskMode") or None
-    tasks = [t for t in store.open_tasks_of(flow_name) if execution_name in (None, t["execution_name"])
-             and mode in (None, t["mode"])]
     limit = _int(params, "Limit", 100, 1, 1000)
     offset = _offset(params)
-    page = tasks[offset:offset + limit]
-    timeouts: dict[int, dict[str, float]] = {}
+    tasks, more = service.app.tasks.list_open(params.get("FlowName") or None, params.get("ExecutionName") or None,
+                                              params.get("TaskMode") or None, offset=offset, limit=limit)
     now = time.time()
-    items = []
-    for t in page:
-        if t["execution_id"] not in timeouts:  # the task's Timeout lives in the execution's timers
-            state = store.get_execution(t["execution_id"]).state or {}
-            timeouts[t["execution_id"]] = {str(v.get("task")): float(v.get("seconds") or 0)
-                                           for v in (state.get("timers") or {}).values()
-                                           if v.get("purpose") == "task_timeout"}
-        seconds = timeouts[t["execution_id"]].get(t["task_id"])
-        items.append({"FlowName": t["flow_name"], "ExecutionName": t["execution_name"], "StepName": t["step"],
-                      "TaskId": t["task_id"], "Action": t["action"], "TaskMode": t["mode"],
-                      "ScheduledTime": iso(t["opened"]), "WaitedSeconds": round(now - t["opened"], 3),
-                      "TimeoutSeconds": seconds, "TimeoutTime": iso(t["opened"] + seconds) if seconds else "",
-                      "TaskToken": t["token"] if t["mode"] == "WaitForCustomCallback" else ""})
-    return {"Tasks": items, "NextToken": str(offset + limit) if len(tasks) > offset + limit else ""}
+    return {"Tasks": [open_task_view(t, now) for t in tasks], "NextToken": str(offset + limit) if more else ""}
 
 
 def get_execution_logs(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     """What each function invocation of an execution printed (bounded), optionally of one step."""
-    row = _find(service, params)
-    step = params.get("StepName") or None
-    logs = [entry for entry in service.runtime.store.task_logs(row.id)
-            if step is None or entry["step"] == step or entry["step"].rsplit("/", 1)[-1] == step]
+    flow_name, name = _execution_key(params)
+    logs = service.app.executions.logs(flow_name, name, params.get("StepName") or None)
     return {"Logs": [{"StepName": e["step"], "TaskId": e["task_id"], "Time": iso(e["time"]),
                       "Stdout": e["stdout"], "Stderr": e["stderr"]} for e in logs]}
 

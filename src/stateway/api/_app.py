@@ -67,8 +67,8 @@ def _no_route(request: Request, exc: Exception) -> Response:
 
 def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str = "") -> Starlette:
     checker = SignatureChecker(credentials, runtime.store)
-    service = CloudFlowService(runtime, endpoint)
-    queues = QueueApi(runtime.store, checker, runtime.notify_queue, service.waiters)
+    service = CloudFlowService(runtime, endpoint)  # builds the application services (stateway.app)
+    queues = QueueApi(service.app.queues, checker)
 
     def checked(method: str, query: dict[str, str], form: dict[str, str], headers: dict[str, str],
                 body: bytes, params: dict[str, str]) -> dict[str, Any] | None:
@@ -118,11 +118,12 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
                 log.exception("request %s failed", request_id)
             return _error(status, code, str(exc), request_id)
 
-    from stateway.console import create_console  # here: the console imports the API's actions
+    from stateway.console import create_console
 
     app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime),
-                            Mount("/console", app=create_console(service, credentials))],
+                            Mount("/console", app=create_console(service.app, credentials))],
                     exception_handlers={404: _no_route, 405: _no_route})
     app.state.service = service
     app.state.queues = queues
+    app.state.app = service.app
     return app

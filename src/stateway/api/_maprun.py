@@ -8,22 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from stateway.api._actions import ApiError, CloudFlowService, _find, required
-from stateway.engine import MAP_RUN_ACTION
-from stateway.store import MapRunNotExists
+from stateway.api._actions import ApiError, CloudFlowService, required
 from stateway.timefmt import iso
-
-
-def _run_of(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    row = _find(service, params)
-    name = required(params, "MapRunName")
-    try:
-        run = service.runtime.store.get_map_run(name)
-    except MapRunNotExists:
-        run = None
-    if run is None or run["execution_id"] != row.id:
-        raise ApiError(404, "MapRunNotExists", f"the execution {row.name!r} has no Map Run {name!r}")
-    return run
 
 
 def _settings(run: dict[str, Any]) -> dict[str, Any]:
@@ -31,8 +17,12 @@ def _settings(run: dict[str, Any]) -> dict[str, Any]:
             "ToleratedFailedPercentage": float(run["tolerated_percentage"] or 0.0)}
 
 
+def _key(params: Mapping[str, str]) -> tuple[str, str, str]:
+    return required(params, "FlowName"), required(params, "ExecutionName"), required(params, "MapRunName")
+
+
 def describe_map_run(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    run = _run_of(service, params)
+    run = service.app.map_runs.describe(*_key(params))
     return {"ExecutionName": params["ExecutionName"], "MapRunName": run["name"], "Status": run["status"],
             "StartedTime": iso(run["started"]), "StoppedTime": iso(run["stopped"]) if run["stopped"] else "",
             **_settings(run), "ItemCounts": run["counts"]}
@@ -61,15 +51,12 @@ def _percentage(params: Mapping[str, str]) -> float | None:
 
 
 def update_map_run(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    run = _run_of(service, params)
-    concurrency = _optional_int(params, "Concurrency", 1)
-    count = _optional_int(params, "ToleratedFailedCount", 0)
-    percentage = _percentage(params)
-    updated = service.runtime.registry.get(MAP_RUN_ACTION).update(  # type: ignore[attr-defined]
-        run["name"], concurrency, count, percentage)
-    if updated is None:
-        raise ApiError(409, "MapRunNotRunning", f"the Map Run {run['name']!r} has ended ({run['status']})")
-    return {"FlowName": params["FlowName"], "ExecutionName": params["ExecutionName"], "MapRunName": run["name"],
+    flow_name, execution_name, name = _key(params)
+    service.app.map_runs.describe(flow_name, execution_name, name)  # a missing run before a bad setting
+    updated = service.app.map_runs.update(
+        flow_name, execution_name, name, concurrency=_optional_int(params, "Concurrency", 1),
+        tolerated_count=_optional_int(params, "ToleratedFailedCount", 0), tolerated_percentage=_percentage(params))
+    return {"FlowName": flow_name, "ExecutionName": execution_name, "MapRunName": updated["name"],
             **_settings(updated)}
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -18,16 +16,11 @@ from starlette.routing import Route
 
 from stateway.api._body import read_body
 from stateway.api._signature import ProtocolError, SignatureChecker
-from stateway.api._waits import Waiters
-from stateway.store import Store
+from stateway.app.errors import MessageNotExists, QueueAlreadyExists, QueueNotExists, ReceiptHandleError
+from stateway.app.queues import ATTRIBUTE_RANGES, QUEUE_NAME, InvalidQueueName, Message, Queues, bounded_int
+from stateway.runtime import InvalidArgument
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,119}$")
-HANDLE = re.compile(r"^[0-9A-Fa-f]+-[0-9a-f]{16}$")
-ATTRIBUTE_RANGES = {"DelaySeconds": (0, 604800), "MaximumMessageSize": (1024, 65536),
-                    "MessageRetentionPeriod": (60, 604800), "VisibilityTimeout": (1, 43200),
-                    "PollingWaitSeconds": (0, 30)}
-RECHECK_SECONDS = 1.0  # a waiting receive re-reads the queue at least this often (sends by other processes)
 # a batch of 16 messages of 64 KiB each, as XML, with room for escaping
 MAX_BODY = 2 * 1024 * 1024
 
@@ -64,14 +57,31 @@ def mns_error(status: int, code: str, message: str) -> Response:
 
 
 @dataclass
-class _Wait:
-    """A receive that found nothing and may wait: finished on the event loop, not on a thread."""
+class _Receive:
+    """A receive, parsed on a thread, run (and maybe waiting) on the event loop."""
 
     queue: str
     count: int
-    visibility: float
-    deadline: float
+    wait_seconds: int | None
     batch: bool
+
+
+# the app's errors as MNS names them, with MNS's fixed messages
+MNS_ERRORS: dict[type[Exception], tuple[int, str, str | None]] = {
+    QueueNotExists: (404, "QueueNotExist", "The queue name you provided is not exist."),
+    QueueAlreadyExists: (409, "QueueAlreadyExist", "The queue you want to create is already exist."),
+    MessageNotExists: (404, "MessageNotExist", "Message not exist."),
+    ReceiptHandleError: (400, "ReceiptHandleError", "The receipt handle you provide is not valid."),
+    InvalidQueueName: (400, "InvalidQueueName", None),
+    InvalidArgument: (400, "InvalidArgument", None),
+}
+
+
+def _mns(exc: Exception) -> MnsError:
+    for kind, (status, code, message) in MNS_ERRORS.items():
+        if isinstance(exc, kind):
+            return MnsError(status, code, message or str(exc))
+    raise exc
 
 
 def _parse(body: bytes) -> ET.Element:
@@ -86,12 +96,9 @@ def _parse(body: bytes) -> ET.Element:
 
 def _int(value: str | None, name: str, low: int, high: int, unit: str = "seconds") -> int:
     try:
-        number = int(value or "")
-    except ValueError:
-        raise MnsError(400, "InvalidArgument", f"The value of {name} should between {low} and {high} {unit}.") from None
-    if not low <= number <= high:
-        raise MnsError(400, "InvalidArgument", f"The value of {name} should between {low} and {high} {unit}.")
-    return number
+        return bounded_int(value, name, low, high, unit)
+    except InvalidArgument as exc:
+        raise MnsError(400, "InvalidArgument", str(exc)) from None
 
 
 def _query(request: Request) -> dict[str, str]:
@@ -104,18 +111,21 @@ def _query(request: Request) -> dict[str, str]:
     return {k.lower(): (v[0] if v else "") for k, *v in pairs}
 
 
-class QueueApi:
-    def __init__(self, store: Store, checker: SignatureChecker, notify: Any = None,
-                 waiters: Waiters | None = None) -> None:
-        self.store = store
-        self.checker = checker
-        self._notify_runtime = notify or (lambda: None)
-        self.waiters = waiters or Waiters()
-        self.recheck_seconds = RECHECK_SECONDS
 
-    def notify(self, queue: str | None = None) -> None:
-        self._notify_runtime()
-        self.waiters.wake_queues(queue)
+class QueueApi:
+    """The MNS wire format over ``app.queues``: parse the request, call the service, write the XML."""
+
+    def __init__(self, queues: Queues, checker: SignatureChecker) -> None:
+        self.queues = queues
+        self.checker = checker
+
+    @property
+    def recheck_seconds(self) -> float:
+        return self.queues.recheck_seconds
+
+    @recheck_seconds.setter
+    def recheck_seconds(self, seconds: float) -> None:
+        self.queues.recheck_seconds = seconds
 
     def routes(self) -> list[Route]:
         return [Route("/queues/queues/{rest:path}", self.misdirected,
@@ -135,15 +145,18 @@ class QueueApi:
         try:
             body = await read_body(request, MAX_BODY, lambda m: MnsError(400, "InvalidArgument", m))
             outcome = await run_in_threadpool(self._handle, request, body, request_id)
-            if isinstance(outcome, _Wait):
-                return await self._wait(outcome, request_id)
+            if isinstance(outcome, _Receive):
+                return await self._receive(outcome, request_id)
             return outcome
         except ProtocolError as exc:
             return _error(exc, request_id)
         except Exception as exc:  # never an unparseable error: the SDK needs <Error>
-            return _error(MnsError(500, "InternalError", f"Interal error. {exc}"), request_id)
+            try:
+                return _error(_mns(exc), request_id)
+            except Exception:
+                return _error(MnsError(500, "InternalError", f"Interal error. {exc}"), request_id)
 
-    def _handle(self, request: Request, body: bytes, request_id: str) -> Response | _Wait:
+    def _handle(self, request: Request, body: bytes, request_id: str) -> Response | _Receive:
         target = request.scope["raw_path"].decode("latin-1")
         if request.scope["query_string"]:
             target += "?" + request.scope["query_string"].decode("latin-1")
@@ -157,8 +170,7 @@ class QueueApi:
         query = _query(request)
         if not request.url.path.endswith("/messages"):
             return self.queue_operation(request.method, queue, query, body, request, request_id)
-        if self.store.get_queue(queue) is None:
-            raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+        self.queues.get(queue)
         if request.method == "POST":
             return self.send(queue, body, request_id)
         if request.method == "GET":
@@ -187,19 +199,14 @@ class QueueApi:
         if method == "PUT":
             attributes = self._attributes(body)
             if query.get("metaoverride", "").lower() == "true":
-                if not self.store.set_queue_attributes(queue, attributes):
-                    raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+                self.queues.set_attributes(queue, attributes)
                 return Response(status_code=204, headers=_headers(request_id))
-            outcome = self.store.create_queue(queue, attributes)
-            if outcome == "conflict":
-                raise MnsError(409, "QueueAlreadyExist", "The queue you want to create is already exist.")
-            return Response(status_code=201 if outcome == "created" else 204, headers=_headers(request_id, location))
+            created = self.queues.create(queue, attributes)
+            return Response(status_code=201 if created else 204, headers=_headers(request_id, location))
         if method == "DELETE":
-            self.store.delete_queue(queue)
+            self.queues.delete(queue)
             return Response(status_code=204, headers=_headers(request_id))
-        info = self.store.get_queue(queue)
-        if info is None:
-            raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+        info = self.queues.get(queue)
         a = info["attributes"]
         return _xml("Queue", _elements([
             ("QueueName", queue), ("CreateTime", int(info["created"])), ("LastModifyTime", int(info["modified"])),
@@ -212,8 +219,7 @@ class QueueApi:
     def list_queues(self, request: Request, headers: dict[str, str], request_id: str) -> Response:
         prefix = headers.get("x-mns-prefix", "")
         limit = _int(headers.get("x-mns-ret-number", "1000"), "x-mns-ret-number", 1, 1000, "")
-        marker = headers.get("x-mns-marker", "")
-        names = [q["name"] for q in self.store.list_queues() if q["name"].startswith(prefix) and q["name"] >= marker]
+        names = [q["name"] for q in self.queues.list(prefix, headers.get("x-mns-marker", ""))]
         base = f"{request.url.scheme}://{request.url.netloc}/queues/"
         body = "".join(f"<Queue><QueueURL>{escape(base + n)}</QueueURL></Queue>" for n in names[:limit])
         if len(names) > limit:
@@ -221,24 +227,22 @@ class QueueApi:
         return _xml("Queues", body, 200, request_id)
 
     # -- messages ---------------------------------------------------------------------------------
-    def _send_one(self, queue: str, element: ET.Element, attributes: dict[str, Any]) -> dict[str, str]:
+    def _send_one(self, queue: str, element: ET.Element) -> dict[str, str]:
         body_el = element.find("MessageBody")
         text = body_el.text if body_el is not None and body_el.text is not None else ""
-        if len(text.encode()) > attributes["MaximumMessageSize"]:
-            raise MnsError(400, "InvalidArgument", "The length of message should not be larger than "
-                           "MaximumMessageSize.")
         delay_el, priority_el = element.find("DelaySeconds"), element.find("Priority")
-        delay = _int(delay_el.text, "DelaySeconds", 0, 604800) if delay_el is not None else attributes["DelaySeconds"]
+        delay = _int(delay_el.text, "DelaySeconds", 0, 604800) if delay_el is not None else None
         priority = _int(priority_el.text, "Priority", 1, 16, "") if priority_el is not None else 8
-        sent = self.store.send_message(queue, text, priority, float(delay), time.time())
-        return {"MessageId": sent["id"], "MessageBodyMD5": hashlib.md5(text.encode()).hexdigest().upper()}
+        try:
+            sent = self.queues.send(queue, text, priority=priority, delay=delay)
+        except InvalidArgument as exc:
+            raise _mns(exc) from None
+        return {"MessageId": sent.id, "MessageBodyMD5": _md5(text)}
 
     def send(self, queue: str, body: bytes, request_id: str) -> Response:
         root = _parse(body)
-        attributes = self.store.get_queue(queue)["attributes"]  # type: ignore[index]
         if root.tag == "Message":
-            sent = self._send_one(queue, root, attributes)
-            self.notify(queue)
+            sent = self._send_one(queue, root)
             return _xml("Message", _elements(list(sent.items())), 201, request_id)
         items = root.findall("Message")
         if not 1 <= len(items) <= 16:
@@ -246,50 +250,30 @@ class QueueApi:
         results, failed = [], None
         for item in items:
             try:
-                results.append(_elements(list(self._send_one(queue, item, attributes).items())))
+                results.append(_elements(list(self._send_one(queue, item).items())))
             except MnsError as exc:
                 failed = failed or exc
                 results.append(_elements([("ErrorCode", exc.code), ("ErrorMessage", exc.message)]))
-        self.notify(queue)
         body_text = "".join(f"<Message>{r}</Message>" for r in results)
         return _xml("Messages", body_text, 500 if failed else 201, request_id)
 
-    def receive(self, queue: str, query: dict[str, str], request_id: str) -> Response | _Wait:
-        attributes = self.store.get_queue(queue)["attributes"]  # type: ignore[index]
+    def receive(self, queue: str, query: dict[str, str], request_id: str) -> Response | _Receive:
         batch = "numofmessages" in query
         count = _int(query["numofmessages"], "numOfMessages", 1, 16, "") if batch else 1
         if query.get("peekonly", "").lower() == "true":
-            found = self.store.peek_messages(queue, time.time(), count)
+            found = self.queues.peek(queue, count)
             if not found:
                 raise MnsError(404, "MessageNotExist", "Message not exist.")
             return self._messages([self._message(m, peek=True) for m in found], batch, request_id)
-        wait = (_int(query["waitseconds"], "waitseconds", 0, 30) if "waitseconds" in query
-                else attributes["PollingWaitSeconds"])
-        pending = _Wait(queue, count, attributes["VisibilityTimeout"], time.monotonic() + wait, batch)
-        return self._try_receive(pending, request_id) or pending
+        wait = _int(query["waitseconds"], "waitseconds", 0, 30) if "waitseconds" in query else None
+        return _Receive(queue, count, wait, batch)
 
-    def _try_receive(self, pending: _Wait, request_id: str) -> Response | None:
-        found = self.store.receive_messages(pending.queue, time.time(), pending.count, pending.visibility)
-        if found:
-            return self._messages([self._message(m, peek=False) for m in found], pending.batch, request_id)
-        if time.monotonic() >= pending.deadline:
+    async def _receive(self, pending: _Receive, request_id: str) -> Response:
+        """The long poll runs in the service, on the event loop: it holds no thread while asleep."""
+        found = await self.queues.receive_async(pending.queue, pending.count, wait_seconds=pending.wait_seconds)
+        if not found:
             raise MnsError(404, "MessageNotExist", "Message not exist.")
-        return None
-
-    async def _wait(self, pending: _Wait, request_id: str) -> Response:
-        """The long poll: sleep until a send wakes this queue, a message's delay or visibility
-        timeout runs out, or the wait ends; then try again. Holds no thread while asleep."""
-        with self.waiters.watch(("queue", pending.queue)) as woken:
-            while True:
-                visible_at = await run_in_threadpool(self.store.next_visible, pending.queue)
-                now = time.monotonic()
-                pause = min(pending.deadline - now, Waiters.recheck(self.recheck_seconds))
-                if visible_at is not None:
-                    pause = min(pause, max(0.0, visible_at - time.time()) + 0.001)
-                await Waiters.sleep(woken, pause)
-                response = await run_in_threadpool(self._try_receive, pending, request_id)
-                if response is not None:
-                    return response
+        return self._messages([self._message(m, peek=False) for m in found], pending.batch, request_id)
 
     @staticmethod
     def _messages(items: list[str], batch: bool, request_id: str) -> Response:
@@ -298,23 +282,22 @@ class QueueApi:
         return _xml("Message", items[0], 200, request_id)
 
     @staticmethod
-    def _message(m: dict[str, Any], peek: bool) -> str:
-        pairs: list[tuple[str, Any]] = [("MessageId", m["id"])]
+    def _message(m: Message, peek: bool) -> str:
+        pairs: list[tuple[str, Any]] = [("MessageId", m.id)]
         if not peek:
-            pairs.append(("ReceiptHandle", m["receipt_handle"]))
-        pairs += [("MessageBodyMD5", hashlib.md5(m["body"].encode()).hexdigest().upper()), ("MessageBody", m["body"]),
-                  ("EnqueueTime", int(m["enqueued"] * 1000))]
+            pairs.append(("ReceiptHandle", m.receipt_handle))
+        pairs += [("MessageBodyMD5", _md5(m.body)), ("MessageBody", m.body), ("EnqueueTime", int(m.enqueued * 1000))]
         if not peek:
-            pairs.append(("NextVisibleTime", int(m["next_visible"] * 1000)))
-        pairs += [("FirstDequeueTime", int(m["first_dequeued"] * 1000)), ("DequeueCount", m["dequeue_count"]),
-                  ("Priority", m["priority"])]
+            pairs.append(("NextVisibleTime", int((m.next_visible or 0) * 1000)))
+        pairs += [("FirstDequeueTime", int(m.first_dequeued * 1000)), ("DequeueCount", m.dequeue_count),
+                  ("Priority", m.priority)]
         return _elements(pairs)
 
     def _delete_one(self, queue: str, handle: str) -> None:
-        if not HANDLE.match(handle):
-            raise MnsError(400, "ReceiptHandleError", "The receipt handle you provide is not valid.")
-        if not self.store.delete_message(queue, handle):
-            raise MnsError(404, "MessageNotExist", "Message not exist.")
+        try:
+            self.queues.delete_message(queue, handle)
+        except (ReceiptHandleError, MessageNotExists) as exc:
+            raise _mns(exc) from None
 
     def delete(self, queue: str, query: dict[str, str], body: bytes, request_id: str) -> Response:
         if "receipthandle" in query:
@@ -341,11 +324,10 @@ class QueueApi:
         if "visibilitytimeout" not in query:
             raise MnsError(400, "MissingVisibilityTimeout", "VisibilityTimeout is required.")
         seconds = _int(query["visibilitytimeout"], "VisibilityTimeout", 0, 43200)
-        if not HANDLE.match(handle):
-            raise MnsError(400, "ReceiptHandleError", "The receipt handle you provide is not valid.")
-        visible_at = time.time() + seconds
-        new_handle = self.store.change_visibility(queue, handle, visible_at)
-        if new_handle is None:
-            raise MnsError(404, "MessageNotExist", "Message not exist.")
+        new_handle, visible_at = self.queues.change_visibility(queue, handle, seconds)
         return _xml("ChangeVisibility", _elements([("ReceiptHandle", new_handle),
                                                    ("NextVisibleTime", int(visible_at * 1000))]), 200, request_id)
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest().upper()

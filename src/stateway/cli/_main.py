@@ -437,6 +437,25 @@ def _store(db: str | None, store_url: str | None = None) -> Any:
     return SQLiteStore(db)
 
 
+def _queues(db: str | None, store_url: str | None) -> Any:
+    """The queue service over the store the options name: no runtime, no engine lock."""
+    from stateway.app import Queues
+
+    return Queues(_store(db, store_url))
+
+
+def _queue_call(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a queue service call; its error (a code and a message) ends the command with status 1."""
+    from stateway.app.errors import AppError
+    from stateway.runtime import InvalidArgument
+
+    try:
+        return call(*args, **kwargs)
+    except (AppError, InvalidArgument) as exc:
+        click.echo(f"error: {exc.code}: {exc}", err=True)
+        sys.exit(1)
+
+
 @cli.group(context_settings=CONTEXT)
 def queue() -> None:
     """The built-in durable queue (stands in for MNS)."""
@@ -449,9 +468,10 @@ def queue() -> None:
 @click.option("--delay", default=0, type=click.IntRange(0, 604800), help="seconds before it can be received")
 @db_option
 def queue_send(name: str, body: str, priority: int, delay: int, db: str | None, store_url: str | None) -> None:
-    """Send BODY to queue NAME; prints the message id."""
-    sent = _store(db, store_url).send_message(name, body, priority, delay, time.time())
-    click.echo(sent["id"])
+    """Send BODY to queue NAME (made if missing); prints the message id."""
+    queues = _queues(db, store_url)
+    sent = _queue_call(queues.send, name, body, priority=priority, delay=delay, create=True)
+    click.echo(sent.id)
 
 
 @queue.command("receive")
@@ -462,19 +482,14 @@ def queue_send(name: str, body: str, priority: int, delay: int, db: str | None, 
 @db_option
 def queue_receive(name: str, wait: int, visibility: int, count: int, db: str | None, store_url: str | None) -> None:
     """Print received messages as JSON lines (with receipt handles for delete)."""
-    store = _store(db, store_url)
-    deadline = time.monotonic() + wait
-    while True:
-        messages = store.receive_messages(name, time.time(), count, visibility)
-        if messages or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
+    queues = _queues(db, store_url)
+    messages = _queue_call(queues.receive, name, count, visibility=visibility, wait_seconds=wait)
     if not messages:
         click.echo("no message", err=True)
         sys.exit(1)
     for message in messages:
-        click.echo(json.dumps({"MessageId": message["id"], "ReceiptHandle": message["receipt_handle"],
-                               "MessageBody": message["body"], "DequeueCount": message["dequeue_count"]},
+        click.echo(json.dumps({"MessageId": message.id, "ReceiptHandle": message.receipt_handle,
+                               "MessageBody": message.body, "DequeueCount": message.dequeue_count},
                               ensure_ascii=False))
 
 
@@ -484,9 +499,7 @@ def queue_receive(name: str, wait: int, visibility: int, count: int, db: str | N
 @db_option
 def queue_delete(name: str, receipt_handle: str, db: str | None, store_url: str | None) -> None:
     """Delete a received message by its receipt handle."""
-    if not _store(db, store_url).delete_message(name, receipt_handle):
-        click.echo("error: ReceiptHandleError: the receipt handle is not valid (expired or deleted)", err=True)
-        sys.exit(1)
+    _queue_call(_queues(db, store_url).delete_message, name, receipt_handle)
 
 
 @queue.command("visibility")
@@ -496,10 +509,7 @@ def queue_delete(name: str, receipt_handle: str, db: str | None, store_url: str 
 @db_option
 def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str | None, store_url: str | None) -> None:
     """Hide a received message for SECONDS more (0: visible now); prints the new receipt handle."""
-    handle = _store(db, store_url).change_visibility(name, receipt_handle, time.time() + seconds)
-    if handle is None:
-        click.echo("error: MessageNotExist: the receipt handle is not valid (expired or deleted)", err=True)
-        sys.exit(1)
+    handle, _ = _queue_call(_queues(db, store_url).change_visibility, name, receipt_handle, seconds)
     click.echo(handle)
 
 
@@ -508,7 +518,7 @@ def queue_visibility(name: str, receipt_handle: str, seconds: int, db: str | Non
 @db_option
 def queue_list(as_json: bool, db: str | None, store_url: str | None) -> None:
     """List the queues and how many messages each holds."""
-    queues = _store(db, store_url).list_queues()
+    queues = _queues(db, store_url).list()
     if as_json:
         _dump([{"Name": q["name"], "Messages": q["messages"]} for q in queues])
         return

@@ -1,6 +1,6 @@
 """Routes of the console. Pages are rendered on the server (Jinja2); the one script polls the
 execution page and checks JSON editors before they are sent. Every change (start, stop, answer
-a task, switch a schedule) calls the API's own action function with the API's parameters."""
+a task, switch a schedule) calls the application services (``stateway.app``), as the API does."""
 
 from __future__ import annotations
 
@@ -23,8 +23,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, CloudFlowService
-from stateway.api._signature import DEV_CREDENTIALS, ProtocolError
+from stateway.api._signature import DEV_CREDENTIALS
+from stateway.app import Stateway
+from stateway.app._checks import json_object, json_value
+from stateway.app.errors import QueueNotExists
+from stateway.app.tasks import CUSTOM_CALLBACK
 from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
@@ -82,7 +85,7 @@ def _detail(detail: dict[str, Any]) -> dict[str, Any]:
 
 
 class Console:
-    def __init__(self, service: CloudFlowService, credentials: Mapping[str, str]) -> None:
+    def __init__(self, service: Stateway, credentials: Mapping[str, str]) -> None:
         self.service = service
         self.store = service.runtime.store
         self.credentials = credentials
@@ -258,30 +261,29 @@ class Console:
     def start(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         flow = self._flow(request.path_params["flow"])
         text, name = form.get("input", "").strip() or "{}", form.get("name", "").strip()
-        params = {"FlowName": flow["name"], "Input": text, "ExecutionName": name}
         express = flow["meta"].get("ExecutionMode") == "Express"
+        executions = self.service.executions
         try:
+            execution_input = json_object(text, "Input")
             if express:
-                result = from_thread.run(ASYNC_ACTIONS["StartSyncExecution"], self.service, params)
+                result = from_thread.run(lambda: executions.start_sync_async(flow["name"], execution_input, name or None))
             else:
-                result = ACTIONS["StartExecution"](self.service, params)
-        except (ProtocolError, InvalidArgument) as exc:
-            return self.flow(request, session, form, start_error=getattr(exc, "message", str(exc)),
-                             start_input=text, start_name=name)
+                result = executions.start(flow["name"], execution_input, name or None)
+        except InvalidArgument as exc:
+            return self.flow(request, session, form, start_error=str(exc), start_input=text, start_name=name)
         except Exception as exc:  # ExecutionAlreadyExists and the like carry a code
             return self.flow(request, session, form, start_error=f"{getattr(exc, 'code', 'Error')}: {exc}",
                              start_input=text, start_name=name)
         if express:
             return self.flow(request, session, form, sync_result=result, start_input=text)
         return self.back(request, f"{self.base(request)}/flows/{quote(flow['name'], safe='')}/executions/"
-                         f"{quote(result['Name'], safe='')}", notice="Execution started.")
+                         f"{quote(result.name, safe='')}", notice="Execution started.")
 
     def schedule(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         flow, name = request.path_params["flow"], request.path_params["schedule"]
         enable = form.get("enable", "") == "true"
         try:
-            ACTIONS["UpdateSchedule"](self.service, {"FlowName": flow, "ScheduleName": name,
-                                                     "Enable": "true" if enable else "false"})
+            self.service.schedules.update(flow, name, enable=enable)
         except Exception as exc:
             return self.back(request, f"{self.base(request)}/flows/{quote(flow, safe='')}", error=str(exc))
         return self.back(request, f"{self.base(request)}/flows/{quote(flow, safe='')}",
@@ -434,33 +436,31 @@ class Console:
         if row.status in FINAL_STATUSES:
             return self.back(request, here, error=f"The execution had already ended ({row.status}).")
         try:
-            from_thread.run(ASYNC_ACTIONS["StopExecution"], self.service,
-                            {"FlowName": row.flow_name, "ExecutionName": row.name, "Error": form.get("error", ""),
-                             "Cause": form.get("cause", "")})
+            from_thread.run(lambda: self.service.executions.stop_async(row.flow_name, row.name, form.get("error", ""),
+                                                                       form.get("cause", "")))
         except Exception as exc:
             return self.back(request, here, error=str(exc))
         return self.back(request, here, notice="Stop requested.")
 
     # -- waiting tasks -------------------------------------------------------------------------------
     def tasks(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        """The API's ListOpenTasks, custom callbacks only: the same list `stateway task list` prints."""
+        """Open tasks, custom callbacks only: the same list `stateway task list` prints."""
         raw = request.query_params.get("from", "")
-        offset = int(raw) if raw.isdigit() else 0
-        listing = ACTIONS["ListOpenTasks"](self.service, {"TaskMode": "WaitForCustomCallback", "Limit": str(PAGE),
-                                                          "NextToken": str(offset)})
-        return self.render("tasks.html", request, session, tasks=listing["Tasks"], offset=offset,
-                           next_token=listing["NextToken"], page_size=PAGE, now=time.time())
+        offset = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+        tasks, more = self.service.tasks.list_open(mode=CUSTOM_CALLBACK, offset=offset, limit=PAGE)
+        return self.render("tasks.html", request, session, tasks=tasks, offset=offset,
+                           next_token=str(offset + PAGE) if more else "", page_size=PAGE, now=time.time())
 
-    def _answer(self, request: Request, form: Mapping[str, str], action: str, params: dict[str, str]) -> Response:
+    def _answer(self, request: Request, form: Mapping[str, str], report: Callable[[str], int], verb: str
+                ) -> Response:
         target = form.get("back", "") or f"{self.base(request)}/tasks"
         label = form.get("label", "the task")
         try:
-            ACTIONS[action](self.service, {"TaskToken": form.get("token", ""), **params})
+            report(form.get("token", ""))
         except TaskAlreadyCompleted:
             return self.back(request, target, error=f"{label} was already completed; nothing was changed.")
-        except (ProtocolError, InvalidArgument, InvalidTaskToken) as exc:
-            return self.back(request, target, error=getattr(exc, "message", str(exc)))
-        verb = "approved" if action == "ReportTaskSucceeded" else "rejected"
+        except (InvalidArgument, InvalidTaskToken) as exc:
+            return self.back(request, target, error=str(exc))
         return self.back(request, target, notice=f"{label} {verb}.")
 
     def approve(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
@@ -471,11 +471,12 @@ class Console:
         except ValueError as exc:
             return self.back(request, form.get("back", "") or f"{self.base(request)}/tasks",
                              error=f"Not approved: the output is not a JSON object ({exc}).")
-        return self._answer(request, form, "ReportTaskSucceeded", {"Output": output})
+        return self._answer(request, form, lambda token: self.service.tasks.succeed(token, json_value(output, "Output")),
+                            "approved")
 
     def reject(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        return self._answer(request, form, "ReportTaskFailed", {"Error": form.get("error", "").strip(),
-                                                                 "Cause": form.get("cause", "")})
+        error, cause = form.get("error", "").strip(), form.get("cause", "")
+        return self._answer(request, form, lambda token: self.service.tasks.fail(token, error, cause), "rejected")
 
     # -- queues --------------------------------------------------------------------------------------
     def queues(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
@@ -483,13 +484,13 @@ class Console:
 
     def queue(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         name = request.path_params["queue"]
-        info = self.store.get_queue(name)
-        if info is None:
-            raise HttpError(404, f"the queue {name!r} does not exist")
-        messages = self.store.peek_messages(name, time.time(), 20)
-        for message in messages:
-            body = message["body"]
-            message["shown"] = body if len(body) <= 4000 else body[:4000] + f"… ({len(body) - 4000} more)"
+        try:
+            info = self.service.queues.get(name)
+            peeked = self.service.queues.peek(name, 20)
+        except QueueNotExists:
+            raise HttpError(404, f"the queue {name!r} does not exist") from None
+        messages = [{**vars(m), "shown": m.body if len(m.body) <= 4000 else m.body[:4000] + f"… ({len(m.body) - 4000} more)"}
+                    for m in peeked]
         return self.render("queue.html", request, session, queue=info, messages=messages)
 
 
@@ -508,7 +509,7 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
-def create_console(service: CloudFlowService, credentials: Mapping[str, str]) -> Starlette:
+def create_console(service: Stateway, credentials: Mapping[str, str]) -> Starlette:
     console = Console(service, credentials)
     app = Starlette(routes=console.routes())
     app.state.console = console

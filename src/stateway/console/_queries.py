@@ -1,5 +1,6 @@
 """Read-side helpers over the store's paged queries. No logic about executions lives here:
-writes go through the API's actions, reads through store methods the benchmarks also time."""
+changes go through the application services (``stateway.app``), reads through the store's
+``ConsoleStore`` methods the benchmarks also time."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from stateway.api._actions import CloudFlowService
+from stateway.app import Stateway
 from stateway.console._progress import Progress, ProgressCache, read_progress
 from stateway.fdl import Flow
 from stateway.store import ExecutionRow
@@ -15,15 +16,15 @@ from stateway.store import ExecutionRow
 STATUSES = ("Running", "Succeeded", "Failed", "Stopped", "TimedOut")
 
 
-def flow_model(service: CloudFlowService, definition: str) -> Flow:
+def flow_model(service: Stateway, definition: str) -> Flow:
     return service.runtime.flow_model(definition).flow
 
 
-def execution(service: CloudFlowService, flow_name: str, name: str) -> ExecutionRow | None:
+def execution(service: Stateway, flow_name: str, name: str) -> ExecutionRow | None:
     return service.runtime.store.find_execution(flow_name, name)
 
 
-def progress(service: CloudFlowService, execution_id: int, cache: ProgressCache | None = None) -> Progress:
+def progress(service: Stateway, execution_id: int, cache: ProgressCache | None = None) -> Progress:
     if cache is None:
         return read_progress(service.runtime.store.history_outline(execution_id))
     return cache.get(execution_id, service.runtime.store.history_outline)
@@ -68,12 +69,6 @@ def duration(started: float, stopped: float | None) -> str:
     return show_duration((stopped or time.time()) - started)
 
 
-def queue_stats(service: CloudFlowService) -> list[dict[str, Any]]:
-    """Each queue with the counts the MNS API's GetQueueAttributes gives (same store method)."""
-    store = service.runtime.store
-    out = []
-    for queue in store.list_queues():
-        info = store.get_queue(queue["name"])
-        if info is not None:
-            out.append(info)
-    return out
+def queue_stats(service: Stateway) -> list[dict[str, Any]]:
+    """Each queue with the counts the MNS API's GetQueueAttributes gives (same service method)."""
+    return service.queues.stats()

@@ -34,6 +34,20 @@ from stateway.engine._errors import (
 )
 from stateway.engine._maprun import MAP_RUN_ACTION, MAP_RUN_MODE, map_run_name
 from stateway.engine._maprun import plan as plan_map_run
+from stateway.engine.messages import (
+    Cancel,
+    CancelResult,
+    Continue,
+    Event,
+    Invoke,
+    Start,
+    Stop,
+    TaskResult,
+    TaskSubmitted,
+    TimerFired,
+    event_from_wire,
+)
+from stateway.engine.state import STATE_VERSION, ExecutionState, Frame, upgrade_state
 from stateway.expr import EvaluationError, Template
 from stateway.expr._values import type_name
 from stateway.fdl import Flow, Scope, State
@@ -63,8 +77,8 @@ class Decision:
 
     state: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
-    commands: list[dict[str, Any]] = field(default_factory=list)  # invoke / cancel, to the outbox
-    timers: list[dict[str, Any]] = field(default_factory=list)  # {"timer", "due", "event"}
+    commands: list[dict[str, Any]] = field(default_factory=list)  # Invoke / Cancel in wire form, to the outbox
+    timers: list[dict[str, Any]] = field(default_factory=list)  # {"timer", "due", "event": an event's wire form}
     cancelled_timers: list[str] = field(default_factory=list)
     opened_tasks: list[dict[str, Any]] = field(default_factory=list)
     closed_tasks: list[str] = field(default_factory=list)
@@ -81,8 +95,9 @@ def check_execution_input(value: Any, limits: dict[str, int] | None = None) -> N
         raise InvalidJSONValue(f"over the limit of {limit} bytes for an execution's input")
 
 
-def new_execution_state(name: str, flow_name: str, execution_input: Any, started: float) -> dict[str, Any]:
+def new_execution_state(name: str, flow_name: str, execution_input: Any, started: float) -> ExecutionState:
     return {
+        "version": STATE_VERSION,
         "status": "Running",
         "name": name,
         "flow": flow_name,
@@ -102,7 +117,7 @@ class _Env:
 
     __slots__ = ("input", "output", "item", "globals", "_ctx", "_frame", "_interp")
 
-    def __init__(self, interp: _Run, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,
+    def __init__(self, interp: _Run, frame: Frame, input_: Any, output: Any = None, item: Any = None,
                  current_extra: dict[str, Any] | None = None) -> None:
         self.input = input_
         self.output = output
@@ -135,14 +150,16 @@ class Interpreter:
         self.flow = flow
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
 
-    def decide(self, state: dict[str, Any], event: dict[str, Any], now: float, mint_token: TokenMinter, *,
+    def decide(self, state: dict[str, Any], event: Event | dict[str, Any], now: float, mint_token: TokenMinter, *,
                owned: bool = False, should_yield: Callable[[], bool] | None = None) -> Decision:
         """``owned=True`` hands ``state`` over (the caller will not use it again), which saves a deep copy;
-        by default the input is left untouched. ``should_yield`` is asked every few dozen events
-        whether the decision should stop there (the engine itself has no clock)."""
+        by default the input is left untouched. ``state`` may be of an older version (it is upgraded,
+        ``upgrade_state``); ``event`` may be in its wire form. ``should_yield`` is asked every few dozen
+        events whether the decision should stop there (the engine itself has no clock)."""
+        state = upgrade_state(state)  # a shallow copy when upgraded: ``owned`` still says whose its frames are
         run = _Run(self, state if owned else deep_copy(state), now, mint_token)
         run.should_yield = should_yield
-        run.handle(event)
+        run.handle(event if type(event) is not dict else event_from_wire(event))
         return run.decision
 
 
@@ -188,32 +205,31 @@ class _Run:
         self.out_of_budget = False
 
     # -- events in -------------------------------------------------------------------------
-    def handle(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "cancel_result":  # recorded even after the end: a stop's cancels finish later
-            self.history("TaskCancelled" if event["ok"] else "TaskCancelFailed", event.get("step", ""),
-                         {"detail": event.get("detail", "")}, schedule=int(event["task"]))
+    def handle(self, event: Event) -> None:
+        kind = type(event)
+        if kind is CancelResult:  # recorded even after the end: a stop's cancels finish later
+            self.history("TaskCancelled" if event.ok else "TaskCancelFailed", event.step,
+                         {"detail": event.detail}, schedule=int(event.task))
             return
         if self.state["status"] != "Running":
             return  # late events after the end change nothing
         pending = self.state.pop("ready", None)
         if pending:  # frames a previous decision left ready when it yielded
             self.ready.extend(pending)
-        if kind == "continue":
+        if kind is Continue:
             self.state.pop("continuing", None)
-        elif kind == "start":
+        elif kind is Start:
             self.start()
-        elif kind == "task_submitted":
+        elif kind is TaskSubmitted:
             self.on_task_submitted(event)
-        elif kind == "task_result":
+        elif kind is TaskResult:
             self.on_task_result(event)
-        elif kind == "timer":
+        elif kind is TimerFired:
             self.on_timer(event)
-        elif kind == "stop":
-            self.end_execution("Stopped", None, event.get("error") or "", event.get("cause") or "",
-                               reason="execution stopped")
+        elif kind is Stop:
+            self.end_execution("Stopped", None, event.error, event.cause, reason="execution stopped")
         else:
-            raise ValueError(f"unknown event type {kind!r}")
+            raise TypeError(f"not an inbox event: {event!r}")
         self.run_to_block()
 
     def start(self) -> None:
@@ -278,10 +294,10 @@ class _Run:
         self.ready.append(fid)
         return fid
 
-    def state_of(self, frame: dict[str, Any]) -> State:
+    def state_of(self, frame: Frame) -> State:
         return self.flow.scopes[frame["scope"]].states[frame["state"]]
 
-    def context(self, frame: dict[str, Any], input_: Any, output: Any, extra: Any) -> dict[str, Any]:
+    def context(self, frame: Frame, input_: Any, output: Any, extra: Any) -> dict[str, Any]:
         st = self.state
         current: dict[str, Any] = {
             "Name": frame["state"],
@@ -303,7 +319,7 @@ class _Run:
             ctx["Map"] = st["map"]
         return ctx
 
-    def env(self, frame: dict[str, Any], input_: Any, output: Any = None, item: Any = None,
+    def env(self, frame: Frame, input_: Any, output: Any = None, item: Any = None,
             current: dict[str, Any] | None = None) -> _Env:
         return _Env(self, frame, input_, output, item, current)
 
@@ -353,10 +369,9 @@ class _Run:
         self.decision.yielded = True
         if not st.get("continuing"):
             st["continuing"] = True
-            self.decision.timers.append({"timer": CONTINUE_TIMER, "due": self.now,
-                                         "event": {"type": "continue"}})
+            self.decision.timers.append({"timer": CONTINUE_TIMER, "due": self.now, "event": Continue().to_wire()})
 
-    def advance(self, frame: dict[str, Any]) -> None:
+    def advance(self, frame: Frame) -> None:
         """Run this frame until it blocks, its scope ends, or the decision's budget is spent."""
         while True:
             if self.out_of_budget or self.over_limit:
@@ -427,10 +442,10 @@ class _Run:
             else:  # pragma: no cover - the loader admits only the types above
                 raise AssertionError(kind)
 
-    def _exit_name(self, frame: dict[str, Any], state: State) -> str:
+    def _exit_name(self, frame: Frame, state: State) -> str:
         return f"{frame['path']}/{state.name}" if frame["path"] else state.name
 
-    def choose(self, frame: dict[str, Any], state: State) -> str:
+    def choose(self, frame: Frame, state: State) -> str:
         env = self.env(frame, frame["input"])
         for branch in state.choices:
             try:
@@ -444,7 +459,7 @@ class _Run:
                 return branch.next
         return state.default or ""
 
-    def finish_state(self, frame: dict[str, Any], state: State, raw_output: Any) -> bool:
+    def finish_state(self, frame: Frame, state: State, raw_output: Any) -> bool:
         """Apply Global/Output constructors and move on. False when the frame's scope ended."""
         if state.v1 is not None:
             return v1.finish(self, frame, state, raw_output)
@@ -496,7 +511,7 @@ class _Run:
             raise StateFailure(DATA_LIMIT, f"$Global would be over {limits['globals_bytes']} bytes in all")
 
     # -- failures, retry, catch ------------------------------------------------------------------
-    def fail_state(self, frame: dict[str, Any], error: str, cause: str) -> None:
+    def fail_state(self, frame: Frame, error: str, cause: str) -> None:
         state = self.state_of(frame)
         step = self._exit_name(frame, state)
         # a function's exception classes: Errors may name them too (fdl-v1.md §8.1), the error stays `error`
@@ -550,15 +565,15 @@ class _Run:
         timer_id = f"t{self.state['event_id']}-{owner}-{len(self.state['timers'])}"
         self.state["timers"][timer_id] = {"owner": owner, **payload}
         self.decision.timers.append({"timer": timer_id, "due": self.now + max(0.0, delay),
-                                     "event": {"type": "timer", "timer": timer_id}})
+                                     "event": TimerFired(timer_id).to_wire()})
         return timer_id
 
     def drop_timer(self, timer_id: str | None) -> None:
         if timer_id and self.state["timers"].pop(timer_id, None) is not None:
             self.decision.cancelled_timers.append(timer_id)
 
-    def on_timer(self, event: dict[str, Any]) -> None:
-        timer = self.state["timers"].pop(event["timer"], None)
+    def on_timer(self, event: TimerFired) -> None:
+        timer = self.state["timers"].pop(event.timer, None)
         if timer is None:
             return  # cancelled before it fired
         purpose = timer["purpose"]
@@ -592,7 +607,7 @@ class _Run:
                          schedule=int(task_id))
             self.fail_state(frame, TIMEOUT, f"the task passed its Timeout of {timer['seconds']:g}s")
 
-    def start_wait(self, frame: dict[str, Any], state: State) -> None:
+    def start_wait(self, frame: Frame, state: State) -> None:
         seconds: Any = v1.wait_seconds(self, frame, state) if state.v1 is not None else state.seconds
         if state.seconds_expr is not None:
             try:
@@ -605,7 +620,7 @@ class _Run:
         frame["timer"] = self.add_timer(frame["id"], {"purpose": "wait"}, float(seconds or 0))
 
     # -- tasks -----------------------------------------------------------------------------------
-    def schedule_task(self, frame: dict[str, Any], state: State) -> None:
+    def schedule_task(self, frame: Frame, state: State) -> None:
         step = self._exit_name(frame, state)
         self.history("StepStarted", step, {})
         task_event = self.state["event_id"] + 1
@@ -638,15 +653,14 @@ class _Run:
         frame["stage"] = "task"
         frame["submitted"] = False
         self.state["tasks"][task_id] = frame["id"]
-        task = {"task": task_id, "token": token, "state": state.name, "step": step, "action": action, "mode": mode}
-        self.decision.opened_tasks.append(task)
-        self.decision.commands.append({"kind": "invoke", **task, "parameters": parameters,
-                                       "timeout": timeout or None})
+        invoke = Invoke(task_id, token, state.name, step, action or "", mode, parameters, timeout or None)
+        self.decision.opened_tasks.append(invoke.opened_task())
+        self.decision.commands.append(invoke.to_wire())
         if timeout:
             frame["timer"] = self.add_timer(frame["id"], {"purpose": "task_timeout", "task": task_id,
                                                           "seconds": timeout}, float(timeout))
 
-    def close_task(self, frame: dict[str, Any], *, cancel: bool, reason: str) -> None:
+    def close_task(self, frame: Frame, *, cancel: bool, reason: str) -> None:
         task_id = frame["task"]
         if task_id is None:
             return
@@ -664,11 +678,10 @@ class _Run:
                 self.history("MapRunAborted", step, {"output": _dumps({"MapRunName": name}), "mapRunName": name,
                                                      "reason": reason}, schedule=int(task_id))
             self.history("TaskCancelRequested", step, {"reason": reason}, schedule=int(task_id))
-            self.decision.commands.append({"kind": "cancel", "task": task_id, "action": action,
-                                           "mode": mode, "step": step, "reason": reason})
+            self.decision.commands.append(Cancel(task_id, action or "", mode, step, reason).to_wire())
 
-    def on_task_submitted(self, event: dict[str, Any]) -> None:
-        fid = self.state["tasks"].get(event["task"])
+    def on_task_submitted(self, event: TaskSubmitted) -> None:
+        fid = self.state["tasks"].get(event.task)
         frame = self.state["frames"].get(fid) if fid else None
         if frame is None or frame.get("submitted"):
             return
@@ -676,37 +689,37 @@ class _Run:
         if self.state_of(frame).map_run is not None:
             return  # MapRunStarted said it already
         self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
-                     _with_logs({"output": _dumps(event.get("output"))} if event.get("output") is not None else {},
-                                event), schedule=int(event["task"]))
+                     _with_logs({"output": _dumps(event.output)} if event.output is not None else {}, event),
+                     schedule=int(event.task))
 
-    def on_task_result(self, event: dict[str, Any]) -> None:
-        task_id = event["task"]
+    def on_task_result(self, event: TaskResult) -> None:
+        task_id = event.task
         fid = self.state["tasks"].get(task_id)
         frame = self.state["frames"].get(fid) if fid else None
         if frame is None:
             return  # closed already (timed out, cancelled): a late result changes nothing
         state = self.state_of(frame)
         step = self._exit_name(frame, state)
-        if event.get("submit_failed"):
+        if event.submit_failed:
             self.close_task(frame, cancel=False, reason="")
-            self.history("TaskSubmitFailed", step, _with_logs({"error": event["error"],
-                         "cause": event.get("cause", "")}, event), schedule=int(task_id))
-            frame["error_aliases"] = event.get("aliases")
-            self.fail_state(frame, event["error"], event.get("cause", ""))
+            self.history("TaskSubmitFailed", step, _with_logs({"error": event.error, "cause": event.cause}, event),
+                         schedule=int(task_id))
+            frame["error_aliases"] = list(event.aliases) or None
+            self.fail_state(frame, event.error, event.cause)
             return
         if state.map_run is not None:
             frame["submitted"] = True
-            summary = event.get("map_run") or {}
+            summary = event.map_run or {}
             detail = {"output": _dumps(summary), "mapRunName": summary.get("MapRunName", "")}
-            if not event["ok"]:
-                detail.update({"error": event["error"], "cause": event.get("cause", "")})
-            self.history("MapRunSucceeded" if event["ok"] else "MapRunFailed", step, detail, schedule=int(task_id))
+            if not event.ok:
+                detail.update({"error": event.error, "cause": event.cause})
+            self.history("MapRunSucceeded" if event.ok else "MapRunFailed", step, detail, schedule=int(task_id))
         if not frame.get("submitted"):
             frame["submitted"] = True
             self.history("TaskSubmitted", step, {}, schedule=int(task_id))
         self.close_task(frame, cancel=False, reason="")
-        if event["ok"] and state.map_run is not None:
-            output = event.get("output")
+        if event.ok and state.map_run is not None:
+            output = event.output
             try:
                 limit = self.interp.limits["payload_bytes"]
                 if len(_dumps(output).encode()) > limit:
@@ -716,8 +729,8 @@ class _Run:
                     self.ready.append(frame["id"])
             except StateFailure as failure:
                 self.fail_state(frame, failure.error, failure.cause)
-        elif event["ok"]:
-            output = event.get("output")
+        elif event.ok:
+            output = event.output
             try:
                 check_value(output)
                 text = _dumps(output)
@@ -740,13 +753,13 @@ class _Run:
                 self.fail_state(frame, failure.error, failure.cause)
         else:
             if state.map_run is None:
-                self.history("TaskFailed", step, _with_logs({"error": event["error"], "cause": event.get("cause", "")},
-                                                            event), schedule=int(task_id))
-            frame["error_aliases"] = event.get("aliases")
-            self.fail_state(frame, event["error"], event.get("cause", ""))
+                self.history("TaskFailed", step, _with_logs({"error": event.error, "cause": event.cause}, event),
+                             schedule=int(task_id))
+            frame["error_aliases"] = list(event.aliases) or None
+            self.fail_state(frame, event.error, event.cause)
 
     # -- Parallel and Map -------------------------------------------------------------------------
-    def start_parallel(self, frame: dict[str, Any], state: State) -> None:
+    def start_parallel(self, frame: Frame, state: State) -> None:
         self.history("StepStarted", self._exit_name(frame, state), {})
         frame["stage"] = "children"
         base = self._exit_name(frame, state)
@@ -757,7 +770,7 @@ class _Run:
             self.history("BranchEntered", f"{base}/Branch{i}", {})
             kids["running"].append(self.new_frame(frame["id"], scope, f"{base}/Branch{i}", frame["input"], index=i))
 
-    def start_map(self, frame: dict[str, Any], state: State) -> None:
+    def start_map(self, frame: Frame, state: State) -> None:
         if state.v1 is not None:
             self.start_items(frame, state, *v1.foreach_inputs(self, frame, state))
             return
@@ -782,7 +795,7 @@ class _Run:
         frame["item"] = own_item
         self.start_items(frame, state, items, inputs)
 
-    def start_items(self, frame: dict[str, Any], state: State, items: list[Any], inputs: list[Any]) -> None:
+    def start_items(self, frame: Frame, state: State, items: list[Any], inputs: list[Any]) -> None:
         if state.v1 is not None:
             self.history("StepStarted", self._exit_name(frame, state), {})
         frame["stage"] = "children"
@@ -793,7 +806,7 @@ class _Run:
             return
         self.fill_map(frame, state)
 
-    def fill_map(self, frame: dict[str, Any], state: State) -> None:
+    def fill_map(self, frame: Frame, state: State) -> None:
         kids = frame["kids"]
         base = self._exit_name(frame, state)
         limit = kids["limit"] or len(kids["items"])
@@ -806,7 +819,7 @@ class _Run:
                                                   kids["items"][i], index=i,
                                                   item={"Index": i, "Value": kids["values"][i]}))
 
-    def end_scope(self, frame: dict[str, Any], ok: bool, output: Any, error: str = "", cause: str = "") -> None:
+    def end_scope(self, frame: Frame, ok: bool, output: Any, error: str = "", cause: str = "") -> None:
         frames = self.state["frames"]
         frames.pop(frame["id"], None)
         parent_id = frame["parent"]
@@ -843,7 +856,7 @@ class _Run:
         if kids["done"] == len(kids["results"]):
             self.children_done(parent, pstate)
 
-    def children_done(self, frame: dict[str, Any], state: State) -> None:
+    def children_done(self, frame: Frame, state: State) -> None:
         kids = frame["kids"]
         if state.v1 is not None:
             raw = list(kids["results"])
@@ -887,8 +900,8 @@ class _Run:
         self.decision.ended = {"status": status, "output": output, "error": error or None, "cause": cause or None}
 
 
-def _with_logs(detail: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+def _with_logs(detail: dict[str, Any], event: TaskResult | TaskSubmitted) -> dict[str, Any]:
     """A task's history detail, with the reference to what it printed when there is one."""
-    if event.get("logs"):
-        detail["logs"] = event["logs"]
+    if event.logs:
+        detail["logs"] = event.logs
     return detail

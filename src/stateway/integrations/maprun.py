@@ -15,6 +15,7 @@ from typing import Any
 from stateway.engine import MAP_RUN_ACTION, map_run_name
 from stateway.engine._errors import StateFailure
 from stateway.engine._maprun import children_of
+from stateway.engine.messages import TaskResult
 from stateway.expr import EvaluationError, compile_template
 from stateway.integrations._item_reader import read_items, write_results, writer_root
 from stateway.jsontext import dumps, loads
@@ -198,7 +199,6 @@ class MapRun(Integration):
         store = self.runtime.store
         run = store.get_map_run(name)
         summary = {"MapRunName": name, "ItemCounts": run["counts"]}
-        event: dict[str, Any] = {"type": "task_result", "task": run["task_id"], "ok": ok, "map_run": summary}
         output: Any = None
         if run["writer"] and run["counts"]["Total"]:
             records = [{"Index": i, "ExecutionName": f"{name}-{i}", "Status": status.capitalize(), "Input": inp,
@@ -209,11 +209,9 @@ class MapRun(Integration):
                                        {"MapRunName": name, "Status": run["status"], "ItemCounts": run["counts"]})
             except (IntegrationError, OSError) as exc:
                 ok, error, cause = False, getattr(exc, "error", "OSS.WriteFailed"), getattr(exc, "cause", str(exc))
-                event["ok"] = False
-        if ok:
-            event["output"] = output if output is not None else {"Items": store.map_run_results(name)}
-        else:
-            event.update({"error": error, "cause": cause})
+        event = (TaskResult.success(run["task_id"], output if output is not None else
+                                    {"Items": store.map_run_results(name)}, map_run=summary) if ok else
+                 TaskResult.failure(run["task_id"], error, cause, map_run=summary))
         self.runtime.complete_task(run["execution_id"], run["task_id"], event)
 
     # -- UpdateMapRun --------------------------------------------------------------------------------

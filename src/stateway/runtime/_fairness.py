@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stateway.engine import Decision
+from stateway.engine import STATE_VERSION, Decision
 from stateway.engine._errors import RUNTIME_ERROR
 
 DECISION_SECONDS = 0.015  # the wall-clock part of a decision's budget
@@ -56,8 +56,10 @@ def poison_decision(state: dict[str, Any], exc: BaseException, now: float) -> De
     as the store last had it (so it can be written), with every frame and timer dropped."""
     cause = f"an unexpected error while running this execution: {type(exc).__name__}: {exc}"[:CAUSE_LIMIT]
     event_id = int(state.get("event_id", 0)) + 1
-    ended_state = {**state, "status": "Failed", "event_id": event_id, "frames": {}, "timers": {}, "tasks": {},
-                   "ready": []}
+    # with every frame, timer and task dropped, what is left reads at this version, even if the state
+    # came from a newer Stateway (StateVersionError): later events (a cancel's result) can still be recorded
+    ended_state = {**state, "version": STATE_VERSION, "status": "Failed", "event_id": event_id, "frames": {},
+                   "timers": {}, "tasks": {}, "ready": []}
     history = [{"EventId": event_id, "Type": "ExecutionFailed", "StepName": "", "Time": now, "ScheduleEventId": 0,
                 "EventDetail": {"error": RUNTIME_ERROR, "cause": cause}}]
     return Decision(state=ended_state, history=history,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stateway.engine.messages import TaskResult, TaskSubmitted
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -35,6 +37,22 @@ class SubmitFailed:
 
 
 Outcome = Completed | Failed | Submitted | SubmitFailed
+
+
+def outcome_event(task: str, outcome: Outcome, *, aliases: tuple[str, ...] = (),
+                  logs: dict[str, Any] | None = None) -> TaskResult | TaskSubmitted:
+    """The inbox event that tells the execution what became of its task. ``aliases`` and ``logs``
+    come from an ``IntegrationError``; an outcome's own ``logs`` take precedence."""
+    logs = getattr(outcome, "logs", None) or logs
+    if isinstance(outcome, Completed):
+        return TaskResult.success(task, outcome.output, logs=logs)
+    if isinstance(outcome, Failed):
+        return TaskResult.failure(task, outcome.error, outcome.cause, aliases=aliases, logs=logs)
+    if isinstance(outcome, SubmitFailed):
+        return TaskResult.failure(task, outcome.error, outcome.cause, submit_failed=True, aliases=aliases, logs=logs)
+    if isinstance(outcome, Submitted):
+        return TaskSubmitted(task, outcome.output, logs=logs)
+    raise TypeError(f"an integration answered {outcome!r}, not Completed, Failed, Submitted or SubmitFailed")
 
 
 class IntegrationError(Exception):

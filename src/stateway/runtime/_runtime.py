@@ -17,6 +17,17 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from stateway.engine import MAP_RUN_ACTION, Decision, Interpreter, check_execution_input, new_execution_state
+from stateway.engine.messages import (
+    Cancel,
+    CancelResult,
+    Invoke,
+    Report,
+    Stop,
+    TaskResult,
+    command_from_wire,
+    event_from_wire,
+)
+from stateway.engine.state import StateVersionError, upgrade_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
@@ -31,6 +42,7 @@ from stateway.runtime._outcomes import (
     SubmitFailed,
     Submitted,
     TaskCall,
+    outcome_event,
 )
 from stateway.runtime._qualifier import Resolved
 from stateway.runtime._qualifier import resolve as resolve_qualifier
@@ -214,7 +226,7 @@ class Runtime:
         row = self.store.get_execution(execution_id)
         if row.status in FINAL_STATUSES:
             return row
-        self.store.add_event(execution_id, {"type": "stop", "error": error, "cause": cause})
+        self.store.add_event(execution_id, Stop(error, cause).to_wire())
         self.notify()
         return row
 
@@ -242,7 +254,7 @@ class Runtime:
         except InvalidJSONValue as exc:
             raise InvalidArgument(f"Output: {exc}") from None
         ref = self.signer.verify(token)
-        return self._report(ref, {"type": "task_result", "task": ref.task_id, "ok": True, "output": output})
+        return self._report(ref, TaskResult.success(ref.task_id, output))
 
     def report_failure(self, token: str, error: str, cause: str = "") -> int:
         if not isinstance(error, str) or not 1 <= len(error) <= 128:
@@ -250,18 +262,21 @@ class Runtime:
         if cause is not None and len(cause) > 4096:
             raise InvalidArgument("Cause must be at most 4096 characters")
         ref = self.signer.verify(token)
-        return self._report(ref, {"type": "task_result", "task": ref.task_id, "ok": False, "error": error,
-                                  "cause": cause or ""})
+        return self._report(ref, TaskResult.failure(ref.task_id, error, cause or ""))
 
-    def _report(self, ref: TaskRef, event: dict[str, Any]) -> int:
-        if not self.store.complete_task(ref.execution_id, ref.task_id, event):
+    def _report(self, ref: TaskRef, event: TaskResult) -> int:
+        if not self.store.complete_task(ref.execution_id, ref.task_id, event.to_wire()):
             raise TaskAlreadyCompleted(f"the task {ref.task_id} of execution {ref.execution_name!r} is already "
                                        "completed")
         self.notify()
         return int(ref.task_id)
 
-    def complete_task(self, execution_id: int, task_id: str, event: dict[str, Any]) -> bool:
-        done = self.store.complete_task(execution_id, task_id, event)
+    def complete_task(self, execution_id: int, task_id: str, event: TaskResult | dict[str, Any]) -> bool:
+        """``event``: a ``TaskResult``, or its wire form (read and checked here, ``MessageError`` if wrong)."""
+        result = event_from_wire(event) if isinstance(event, dict) else event
+        if not isinstance(result, TaskResult):
+            raise TypeError(f"a task completes with a TaskResult, not {result!r}")
+        done = self.store.complete_task(execution_id, task_id, result.to_wire())
         self.notify()
         return done
 
@@ -385,10 +400,14 @@ class Runtime:
         log.error("execution %s/%s (id %s) hit an unexpected error and ends Failed with FnF.RuntimeError",
                   row.flow_name, row.name, execution_id, exc_info=exc)
         state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
+        try:
+            state = upgrade_state(state)
+        except StateVersionError:  # from a newer Stateway (the error being written): ended as it stands
+            pass
         decision = poison_decision(state, exc, now)
         extra: list[dict[str, Any]] = []
         if row.callback_token:
-            extra.append({"kind": "report", "token": row.callback_token, **decision.ended})  # type: ignore[dict-item]
+            extra.append(Report.of_end(row.callback_token, decision.ended).to_wire())  # type: ignore[arg-type]
         try:  # its own transaction: every due event is consumed, so a restart does not bring the loop back
             outbox = self.store.commit(execution_id, [i for i, _ in events], decision, now, extra, owner=self.owner,
                                        lease=self.lease)
@@ -428,7 +447,8 @@ class Runtime:
                                 ended={"status": "Failed", "output": None, "error": "FnF.InvalidArgument",
                                        "cause": str(exc)})
             return DecisionCommit(execution_id, [i for i, _ in events], decision, [])
-        state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
+        # a state stored by an earlier Stateway is upgraded; one from a newer Stateway raises (→ _poisoned)
+        state = upgrade_state(row.state or new_execution_state(row.name, row.flow_name, row.input, row.started))
 
         def mint(task_id: str) -> str:
             return self.signer.mint(TaskRef(row.flow_name, execution_id, row.name, task_id))
@@ -438,7 +458,7 @@ class Runtime:
         should_yield = self.turns.should_yield(execution_id)
         for inbox_id, event in events:
             # the state was just read from the store (or made by the previous decision): ours to hand over
-            decision = interp.decide(state, event, now, mint, owned=True, should_yield=should_yield)
+            decision = interp.decide(state, event_from_wire(event), now, mint, owned=True, should_yield=should_yield)
             consumed.append(inbox_id)
             state = decision.state
             merged = decision if merged is None else _merge(merged, decision)
@@ -447,7 +467,7 @@ class Runtime:
         assert merged is not None
         extra: list[dict[str, Any]] = []
         if merged.ended is not None and row.callback_token:
-            extra.append({"kind": "report", "token": row.callback_token, **merged.ended})
+            extra.append(Report.of_end(row.callback_token, merged.ended).to_wire())
         return DecisionCommit(execution_id, consumed, merged, extra)
 
     def _after_commit(self, execution_id: int, merged: Decision, outbox: list[tuple[int, dict[str, Any]]],
@@ -477,13 +497,13 @@ class Runtime:
 
     def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
         try:
-            kind = command["kind"]
-            if kind == "invoke":
-                self._invoke(execution_id, command)
-            elif kind == "cancel":
-                self._cancel(execution_id, command)
-            elif kind == "report":
-                self._report_end(command)
+            message = command_from_wire(command)  # an unknown kind (a newer Stateway's) raises: retried, not lost
+            if isinstance(message, Invoke):
+                self._invoke(execution_id, message)
+            elif isinstance(message, Cancel):
+                self._cancel(execution_id, message)
+            else:
+                self._report_end(message)
             self.store.outbox_done(outbox_id)
         except Exception as exc:
             log.exception("dispatch of %s failed", command.get("kind"))
@@ -514,68 +534,66 @@ class Runtime:
         timer.start()
         return True
 
-    def task_call(self, execution_id: int, command: dict[str, Any]) -> TaskCall:
+    def task_call(self, execution_id: int, command: Invoke | Cancel | dict[str, Any]) -> TaskCall:
+        if isinstance(command, dict):
+            command = command_from_wire(command)  # type: ignore[assignment]
         row = self.store.get_execution(execution_id)
-        return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
-                        task_id=command["task"], token=command.get("token", ""), action=command["action"],
-                        mode=command["mode"], parameters=command.get("parameters") or {},
-                        timeout=command.get("timeout"), step=command.get("step", ""))
+        if isinstance(command, Invoke):
+            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
+                            task_id=command.task, token=command.token, action=command.action, mode=command.mode,
+                            parameters=command.parameters or {}, timeout=command.timeout, step=command.step)
+        if isinstance(command, Cancel):
+            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
+                            task_id=command.task, token="", action=command.action, mode=command.mode,
+                            parameters={}, timeout=None, step=command.step)
+        raise TypeError(f"a task call is made from an invoke or cancel command, not {command!r}")
 
-    def _invoke(self, execution_id: int, command: dict[str, Any]) -> None:
+    def _invoke(self, execution_id: int, command: Invoke) -> None:
         call = self.task_call(execution_id, command)
         if not self.store.is_task_open(execution_id, call.task_id):
             return  # closed (cancelled, timed out) before it was dispatched
         integration = self.registry.get(call.action)
-        extra: dict[str, Any] = {}  # exception classes Retry/Catch may name; a reference to the task's logs
+        aliases: tuple[str, ...] = ()  # exception classes Retry/Catch may name
+        logs: dict[str, Any] | None = None  # a reference to what the task printed
         try:
             outcome = integration.invoke(call)
         except IntegrationError as exc:
             outcome = SubmitFailed(exc.error, exc.cause) if call.mode != "RequestComplete" else Failed(exc.error,
                                                                                                       exc.cause)
-            extra = {k: v for k, v in (("aliases", list(exc.aliases)), ("logs", exc.logs)) if v}
+            aliases, logs = tuple(exc.aliases), exc.logs
         except Exception as exc:
             log.exception("integration %s failed", call.action)
             outcome = Failed(f"{call.action.split(':')[0]}.InternalError", str(exc))
-        if getattr(outcome, "logs", None):
-            extra["logs"] = outcome.logs  # type: ignore[union-attr]
-        task = call.task_id
-        if isinstance(outcome, Completed):
-            self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": True,
-                                                    "output": outcome.output, **extra})
-        elif isinstance(outcome, Failed):
-            self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
-                                                    "error": outcome.error, "cause": outcome.cause, **extra})
-        elif isinstance(outcome, SubmitFailed):
-            self.complete_task(execution_id, task, {"type": "task_result", "task": task, "ok": False,
-                                                    "submit_failed": True, "error": outcome.error,
-                                                    "cause": outcome.cause, **extra})
-        elif isinstance(outcome, Submitted):
-            self.store.add_event(execution_id, {"type": "task_submitted", "task": task, "output": outcome.output,
-                                                **extra})
+        if not isinstance(outcome, (Completed, Failed, Submitted, SubmitFailed)):
+            outcome = Failed(f"{call.action.split(':')[0]}.InternalError",
+                             f"the integration answered {outcome!r:.200}, not an outcome")
+        event = outcome_event(call.task_id, outcome, aliases=aliases, logs=logs)
+        if isinstance(event, TaskResult):
+            self.complete_task(execution_id, call.task_id, event)
+        else:
+            self.store.add_event(execution_id, event.to_wire())
 
-    def _cancel(self, execution_id: int, command: dict[str, Any]) -> None:
+    def _cancel(self, execution_id: int, command: Cancel) -> None:
         call = self.task_call(execution_id, command)
         integration = self.registry.get(call.action)
         try:
-            detail = integration.cancel(call, command.get("reason", ""))
-            event = {"type": "cancel_result", "task": call.task_id, "ok": True, "detail": detail or "",
-                     "step": call.step}
+            detail = integration.cancel(call, command.reason)
+            event = CancelResult(call.task_id, True, detail or "", call.step)
         except Exception as exc:
-            event = {"type": "cancel_result", "task": call.task_id, "ok": False, "detail": str(exc),
-                     "step": call.step}
-        self.store.add_event(execution_id, event)
+            event = CancelResult(call.task_id, False, str(exc), call.step)
+        self.store.add_event(execution_id, event.to_wire())
 
-    def _report_end(self, command: dict[str, Any]) -> None:
-        scheme, _, rest = command["token"].partition(":")
+    def _report_end(self, command: Report) -> None:
+        scheme, _, rest = command.token.partition(":")
         if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
-            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command)  # type: ignore[attr-defined]
+            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command.to_wire())  # type: ignore[attr-defined]
             return
         try:
-            if command["status"] == "Succeeded":
-                self.report_success(command["token"], command["output"])
+            if command.status == "Succeeded":
+                self.report_success(command.token, command.output)
             else:
-                error = command.get("error") or f"FnF.Execution{command['status']}"
-                self.report_failure(command["token"], error, command.get("cause") or "")
+                error = command.error or f"FnF.Execution{command.status}"
+                self.report_failure(command.token, error, command.cause or "")
         except (InvalidTaskToken, TaskAlreadyCompleted, InvalidArgument) as exc:
             log.info("callback token of an ended execution not reported: %s", exc)
 

@@ -33,7 +33,7 @@ from stateway.testing._mocks import (
     resource_of,
 )
 from stateway.testing._result import Result
-from stateway.testing._routing import IN_MEMORY_ACTIONS, outcome_of, routed
+from stateway.testing._routing import IN_MEMORY_ACTIONS, answer_event, outcome_of, routed
 
 MAX_ROUNDS = 1_000_000  # rounds of work at one virtual moment before the harness calls it a livelock
 
@@ -212,12 +212,7 @@ class Harness:
         return outcome_of(Answer("throw", error="Stateway.Unmocked", cause=message), call, lambda a: None)
 
     def _complete(self, call: TaskCall, answer: Answer) -> None:
-        event: dict[str, Any] = {"type": "task_result", "task": call.task_id, "ok": answer.kind == "return"}
-        if answer.kind == "return":
-            event["output"] = answer.output
-        else:
-            event.update(error=answer.error, cause=answer.cause)
-        self.runtime.complete_task(call.execution_id, call.task_id, event)
+        self.runtime.complete_task(call.execution_id, call.task_id, answer_event(call.task_id, answer))
 
     def serves_for_real(self, action: str) -> bool:
         return action in IN_MEMORY_ACTIONS or action in self._real_actions

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from stateway.testing._mocks import NO_ANSWER, Answer, Mock, MockCall
 from stateway.testing._result import Result
+from stateway.testing._routing import answer_event
 
 if TYPE_CHECKING:
     from stateway.testing._harness import Harness
@@ -119,12 +120,7 @@ class _Recorded(Mock):
             task = next((t for t in harness.store.open_tasks() if t["token"] == call.token), None)
             if task is None:
                 return  # the replay closed it already (timed out, cancelled): as a late answer would find it
-            event: dict[str, Any] = {"type": "task_result", "task": task["task_id"], "ok": answer.kind == "return"}
-            if answer.kind == "return":
-                event["output"] = answer.output
-            else:
-                event.update(error=answer.error, cause=answer.cause, submit_failed=answer.kind == "submit_failed")
-            runtime.complete_task(task["execution_id"], task["task_id"], event)
+            runtime.complete_task(task["execution_id"], task["task_id"], answer_event(task["task_id"], answer))
 
         harness.at(moment, deliver)
         return Answer("later")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stateway.engine import MAP_RUN_ACTION
+from stateway.engine.messages import TaskResult
 from stateway.runtime import Completed, Failed, Integration, Outcome, Submitted, TaskCall
 
 if TYPE_CHECKING:
@@ -66,3 +67,10 @@ def outcome_of(answer: Any, call: TaskCall, later: Any) -> Outcome:
         return Completed(answer.output) if answer.kind == "return" else Failed(answer.error, answer.cause)
     later(answer)
     return Submitted()
+
+
+def answer_event(task: str, answer: Any) -> TaskResult:
+    """A mock's (or a recorded history's) answer to a callback-mode task, as the result its token reports."""
+    if answer.kind == "return":
+        return TaskResult.success(task, answer.output)
+    return TaskResult.failure(task, answer.error, answer.cause, submit_failed=answer.kind == "submit_failed")

@@ -4,8 +4,8 @@ DescribeExecution ``WaitTimeSeconds``, StartSyncExecution and MNS ReceiveMessage
 used to block a worker thread each, so a few dozen of them starved every other request. Now a
 waiter registers an event under a key, re-reads the store when woken, and otherwise sleeps on
 the event loop. The runtime wakes the keys through its commit listeners (an execution's history
-changed) and its queue notification (a message was sent). A periodic re-check bounds the cost of
-a missed wake-up (a message sent by another process, a failure path without history).
+changed); ``app.queues`` wakes a queue's key when a message is sent. A periodic re-check
+bounds the cost of a missed wake-up (a message sent by another process, a failure path without history).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Waiters:
         self._waiting: dict[Hashable, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
 
     def attach(self, runtime: Runtime) -> None:
-        """Wake waiters on ``runtime``'s executions when they commit, and queue waiters on a send."""
+        """Wake waiters on ``runtime``'s executions when they commit (queue waiters: ``app.queues``)."""
         key = id(runtime)
 
         def committed(execution_id: int, history: list[dict[str, Any]]) -> None:
@@ -39,20 +39,17 @@ class Waiters:
 
         runtime.listeners.append(committed)
         if getattr(runtime.store, "shared", False):
-            # another process ended an execution (a PostgreSQL notice names no execution): re-read all
+            # another process ended an execution: a PostgreSQL notice 'ended:<id>' (or 'ended', any)
             def noticed(topic: str) -> None:
-                if topic == "ended":
+                kind, _, execution_id = topic.partition(":")
+                if kind != "ended":
+                    return
+                if execution_id.isdigit():
+                    self.wake(("execution", key, int(execution_id)))
+                else:
                     self.wake_all(("execution", key))
 
             runtime.store.subscribe(noticed)
-        notify_queue = runtime.notify_queue
-
-        # MNS:SendMessage tasks tell the runtime, not the API, that a queue changed
-        def queue_changed() -> None:
-            notify_queue()
-            self.wake_queues()
-
-        runtime.notify_queue = queue_changed  # type: ignore[method-assign]
 
     def wake(self, key: Hashable) -> None:
         if key not in self._waiting:  # the common case: nobody waits (no lock on the commit path)

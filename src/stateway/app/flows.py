@@ -1,0 +1,170 @@
+"""Flows, their published versions and their aliases.
+
+A flow is the store's row: ``{"name", "definition", "id", "created", "modified", "meta"}``. Its
+``meta`` holds CloudFlow's settings under CloudFlow's names (``Description``, ``Type``,
+``ExecutionMode``, ``RoleArn``, ``ResourceGroupId``, ``ExternalStorageLocation``, ``Environment``),
+because that is how they are stored and shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from stateway.app._checks import check_name
+from stateway.runtime import InvalidArgument, Runtime
+from stateway.store import FlowNotExists
+
+META_FIELDS = ("Description", "Type", "RoleArn", "ExecutionMode", "ResourceGroupId", "ExternalStorageLocation",
+               "Environment")
+MODES = ("Standard", "Express")
+DEFAULT_META = {"Type": "FDL", "ExecutionMode": "Standard", "Description": ""}
+ALIAS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
+# what a version's snapshot does not override when a version is described: the flow's own settings
+VERSION_OWN_FIELDS = ("Description", "Environment", "RoleArn")
+
+
+def is_express(flow: Mapping[str, Any]) -> bool:
+    return flow["meta"].get("ExecutionMode") == "Express"
+
+
+def flow_meta(meta: Mapping[str, Any] | None, *, defaults: bool) -> dict[str, Any]:
+    """The settings stored with a flow: CloudFlow's defaults on create, the mode checked."""
+    given = dict(meta or {})
+    unknown = sorted(set(given) - set(META_FIELDS))
+    if unknown:
+        raise InvalidArgument(f"unknown flow settings {unknown}: expected some of {list(META_FIELDS)}")
+    out: dict[str, Any] = dict(DEFAULT_META) if defaults else {}
+    out.update(given)
+    if out.get("ExecutionMode", "Standard") not in MODES:
+        raise InvalidArgument("ExecutionMode must be Standard or Express")
+    return out
+
+
+def check_routing(routes: Any) -> list[dict[str, Any]]:
+    """An alias's routes: 1 or 2 ``{"Version", "Weight"}``, distinct versions, weights 0..100, one above 0."""
+    if not isinstance(routes, list) or not 1 <= len(routes) <= 2 or not all(isinstance(r, dict) for r in routes):
+        raise InvalidArgument("RoutingConfigurations must be a JSON array of 1 or 2 objects {\"Version\", \"Weight\"}")
+    clean = []
+    for route in routes:
+        unknown = set(route) - {"Version", "Weight"}
+        if unknown or "Version" not in route or "Weight" not in route:
+            raise InvalidArgument("each routing configuration has exactly Version and Weight")
+        clean.append({"Version": str(version_number(route["Version"], "Version")), "Weight": _weight(route["Weight"])})
+    if len(clean) == 2 and clean[0]["Version"] == clean[1]["Version"]:
+        raise InvalidArgument("the two routing configurations must name different versions")
+    if not any(r["Weight"] > 0 for r in clean):
+        raise InvalidArgument("at least one Weight must be above 0")
+    return clean
+
+
+def version_number(raw: Any, field: str) -> int:
+    text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+    if not re.fullmatch(r"[0-9]{1,18}", text) or int(text) < 1:
+        raise InvalidArgument(f"{field} must be a version number like \"1\", got {raw!r}")
+    return int(text)
+
+
+def _weight(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str) or not re.fullmatch(r"[0-9]{1,3}", str(raw)) \
+            or int(raw) > 100:
+        raise InvalidArgument(f"Weight must be an integer from 0 to 100, got {raw!r}")
+    return int(raw)
+
+
+def check_alias_name(name: str) -> str:
+    if not isinstance(name, str) or not ALIAS_NAME.fullmatch(name):
+        raise InvalidArgument(f"alias name {name!r} must match [A-Za-z_][A-Za-z0-9_-]{{0,127}}")
+    return name
+
+
+class Flows:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+
+    # -- flows --------------------------------------------------------------------------------------
+    def create(self, name: str, definition: str, meta: Mapping[str, Any] | None = None, *,
+               description: str | None = None, express: bool = False) -> dict[str, Any]:
+        """Register a new flow (``FlowAlreadyExists`` if the name is taken); the definition is
+        validated first (``FlowDefinitionError`` names state, field and line)."""
+        meta = dict(meta or {})
+        if description is not None:
+            meta["Description"] = description
+        if express:
+            meta["ExecutionMode"] = "Express"
+        return self.runtime.register_flow(check_name(name, "Name"), definition, flow_meta(meta, defaults=True),
+                                          replace=False)
+
+    def update(self, name: str, definition: str | None = None, meta: Mapping[str, Any] | None = None,
+               *, description: str | None = None) -> dict[str, Any]:
+        """Change a flow's definition and/or settings; what is not given stays."""
+        flow = self.store.get_flow(name)
+        meta = dict(meta or {})
+        if description is not None:
+            meta["Description"] = description
+        return self.runtime.register_flow(name, definition or flow["definition"], flow_meta(meta, defaults=False),
+                                          replace="update")
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.store.get_flow(name)
+
+    def list(self, resource_group: str | None = None) -> list[dict[str, Any]]:
+        flows = self.store.list_flows()
+        if resource_group:
+            flows = [f for f in flows if f["meta"].get("ResourceGroupId") == resource_group]
+        return flows
+
+    def delete(self, name: str) -> None:
+        self.store.delete_flow(name)
+
+    def require(self, name: str) -> dict[str, Any]:
+        """The flow, or ``FlowNotExists``."""
+        return self.store.get_flow(name)
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.store.get_flow(name)
+        except FlowNotExists:
+            return False
+        return True
+
+    # -- versions -----------------------------------------------------------------------------------
+    def publish_version(self, flow_name: str, description: str = "") -> dict[str, Any]:
+        """Snapshot the flow's current definition and settings as the next version number."""
+        return self.store.publish_version(flow_name, description)
+
+    def list_versions(self, flow_name: str, before: int | None = None, limit: int = 60) -> list[dict[str, Any]]:
+        """Newest first; ``before`` continues after a page."""
+        return self.store.list_versions(flow_name, before, limit)
+
+    def delete_version(self, flow_name: str, version: int) -> None:
+        self.store.delete_version(flow_name, version)
+
+    def describe_version(self, flow_name: str, version: int) -> dict[str, Any]:
+        """The flow as that version has it: the snapshot's definition and settings over the flow's own."""
+        flow = self.store.get_flow(flow_name)
+        snapshot = self.store.get_version(flow_name, version)
+        meta = {k: v for k, v in flow["meta"].items() if k not in VERSION_OWN_FIELDS}
+        return {**flow, "definition": snapshot["definition"], "modified": snapshot["flow_modified"],
+                "meta": {**meta, **snapshot["meta"]}}
+
+    # -- aliases ------------------------------------------------------------------------------------
+    def create_alias(self, flow_name: str, name: str, routing: Any, description: str = "") -> dict[str, Any]:
+        return self.store.put_alias(flow_name, check_alias_name(name), description, check_routing(routing),
+                                    create=True)
+
+    def update_alias(self, flow_name: str, name: str, routing: Any = None,
+                     description: str | None = None) -> dict[str, Any]:
+        routes = None if routing is None else check_routing(routing)
+        return self.store.put_alias(flow_name, check_alias_name(name), description, routes, create=False)
+
+    def describe_alias(self, flow_name: str, name: str) -> dict[str, Any]:
+        return self.store.get_alias(flow_name, name)
+
+    def list_aliases(self, flow_name: str, after: str = "", limit: int = 60) -> list[dict[str, Any]]:
+        return self.store.list_aliases(flow_name, after, limit)
+
+    def delete_alias(self, flow_name: str, name: str) -> None:
+        self.store.delete_alias(flow_name, name)

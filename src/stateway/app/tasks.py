@@ -1,0 +1,76 @@
+"""Tasks waiting for a result: answering them (ReportTaskSucceeded/Failed) and listing them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from stateway.runtime import InvalidArgument, Runtime
+
+CUSTOM_CALLBACK = "WaitForCustomCallback"
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    flow_name: str
+    execution_name: str
+    execution_id: int
+    step: str
+    task_id: str
+    action: str
+    mode: str
+    opened: float
+    timeout_seconds: float | None  # the task's Timeout, if it has one
+    token: str  # to report its result; only for WaitForCustomCallback (else the system answers)
+
+    @property
+    def timeout_at(self) -> float | None:
+        return self.opened + self.timeout_seconds if self.timeout_seconds else None
+
+
+def check_token(token: str) -> str:
+    if not isinstance(token, str) or not token:
+        raise InvalidArgument("the task token is empty")
+    if not token.isascii() or not token.isprintable():  # tokens this server mints are URL-safe ASCII
+        raise InvalidArgument("the task token does not verify: it is not a Stateway task token")
+    return token
+
+
+class Tasks:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+
+    def succeed(self, token: str, output: Any) -> int:
+        """Complete the task with ``output`` (a JSON object); the event id. ``TaskAlreadyCompleted``
+        when it was answered (or timed out, or was cancelled) before."""
+        return self.runtime.report_success(check_token(token), output)
+
+    def fail(self, token: str, error: str, cause: str = "") -> int:
+        """Fail the task with ``error`` (1 to 128 characters), which Retry and Catch match."""
+        return self.runtime.report_failure(check_token(token), error, cause)
+
+    def list_open(self, flow_name: str | None = None, execution_name: str | None = None, mode: str | None = None,
+                  *, offset: int = 0, limit: int = 100) -> tuple[list[OpenTask], bool]:
+        """Tasks of running executions waiting for their result, oldest first; and whether more follow."""
+        if flow_name:
+            self.store.get_flow(flow_name)
+        tasks = [t for t in self.store.open_tasks_of(flow_name or None)
+                 if execution_name in (None, "", t["execution_name"]) and mode in (None, "", t["mode"])]
+        timeouts: dict[int, dict[str, float]] = {}
+        page = []
+        for t in tasks[offset:offset + limit]:
+            if t["execution_id"] not in timeouts:
+                timeouts[t["execution_id"]] = self._timeouts(t["execution_id"])
+            page.append(OpenTask(
+                flow_name=t["flow_name"], execution_name=t["execution_name"], execution_id=t["execution_id"],
+                step=t["step"], task_id=t["task_id"], action=t["action"], mode=t["mode"], opened=t["opened"],
+                timeout_seconds=timeouts[t["execution_id"]].get(t["task_id"]),
+                token=t["token"] if t["mode"] == CUSTOM_CALLBACK else ""))
+        return page, len(tasks) > offset + limit
+
+    def _timeouts(self, execution_id: int) -> dict[str, float]:
+        """Task id → its Timeout in seconds: the timeout lives in the execution's timers."""
+        state = self.store.get_execution(execution_id).state or {}
+        return {str(v.get("task")): float(v.get("seconds") or 0) for v in (state.get("timers") or {}).values()
+                if v.get("purpose") == "task_timeout"}
