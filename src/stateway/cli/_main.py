@@ -441,7 +441,9 @@ def _queues(db: str | None, store_url: str | None) -> Any:
     """The queue service over the store the options name: no runtime, no engine lock."""
     from stateway.app import Queues
 
-    return Queues(_store(db, store_url))
+    store = _store(db, store_url)
+    click.get_current_context().call_on_close(store.close)  # a PostgreSQL pool is closed, not left to the GC
+    return Queues(store)
 
 
 def _queue_call(call: Any, *args: Any, **kwargs: Any) -> Any:
