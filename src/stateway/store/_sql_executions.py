@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stateway.engine.messages import Start
 from stateway.jsontext import dumps
 from stateway.store._errors import ExecutionAlreadyExists, ExecutionNotExists, FlowNotExists
 from stateway.store._sql_base import SqlStore
@@ -41,7 +42,7 @@ class ExecutionsMixin(SqlStore):
                  qualifier, map_run, None if state is None else dumps(state))).fetchone()
             if inserted is not None:
                 db.execute(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"),
-                           (inserted[0], dumps({"type": "start"})))
+                           (inserted[0], dumps(Start().to_wire())))
                 self._notify(db, "work")
                 return self._execution(db, inserted[0]), True
             row = db.execute(sql(f"SELECT {EXEC_COLUMNS} FROM executions WHERE flow_name=? AND name=?"),

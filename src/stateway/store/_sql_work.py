@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from stateway.engine import Decision
+from stateway.engine.messages import Cancel
 from stateway.jsontext import dumps, loads
 from stateway.store._sql_base import SqlStore
 from stateway.store.contract import DecisionCommit, LeaseLost, Outbox
@@ -103,8 +104,7 @@ class WorkMixin(SqlStore):
                 "RETURNING execution_id, task_id, step, action, mode").fetchall()
             out = []
             for execution_id, task_id, step, action, mode in rows:
-                command = {"kind": "cancel", "task": task_id, "action": action, "mode": mode, "step": step,
-                           "reason": "sweep: its execution has ended"}
+                command = Cancel(task_id, action, mode, step, "sweep: its execution has ended").to_wire()
                 row = db.execute(sql("INSERT INTO outbox (execution_id, command, owner, lease_until) "
                                      "VALUES (?, ?, ?, ?) RETURNING id"),
                                  (execution_id, dumps(command), owner, lease_until)).fetchone()
