@@ -39,7 +39,9 @@ class RpcClient:
         try:
             if self._http is None:
                 self._http = httpx.Client(timeout=70)
-            response = self._http.request(method, self.base + "/", params=query)
+            # a POST carries its parameters as a form body: a large Input does not fit in a URL
+            response = (self._http.post(self.base + "/", data=query) if method == "POST" else
+                        self._http.get(self.base + "/", params=query))
         except httpx.HTTPError as exc:
             raise ApiCallError(0, "ConnectionError", f"cannot reach {self.base}: {exc}") from None
         data = response.json()
