@@ -56,7 +56,10 @@ log = logging.getLogger("stateway.runtime")
 
 EXECUTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "TimedOut"})
-_POISONED: Any = object()  # a batch member that was failed on its own instead of committed
+_POISONED: Any = object()
+# on a shared store, a worker that found only a few due executions waits this long before it looks
+# again, so that starts arriving one by one are claimed and committed in batches
+GATHER_BELOW, GATHER_SECONDS = 8, 0.003  # a batch member that was failed on its own instead of committed
 
 
 class TaskAlreadyCompleted(Exception):
@@ -323,6 +326,8 @@ class Runtime:
                 time.sleep(0.1)  # a store that keeps failing is not retried in a hot loop
             backoff = 0.1
             if due:
+                if self.store.shared and len(due) < GATHER_BELOW:
+                    time.sleep(GATHER_SECONDS)  # let a few more arrive: a batch costs about what one does
                 continue
             try:
                 next_due = self.store.next_due()
