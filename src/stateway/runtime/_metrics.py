@@ -35,6 +35,8 @@ def _register(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803  
         QUEUE_DEPTH=Gauge("stateway_queue_depth", "Messages in the built-in queues"),
         API_SECONDS=Histogram("stateway_api_seconds", "API request latency, by action", ["action"]),
     )
+    for kind in ("execution", "invocation", "outbox"):  # shown as 0 before the first one, not absent
+        _made["TAKEOVERS"].labels(kind)
 
 
 def __getattr__(name: str) -> Any:
