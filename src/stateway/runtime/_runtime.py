@@ -302,8 +302,16 @@ class Runtime:
                 later = sorted(set(due) - set(this_round))
                 if later:  # continuing executions beyond this round's one: free for any worker meanwhile
                     self.store.release_executions(later, self.owner)
-                for execution_id, decision in self.process_batch(this_round).items():
+                # fresh work is committed before a continuing execution takes its turn, never after it
+                fresh = [e for e in this_round if e not in self.turns.continuing]
+                continuing = [e for e in this_round if e in self.turns.continuing]
+                for execution_id, decision in self.process_batch(fresh).items():
                     self.turns.record(execution_id, decision)
+                if continuing:
+                    if fresh:  # let the threads those ends woke start what comes next: it cuts this turn short
+                        time.sleep(0)
+                    for execution_id, decision in self.process_batch(continuing).items():
+                        self.turns.record(execution_id, decision)
                 self._count_takeovers()
                 if time.monotonic() - last_schedules > 0.25:
                     last_schedules = time.monotonic()
