@@ -44,3 +44,16 @@ def test_clear_errors(tmp_path):
     assert neither.exit_code == 2 and "--db FILE or --store URL" in neither.output
     bad = runner.invoke(cli, ["queue", "list", "--store", "mysql://x@y/z"])
     assert bad.exit_code == 2 and "expected postgresql://" in bad.output
+
+
+def test_queue_commands_read_the_store_from_the_config_file(pg_url, tmp_path, monkeypatch):
+    monkeypatch.delenv("STATEWAY_STORE", raising=False)
+    config = tmp_path / "stateway.toml"
+    config.write_text(f'[store]\nurl = "{pg_url}"\n')
+    runner = CliRunner()
+    sent = runner.invoke(cli, ["queue", "send", "from-config", "hello", "--config", str(config)])
+    assert sent.exit_code == 0, sent.output
+    received = runner.invoke(cli, ["queue", "receive", "from-config", "--config", str(config)])
+    assert received.exit_code == 0 and json.loads(received.output.strip().splitlines()[-1])["MessageBody"] == "hello"
+    neither = runner.invoke(cli, ["queue", "list"])
+    assert neither.exit_code == 2 and "--config with [store] url" in neither.output

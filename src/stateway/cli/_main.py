@@ -418,23 +418,40 @@ def exec_stop(flow: str, name: str, error: str, cause: str, endpoint: str) -> No
     click.echo(f"{flow}/{name}: {result.get('Status')}")
 
 
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    ctx.meta["stateway.config"] = value
+
+
 def db_option(command: Any) -> Any:
+    command = click.option("--config", "config_path", type=click.Path(dir_okay=False), expose_value=False,
+                           callback=_remember_config,
+                           help="TOML: [store] url (when no --db or --store) and its [store] tuning")(command)
     command = click.option("--db", type=click.Path(dir_okay=False),
                            help="the SQLite database of the Stateway that owns the queue")(command)
     return store_option(command)
 
 
 def _store(db: str | None, store_url: str | None = None) -> Any:
-    from stateway.cli._stores import open_configured_store
+    from stateway.cli._stores import load_settings, open_configured_store
+    from stateway.node import open_configured_store as open_settings_store
     from stateway.store import SQLiteStore
 
     if db and store_url:
         raise click.UsageError("give --db or --store, not both")
+    config_path = click.get_current_context().meta.get("stateway.config")
+    if db:
+        return SQLiteStore(db)
+    if config_path:  # the file's [store] url (unless --store / STATEWAY_STORE says otherwise) and tuning
+        settings = load_settings(config_path, store_url=store_url)
+        if settings.store.url:
+            try:
+                return open_settings_store(settings)
+            except Exception as exc:
+                raise click.ClickException(f"cannot open the store: {exc}") from None
     if store_url:
         return open_configured_store(store_url, {})
-    if not db:
-        raise click.UsageError("which queue store? give --db FILE or --store URL (or set STATEWAY_STORE)")
-    return SQLiteStore(db)
+    raise click.UsageError("which queue store? give --db FILE or --store URL (or set STATEWAY_STORE), "
+                           "or --config with [store] url")
 
 
 def _queues(db: str | None, store_url: str | None) -> Any:
