@@ -432,26 +432,19 @@ def db_option(command: Any) -> Any:
 
 
 def _store(db: str | None, store_url: str | None = None) -> Any:
-    from stateway.cli._stores import load_settings, open_configured_store
-    from stateway.node import open_configured_store as open_settings_store
+    """``--db``, else ``--store`` / ``STATEWAY_STORE``, else ``[store] url`` of ``--config``."""
+    from stateway.cli._stores import load_settings, open_store_of
     from stateway.store import SQLiteStore
 
     if db and store_url:
         raise click.UsageError("give --db or --store, not both")
-    config_path = click.get_current_context().meta.get("stateway.config")
     if db:
         return SQLiteStore(db)
-    if config_path:  # the file's [store] url (unless --store / STATEWAY_STORE says otherwise) and tuning
-        settings = load_settings(config_path, store_url=store_url)
-        if settings.store.url:
-            try:
-                return open_settings_store(settings)
-            except Exception as exc:
-                raise click.ClickException(f"cannot open the store: {exc}") from None
-    if store_url:
-        return open_configured_store(store_url, {})
-    raise click.UsageError("which queue store? give --db FILE or --store URL (or set STATEWAY_STORE), "
-                           "or --config with [store] url")
+    settings = load_settings(click.get_current_context().meta.get("stateway.config"), store_url=store_url)
+    if not settings.store.url:
+        raise click.UsageError("which queue store? give --db FILE or --store URL (or set STATEWAY_STORE), "
+                               "or --config with [store] url")
+    return open_store_of(settings)
 
 
 def _queues(db: str | None, store_url: str | None) -> Any:

@@ -44,18 +44,15 @@ def build_node(settings: Settings, **options: Any) -> Node:
         raise click.ClickException(f"cannot open the store {_redacted(settings.store.target)}: {exc}") from None
 
 
-def open_configured_store(target: str, config: dict[str, Any]) -> Store:
-    """Open ``target`` with the ``[store]`` tuning of ``config`` (for commands that only read a store)."""
-    try:
-        settings = Settings.from_config({"store": config.get("store") or {}}, store_url=target)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from None
+def open_store_of(settings: Settings) -> Store:
+    """The store ``settings.store`` names (for commands that only use a store, not an engine): an
+    unusable URL is a usage error; an unreachable database (after the startup retries) exits 1."""
     try:
         return open_settings_store(settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except Exception as exc:  # unreachable database after the startup retries, bad credentials, ...
-        raise click.ClickException(f"cannot open the store {_redacted(target)}: {exc}") from None
+        raise click.ClickException(f"cannot open the store {_redacted(settings.store.target)}: {exc}") from None
 
 
 def _redacted(target: str) -> str:
