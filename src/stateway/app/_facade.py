@@ -39,13 +39,7 @@ class Stateway:
         # the runtime already follows the store's notices and tells us through its queue notification
         self.queues = Queues(runtime.store, notify=runtime.notify_queue, waiters=self.waiters, listen=False)
         self.map_runs = MapRuns(runtime, self.executions)
-        runtime_notify = runtime.notify_queue
-
-        def queue_changed() -> None:  # an MNS:SendMessage task, or another process's notice
-            runtime_notify()
-            self.queues.changed()
-
-        runtime.notify_queue = queue_changed  # type: ignore[method-assign]
+        runtime.queue_listeners.append(self.queues.changed)  # an MNS:SendMessage task, another process's notice
         self._owned: list[Any] = []
 
     @classmethod
@@ -58,10 +52,9 @@ class Stateway:
         ``stateway serve`` or ``run`` already is)."""
         from stateway.node import build
 
-        base = settings or Settings.from_config({})
-        chosen = Settings.from_config({}, store_url=str(store), functions_dir=functions) if settings is None else \
-            base.with_store_url(str(store)).with_functions_dir(functions if functions is not None
-                                                                else base.functions.directory)
+        chosen = (settings or Settings.from_config({})).with_store_url(str(store))
+        if functions is not None:
+            chosen = chosen.with_functions_dir(functions)
         node = build(chosen, engine_lock=True).start()
         app = cls(node.runtime, express_keep=chosen.express.keep, express_keep_seconds=chosen.express.keep_seconds,
                   **options)
@@ -71,6 +64,8 @@ class Stateway:
     def close(self) -> None:
         """Stop the Express runtime; with ``open``, also the runtime, the store and the engine lock."""
         self.executions.close()
+        if self.queues.changed in self.runtime.queue_listeners:
+            self.runtime.queue_listeners.remove(self.queues.changed)
         for node in self._owned:
             node.close()
         self._owned = []

@@ -93,6 +93,7 @@ class Runtime:
         self._inflight_lock = threading.Lock()
         self.sweep_interval = sweep_interval
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
+        self.queue_listeners: list[Callable[[], None]] = []  # told of every queue change notify_queue hears
         self.turns = Turns()
         self._quarantined: set[int] = set()  # executions whose failure could not even be written
         # claims: this process's owner id and how long its claims last without renewal
@@ -178,6 +179,8 @@ class Runtime:
         """Wake long-polling queue receivers."""
         with self.queue_changed:
             self.queue_changed.notify_all()
+        for listener in self.queue_listeners:
+            listener()
 
     # -- flows -------------------------------------------------------------------------------
     def flow_model(self, definition: str) -> Interpreter:
