@@ -84,6 +84,7 @@ class Decision:
     closed_tasks: list[str] = field(default_factory=list)
     ended: dict[str, Any] | None = None  # {"status", "output", "error", "cause"} when the execution ended
     yielded: bool = False  # the decision stopped at its budget; a "continue" timer resumes it
+    detail_bytes: int = 0  # text written into history event details (what ``decision_bytes`` bounds)
 
 
 def check_execution_input(value: Any, limits: dict[str, int] | None = None) -> None:
@@ -254,6 +255,7 @@ class _Run:
             for value in detail.values():
                 if type(value) is str:
                     self.bytes_left -= len(value)
+                    self.decision.detail_bytes += len(value)
         if self.events_left <= 0 or self.bytes_left <= 0 or (
                 self.should_yield is not None and not self.events_left & 31 and self.should_yield()):
             self.out_of_budget = True

@@ -34,7 +34,7 @@ from stateway.runtime import _metrics as metrics
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._context import RuntimeContext
 from stateway.runtime._cron import Cron
-from stateway.runtime._fairness import Turns, is_transient, poison_decision
+from stateway.runtime._fairness import DECISION_SECONDS, Turns, is_transient, poison_decision
 from stateway.runtime._leases import LeaseKeeper, new_owner_id
 from stateway.runtime._outcomes import (
     Completed,
@@ -56,10 +56,11 @@ log = logging.getLogger("stateway.runtime")
 
 EXECUTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "TimedOut"})
-_POISONED: Any = object()
+_POISONED: Any = object()  # a batch member that was failed on its own instead of committed
 # on a shared store, a worker that found only a few due executions waits this long before it looks
 # again, so that starts arriving one by one are claimed and committed in batches
-GATHER_BELOW, GATHER_SECONDS = 8, 0.003  # a batch member that was failed on its own instead of committed
+GATHER_BELOW, GATHER_SECONDS = 8, 0.003
+BATCH_BYTES = 8 * 1024 * 1024  # history detail a batch holds before it is committed (one decision's worth)
 
 
 class TaskAlreadyCompleted(Exception):
@@ -370,19 +371,34 @@ class Runtime:
         busy = [x for x in execution_ids if events_of.get(x)]
         rows = self.store.get_executions(busy) if busy else {}
         pending: list[tuple[DecisionCommit, float]] = []
+        pending_bytes, batch_began = 0, time.monotonic()
         for execution_id in busy:
             row = rows.get(execution_id)
             if row is None:  # pruned meanwhile (an ended Express execution): nothing to decide
                 continue
             began = time.monotonic()
             try:
-                pending.append((self._decide(execution_id, row, events_of[execution_id], now), began))
+                commit = self._decide(execution_id, row, events_of[execution_id], now)
             except Exception as exc:
                 if is_transient(exc) or isinstance(exc, StoreUnavailable):
                     raise
                 self._poisoned(execution_id, row, events_of[execution_id], now, exc)
+                continue
+            pending.append((commit, began))
+            pending_bytes += commit.decision.detail_bytes
+            # what is decided is committed once it is big, or has waited a decision's time: a batch
+            # never holds more in memory, nor keeps its first members waiting longer, than one turn
+            if pending_bytes >= BATCH_BYTES or time.monotonic() - batch_began >= DECISION_SECONDS:
+                self._commit_pending(pending, rows, events_of, now, results)
+                pending, pending_bytes, batch_began = [], 0, time.monotonic()
+        self._commit_pending(pending, rows, events_of, now, results)
+        return results
+
+    def _commit_pending(self, pending: list[tuple[DecisionCommit, float]], rows: dict[int, ExecutionRow],
+                        events_of: dict[int, list[tuple[int, dict[str, Any]]]], now: float,
+                        results: dict[int, Decision | None]) -> None:
         if not pending:
-            return results
+            return
         try:
             outboxes: list[Any] = self.store.commit_batch([c for c, _ in pending], now, owner=self.owner,
                                                           lease=self.lease)
@@ -405,7 +421,6 @@ class Runtime:
                 self._after_commit(commit.execution_id, commit.decision, outbox, began)
             except Exception:  # committed already: whatever fails from here on is not the execution's doing
                 log.exception("after the commit of execution %s", commit.execution_id)
-        return results
 
     def _commit_alone(self, commit: DecisionCommit, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
                       now: float) -> Any:
@@ -684,4 +699,5 @@ def _merge(a: Decision, b: Decision) -> Decision:
         closed_tasks=a.closed_tasks + b.closed_tasks,
         ended=b.ended or a.ended,
         yielded=b.yielded,
+        detail_bytes=a.detail_bytes + b.detail_bytes,
     )
