@@ -11,7 +11,8 @@ The config file's sections::
     [limits]       events, payload_bytes, global_value_bytes, global_key_bytes, globals_bytes,
                    execution_seconds, decision_events, decision_bytes, v1_step_bytes, map_items
     [express]      keep, keep_seconds
-    [http]         allow, deny
+    [http]         allow, deny, internal
+    [dispatch]     <action prefix or action> = <how many of its tasks run at once>
     [oss_buckets]  <bucket name> = "<directory>"
     [functions.<name>]  url | command | file, timeout
     [[access_keys]]     id, secret
@@ -36,7 +37,8 @@ from stateway.engine import DEFAULT_LIMITS
 _V1_STEP_BYTES = 32 * 1024
 _MAP_ITEMS = 10_000
 DEFAULT_LEASE_SECONDS = 6.0  # a dead worker's work moves within 1.25 x this (docs/deploy.md)
-SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys")
+SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys",
+            "dispatch")  # integ: dispatch
 
 
 class SettingsError(ValueError):
@@ -177,17 +179,21 @@ class ExpressSettings:
 @dataclass(frozen=True)
 class HttpSettings:
     """``[http]``: hosts HTTP:Request may (``allow``) or may not (``deny``) call: host names,
-    ``*.suffix`` patterns, IP addresses and CIDR ranges. Empty: any host."""
+    ``*.suffix`` patterns, IP addresses and CIDR ranges. Empty: any host. ``internal``: whether
+    loopback, link-local and private addresses may be called: ``"allow"``, ``"deny"``, or
+    ``"auto"`` (the default), which denies them on a process reachable from other hosts (see
+    ``Settings.listening_on``)."""
 
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    internal: str = "auto"
 
     @classmethod
     def parse(cls, section: Mapping[str, Any]) -> HttpSettings:
-        unknown = set(section) - {"allow", "deny"}
+        unknown = set(section) - {"allow", "deny", "internal"}
         if unknown:
-            raise SettingsError(f"[http] takes allow and deny, not {', '.join(sorted(map(str, unknown)))}")
-        lists: dict[str, tuple[str, ...]] = {}
+            raise SettingsError(f"[http] takes allow, deny and internal, not {', '.join(sorted(map(str, unknown)))}")
+        lists: dict[str, Any] = {}
         for key in ("allow", "deny"):
             entries = section.get(key, [])
             if not isinstance(entries, (list, tuple)) or not all(isinstance(e, str) and e.strip() for e in entries):
@@ -199,7 +205,10 @@ class HttpSettings:
                     if "/" in entry or " " in entry.strip():
                         raise SettingsError(f"[http] {key}: {entry!r} is neither a host name nor a CIDR range") from None
             lists[key] = tuple(entries)
-        return cls(**lists)
+        internal = section.get("internal", "auto")
+        if internal not in ("auto", "allow", "deny"):
+            raise SettingsError(f"[http] internal must be \"auto\", \"allow\" or \"deny\", got {_describe(internal)}")
+        return cls(**lists, internal=internal)
 
 
 @dataclass(frozen=True)
@@ -246,6 +255,8 @@ class Settings:
     oss_buckets: Mapping[str, str] = field(default_factory=lambda: _frozen({}))  # bucket name → directory
     access_keys: Mapping[str, str] = field(default_factory=lambda: _frozen({}), repr=False)  # id → secret
     dispatch_threads: int = 64  # threads running integrations (outbox commands)
+    # [dispatch]: tasks of one integration (action prefix "HTTP", or a whole action) run at once
+    dispatch_limits: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
     log_format: str = "text"  # "text" or "json"
 
     # -- building --------------------------------------------------------------------------------------
@@ -300,12 +311,22 @@ class Settings:
                    oss_buckets=_frozen(buckets), access_keys=_frozen(_access_keys(config, env)),
                    dispatch_threads=(64 if dispatch_threads is None else
                                      _number("runtime", "dispatch_threads", dispatch_threads, integer=True, low=1)),
+                   dispatch_limits=_frozen(_dispatch_limits(_table(config, "dispatch"))),
                    log_format=format_)
 
     def with_function_env(self, env: Mapping[str, str]) -> Settings:
         """A copy whose functions also get ``env`` (e.g. the API endpoint, once it is chosen)."""
         merged = {**self.functions.env, **_text_map("function environment", env)}
         return replace(self, functions=replace(self.functions, env=_frozen(merged)))
+
+    def listening_on(self, host: str | None) -> Settings:
+        """A copy with ``[http] internal = "auto"`` decided for a process whose API listens on
+        ``host``: internal addresses are denied unless it listens on loopback only. ``None``: a
+        worker, which runs flows submitted through API nodes anywhere, so it denies them."""
+        if self.http.internal != "auto":
+            return self
+        local = host is not None and _is_loopback(host)
+        return replace(self, http=replace(self.http, internal="allow" if local else "deny"))
 
     def with_store_url(self, url: str) -> Settings:
         return replace(self, store=replace(self.store, url=url))
@@ -318,6 +339,26 @@ class Settings:
     def first_key(self) -> tuple[str, str] | None:
         """The key pair handed to functions that call back."""
         return next(iter(self.access_keys.items()), None)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _dispatch_limits(section: Mapping[str, Any]) -> dict[str, int]:
+    """``[dispatch] HTTP = 16``: a name is an action's prefix (``HTTP``, ``FC``) or a whole action
+    (``"HTTP:Request"``); the value how many of its tasks run at once (the rest wait in the outbox)."""
+    limits = {}
+    for name, value in section.items():
+        if not isinstance(name, str) or not name or name.strip() != name:
+            raise SettingsError(f"[dispatch] {name!r} is not an action or action prefix")
+        limits[name] = int(_number("dispatch", name, value, integer=True, low=1, high=10_000))
+    return limits
 
 
 def _text_map(what: str, values: Mapping[str, Any]) -> dict[str, str]:

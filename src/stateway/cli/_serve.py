@@ -45,7 +45,7 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
 
     _logging.configure(log_format)
     settings = load_settings(config_path, store_url=store_url, data_dir=data_dir, functions_dir=functions_dir,
-                             oss_buckets=bucket_options(oss_buckets), log_format=log_format)
+                             oss_buckets=bucket_options(oss_buckets), log_format=log_format).listening_on(host)
     if not _port_free(host, port):
         raise click.UsageError(f"--port {port}: the port is taken on {host}")
     keys = dict(settings.access_keys)

@@ -25,7 +25,7 @@ from stateway.cli._stores import build_node, load_settings, store_option
 def worker_command(store_url: str | None, functions_dir: str | None, config_path: str | None,
                    endpoint: str | None, metrics_port: int | None, metrics_host: str) -> None:
     """Run executions from a shared store: claim due work, decide, dispatch. No API."""
-    settings = load_settings(config_path, store_url=store_url, functions_dir=functions_dir)
+    settings = load_settings(config_path, store_url=store_url, functions_dir=functions_dir).listening_on(None)
     if not settings.store.target:
         raise click.UsageError("a worker needs --store (or STATEWAY_STORE, or [store] url in --config)")
     environment = {}

@@ -1,106 +1,40 @@
 """HTTP:Request with httpx. In WaitForCustomCallback the token travels in a request header.
 
 The response body is streamed and refused once it passes the data limit (``[limits]
-payload_bytes``), so a huge response costs at most that much memory. Optional ``[http] allow`` and
-``deny`` lists (host names, ``*.suffix`` patterns, IP addresses and CIDR ranges) say which hosts a
-flow may call; see docs/api.md for what they do and do not protect against.
+payload_bytes``), so a huge response costs at most that much memory. The task's ``timeout`` is a
+deadline for the whole request, from the name lookup to the last byte, so a server that drips its
+answer cannot hold a task longer. ``[http] allow``, ``deny`` and ``internal`` say which hosts a flow
+may call (``_http_guard.py``); see docs/api.md for what they do and do not protect against.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import ipaddress
 import json
-import socket
 import threading
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from stateway.integrations._http_guard import HostRules, PinnedBackend, resolve
 from stateway.runtime._context import IntegrationContext
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
-from stateway.settings import HttpSettings
 
 TOKEN_HEADER = "X-FnF-Http-Callback-Task-Token"
 DEFAULT_TIMEOUT = 60.0
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True)
-class HostRules:
-    """``[http] allow``/``deny``: a host is refused if it matches deny, or if allow is given and it
-    does not match allow. A name matches by pattern; an address (the URL's, or each one the name
-    resolves to) by network. With an allow list, every resolved address must be allowed."""
-
-    allow_names: tuple[str, ...] = ()
-    allow_networks: tuple[Network, ...] = ()
-    deny_names: tuple[str, ...] = ()
-    deny_networks: tuple[Network, ...] = ()
-
-    @classmethod
-    def parse(cls, config: dict[str, Any] | None) -> HostRules:
-        config = config or {}
-        unknown = set(config) - {"allow", "deny"}
-        if unknown:
-            raise ValueError(f"[http] takes allow and deny, not {', '.join(sorted(unknown))}")
-        parts: dict[str, tuple[list[str], list[Network]]] = {}
-        for key in ("allow", "deny"):
-            entries = config.get(key, [])
-            if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
-                raise ValueError(f"[http] {key} must be a list of host names, addresses or CIDR ranges")
-            names: list[str] = []
-            networks: list[Network] = []
-            for entry in entries:
-                try:
-                    networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-                except ValueError:
-                    if "/" in entry or " " in entry.strip():
-                        raise ValueError(f"[http] {key}: {entry!r} is neither a host name nor a CIDR range") from None
-                    names.append(entry.strip().lower().rstrip("."))
-            parts[key] = (names, networks)
-        return cls(tuple(parts["allow"][0]), tuple(parts["allow"][1]), tuple(parts["deny"][0]),
-                   tuple(parts["deny"][1]))
-
-    @classmethod
-    def of(cls, settings: HttpSettings) -> HostRules:
-        """The rules of ``[http]`` as loaded (already checked) into the settings."""
-        return cls.parse({"allow": list(settings.allow), "deny": list(settings.deny)})
-
-    @property
-    def active(self) -> bool:
-        return bool(self.allow_names or self.allow_networks or self.deny_names or self.deny_networks)
-
-    @staticmethod
-    def _name_in(host: str, patterns: tuple[str, ...]) -> bool:
-        return any(fnmatch.fnmatchcase(host, p) for p in patterns)
-
-    def refusal(self, host: str, addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> str | None:
-        """Why ``host`` (resolving to ``addresses``) may not be called, or None."""
-        host = host.lower().rstrip(".")
-        if self._name_in(host, self.deny_names):
-            return f"the host {host} is denied by [http] deny"
-        for address in addresses:
-            if any(address in n for n in self.deny_networks):
-                return f"the host {host} ({address}) is denied by [http] deny"
-        if not (self.allow_names or self.allow_networks) or self._name_in(host, self.allow_names):
-            return None
-        for address in addresses:
-            if not any(address in n for n in self.allow_networks):
-                return f"the host {host} ({address}) is not in [http] allow"
-        return None if addresses else f"the host {host} is not in [http] allow"
-
-
-async def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+def _transport(backend: PinnedBackend) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, connecting through ``backend``. httpx has no public way to hand its
+    connection pool a network backend, so it is set on the pool (checked, to fail loudly if that
+    pool ever changes shape)."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    pool = transport._pool
+    if not hasattr(pool, "_network_backend"):
+        raise RuntimeError("this httpx has no connection pool network backend to pin addresses with")
+    pool._network_backend = backend
+    return transport
 
 
 class HttpRequest(Integration):
@@ -139,17 +73,17 @@ class HttpRequest(Integration):
         rules = self.rules()
 
         async def send() -> tuple[httpx.Response, bytes]:
-            if rules.active:
-                parts = urlsplit(url)
-                host = parts.hostname or ""
-                try:
-                    addresses = await _addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
-                except OSError as exc:
-                    raise IntegrationError("HTTP.ConnectionError", f"{method} {url}: {exc}") from None
-                why = rules.refusal(host, addresses)
-                if why is not None:
-                    raise IntegrationError("HTTP.HostNotAllowed", f"{method} {url}: {why}")
-            async with httpx.AsyncClient(timeout=timeout) as client:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            try:
+                targets = await resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+            except (OSError, UnicodeError) as exc:
+                raise IntegrationError("HTTP.ConnectionError", f"{method} {url}: {exc}") from None
+            why = rules.refusal(host, [t.address for t in targets])
+            if why is not None:
+                raise IntegrationError("HTTP.HostNotAllowed", f"{method} {url}: {why}")
+            transport = _transport(PinnedBackend(host, targets))
+            async with httpx.AsyncClient(timeout=timeout, transport=transport, trust_env=False) as client:
                 async with client.stream(method, url, headers=headers, content=content) as response:
                     chunks: list[bytes] = []
                     size = 0
@@ -161,16 +95,20 @@ class HttpRequest(Integration):
                         chunks.append(chunk)
                     return response, b"".join(chunks)
 
+        async def within_deadline() -> tuple[httpx.Response, bytes]:
+            async with asyncio.timeout(timeout):  # httpx's own timeouts bound each read, not the whole
+                return await send()
+
         loop = asyncio.new_event_loop()
-        task = loop.create_task(send())
+        task = loop.create_task(within_deadline())
         with self._lock:
             self._inflight[call.key] = (loop, task)
         try:
             response, data = loop.run_until_complete(task)
         except asyncio.CancelledError:
             raise IntegrationError("FnF.TaskCancelled", f"{method} {url} was aborted by a cancel") from None
-        except httpx.TimeoutException:
-            raise IntegrationError("HTTP.Timeout", f"{method} {url} did not answer within {timeout:g}s") from None
+        except (httpx.TimeoutException, TimeoutError):
+            raise IntegrationError("HTTP.Timeout", f"{method} {url} did not complete within {timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise IntegrationError("HTTP.ConnectionError", f"{method} {url}: {exc}") from None
         finally:
