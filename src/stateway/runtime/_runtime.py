@@ -34,6 +34,7 @@ from stateway.runtime import _metrics as metrics
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._context import RuntimeContext
 from stateway.runtime._cron import Cron
+from stateway.runtime._dispatch_limits import DispatchLimits
 from stateway.runtime._fairness import DECISION_SECONDS, Turns, is_transient, poison_decision
 from stateway.runtime._leases import LeaseKeeper, new_owner_id
 from stateway.runtime._outcomes import (
@@ -106,6 +107,8 @@ class Runtime:
         self.context = RuntimeContext(self)
         self.registry = registry or IntegrationRegistry.default()
         self.registry.bind(self.context)
+        if dispatch is None:  # each integration its own bounded pool: a slow one cannot hold the others' threads
+            self._pool = DispatchLimits.for_runtime(self._pool, self.settings, self.registry)
         if store.shared:
             store.subscribe(self._on_notice)
 
