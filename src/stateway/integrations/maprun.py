@@ -87,7 +87,9 @@ class MapRun(Integration):
 
     def _read(self, p: dict[str, Any]) -> tuple[list[Any], list[int]]:
         build = p["build"]
-        items = read_items(p["reader"], self._buckets())
+        # stops reading at MaxItems, or past the item limit (then fails): memory is bounded by the limit
+        items = read_items(p["reader"], self._buckets(), max_items=build.get("maxItems"),
+                           item_limit=build["itemLimit"])
         template = compile_template(build["itemConstructor"]) if build.get("itemConstructor") else None
 
         def construct(item: Any) -> Any:
