@@ -271,6 +271,12 @@ def markdown(results: dict[str, Any]) -> str:
                  f"| fairness: the same while {fair['loopers']} executions loop endlessly | "
                  f"p50 {fair['loaded_p50_ms']:.2f} ms | p99 {fair['loaded_p99_ms']:.2f} ms | "
                  f"peak RSS {fair['peak_rss_mib']:.0f} MiB |\n")
+    slow = results.get("slowhttp")
+    if slow:
+        text += (f"| isolation: one-step function executions, quiet ({slow['samples']} runs) | "
+                 f"p50 {slow['quiet_p50_ms']:.2f} ms | | |\n"
+                 f"| isolation: the same while {slow['slow_tasks']} HTTP tasks drip a byte a second | "
+                 f"p50 {slow['loaded_p50_ms']:.2f} ms | {slow['slow_tasks_held']} requests held | |\n")
     run = results.get("run")
     if run:
         text += (f"| `stateway run`, whole process, {run['transitions']:,} transitions, output to a pipe | "
