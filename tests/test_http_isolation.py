@@ -6,6 +6,7 @@ request (issue 20 §1)."""
 from __future__ import annotations
 
 import ipaddress
+import shutil
 import socket
 import time
 
@@ -152,3 +153,57 @@ def test_timeout_is_a_deadline_for_the_whole_request(memory_runtime, server):
     # one byte a second would hold it 600 s; each read alone is well within 2 s
     assert took < 40, took
     assert "within 2s" in row.cause
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_a_pinned_https_request_keeps_its_name_for_sni_and_the_certificate(tmp_path, rebinding):
+    import asyncio
+    import ssl
+    import subprocess
+    import threading
+
+    import httpx
+
+    from stateway.integrations._http_guard import PinnedBackend, resolve
+    from stateway.integrations.http import _transport
+
+    name = "secure.rebind.test"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+                   check=True, capture_output=True)
+    seen: dict[str, str] = {}
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server_ctx.sni_callback = lambda sock, server_name, ctx: seen.__setitem__("sni", server_name)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += tls.recv(4096)
+            seen["host"] = next(line.split(":", 1)[1].strip() for line in request.decode().split("\r\n")
+                                if line.lower().startswith("host:"))
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    answers, asked = rebinding
+    answers[name] = ["127.0.0.1", "127.0.0.2"]
+
+    async def get() -> httpx.Response:
+        targets = await resolve(name, port)
+        transport = _transport(PinnedBackend(name, targets), verify=ssl.create_default_context(cafile=str(cert)))
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await client.get(f"https://{name}:{port}/")
+
+    try:
+        response = asyncio.run(get())
+    finally:
+        listener.close()
+    thread.join(10)
+    assert response.status_code == 200 and response.text == "ok"
+    assert seen == {"sni": name, "host": f"{name}:{port}"} and asked == [name]

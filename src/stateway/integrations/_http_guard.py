@@ -25,7 +25,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from httpcore import AnyIOBackend, AsyncNetworkBackend, AsyncNetworkStream, ConnectError
+from httpcore import AnyIOBackend, AsyncNetworkBackend, AsyncNetworkStream, ConnectError, ConnectTimeout
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -196,11 +196,14 @@ class PinnedBackend(AsyncNetworkBackend):
         if host.strip("[]").lower() != self.host:
             raise ConnectError(f"a connection to {host} was not checked against [http]")
         error: Exception | None = None
+        # an address that never answers leaves time for the next (a connect refused moves on at once)
+        each = timeout if timeout is None or len(self.targets) == 1 else max(timeout / len(self.targets),
+                                                                             min(timeout, 3.0))
         for target in self.targets:
             try:
-                return await self._inner.connect_tcp(target.connect, port, timeout=timeout,
+                return await self._inner.connect_tcp(target.connect, port, timeout=each,
                                                      local_address=local_address, socket_options=socket_options)
-            except ConnectError as exc:  # the next address, as a resolver-driven connect would
+            except (ConnectError, ConnectTimeout) as exc:  # the next address, as a resolver-driven connect would
                 error = exc
         raise error or ConnectError(f"{host}: no address to connect to")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from urllib.parse import urlsplit
 
@@ -25,11 +26,11 @@ TOKEN_HEADER = "X-FnF-Http-Callback-Task-Token"
 DEFAULT_TIMEOUT = 60.0
 
 
-def _transport(backend: PinnedBackend) -> httpx.AsyncHTTPTransport:
-    """httpx's transport, connecting through ``backend``. httpx has no public way to hand its
-    connection pool a network backend, so it is set on the pool (checked, to fail loudly if that
-    pool ever changes shape)."""
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
+def _transport(backend: PinnedBackend, verify: ssl.SSLContext | bool = True) -> httpx.AsyncHTTPTransport:
+    """httpx's transport, connecting through ``backend``; TLS checks the URL's host name (and sends
+    it as SNI) as usual. httpx has no public way to hand its connection pool a network backend, so
+    it is set on the pool (checked, to fail loudly if that pool ever changes shape)."""
+    transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
     pool = transport._pool
     if not hasattr(pool, "_network_backend"):
         raise RuntimeError("this httpx has no connection pool network backend to pin addresses with")
