@@ -207,3 +207,26 @@ def test_a_pinned_https_request_keeps_its_name_for_sni_and_the_certificate(tmp_p
     thread.join(10)
     assert response.status_code == 200 and response.text == "ok"
     assert seen == {"sni": name, "host": f"{name}:{port}"} and asked == [name]
+
+
+@pytest.mark.parametrize(("host", "internal"), [("0.0.0.0", "deny"), ("127.0.0.1", "allow")])
+def test_serve_decides_internal_by_its_listen_address(tmp_path, monkeypatch, host, internal):
+    from click.testing import CliRunner
+
+    from stateway.cli import _serve
+    from tests.conformance.harness import free_port
+
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def build_node(settings, **kwargs):
+        seen.append(settings.http.internal)
+        raise Built
+
+    monkeypatch.setattr(_serve, "build_node", build_node)
+    result = CliRunner().invoke(_serve.serve_command, ["--host", host, "--port", str(free_port()), "--data-dir",
+                                                       str(tmp_path)], env={"STATEWAY_ACCESS_KEYS": "k:s"})
+    assert isinstance(result.exception, Built), result.output
+    assert seen == [internal]
