@@ -181,20 +181,19 @@ async def resolve(host: str, port: int) -> list[Target]:
 
 
 class PinnedBackend(AsyncNetworkBackend):
-    """httpcore's network backend for one request: a connection to ``host`` goes to the addresses
-    that were checked, in order, and never looks the name up again. Any other host is refused (no
-    proxy and no redirect is followed, so none is expected)."""
+    """httpcore's network backend for one request (no proxy, no redirect): every connection goes to
+    the addresses that were checked, in order, and never looks a name up again. The host httpx
+    asks for is not used at all, so even a URL that httpx parsed differently from the check
+    cannot reach another address."""
 
     def __init__(self, host: str, targets: list[Target]) -> None:
-        self.host = host.strip("[]").lower()
+        self.host = host
         self.targets = targets
         self._inner = AnyIOBackend()
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: typing.Iterable[Any] | None = None) -> AsyncNetworkStream:
-        if host.strip("[]").lower() != self.host:
-            raise ConnectError(f"a connection to {host} was not checked against [http]")
         error: Exception | None = None
         # an address that never answers leaves time for the next (a connect refused moves on at once)
         each = timeout if timeout is None or len(self.targets) == 1 else max(timeout / len(self.targets),
