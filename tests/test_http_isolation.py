@@ -230,3 +230,9 @@ def test_serve_decides_internal_by_its_listen_address(tmp_path, monkeypatch, hos
                                                        str(tmp_path)], env={"STATEWAY_ACCESS_KEYS": "k:s"})
     assert isinstance(result.exception, Built), result.output
     assert seen == [internal]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "http://[::1/"])
+def test_a_url_that_cannot_be_sent_is_invalid_argument(memory_runtime, url):
+    row = call(memory_runtime(), url)
+    assert (row.status, row.error) == ("Failed", "FnF.InvalidArgument"), row

@@ -112,6 +112,8 @@ class HttpRequest(Integration):
             raise IntegrationError("HTTP.Timeout", f"{method} {url} did not complete within {timeout:g}s") from None
         except httpx.HTTPError as exc:
             raise IntegrationError("HTTP.ConnectionError", f"{method} {url}: {exc}") from None
+        except (httpx.InvalidURL, ValueError) as exc:  # a URL httpx cannot send (a bad port, host or character)
+            raise IntegrationError("FnF.InvalidArgument", f"HTTP:Request url {url!r}: {exc}") from None
         finally:
             with self._lock:
                 self._inflight.pop(call.key, None)
