@@ -38,7 +38,7 @@ def start(tmp_path, host: str, *extra: str) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise AssertionError(proc.communicate()[1])
+                raise AssertionError(proc.communicate()[1]) from None
             time.sleep(0.1)
 
 
