@@ -82,7 +82,9 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
         return dict(fresh.access_keys or DEV_CREDENTIALS), dict(fresh.access_policies)
     if api_only and not settings.store.shared:
         raise click.UsageError("--api-only needs a shared store: --store postgresql://...")
-    key_id, secret = next(iter(keys.items()))
+    # functions call back (ReportTask*) with it: a key without a policy if there is one
+    key_id, secret = next(((k, v) for k, v in keys.items() if keyring.policy(k).unrestricted),
+                          next(iter(keys.items())))
     endpoint = endpoint_of(host, port)
     # functions that call back learn where and how before anything is built
     settings = settings.with_function_env({"STATEWAY_ENDPOINT": endpoint, "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
