@@ -87,6 +87,28 @@ def test_trickling_headers_are_cut_off_and_a_normal_client_is_served(serve):
             sock.close()
 
 
+def test_a_trickling_body_is_cut_off(serve):
+    server = serve(header_timeout=5.0, body_timeout=1.0)
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 100000\r\n\r\nAction=")
+        began = time.monotonic()
+        while True:
+            try:
+                sock.sendall(b"x")
+            except OSError:
+                break
+            if closed(sock):
+                break
+            assert time.monotonic() - began < 20, "a trickling body outlived its deadline"
+            sock.setblocking(True)
+            time.sleep(0.2)
+        assert httpx.get(f"http://{server.endpoint}/healthz", timeout=10).status_code == 200
+    finally:
+        sock.close()
+
+
 def test_one_address_holds_at_most_its_cap_and_newcomers_still_get_in(serve):
     server = serve(header_timeout=60.0, per_client=20)
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(50)]

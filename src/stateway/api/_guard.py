@@ -4,8 +4,8 @@ request's headers, and a cap on the connections of one client address.
 uvicorn bounds the idle time between requests (``timeout_keep_alive``) but not the time a client
 takes to send its headers: 300 connections trickling a header byte every 5 s would hold 300
 descriptors for ever. Here a request's headers must be complete within ``header_timeout`` seconds
-of its first byte (of the connection's opening, for the first request), or the connection is
-closed. And one address holds at most ``per_client`` connections: a new one beyond the cap closes
+of its first byte (of the connection's opening, for the first request), and its body within
+``body_timeout`` seconds of its headers, or the connection is closed. And one address holds at most ``per_client`` connections: a new one beyond the cap closes
 that address's oldest connection that is not in the middle of a request (trickling headers, or
 idle), so a well-behaved client is served even next to a slow one from the same address; when all
 of them are busy with requests, the new connection is refused.
@@ -25,6 +25,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger("stateway.api")
 
 HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
+BODY_TIMEOUT = 60.0  # seconds from the end of the headers to the end of the body (1 MiB at 17 KB/s)
 IDLE_TIMEOUT = 600.0  # seconds between requests (the MNS SDK breaks on idle closes: mns.md §7)
 PER_CLIENT = 256  # connections of one client address (0: no cap); 200 long polls fit
 
@@ -32,6 +33,7 @@ PER_CLIENT = 256  # connections of one client address (0: no cap); 200 long poll
 @dataclass
 class ConnectionLimits:
     header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
     idle_timeout: float = IDLE_TIMEOUT
     per_client: int = PER_CLIENT
     # client address → its connections, oldest first
@@ -46,6 +48,7 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._address = ""
 
     # -- the cap per address -------------------------------------------------------------------------
@@ -95,6 +98,9 @@ class GuardedH11Protocol(H11Protocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
@@ -104,12 +110,28 @@ class GuardedH11Protocol(H11Protocol):
                       self.limits.header_timeout)
             self._close()
 
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        if self.conn.their_state is h11.SEND_BODY:
+            self.limits.closed_slow += 1
+            log.debug("closing a connection from %s: its request body took over %.0f s", self._address,
+                      self.limits.body_timeout)
+            self._close()
+
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:
             self._arm_header_timer()  # the first byte of a request (after an idle keep-alive wait)
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._disarm_header_timer()
+        state = self.conn.their_state
+        if state is not h11.IDLE and self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        if state is h11.SEND_BODY:
+            if self._body_timer is None and self.limits.body_timeout > 0:
+                self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_too_slow)
+        elif self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
 
 
 def protocol_class(limits: ConnectionLimits) -> type[GuardedH11Protocol]:

@@ -9,7 +9,14 @@ import click
 import uvicorn
 
 from stateway.api import DEV_CREDENTIALS, create_app
-from stateway.api._guard import HEADER_TIMEOUT, IDLE_TIMEOUT, PER_CLIENT, ConnectionLimits, uvicorn_options
+from stateway.api._guard import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    IDLE_TIMEOUT,
+    PER_CLIENT,
+    ConnectionLimits,
+    uvicorn_options,
+)
 from stateway.api._server import endpoint_of, port_free
 from stateway.cli._reload import on_sighup
 from stateway.cli._stores import build_node, load_settings
@@ -43,6 +50,8 @@ def is_loopback(host: str) -> bool:
 @click.option("--api-only", is_flag=True, help="serve the API only; workers (`stateway worker`) run the executions")
 @click.option("--header-timeout", default=HEADER_TIMEOUT, show_default=True, type=click.FloatRange(min=0.1),
               help="seconds a client has to send a request's headers, from its first byte")
+@click.option("--body-timeout", default=BODY_TIMEOUT, show_default=True, type=click.FloatRange(min=0.1),
+              help="seconds a client has to send a request's body, once its headers are in")
 @click.option("--idle-timeout", default=IDLE_TIMEOUT, show_default=True, type=click.FloatRange(min=1),
               help="seconds an idle keep-alive connection stays open (the MNS SDK needs minutes)")
 @click.option("--max-connections-per-client", "per_client", default=PER_CLIENT, show_default=True,
@@ -50,8 +59,8 @@ def is_loopback(host: str) -> bool:
                                                "behind a proxy, where every client has the proxy's address)")
 def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None, config_path: str | None,
                   oss_buckets: tuple[str, ...] = (), log_format: str = "text", store_url: str | None = None,
-                  api_only: bool = False, header_timeout: float = HEADER_TIMEOUT, idle_timeout: float = IDLE_TIMEOUT,
-                  per_client: int = PER_CLIENT) -> None:
+                  api_only: bool = False, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT,
+                  idle_timeout: float = IDLE_TIMEOUT, per_client: int = PER_CLIENT) -> None:
     """Serve CloudFlow's API (and the MNS queue API under /queues) backed by the embedded engine."""
     from stateway.cli import _logging
 
@@ -103,7 +112,8 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
                f"{'; API only' if api_only else ''})", err=True)
     click.echo(f"stateway: web console on http://{endpoint}/console/", err=True)
     try:
-        limits = ConnectionLimits(header_timeout=header_timeout, idle_timeout=idle_timeout, per_client=per_client)
+        limits = ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
+                                  per_client=per_client)
         uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", **uvicorn_options(limits))
     finally:
         node.close()
