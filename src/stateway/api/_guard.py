@@ -5,10 +5,11 @@ uvicorn bounds the idle time between requests (``timeout_keep_alive``) but not t
 takes to send its headers: 300 connections trickling a header byte every 5 s would hold 300
 descriptors for ever. Here a request's headers must be complete within ``header_timeout`` seconds
 of its first byte (of the connection's opening, for the first request), and its body within
-``body_timeout`` seconds of its headers, or the connection is closed. And one address holds at most ``per_client`` connections: a new one beyond the cap closes
-that address's oldest connection that is not in the middle of a request (trickling headers, or
-idle), so a well-behaved client is served even next to a slow one from the same address; when all
-of them are busy with requests, the new connection is refused.
+``body_timeout`` seconds of its headers, or the connection is closed. And one address holds at
+most ``per_client`` connections: a new one beyond the cap closes that address's oldest connection
+that is not in the middle of a request (trickling headers, or idle), so a well-behaved client is
+served even next to a slow one from the same address; when all of them are busy with requests, the
+new connection is refused.
 """
 
 from __future__ import annotations
