@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from stateway.policies import Policy
+from stateway.policies import AccessDenied, Policy
 from stateway.runtime import InvalidTaskToken
 
 if TYPE_CHECKING:
@@ -65,7 +65,9 @@ METHODS: dict[str, dict[str, tuple[str, str]]] = {
         "change_visibility": ("mns:ChangeMessageVisibility", QUEUE),
     },
 }
-_NAMES = {"flow_name", "name", "queue"}  # what the first argument is called, when passed by keyword
+# what the first argument is called, when passed by keyword; in this order, as a method may also
+# take a ``name`` that is not its flow's (executions.start(flow_name, input, name))
+_FIRST = ("flow_name", "queue", "token", "execution", "execution_id", "name")
 
 
 class _Guarded:
@@ -151,8 +153,7 @@ class ScopedStateway:
             return None  # the call itself says what is wrong with it
 
     def check(self, action: str, where: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        first = args[0] if args else next((kwargs[k] for k in _NAMES | {"token", "execution", "execution_id"}
-                                           if k in kwargs), None)
+        first = args[0] if args else next((kwargs[k] for k in _FIRST if k in kwargs), None)
         flow = queue = None
         if where == FLOW and isinstance(first, str):
             flow = first
@@ -164,6 +165,10 @@ class ScopedStateway:
             flow = getattr(first, "flow_name", None)
             if flow is None and isinstance(first, int):
                 flow = self.app.store.get_execution(first).flow_name
+        if where in (FLOW, EXECUTION) and flow is None and not self.policy.all_flows:
+            raise AccessDenied(action, "a flow it could not tell", self.key_id)  # unknown: not one it may see
+        if where == QUEUE and queue is None and not self.policy.all_queues:
+            raise AccessDenied(action, "a queue it could not tell", self.key_id)
         self.policy.check(action, flow=flow, queue=queue, key_id=self.key_id)
 
     def close(self) -> None:

@@ -212,7 +212,13 @@ class Console:
 
     # -- access --------------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        return RedirectResponse(f"{self.base(request)}/executions", status_code=303)
+        session = await run_in_threadpool(self.sessions.read, request.cookies.get(COOKIE))
+        policy = self.policy(session) if session is not None else None
+        # the first page the key may open (a key that only answers tasks lands on its tasks)
+        target = next((path for path, action in (("executions", "fnf:ListExecutions"), ("tasks", "fnf:ListOpenTasks"),
+                                                 ("flows", "fnf:ListFlows"), ("queues", "mns:ListQueue"))
+                       if policy is None or policy.allows(action)), "executions")
+        return RedirectResponse(f"{self.base(request)}/{target}", status_code=303)
 
     async def login(self, request: Request) -> Response:
         next_url = request.query_params.get("next", "")
