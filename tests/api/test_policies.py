@@ -309,3 +309,17 @@ def test_policy_settings_are_checked():
         with pytest.raises(SettingsError, match=message):
             Settings.from_config(config)
     assert json.dumps(ROLES)  # the roles are plain lists of patterns
+
+
+def test_patterns_match_whole_names_with_only_star_and_question_mark():
+    policy = Policy(allow=("fnf:describe*", "mns:?endMessage"), flows=("orders.eu", "a?c", "x*"))
+    assert policy.allows("fnf:DescribeFlow") and policy.allows("DescribeExecution"), "actions ignore case"
+    assert policy.allows("mns:SendMessage") and not policy.allows("mns:BatchSendMessage")
+    assert not policy.allows("fnf:ListFlows") and not policy.allows("fnf:XDescribeFlow")
+    assert policy.sees_flow("orders.eu") and not policy.sees_flow("ordersXeu"), "a dot is a dot"
+    assert policy.sees_flow("abc") and not policy.sees_flow("abbc") and policy.sees_flow("x")
+    assert not policy.sees_flow("X"), "flow names keep their case"
+    with pytest.raises(AccessDenied, match="fnf:ListFlows"):
+        policy.check("ListFlows", key_id="k")
+    nothing = Policy.parse({"allow": []})
+    assert not nothing.allows("fnf:DescribeFlow"), "an empty allow list allows nothing"

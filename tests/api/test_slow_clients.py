@@ -149,3 +149,25 @@ def test_serves_on_ipv6_loopback(serve):
     assert server.endpoint.startswith("[::1]:")
     response = httpx.get(f"http://{server.endpoint}/healthz", timeout=10)
     assert response.status_code == 200
+
+
+def test_at_the_cap_with_every_connection_busy_a_newcomer_is_refused(serve):
+    server = serve(header_timeout=60.0, body_timeout=60.0, per_client=2)
+    busy = []
+    try:
+        for _ in range(2):  # headers in, body still to come: in the middle of a request
+            sock = socket.create_connection(("127.0.0.1", server.port))
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            busy.append(sock)
+        deadline = time.monotonic() + 20
+        while len(server.limits.clients.get("127.0.0.1", {})) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        newcomer = socket.create_connection(("127.0.0.1", server.port))
+        newcomer.settimeout(20)
+        assert newcomer.recv(1) == b"", "a connection beyond the cap was kept"
+        newcomer.close()
+        assert server.limits.refused == 1 and not any(closed(s) for s in busy)
+    finally:
+        for sock in busy:
+            sock.close()

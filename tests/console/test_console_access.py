@@ -136,3 +136,16 @@ def test_a_key_limited_to_some_flows_sees_only_those(console):
     csrf = _csrf(user.get("/console/executions").text)
     assert user.post("/console/tasks/approve", data={"token": token, "output": "{}", "csrf": csrf}).status_code == 403
     assert console.runtime.store.find_execution("billing", "e1").status == "Running"
+
+
+def test_the_console_opens_on_the_first_page_the_key_may_see(console):
+    console.keyring.replace({**dict(console.keyring), "answerer": "a"},
+                            {**{k: console.keyring.policy(k) for k in console.keyring},
+                             "answerer": Policy(allow=("fnf:ListOpenTasks", "fnf:ReportTask*"))})
+    user = console()
+    sign_in(user, "answerer", "a")
+    landing = user.get("/console/")
+    assert landing.status_code == 303 and landing.headers["location"].endswith("/console/tasks")
+    tasks = user.get("/console/tasks")
+    assert tasks.status_code == 200 and "Approve" in tasks.text
+    assert user.get("/console/executions").status_code == 403
