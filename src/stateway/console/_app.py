@@ -295,12 +295,12 @@ class Console:
                            sync_result=sync_result)
 
     def start(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        self.allow(session, "fnf:StartExecution", flow=request.path_params["flow"])
+        self.allow(session, "fnf:DescribeFlow", flow=request.path_params["flow"])
         flow = self._flow(request.path_params["flow"])
         text, name = form.get("input", "").strip() or "{}", form.get("name", "").strip()
         express = flow["meta"].get("ExecutionMode") == "Express"
-        if express:
-            self.allow(session, "fnf:StartSyncExecution", flow=flow["name"])
+        # as the API: an Express flow runs with StartSyncExecution, a Standard one with StartExecution
+        self.allow(session, "fnf:StartSyncExecution" if express else "fnf:StartExecution", flow=flow["name"])
         executions = self.service.executions
         try:
             execution_input = json_object(text, "Input")
