@@ -150,12 +150,24 @@ def test_lists_show_a_limited_key_only_its_flows_and_tasks(server):
     assert {t["FlowName"] for t in call(server, ADMIN, "ListOpenTasks").json()["Tasks"]} == {"orders-eu", "billing"}
     described = call(server, "orders", "DescribeExecution", FlowName="orders-eu", ExecutionName="e1")
     assert described.status_code == 200 and described.json()["Status"] == "Running"
+    # the long polls run through the key's view of the services too
+    synced = call(server, "orders", "StartSyncExecution", FlowName="orders-eu")
+    assert 400 <= synced.status_code < 500 and synced.json()["Code"] != "AccessDenied", synced.text
+    missing = call(server, "orders", "StopExecution", FlowName="orders-us", ExecutionName="nope")
+    assert missing.status_code == 404 and missing.json()["Code"] == "ExecutionNotExists", missing.text
 
 
 def test_a_task_token_of_another_flow_is_refused_and_the_task_stays_open(server):
     token = token_of(server, "billing")
     assert_denied(call(server, "orders", "ReportTaskSucceeded", TaskToken=token, Output="{}"), "ReportTaskSucceeded")
     assert any(t["token"] == token for t in server.runtime.store.open_tasks_of("billing"))
+
+
+def test_a_callback_token_of_another_flow_cannot_be_handed_to_a_child(server):
+    token = token_of(server, "billing")
+    refused = call(server, "orders", "StartExecution", FlowName="orders-us", CallbackFnFTaskToken=token)
+    assert_denied(refused, "StartExecution")
+    assert "billing" in refused.json()["Message"]
 
 
 def test_the_official_sdk_gets_access_denied(server):

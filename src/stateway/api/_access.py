@@ -40,6 +40,12 @@ def authorize(service: CloudFlowService, policy: Policy, key_id: str, action: st
         return service
     scoped = ScopedStateway(service.app, policy, key_id, checks_actions=False)
     policy.check(qualified(action), flow=flow_of(action, params, scoped), key_id=key_id)
+    for name, value in params.items():
+        # a token handed on (StartExecution's CallbackFnFTaskToken) answers that task later: its flow too
+        if name.endswith("TaskToken") and name != "TaskToken" and value:
+            other = scoped.flow_of_token(value)
+            if other is not None:
+                policy.check(qualified(action), flow=other, key_id=key_id)
     view = copy.copy(service)
     view.app = scoped  # type: ignore[assignment]
     return view

@@ -170,6 +170,9 @@ class ScopedStateway:
         if where == QUEUE and queue is None and not self.policy.all_queues:
             raise AccessDenied(action, "a queue it could not tell", self.key_id)
         self.policy.check(action, flow=flow, queue=queue, key_id=self.key_id)
+        handed_on = kwargs.get("callback_token")  # the child's end answers that task: its flow too
+        if handed_on and (other := self.flow_of_token(handed_on)) is not None:
+            self.policy.check(action, flow=other, key_id=self.key_id)
 
     def close(self) -> None:
         """The services belong to the unscoped ``Stateway``; closing a view closes nothing."""
