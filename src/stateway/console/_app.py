@@ -409,7 +409,9 @@ class Console:
                     if policy.sees_flow(c["flow_name"])]
         total = self.store.history_count(row.id)
         page = min(_int(request.query_params.get("page"), 1), max(1, -(-total // HISTORY_PAGE)))
-        events = self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+        # the event list is GetExecutionHistory's; the graph and timeline, DescribeExecution's
+        events = (self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+                  if policy.allows("fnf:GetExecutionHistory") else [])
         for event in events:
             text = _pretty(_detail(event["EventDetail"]), DETAIL_CHARS)
             event["pretty"] = text
