@@ -15,7 +15,7 @@ The config file's sections::
     [dispatch]     <action prefix or action> = <how many of its tasks run at once>
     [oss_buckets]  <bucket name> = "<directory>"
     [functions.<name>]  url | command | file, timeout
-    [[access_keys]]     id, secret
+    [[access_keys]]     id, secret; role, allow, flows, queues (stateway.policies)
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any
 
 from stateway.engine import DEFAULT_LIMITS
+from stateway.policies import POLICY_FIELDS, Keyring, Policy
 
 # the engine's own defaults for the limits it reads with a fallback (older dialect, distributed Map)
 _V1_STEP_BYTES = 32 * 1024
@@ -254,6 +255,7 @@ class Settings:
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oss_buckets: Mapping[str, str] = field(default_factory=lambda: _frozen({}))  # bucket name → directory
     access_keys: Mapping[str, str] = field(default_factory=lambda: _frozen({}), repr=False)  # id → secret
+    access_policies: Mapping[str, Policy] = field(default_factory=lambda: _frozen({}))  # id → policy, when limited
     dispatch_threads: int = 64  # threads running integrations (outbox commands)
     # [dispatch]: tasks of one integration (action prefix "HTTP", or a whole action) run at once
     dispatch_limits: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
@@ -309,6 +311,7 @@ class Settings:
                    express=ExpressSettings.parse(_table(config, "express")),
                    http=HttpSettings.parse(_table(config, "http")), functions=functions,
                    oss_buckets=_frozen(buckets), access_keys=_frozen(_access_keys(config, env)),
+                   access_policies=_frozen(_access_policies(config)),
                    dispatch_threads=(64 if dispatch_threads is None else
                                      _number("runtime", "dispatch_threads", dispatch_threads, integer=True, low=1)),
                    dispatch_limits=_frozen(_dispatch_limits(_table(config, "dispatch"))),
@@ -334,6 +337,10 @@ class Settings:
     def with_functions_dir(self, directory: str | os.PathLike[str] | None) -> Settings:
         return replace(self, functions=replace(self.functions,
                                                directory=None if directory is None else os.fspath(directory)))
+
+    def keyring(self) -> Keyring:
+        """The access keys with their policies, as the server holds them (and reloads them)."""
+        return Keyring(self.access_keys, self.access_policies)
 
     @property
     def first_key(self) -> tuple[str, str] | None:
@@ -365,6 +372,26 @@ def _text_map(what: str, values: Mapping[str, Any]) -> dict[str, str]:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
         raise SettingsError(f"the {what} maps names to text")
     return dict(values)
+
+
+def _access_policies(config: Mapping[str, Any]) -> dict[str, Policy]:
+    """The policy of each ``[[access_keys]]`` entry that has one (docs/api.md, "Access policies")."""
+    policies = {}
+    for entry in config.get("access_keys", []) if isinstance(config.get("access_keys"), list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        where = f"[[access_keys]] {entry.get('id')!r}:"
+        # a misspelt "allow" must not leave the key with every right
+        unknown = set(entry) - {"id", "secret", *POLICY_FIELDS}
+        if unknown:
+            raise SettingsError(f"{where} unknown field(s) {', '.join(sorted(map(str, unknown)))} (known: id, "
+                                f"secret, {', '.join(POLICY_FIELDS)})")
+        if any(name in entry for name in POLICY_FIELDS):
+            try:
+                policies[str(entry.get("id"))] = Policy.parse(entry, where)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
+    return policies
 
 
 def _access_keys(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:

@@ -13,6 +13,7 @@ import pytest
 from tests.conformance.harness import free_port
 
 KEY_ID, SECRET = "consoleAK", "consoleSecret"
+VIEWER_ID, VIEWER_SECRET = "viewerAK", "viewerSecret"  # a read-only key (role = "readonly")
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "console"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -24,14 +25,16 @@ def console_server(tmp_path_factory):
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(proxy, None)
     from stateway.api import BackgroundServer, create_app
+    from stateway.policies import Keyring, Policy
     from stateway.runtime import Runtime
     from stateway.store import SQLiteStore
 
     tmp = tmp_path_factory.mktemp("console")
     port = free_port()
     runtime = Runtime(SQLiteStore(str(tmp / "console.db"))).start()
-    credentials = {KEY_ID: SECRET}
-    app = create_app(runtime, credentials, f"127.0.0.1:{port}")
+    credentials = {KEY_ID: SECRET, VIEWER_ID: VIEWER_SECRET}
+    keyring = Keyring(credentials, {VIEWER_ID: Policy.parse({"role": "readonly"})})
+    app = create_app(runtime, keyring, f"127.0.0.1:{port}")
     server = BackgroundServer(app, "127.0.0.1", port).start()
     server.runtime = runtime
     server.credentials = credentials
@@ -88,10 +91,10 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
 
-def login(page, server, next_path: str = "/executions") -> None:
+def login(page, server, next_path: str = "/executions", key: str = KEY_ID, secret: str = SECRET) -> None:
     page.goto(server.base + next_path)
-    page.get_by_label("Access key id").fill(KEY_ID)
-    page.get_by_label("Access key secret").fill(SECRET)
+    page.get_by_label("Access key id").fill(key)
+    page.get_by_label("Access key secret").fill(secret)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(re.escape(server.base + next_path.split("?")[0]) + r".*"))
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from stateway.api._access import authorize
 from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._body import parse_form, read_body
 from stateway.api._maprun import MAP_RUN_ACTIONS
@@ -27,6 +28,7 @@ from stateway.api._mns import QueueApi, mns_error
 from stateway.api._ops import ops_routes
 from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.api._versions import VERSION_ACTIONS
+from stateway.policies import AccessDenied, Keyring
 from stateway.runtime import InvalidArgument, InvalidTaskToken, Runtime, TaskAlreadyCompleted
 from stateway.runtime import _metrics as metrics
 
@@ -66,26 +68,30 @@ def _no_route(request: Request, exc: Exception) -> Response:
 
 
 def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str = "") -> Starlette:
-    checker = SignatureChecker(credentials, runtime.store)
+    """``credentials``: id → secret, or a ``Keyring`` (keys with their policies, reloadable)."""
+    keyring = Keyring.of(credentials)
+    checker = SignatureChecker(keyring, runtime.store)
     service = CloudFlowService(runtime, endpoint)  # builds the application services (stateway.app)
-    queues = QueueApi(service.app.queues, checker)
+    queues = QueueApi(service.app, checker, keyring)
 
     def checked(method: str, query: dict[str, str], form: dict[str, str], headers: dict[str, str],
-                body: bytes, params: dict[str, str]) -> dict[str, Any] | None:
-        """Signature, version, and the action itself when it is not a long poll (None then)."""
-        checker.check_rpc(method, query, form, headers, body)
+                body: bytes, params: dict[str, str]) -> tuple[dict[str, Any] | None, CloudFlowService]:
+        """Signature, version, access, and the action itself when it is not a long poll (None then);
+        and the service the action runs on (the key's view)."""
+        key_id = checker.check_rpc(method, query, form, headers, body)
         action = params.get("Action") or headers.get("x-acs-action", "")
         version = params.get("Version") or headers.get("x-acs-version", "")
         if version and version != API_VERSION:
             raise ApiError(400, "APIVersionNotSupported", f"Version {version[:64]!r} is not supported; use "
                            f"{API_VERSION}")
-        if action in ASYNC_ACTIONS:
-            return None
         handler = VERSION_ACTIONS.get(action) or MAP_RUN_ACTIONS.get(action) or ACTIONS.get(action)
-        if handler is None:
+        if handler is None and action not in ASYNC_ACTIONS:
             detail = "is not supported yet" if action in NOT_YET else "is not supported"
             raise ApiError(400, "ActionNotSupported", f"the action {action[:64]!r} {detail}")
-        return handler(service, params)
+        view = authorize(service, keyring.policy(key_id), key_id, action, params)
+        if action in ASYNC_ACTIONS:
+            return None, view
+        return handler(view, params), view
 
     async def rpc(request: Request) -> JSONResponse:
         request_id = str(uuid.uuid4()).upper()
@@ -98,15 +104,17 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
             headers = {k.lower(): v for k, v in request.headers.items()}
             params = {**query, **form}
             began = time.monotonic()
-            result = await run_in_threadpool(checked, request.method, query, form, headers, body, params)
+            result, view = await run_in_threadpool(checked, request.method, query, form, headers, body, params)
             action = params.get("Action") or headers.get("x-acs-action", "")
             if result is None:
-                result = await ASYNC_ACTIONS[action](service, params)
+                result = await ASYNC_ACTIONS[action](view, params)
             metrics.API_SECONDS.labels(action).observe(time.monotonic() - began)
             result["RequestId"] = request_id
             return JSONResponse(result, headers={"x-acs-request-id": request_id})
         except ProtocolError as exc:
             return _error(exc.status, exc.code, exc.message, request_id)
+        except AccessDenied as exc:
+            return _error(403, exc.code, str(exc), request_id)
         except (InvalidTaskToken, InvalidArgument) as exc:
             return _error(400, "InvalidArgument", str(exc), request_id)
         except TaskAlreadyCompleted as exc:
@@ -121,9 +129,10 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
     from stateway.console import create_console
 
     app = Starlette(routes=[Route("/", rpc, methods=["GET", "POST"]), *queues.routes(), *ops_routes(runtime),
-                            Mount("/console", app=create_console(service.app, credentials))],
+                            Mount("/console", app=create_console(service.app, keyring))],
                     exception_handlers={404: _no_route, 405: _no_route})
     app.state.service = service
     app.state.queues = queues
     app.state.app = service.app
+    app.state.keyring = keyring
     return app

@@ -16,8 +16,10 @@ from starlette.routing import Route
 
 from stateway.api._body import read_body
 from stateway.api._signature import ProtocolError, SignatureChecker
+from stateway.app import Stateway
 from stateway.app.errors import MessageNotExists, QueueAlreadyExists, QueueNotExists, ReceiptHandleError
 from stateway.app.queues import ATTRIBUTE_RANGES, QUEUE_NAME, InvalidQueueName, Message, Queues, bounded_int
+from stateway.policies import UNRESTRICTED, AccessDenied, Keyring, Policy
 from stateway.runtime import InvalidArgument
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
@@ -115,9 +117,10 @@ def _query(request: Request) -> dict[str, str]:
 class QueueApi:
     """The MNS wire format over ``app.queues``: parse the request, call the service, write the XML."""
 
-    def __init__(self, queues: Queues, checker: SignatureChecker) -> None:
-        self.queues = queues
+    def __init__(self, app: Stateway | Queues, checker: SignatureChecker, keyring: Keyring | None = None) -> None:
+        self.queues: Queues = app.queues if isinstance(app, Stateway) else app
         self.checker = checker
+        self.keyring = keyring if keyring is not None else Keyring.of(checker.credentials)
 
     @property
     def recheck_seconds(self) -> float:
@@ -150,6 +153,8 @@ class QueueApi:
             return outcome
         except ProtocolError as exc:
             return _error(exc, request_id)
+        except AccessDenied as exc:
+            return _error(MnsError(403, exc.code, str(exc)), request_id)
         except Exception as exc:  # never an unparseable error: the SDK needs <Error>
             try:
                 return _error(_mns(exc), request_id)
@@ -161,13 +166,18 @@ class QueueApi:
         if request.scope["query_string"]:
             target += "?" + request.scope["query_string"].decode("latin-1")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        self.checker.check_mns(request.method, target, headers, body)
+        key_id = self.checker.check_mns(request.method, target, headers, body)
+        policy = self.keyring.policy(key_id)
         queue = request.path_params.get("queue")
         if queue is None:
-            return self.list_queues(request, headers, request_id)
+            policy.check("mns:ListQueue", key_id=key_id)
+            return self.list_queues(request, headers, request_id, policy)
         if not QUEUE_NAME.fullmatch(queue):
             raise MnsError(400, "InvalidQueueName", f"The queue name {queue[:128]!r} is not valid.")
         query = _query(request)
+        if not policy.unrestricted:
+            policy.check(f"mns:{operation(request.method, request.url.path, query, body)}", queue=queue,
+                         key_id=key_id)
         if not request.url.path.endswith("/messages"):
             return self.queue_operation(request.method, queue, query, body, request, request_id)
         self.queues.get(queue)
@@ -216,10 +226,12 @@ class QueueApi:
             ("InactiveMessages", info["inactive"]), ("DelayMessages", info["delayed"]),
             ("LoggingEnabled", "True" if a.get("LoggingEnabled") else "False")]), 200, request_id)
 
-    def list_queues(self, request: Request, headers: dict[str, str], request_id: str) -> Response:
+    def list_queues(self, request: Request, headers: dict[str, str], request_id: str,
+                    policy: Policy = UNRESTRICTED) -> Response:
         prefix = headers.get("x-mns-prefix", "")
         limit = _int(headers.get("x-mns-ret-number", "1000"), "x-mns-ret-number", 1, 1000, "")
-        names = [q["name"] for q in self.queues.list(prefix, headers.get("x-mns-marker", ""))]
+        names = [q["name"] for q in self.queues.list(prefix, headers.get("x-mns-marker", ""))
+                 if policy.sees_queue(q["name"])]
         base = f"{request.url.scheme}://{request.url.netloc}/queues/"
         body = "".join(f"<Queue><QueueURL>{escape(base + n)}</QueueURL></Queue>" for n in names[:limit])
         if len(names) > limit:
@@ -327,6 +339,22 @@ class QueueApi:
         new_handle, visible_at = self.queues.change_visibility(queue, handle, seconds)
         return _xml("ChangeVisibility", _elements([("ReceiptHandle", new_handle),
                                                    ("NextVisibleTime", int(visible_at * 1000))]), 200, request_id)
+
+
+def operation(method: str, path: str, query: dict[str, str], body: bytes) -> str:
+    """The MNS operation a request on a queue is, by MNS's own name for it (its RAM action)."""
+    if not path.endswith("/messages"):
+        if method == "PUT":
+            return "SetQueueAttributes" if query.get("metaoverride", "").lower() == "true" else "CreateQueue"
+        return {"DELETE": "DeleteQueue"}.get(method, "GetQueueAttributes")
+    if method == "POST":
+        return "BatchSendMessage" if _parse(body).tag == "Messages" else "SendMessage"
+    if method == "GET":
+        verb = "PeekMessage" if query.get("peekonly", "").lower() == "true" else "ReceiveMessage"
+        return f"Batch{verb}" if "numofmessages" in query else verb
+    if method == "DELETE":
+        return "DeleteMessage" if "receipthandle" in query else "BatchDeleteMessage"
+    return "ChangeMessageVisibility"
 
 
 def _md5(text: str) -> str:

@@ -1,4 +1,5 @@
-"""uvicorn in a background thread, for ``stateway run`` and for tests."""
+"""uvicorn in a background thread, for ``stateway run`` and for tests; and what ``serve`` shares
+with it: the guarded protocol (``_guard``), IPv4 and IPv6 addresses."""
 
 from __future__ import annotations
 
@@ -9,23 +10,56 @@ import time
 import uvicorn
 from starlette.applications import Starlette
 
+from stateway.api._guard import ConnectionLimits, uvicorn_options
+
+
+def family(host: str) -> socket.AddressFamily:
+    """The address family of a host to listen on: IPv6 for an address with a colon (``::1``, ``::``)."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def endpoint_of(host: str, port: int) -> str:
+    """``host:port`` as a client writes it: IPv6 addresses in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(family(host)) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether ``port`` can be listened on at ``host`` (as uvicorn will: SO_REUSEADDR)."""
+    try:
+        probe = socket.socket(family(host))
+    except OSError:  # no IPv6 on this machine: let the bind below say so
+        return True
+    with probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
 
 class BackgroundServer:
-    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0,
+                 limits: ConnectionLimits | None = None) -> None:
         if port == 0:
-            with socket.socket() as probe:
-                probe.bind((host, 0))
-                port = probe.getsockname()[1]
+            port = free_port(host)
         self.host = host
         self.port = port
+        self.limits = limits or ConnectionLimits()
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                timeout_keep_alive=600)  # the MNS SDK breaks on idle closes (mns.md §7)
+                                **uvicorn_options(self.limits))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="stateway-http", daemon=True)
 
     @property
     def endpoint(self) -> str:
-        return f"{self.host}:{self.port}"
+        return endpoint_of(self.host, self.port)
 
     def start(self) -> BackgroundServer:
         self.thread.start()

@@ -101,7 +101,7 @@ class SignatureChecker:
         for key_id, secret in credentials.items():
             if not key_id or not key_id.strip() or not secret:
                 raise ValueError("an access key needs a non-empty id and secret")
-        self.credentials = dict(credentials)
+        self.credentials = credentials  # live: a Keyring reloaded on SIGHUP takes effect at once
         self.nonces: NonceStore = nonces if nonces is not None else MemoryNonces()
 
     def _secret(self, key_id: str | None, code: str = "InvalidAccessKeyID") -> str:

@@ -3,9 +3,11 @@ Python programs use them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stateway.app._scoped import ScopedStateway
 from stateway.app._waits import Waiters
 from stateway.app.executions import EXPRESS_KEEP, EXPRESS_KEEP_SECONDS, Executions
 from stateway.app.flows import Flows
@@ -13,6 +15,7 @@ from stateway.app.maprun import MapRuns
 from stateway.app.queues import Queues
 from stateway.app.schedules import Schedules
 from stateway.app.tasks import Tasks
+from stateway.policies import AccessDenied, Keyring, Policy
 from stateway.runtime import Runtime
 from stateway.settings import Settings
 from stateway.store import Store
@@ -60,6 +63,20 @@ class Stateway:
                   **options)
         app._owned = [node]
         return app
+
+    def for_key(self, key_id: str, keys: Mapping[str, str] | None = None) -> ScopedStateway:
+        """These services as the access key ``key_id`` may use them: its policy (``allow``, ``flows``,
+        ``queues`` of its ``[[access_keys]]`` entry) checked on every call, lists filtered to what it may
+        see; ``AccessDenied`` otherwise. ``keys``: a ``Keyring`` (or id → secret), by default the
+        runtime's settings."""
+        keyring = Keyring.of(keys) if keys is not None else self.runtime.settings.keyring()
+        if key_id not in keyring:
+            raise AccessDenied("*", "*", key_id)
+        return ScopedStateway(self, keyring.policy(key_id), key_id)
+
+    def with_policy(self, policy: Policy, key_id: str = "") -> ScopedStateway:
+        """These services under ``policy`` (see ``for_key``)."""
+        return ScopedStateway(self, policy, key_id)
 
     def close(self) -> None:
         """Stop the Express runtime; with ``open``, also the runtime, the store and the engine lock."""

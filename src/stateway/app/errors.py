@@ -7,6 +7,7 @@ The store's and the runtime's errors are raised as they are and re-exported here
 
 from __future__ import annotations
 
+from stateway.policies import AccessDenied
 from stateway.runtime import InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
 from stateway.store import (
     DatabaseInUse,
@@ -57,6 +58,7 @@ class MapRunNotRunning(AppError):
 
 
 __all__ = [
+    "AccessDenied",
     "AppError",
     "DatabaseInUse",
     "ExecutionAlreadyExists",

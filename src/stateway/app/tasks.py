@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +52,15 @@ class Tasks:
         return self.runtime.report_failure(check_token(token), error, cause)
 
     def list_open(self, flow_name: str | None = None, execution_name: str | None = None, mode: str | None = None,
-                  *, offset: int = 0, limit: int = 100) -> tuple[list[OpenTask], bool]:
-        """Tasks of running executions waiting for their result, oldest first; and whether more follow."""
+                  *, offset: int = 0, limit: int = 100, visible: Callable[[str], bool] | None = None
+                  ) -> tuple[list[OpenTask], bool]:
+        """Tasks of running executions waiting for their result, oldest first; and whether more follow.
+        ``visible``: of the flows whose name it accepts only (an access policy's flows)."""
         if flow_name:
             self.store.get_flow(flow_name)
         tasks = [t for t in self.store.open_tasks_of(flow_name or None)
-                 if execution_name in (None, "", t["execution_name"]) and mode in (None, "", t["mode"])]
+                 if execution_name in (None, "", t["execution_name"]) and mode in (None, "", t["mode"])
+                 and (visible is None or visible(t["flow_name"]))]
         timeouts: dict[int, dict[str, float]] = {}
         page = []
         for t in tasks[offset:offset + limit]:

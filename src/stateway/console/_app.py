@@ -32,6 +32,7 @@ from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
 from stateway.console._progress import Progress, ProgressCache, node_path
+from stateway.policies import AccessDenied, Keyring, Policy
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
 
 HERE = Path(__file__).parent
@@ -89,7 +90,8 @@ class Console:
         self.service = service
         self.store = service.runtime.store
         self.credentials = credentials
-        self.sessions = Sessions(self.store.get_secret(), credentials)
+        self.keyring = Keyring.of(credentials)
+        self.sessions = Sessions(self.store.get_secret(), credentials, store=self.store)
         self.progress_cache = ProgressCache()
         self.env = Environment(loader=PackageLoader("stateway.console", "templates"),
                                autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
@@ -121,10 +123,27 @@ class Console:
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
+    # -- access policies ----------------------------------------------------------------------------
+    def policy(self, session: Session) -> Policy:
+        return self.keyring.policy(session.key_id)
+
+    def allow(self, session: Session, action: str, *, flow: str | None = None, queue: str | None = None) -> None:
+        """``AccessDenied`` (a 403 page) unless the session's key may do ``action`` on ``flow``/``queue``."""
+        self.policy(session).check(action, flow=flow, queue=queue, key_id=session.key_id)
+
+    def can(self, session: Session | None) -> Callable[..., bool]:
+        """For templates: whether to show a control (the server refuses it anyway)."""
+        policy = self.policy(session) if session is not None else None
+
+        def can(action: str, flow: str | None = None) -> bool:
+            return policy is not None and policy.allows(action) and (flow is None or policy.sees_flow(flow))
+        return can
+
     def render(self, template: str, request: Request, session: Session | None, status: int = 200,
                **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
             request=request, session=session, base=self.base(request), notice=request.query_params.get("notice", ""),
+            can=self.can(session),
             problem=request.query_params.get("error", ""), **context)
         return HTMLResponse(html, status_code=status, headers=HEADERS)
 
@@ -167,6 +186,8 @@ class Console:
                 response = await run_in_threadpool(handler, request, session, form)
             except HttpError as exc:
                 response = self.render("error.html", request, session, exc.status, message=exc.message)
+            except AccessDenied as exc:
+                response = self.render("error.html", request, session, 403, message=f"AccessDenied: {exc}")
             if new_cookie:
                 self._set_cookie(response, request, new_cookie)
             return response
@@ -191,7 +212,13 @@ class Console:
 
     # -- access --------------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        return RedirectResponse(f"{self.base(request)}/executions", status_code=303)
+        session = await run_in_threadpool(self.sessions.read, request.cookies.get(COOKIE))
+        policy = self.policy(session) if session is not None else None
+        # the first page the key may open (a key that only answers tasks lands on its tasks)
+        target = next((path for path, action in (("executions", "fnf:ListExecutions"), ("tasks", "fnf:ListOpenTasks"),
+                                                 ("flows", "fnf:ListFlows"), ("queues", "mns:ListQueue"))
+                       if policy is None or policy.allows(action)), "executions")
+        return RedirectResponse(f"{self.base(request)}/{target}", status_code=303)
 
     async def login(self, request: Request) -> Response:
         next_url = request.query_params.get("next", "")
@@ -228,15 +255,23 @@ class Console:
         return response
 
     def logout(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        self.sessions.end(session)
         response = RedirectResponse(f"{self.base(request)}/login", status_code=303)
         response.delete_cookie(COOKIE, path=self.base(request) or "/")
         return response
 
     # -- flows ---------------------------------------------------------------------------------------
     def flows(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        self.allow(session, "fnf:ListFlows")
         search = request.query_params.get("q", "").strip()
         page = _int(request.query_params.get("page"), 1)
-        flows, total = self.store.page_flows(search, (page - 1) * PAGE, PAGE)
+        policy = self.policy(session)
+        if policy.all_flows:
+            flows, total = self.store.page_flows(search, (page - 1) * PAGE, PAGE)
+        else:  # a key limited to some flows: page what it may see (names only are read in full)
+            matching, _ = self.store.page_flows(search, 0, 1_000_000)
+            visible = [f for f in matching if policy.sees_flow(f["name"])]
+            flows, total = visible[(page - 1) * PAGE: page * PAGE], len(visible)
         return self.render("flows.html", request, session, flows=flows, total=total, page=page,
                            pages=max(1, -(-total // PAGE)), search=search)
 
@@ -249,6 +284,7 @@ class Console:
     def flow(self, request: Request, session: Session, form: Mapping[str, str],
              start_error: str = "", start_input: str = "", start_name: str = "", sync_result: Any = None
              ) -> Response:
+        self.allow(session, "fnf:DescribeFlow", flow=request.path_params["flow"])
         flow = self._flow(request.path_params["flow"])
         recent = self.store.page_executions(flow_name=flow["name"], limit=20)
         schedules = self.store.list_schedules(flow["name"])
@@ -259,9 +295,12 @@ class Console:
                            sync_result=sync_result)
 
     def start(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        self.allow(session, "fnf:DescribeFlow", flow=request.path_params["flow"])
         flow = self._flow(request.path_params["flow"])
         text, name = form.get("input", "").strip() or "{}", form.get("name", "").strip()
         express = flow["meta"].get("ExecutionMode") == "Express"
+        # as the API: an Express flow runs with StartSyncExecution, a Standard one with StartExecution
+        self.allow(session, "fnf:StartSyncExecution" if express else "fnf:StartExecution", flow=flow["name"])
         executions = self.service.executions
         try:
             execution_input = json_object(text, "Input")
@@ -281,6 +320,7 @@ class Console:
 
     def schedule(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         flow, name = request.path_params["flow"], request.path_params["schedule"]
+        self.allow(session, "fnf:UpdateSchedule", flow=flow)
         enable = form.get("enable", "") == "true"
         try:
             self.service.schedules.update(flow, name, enable=enable)
@@ -291,9 +331,12 @@ class Console:
 
     # -- executions ----------------------------------------------------------------------------------
     def executions(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        self.allow(session, "fnf:ListExecutions")
         params = request.query_params
         status = params.get("status", "")
         flow_name = params.get("flow", "").strip()
+        if flow_name:
+            self.allow(session, "fnf:ListExecutions", flow=flow_name)
         prefix = params.get("prefix", "").strip()
         problems = []
         if status and status not in q.STATUSES:
@@ -308,9 +351,10 @@ class Console:
         before, after = _int(params.get("before"), 0) or None, _int(params.get("after"), 0) or None
         rows: list[dict[str, Any]] = []
         if not problems:
-            rows = self.store.page_executions(flow_name=flow_name or None, status=status or None, name_prefix=prefix,
-                                              started_from=started_from, started_to=started_to, parent_id=parent,
-                                              before_id=before, after_id=after, limit=PAGE + 1)
+            rows = q.visible_executions(self.store, self.policy(session), flow_name=flow_name or None,
+                                        status=status or None, name_prefix=prefix, started_from=started_from,
+                                        started_to=started_to, parent_id=parent, before_id=before, after_id=after,
+                                        limit=PAGE + 1)
         # one row more than a page says whether there is a page beyond it, in the direction we went
         more = len(rows) > PAGE
         if after is not None and before is None:
@@ -333,14 +377,15 @@ class Console:
             return f'<p class="problem">The graph cannot be drawn: the definition does not load ({escape(str(exc))}).</p>'
         return flow_svg(model, progress, link, selected)
 
-    def _execution(self, request: Request) -> Any:
+    def _execution(self, request: Request, session: Session, action: str = "fnf:DescribeExecution") -> Any:
+        self.allow(session, action, flow=request.path_params["flow"])
         row = q.execution(self.service, request.path_params["flow"], request.path_params["name"])
         if row is None:
             raise HttpError(404, f"the execution {request.path_params['name']!r} of flow "
                                  f"{request.path_params['flow']!r} does not exist")
         return row
 
-    def _live_parts(self, request: Request, row: Any, progress: Progress) -> dict[str, Any]:
+    def _live_parts(self, request: Request, row: Any, progress: Progress, session: Session) -> dict[str, Any]:
         """What changes while an execution runs: header, graph, timeline, tasks, children, history."""
         base = self.base(request)
         here = f"{base}/flows/{quote(row.flow_name, safe='')}/executions/{quote(row.name, safe='')}"
@@ -359,10 +404,14 @@ class Console:
                  "width": max(0.4, 100 * ((v.exited or end) - v.entered) / span),
                  "retries": [100 * (t - start) / span for t in v.retries]} for v in shown]
         tasks = self.store.open_tasks(row.id)
-        children = self.store.page_executions(parent_id=row.id, limit=PAGE + 1)
+        policy = self.policy(session)
+        children = [c for c in self.store.page_executions(parent_id=row.id, limit=PAGE + 1)
+                    if policy.sees_flow(c["flow_name"])]
         total = self.store.history_count(row.id)
         page = min(_int(request.query_params.get("page"), 1), max(1, -(-total // HISTORY_PAGE)))
-        events = self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+        # the event list is GetExecutionHistory's; the graph and timeline, DescribeExecution's
+        events = (self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+                  if policy.allows("fnf:GetExecutionHistory") else [])
         for event in events:
             text = _pretty(_detail(event["EventDetail"]), DETAIL_CHARS)
             event["pretty"] = text
@@ -372,9 +421,9 @@ class Console:
                 "keep": keep, "now": time.time()}
 
     def execution(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        row = self._execution(request)
+        row = self._execution(request, session)
         progress = q.progress(self.service, row.id, self.progress_cache)
-        parts = self._live_parts(request, row, progress)
+        parts = self._live_parts(request, row, progress, session)
         parent = self.store.get_execution(row.parent_id) if row.parent_id else None
         selected = request.query_params.get("state", "")
         state_view = self._state_view(row, progress, selected) if selected else None
@@ -405,23 +454,23 @@ class Console:
         return {"path": path, "visits": out, "total": len(visits)}
 
     def live(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        row = self._execution(request)
+        row = self._execution(request, session)
         known = _int(request.query_params.get("n"), -1)
         total = self.store.history_count(row.id)
         body: dict[str, Any] = {"status": row.status, "final": row.status in FINAL_STATUSES, "n": total}
         if total != known or row.status in FINAL_STATUSES:
             progress = q.progress(self.service, row.id, self.progress_cache)
-            parts = self._live_parts(request, row, progress)
+            parts = self._live_parts(request, row, progress, session)
             template = self.env.get_template("execution_live.html")
             module = template.make_module({"request": request, "session": session, "base": self.base(request),
-                                           **parts})
+                                           "can": self.can(session), **parts})
             body["parts"] = {name: str(getattr(module, name + "_part")()) for name in
                              ("summary", "graph", "timeline", "tasks", "children", "history")}
             body["tasks_key"] = ",".join(f"{t['task_id']}" for t in parts["tasks"])
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     def event(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        row = self._execution(request)
+        row = self._execution(request, session, "fnf:GetExecutionHistory")
         event_id = _int(request.path_params["event"], 0)
         events = self.store.history_events(row.id, [event_id])
         if not events:
@@ -431,7 +480,7 @@ class Console:
                            pretty=_pretty(_detail(event["EventDetail"]), 1_500_000))
 
     def stop(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        row = self._execution(request)
+        row = self._execution(request, session, "fnf:StopExecution")
         here = f"{self.base(request)}/flows/{quote(row.flow_name, safe='')}/executions/{quote(row.name, safe='')}"
         if row.status in FINAL_STATUSES:
             return self.back(request, here, error=f"The execution had already ended ({row.status}).")
@@ -445,16 +494,21 @@ class Console:
     # -- waiting tasks -------------------------------------------------------------------------------
     def tasks(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         """Open tasks, custom callbacks only: the same list `stateway task list` prints."""
+        self.allow(session, "fnf:ListOpenTasks")
         raw = request.query_params.get("from", "")
         offset = int(raw) if raw.isdigit() and len(raw) < 10 else 0
-        tasks, more = self.service.tasks.list_open(mode=CUSTOM_CALLBACK, offset=offset, limit=PAGE)
+        policy = self.policy(session)
+        tasks, more = self.service.tasks.list_open(mode=CUSTOM_CALLBACK, offset=offset, limit=PAGE,
+                                                   visible=None if policy.all_flows else policy.sees_flow)
         return self.render("tasks.html", request, session, tasks=tasks, offset=offset,
                            next_token=str(offset + PAGE) if more else "", page_size=PAGE, now=time.time())
 
-    def _answer(self, request: Request, form: Mapping[str, str], report: Callable[[str], int], verb: str
-                ) -> Response:
+    def _answer(self, request: Request, session: Session, form: Mapping[str, str], report: Callable[[str], int],
+                verb: str, action: str) -> Response:
         target = form.get("back", "") or f"{self.base(request)}/tasks"
         label = form.get("label", "the task")
+        scoped = self.service.with_policy(self.policy(session), session.key_id)
+        self.allow(session, action, flow=scoped.flow_of_token(form.get("token", "")))
         try:
             report(form.get("token", ""))
         except TaskAlreadyCompleted:
@@ -471,19 +525,26 @@ class Console:
         except ValueError as exc:
             return self.back(request, form.get("back", "") or f"{self.base(request)}/tasks",
                              error=f"Not approved: the output is not a JSON object ({exc}).")
-        return self._answer(request, form, lambda token: self.service.tasks.succeed(token, json_value(output, "Output")),
-                            "approved")
+        return self._answer(request, session, form,
+                            lambda token: self.service.tasks.succeed(token, json_value(output, "Output")),
+                            "approved", "fnf:ReportTaskSucceeded")
 
     def reject(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         error, cause = form.get("error", "").strip(), form.get("cause", "")
-        return self._answer(request, form, lambda token: self.service.tasks.fail(token, error, cause), "rejected")
+        return self._answer(request, session, form, lambda token: self.service.tasks.fail(token, error, cause),
+                            "rejected", "fnf:ReportTaskFailed")
 
     # -- queues --------------------------------------------------------------------------------------
     def queues(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        return self.render("queues.html", request, session, queues=q.queue_stats(self.service))
+        self.allow(session, "mns:ListQueue")
+        policy = self.policy(session)
+        return self.render("queues.html", request, session,
+                           queues=[x for x in q.queue_stats(self.service) if policy.sees_queue(x["name"])])
 
     def queue(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         name = request.path_params["queue"]
+        self.allow(session, "mns:GetQueueAttributes", queue=name)
+        self.allow(session, "mns:PeekMessage", queue=name)
         try:
             info = self.service.queues.get(name)
             peeked = self.service.queues.peek(name, 20)

@@ -11,6 +11,7 @@ from typing import Any
 from stateway.app import Stateway
 from stateway.console._progress import Progress, ProgressCache, read_progress
 from stateway.fdl import Flow
+from stateway.policies import Policy
 from stateway.store import ExecutionRow
 
 STATUSES = ("Running", "Succeeded", "Failed", "Stopped", "TimedOut")
@@ -72,3 +73,29 @@ def duration(started: float, stopped: float | None) -> str:
 def queue_stats(service: Stateway) -> list[dict[str, Any]]:
     """Each queue with the counts the MNS API's GetQueueAttributes gives (same service method)."""
     return service.queues.stats()
+
+
+SCAN_BATCH, SCAN_BATCHES = 200, 50
+
+
+def visible_executions(store: Any, policy: Policy, *, limit: int, before_id: int | None = None,
+                       after_id: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+    """``page_executions`` of the flows ``policy`` may see: for a key limited to some flows, pages
+    are filled by reading on along the id until ``limit`` rows are found (at most SCAN_BATCHES
+    batches: a page may then come up short, never with a row the key may not see)."""
+    if policy.all_flows or filters.get("flow_name"):
+        return list(store.page_executions(before_id=before_id, after_id=after_id, limit=limit, **filters))
+    forward = after_id is not None and before_id is None
+    found: list[dict[str, Any]] = []
+    for _ in range(SCAN_BATCHES):
+        batch = store.page_executions(before_id=before_id, after_id=after_id, limit=SCAN_BATCH, **filters)
+        ordered = list(reversed(batch)) if forward else batch  # nearest to the cursor first
+        found.extend(r for r in ordered if policy.sees_flow(r["flow_name"]))
+        if len(found) >= limit or len(batch) < SCAN_BATCH:
+            break
+        if forward:
+            after_id = batch[0]["id"]
+        else:
+            before_id = batch[-1]["id"]
+    found = found[:limit]
+    return list(reversed(found)) if forward else found

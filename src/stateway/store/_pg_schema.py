@@ -111,3 +111,13 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS executions_name ON executions (name text_pattern_ops);
     """
 )
+
+# server: console sessions kept server-side (hashed ids), so sign-out and key removal end them on every node
+MIGRATIONS.append(
+    """
+    CREATE TABLE IF NOT EXISTS console_sessions (
+        id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL);
+    CREATE INDEX IF NOT EXISTS console_sessions_key ON console_sessions (key_id);
+    CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires);
+    """
+)

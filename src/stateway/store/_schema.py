@@ -119,3 +119,12 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS executions_name ON executions (name);
     """
 )
+
+# server: console sessions kept server-side (hashed ids), so sign-out and key removal end them
+MIGRATIONS.append(
+    """
+    CREATE TABLE IF NOT EXISTS console_sessions (id TEXT PRIMARY KEY, key_id TEXT NOT NULL, expires REAL NOT NULL);
+    CREATE INDEX IF NOT EXISTS console_sessions_key ON console_sessions (key_id);
+    CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires);
+    """
+)

@@ -13,11 +13,12 @@ from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_queues import QueuesMixin
 from stateway.store._sql_schedules import SchedulesMixin
 from stateway.store._sql_secret import SecretMixin
+from stateway.store._sql_sessions import SessionsMixin
 from stateway.store._sql_status import StatusMixin
 from stateway.store._sql_tasks import TasksMixin
 from stateway.store._sql_work import WorkMixin
 
 
 class SharedSql(FlowsMixin, ExecutionsMixin, WorkMixin, TasksMixin, HistoryMixin, InvocationsMixin, SchedulesMixin,
-                QueuesMixin, MapRunsMixin, NoncesMixin, StatusMixin, SecretMixin):
+                QueuesMixin, MapRunsMixin, NoncesMixin, StatusMixin, SecretMixin, SessionsMixin):
     pass

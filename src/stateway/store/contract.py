@@ -59,6 +59,15 @@ class MetaStore(Protocol):
     def count_nonces(self) -> int: ...
 
 
+class SessionStore(Protocol):
+    """The console's sessions, by a hash of their id, so that they end everywhere at once."""
+
+    def open_session(self, session_id: str, key_id: str, expires: float, now: float) -> None: ...
+    def session_key(self, session_id: str, now: float) -> str | None: ...
+    def end_session(self, session_id: str) -> None: ...
+    def end_sessions_of(self, key_ids: list[str]) -> int: ...
+
+
 class FlowStore(Protocol):
     def put_flow(self, name: str, definition: str, meta: dict[str, Any], *,
                  replace: bool | Literal["update"]) -> dict[str, Any]: ...
@@ -233,6 +242,6 @@ class ConsoleStore(Protocol):
 
 
 @runtime_checkable
-class Store(MetaStore, FlowStore, ExecutionStore, MapRunStore, WorkStore, TaskStore, InvocationStore, ScheduleStore,
-            QueueStore, Wakeups, Protocol):
+class Store(MetaStore, SessionStore, FlowStore, ExecutionStore, MapRunStore, WorkStore, TaskStore, InvocationStore,
+            ScheduleStore, QueueStore, Wakeups, Protocol):
     """Everything: what ``open_store`` returns."""
