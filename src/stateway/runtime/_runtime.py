@@ -89,6 +89,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._pool = dispatch or ThreadPoolExecutor(max_workers=self.settings.dispatch_threads,
                                                     thread_name_prefix="stateway-dispatch")
+        self._own_pool = dispatch is None  # a test's dispatcher runs everything; ours lets integrations pick
         self._inflight: set[int] = set()
         self._dispatch_attempts: dict[int, int] = {}
         self._inflight_lock = threading.Lock()
@@ -192,7 +193,7 @@ class Runtime:
         return interp
 
     def load(self, definition: str) -> Flow:
-        return load_flow(definition, self.registry.modes(), self.registry.parameters())
+        return load_flow(definition, self.registry.modes(), **self.registry.validation())
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
@@ -528,9 +529,18 @@ class Runtime:
                 return
             self._inflight.add(outbox_id)
         try:
-            self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+            self._pool_for(command).submit(self._dispatch, outbox_id, execution_id, command)
         except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
             pass
+
+    def _pool_for(self, command: dict[str, Any]) -> Executor:
+        """The shared dispatch pool, or the integration's own (a broker's: one that is down or slow
+        then holds only its own threads, never those other integrations run on)."""
+        if self._own_pool and command.get("kind") == "invoke":
+            pool = self.registry.dispatch_pool(command.get("action"), command.get("parameters") or {})
+            if pool is not None:
+                return pool
+        return self._pool
 
     def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
         try:
@@ -562,7 +572,7 @@ class Runtime:
             if self._stopping:
                 return
             try:
-                self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+                self._pool_for(command).submit(self._dispatch, outbox_id, execution_id, command)
             except RuntimeError:
                 pass
 

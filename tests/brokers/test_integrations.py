@@ -1,0 +1,355 @@
+"""RabbitMQ/Redis/NATS:SendMessage on real servers, through a real runtime: both modes, the errors
+each names, a broker that is down or frozen, and what that does (nothing) to everyone else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+
+import pytest
+
+from stateway.fdl import FlowDefinitionError
+
+pytestmark = pytest.mark.timeout(400)  # the first RabbitMQ test waits for the session's node to start
+
+FLOW = """Type: StateMachine
+SpecVersion: v1
+StartAt: Send
+States:
+  - Type: Task
+    Name: Send
+    Action: {action}
+    TaskMode: {mode}
+    Timeout: {timeout}
+    Parameters: {params}
+    End: true
+"""
+
+
+def flow(action: str, mode: str, params: dict, timeout: float = 30) -> str:
+    return FLOW.format(action=action, mode=mode, timeout=timeout, params=json.dumps(params))
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+# -- what each broker holds ----------------------------------------------------------------------
+def rabbit_queue(url: str, name: str) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.queue_declare(name, durable=True)
+    channel.queue_purge(name)
+    connection.close()
+
+
+def rabbit_get(url: str, name: str):
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        method, properties, body = connection.channel().basic_get(name, auto_ack=True)
+        return None if method is None else (properties, body.decode())
+    finally:
+        connection.close()
+
+
+def nats_stream(url: str, name: str, subjects: list[str]) -> None:
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        try:
+            await js.delete_stream(name)
+        except Exception:
+            pass
+        await js.add_stream(name=name, subjects=subjects)
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def nats_messages(url: str, stream: str) -> list:
+    import nats
+
+    async def go():
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        found = [await js.get_msg(stream, seq) for seq in range(info.state.first_seq, info.state.last_seq + 1)] \
+            if info.state.messages else []
+        await nc.close()
+        return found
+
+    return asyncio.run(go())
+
+
+# -- the two modes, per broker -------------------------------------------------------------------
+def test_rabbitmq_both_modes(memory_runtime, rabbitmq_server):
+    url = rabbitmq_server.url
+    rabbit_queue(url, "orders")
+    runtime = memory_runtime(brokers={"main": {"url": url}})
+    params = {"routingKey": "orders", "message": {"id": 1}, "headers": {"kind": "order"},
+              "properties": {"priority": 3, "correlationId": "c-1", "expiration": 60000}}
+    runtime.register_flow("rc", flow("RabbitMQ:SendMessage", "RequestComplete", params))
+    row = runtime.wait(runtime.start_execution("rc", {}).id, 60)
+    assert row.status == "Succeeded", row.cause
+    properties, body = rabbit_get(url, "orders")
+    assert json.loads(body) == {"id": 1} and row.output == {"MessageId": properties.message_id}
+    assert properties.headers == {"kind": "order"} and properties.priority == 3
+    assert properties.correlation_id == "c-1" and properties.expiration == "60000" and properties.delivery_mode == 2
+
+    runtime.register_flow("cb", flow("RabbitMQ:SendMessage", "WaitForCustomCallback", params))
+    row = runtime.start_execution("cb", {})
+    properties, body = wait_for(lambda: rabbit_get(url, "orders"), what="the message")
+    token = json.loads(body)["taskToken"]
+    assert properties.headers["Stateway-Task-Token"] == token
+    runtime.report_success(token, {"approved": True})
+    assert runtime.wait(row.id, 30).output == {"approved": True}
+
+
+def test_rabbitmq_unroutable_and_missing_exchange(memory_runtime, rabbitmq_server):
+    runtime = memory_runtime(brokers={"default": {"url": rabbitmq_server.url}})
+    runtime.register_flow("lost", flow("RabbitMQ:SendMessage", "RequestComplete",
+                                       {"routingKey": "nobody-listens", "message": "hi"}))
+    row = runtime.wait(runtime.start_execution("lost", {}).id, 60)
+    assert (row.status, row.error) == ("Failed", "RabbitMQ.Unroutable"), row.cause
+    runtime.register_flow("nox", flow("RabbitMQ:SendMessage", "WaitForCustomCallback",
+                                      {"exchange": "no-such-exchange", "routingKey": "x", "message": "hi"}))
+    row = runtime.wait(runtime.start_execution("nox", {}).id, 60)
+    assert (row.status, row.error) == ("Failed", "RabbitMQ.NotFound"), row.cause
+
+
+def test_redis_both_modes_and_maxlen(memory_runtime, redis_server):
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.delete("jobs")
+    runtime = memory_runtime(brokers={"cache": {"url": redis_server.url}})
+    params = {"stream": "jobs", "message": {"n": 1}, "fields": {"source": "test"}, "maxLen": 1000}
+    runtime.register_flow("rc", flow("Redis:SendMessage", "RequestComplete", params))
+    row = runtime.wait(runtime.start_execution("rc", {}).id, 60)
+    assert row.status == "Succeeded", row.cause
+    [(entry_id, fields)] = client.xrange("jobs")
+    assert row.output == {"MessageId": entry_id, "Stream": "jobs"}
+    assert fields == {"source": "test", "message": '{"n":1}'}
+
+    runtime.register_flow("cb", flow("Redis:SendMessage", "WaitForCustomCallback", params))
+    row = runtime.start_execution("cb", {})
+    wait_for(lambda: client.xlen("jobs") == 2, what="the entry")
+    fields = client.xrange("jobs")[-1][1]
+    assert json.loads(fields["message"])["taskToken"] == fields["taskToken"]
+    runtime.report_failure(fields["taskToken"], "Work.Refused", "no")
+    assert runtime.wait(row.id, 30).error == "Work.Refused"
+
+    # maxLen trims (approximately: whole nodes of 100 entries)
+    client.delete("short")
+    runtime.register_flow("trim", flow("Redis:SendMessage", "RequestComplete",
+                                       {"stream": "short", "message": "x", "maxLen": 5}))
+    rows = [runtime.start_execution("trim", {}) for _ in range(250)]
+    for started in rows:
+        assert runtime.wait(started.id, 60).status == "Succeeded"
+    assert client.xlen("short") < 250
+
+
+def test_nats_both_modes_and_no_stream(memory_runtime, nats_server):
+    url = nats_server.url
+    nats_stream(url, "ORDERS", ["orders.>"])
+    runtime = memory_runtime(brokers={"default": {"url": url}})
+    params = {"subject": "orders.new", "message": {"id": 7}, "headers": {"kind": "order"}}
+    runtime.register_flow("rc", flow("NATS:SendMessage", "RequestComplete", params))
+    row = runtime.wait(runtime.start_execution("rc", {}).id, 60)
+    assert row.status == "Succeeded", row.cause
+    assert row.output["Stream"] == "ORDERS" and row.output["Sequence"] == 1
+    [message] = nats_messages(url, "ORDERS")
+    assert json.loads(message.data) == {"id": 7} and message.headers["kind"] == "order"
+    assert message.headers["Nats-Msg-Id"] == row.output["MessageId"]
+
+    runtime.register_flow("cb", flow("NATS:SendMessage", "WaitForCustomCallback", params))
+    row = runtime.start_execution("cb", {})
+    message = wait_for(lambda: (m := nats_messages(url, "ORDERS")) and len(m) == 2 and m[-1], what="the message")
+    token = json.loads(message.data)["taskToken"]
+    assert message.headers["Stateway-Task-Token"] == token
+    runtime.report_success(token, {"done": 1})
+    assert runtime.wait(row.id, 30).output == {"done": 1}
+
+    runtime.register_flow("lost", flow("NATS:SendMessage", "RequestComplete", {"subject": "nowhere", "message": "x"}))
+    row = runtime.wait(runtime.start_execution("lost", {}).id, 60)
+    assert (row.status, row.error) == ("Failed", "NATS.NoStream"), row.cause
+
+
+# -- configuration -------------------------------------------------------------------------------
+def test_validation_refuses_an_unknown_broker(memory_runtime):
+    runtime = memory_runtime(brokers={"orders": {"url": "redis://127.0.0.1:1/0"},
+                                      "events": {"url": "nats://127.0.0.1:1"}})
+    with pytest.raises(FlowDefinitionError, match="unknown broker 'order' .*did you mean 'orders'"):
+        runtime.register_flow("f", flow("Redis:SendMessage", "RequestComplete",
+                                        {"stream": "s", "message": "m", "broker": "order"}))
+    with pytest.raises(FlowDefinitionError, match="'events' is a nats:// broker"):
+        runtime.register_flow("f", flow("Redis:SendMessage", "RequestComplete",
+                                        {"stream": "s", "message": "m", "broker": "events"}))
+    with pytest.raises(FlowDefinitionError, match=r"unknown broker 'default' for RabbitMQ:SendMessage; add \[brokers"):
+        runtime.register_flow("f", flow("RabbitMQ:SendMessage", "RequestComplete", {"message": "m"}))
+    # "default" is the only broker of the action's kind
+    runtime.register_flow("ok", flow("Redis:SendMessage", "RequestComplete", {"stream": "s", "message": "m"}))
+    # a name known only when the task runs is checked then, with the same message
+    runtime.register_flow("dyn", flow("Redis:SendMessage", "RequestComplete",
+                                      {"stream": "s", "message": "m", "broker.$": "$Input.b"}))
+    row = runtime.wait(runtime.start_execution("dyn", {"b": "ordres"}).id, 30)
+    assert row.error == "FnF.InvalidArgument" and "did you mean 'orders'" in row.cause
+
+
+def test_bad_broker_settings_are_refused():
+    from stateway.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=r"\[brokers.x\] url must be an amqp://, redis:// or nats:// URL, not http://"):
+        Settings.from_config({"brokers": {"x": {"url": "http://h"}}})
+    with pytest.raises(SettingsError, match=r"\[brokers.x\] has no setting 'timout'; did you mean 'timeout'"):
+        Settings.from_config({"brokers": {"x": {"url": "redis://h", "timout": 1}}})
+    settings = Settings.from_config({"brokers": {"x": {"url": "amqp://u:sekret@h/v"}}})
+    assert "sekret" not in repr(settings) and "sekret" not in repr(settings.brokers)
+
+
+# -- down, frozen, isolated ----------------------------------------------------------------------
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+DOWN = {"RabbitMQ": ("amqp://guest:sekret-pw@127.0.0.1:{port}/%2F", {"routingKey": "q", "message": "m"}),
+        "Redis": ("redis://:sekret-pw@127.0.0.1:{port}/0", {"stream": "s", "message": "m"}),
+        "NATS": ("nats://user:sekret-pw@127.0.0.1:{port}", {"subject": "s", "message": "m"})}
+
+
+@pytest.mark.parametrize("prefix", sorted(DOWN))
+@pytest.mark.parametrize("how", ["down", "frozen"])
+def test_unavailable_broker_fails_within_the_timeout(memory_runtime, prefix, how):
+    """Refused connections (down) and a peer that accepts but never answers (frozen) both end in
+    <Broker>.Unavailable before the Task's Timeout, with the password nowhere in the history."""
+    listener = None
+    if how == "frozen":
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(100)
+        port = listener.getsockname()[1]
+    else:
+        port = closed_port()
+    url, params = DOWN[prefix]
+    try:
+        runtime = memory_runtime(brokers={"default": {"url": url.format(port=port), "timeout": 1, "retries": 2}})
+        mode = "RequestComplete" if how == "down" else "WaitForCustomCallback"
+        runtime.register_flow("f", flow(f"{prefix}:SendMessage", mode, params, timeout=6))
+        began = time.monotonic()
+        row = runtime.wait(runtime.start_execution("f", {}).id, 60)
+        took = time.monotonic() - began
+        assert (row.status, row.error) == ("Failed", f"{prefix}.Unavailable"), row.cause
+        assert took < 6, took
+        history = json.dumps(runtime.store.history(row.id))
+        assert "Unavailable" in history and "sekret-pw" not in row.cause + history and "***" in row.cause
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+SMALL = """Type: StateMachine
+SpecVersion: v1
+StartAt: Note
+States:
+  - Type: Task
+    Name: Note
+    Action: MNS:SendMessage
+    Parameters:
+      resourceArn: acs:mns:cn-hangzhou:1:/queues/notes/messages
+      message: {hello: 1}
+    End: true
+"""
+
+
+def test_a_frozen_broker_delays_nobody_else(own_server):
+    """Redis frozen (SIGSTOP: it keeps its port, answers nothing) with 40 tasks on it; on a shared
+    dispatch pool of 4 threads, 20 small executions that use another integration finish at once,
+    while the broker's tasks end in Redis.Unavailable within their Timeout."""
+    server = own_server("redis")
+    from stateway.runtime import Runtime
+    from stateway.settings import Settings
+    from stateway.store import SQLiteStore
+
+    settings = Settings.from_config({"brokers": {"default": {"url": server.url, "timeout": 2, "retries": 1,
+                                                             "threads": 4}}}, dispatch_threads=4)
+    runtime = Runtime(SQLiteStore.in_memory(), settings=settings).start()
+    try:
+        runtime.register_flow("send", flow("Redis:SendMessage", "RequestComplete", {"stream": "s", "message": "m"},
+                                           timeout=20))
+        runtime.register_flow("small", SMALL)
+        assert runtime.wait(runtime.start_execution("send", {}).id, 30).status == "Succeeded"  # connected
+        server.pause()
+        began = time.monotonic()
+        slow = [runtime.start_execution("send", {}) for _ in range(40)]
+        time.sleep(0.3)  # the broker's threads are all waiting on it now
+        small = [runtime.start_execution("small", {}) for _ in range(20)]
+        for row in small:
+            assert runtime.wait(row.id, 30).status == "Succeeded"
+        small_took = time.monotonic() - began
+        ended = [runtime.wait(row.id, 60) for row in slow]
+        slow_took = time.monotonic() - began
+        assert {(r.status, r.error) for r in ended} == {("Failed", "Redis.Unavailable")}
+        # the small ones did not wait for the broker's timeouts (2 s an attempt)
+        assert small_took < 2.0 < slow_took, (small_took, slow_took)
+        assert slow_took < 20
+        server.resume()
+        wait_for(lambda: runtime.wait(runtime.start_execution("send", {}).id, 30).status == "Succeeded",
+                 timeout=30, what="the broker to be used again")
+    finally:
+        server.resume()
+        runtime.close()
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_a_broker_that_restarts_is_used_again(memory_runtime, own_server, kind):
+    server = own_server(kind)
+    prefix, params = {"redis": ("Redis", {"stream": "s", "message": "m"}),
+                      "nats": ("NATS", {"subject": "jobs.x", "message": "m"})}[kind]
+    if kind == "nats":
+        nats_stream(server.url, "JOBS", ["jobs.>"])
+    runtime = memory_runtime(brokers={"default": {"url": server.url, "timeout": 1, "retries": 1}})
+    runtime.register_flow("f", flow(f"{prefix}:SendMessage", "RequestComplete", params, timeout=10))
+    assert runtime.wait(runtime.start_execution("f", {}).id, 30).status == "Succeeded"
+    server.stop()
+    row = runtime.wait(runtime.start_execution("f", {}).id, 30)
+    assert row.error == f"{prefix}.Unavailable", row.cause
+    server.start()
+    wait_for(lambda: runtime.wait(runtime.start_execution("f", {}).id, 30).status == "Succeeded", timeout=60,
+             what="the broker to be used again")
+
+
+def test_a_stopped_executions_token_is_refused(memory_runtime, redis_server):
+    import redis
+
+    from stateway.runtime._runtime import TaskAlreadyCompleted
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.delete("stop")
+    runtime = memory_runtime(brokers={"default": {"url": redis_server.url}})
+    runtime.register_flow("f", flow("Redis:SendMessage", "WaitForCustomCallback", {"stream": "stop", "message": {}}))
+    row = runtime.start_execution("f", {})
+    wait_for(lambda: client.xlen("stop") == 1, what="the entry")
+    token = client.xrange("stop")[0][1]["taskToken"]
+    runtime.stop_execution(row.id, "Stopped.ByTest", "")
+    assert runtime.wait(row.id, 30).status in ("Stopped", "Aborted", "Failed")
+    with pytest.raises(Exception) as caught:
+        runtime.report_success(token, {})
+    assert isinstance(caught.value, TaskAlreadyCompleted) or type(caught.value).__name__ in (
+        "InvalidTaskToken", "TaskAlreadyCompleted", "ExecutionNotExists")
+    assert client.xlen("stop") == 1  # nothing was withdrawn: the message stays for the worker to drop
