@@ -6,6 +6,7 @@ the connection's own I/O loop, which fires while pika waits for the confirm."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from typing import Any
@@ -32,6 +33,10 @@ class _Deadline(Exception):
 def _pika() -> Any:
     try:
         import pika
+
+        pika_log = logging.getLogger("pika")
+        if pika_log.level == logging.NOTSET:  # it logs each failed attempt as an ERROR; our error says it once
+            pika_log.setLevel(logging.CRITICAL)
     except ImportError:  # pragma: no cover - the extra is not installed
         raise IntegrationError("RabbitMQ.Unavailable", "RabbitMQ:SendMessage needs pika: pip install "
                                "'stateway[rabbitmq]'") from None
