@@ -136,7 +136,9 @@ class RabbitMQSendMessage(BrokerIntegration):
             connection, channel = client.channel(timeout)
         except Exception as exc:  # pika's connection workflow has error types of its own (a handshake timeout)
             client.drop()
-            if isinstance(exc, pika.exceptions.AuthenticationError):
+            refused = (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError)
+            if isinstance(exc, pika.exceptions.AuthenticationError) or (
+                    isinstance(exc, refused) and "ConnectionClosedByBroker" in str(exc)):  # the broker said why
                 raise IntegrationError("RabbitMQ.AccessRefused", _describe(exc)) from None
             raise Unreachable(f"cannot connect: {_describe(exc)}") from None
 
