@@ -187,6 +187,13 @@ class RabbitServer(Server):
                 time.sleep(0.05)
         return super().start()
 
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl against this node."""
+        script = os.path.join(os.path.dirname(RABBITMQ_SCRIPT), "rabbitmqctl")
+        done = subprocess.run([script if os.path.exists(script) else "rabbitmqctl", "-n", self.node, *args],
+                              env=self.env(), capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout
+
     def close(self) -> None:
         self.stop()
         epmd, self.epmd = getattr(self, "epmd", None), None

@@ -358,3 +358,28 @@ def test_a_stopped_executions_token_is_refused(memory_runtime, redis_server):
     with pytest.raises(TaskAlreadyCompleted):
         runtime.report_success(token, {})
     assert client.xlen("stop") == 1  # nothing was withdrawn: the message stays for the worker to drop
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+def test_a_pooled_connection_the_broker_dropped_is_replaced(memory_runtime, kind, request):
+    """The broker closes every client connection (as a restart does); the next task publishes on a
+    new one instead of failing, and the broker is not taken for down."""
+    server = request.getfixturevalue(f"{kind}_server")
+    if kind == "rabbitmq":
+        rabbit_queue(server.url, "pooled")
+        action, params = "RabbitMQ:SendMessage", {"routingKey": "pooled", "message": "m"}
+    else:
+        action, params = "Redis:SendMessage", {"stream": "pooled", "message": "m"}
+    runtime = memory_runtime(brokers={"default": {"url": server.url, "threads": 1, "retries": 0}})
+    runtime.register_flow("f", flow(action, "RequestComplete", params))
+    assert runtime.wait(runtime.start_execution("f", {}).id, 60).status == "Succeeded"
+    if kind == "rabbitmq":
+        server.ctl("close_all_connections", "test")
+    else:
+        import redis
+
+        client = redis.Redis.from_url(server.url)
+        client.client_kill_filter(_type="normal", skipme=True)
+        client.close()
+    row = runtime.wait(runtime.start_execution("f", {}).id, 60)
+    assert row.status == "Succeeded", row.cause

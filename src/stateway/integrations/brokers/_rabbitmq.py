@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -28,6 +29,10 @@ PROPERTIES = {"priority": "priority", "expiration": "expiration", "correlationId
 
 class _Deadline(Exception):
     pass
+
+
+class _Lost(Exception):
+    """The connection went away during a publish."""
 
 
 def _pika() -> Any:
@@ -63,7 +68,9 @@ class RabbitClient:
         params.stack_timeout = timeout
         params.blocked_connection_timeout = max(timeout, 1.0)
         params.connection_attempts = 1
-        params.heartbeat = max(5, int(self.broker.timeout * 3))
+        # no heartbeats: a blocking connection would miss them between publishes and be closed while
+        # idle; a broker that stops answering is noticed by the attempt's own timer instead
+        params.heartbeat = 0
         connection = pika.BlockingConnection(params)
         channel = connection.channel()
         channel.confirm_delivery()
@@ -71,6 +78,10 @@ class RabbitClient:
         with self._lock:
             self._all.append(connection)
         return connection, channel
+
+    def holds(self) -> bool:
+        """Whether this thread has a connection from before (which the broker may have dropped)."""
+        return getattr(self._local, "held", None) is not None
 
     def drop(self) -> None:
         """Forget this thread's connection (after an error): the next attempt makes a new one."""
@@ -132,6 +143,24 @@ class RabbitMQSendMessage(BrokerIntegration):
         props.setdefault("content_type", "application/json" if body[:1] in "{[" else "text/plain")
         properties = pika.BasicProperties(headers=headers or None, delivery_mode=2, **props)
 
+        began = time.monotonic()
+        reused = client.holds()
+        try:
+            self._send(pika, client, exchange, routing_key, body.encode(), properties, timeout)
+        except _Lost as exc:
+            remaining = timeout - (time.monotonic() - began)
+            if not reused or remaining < 0.05:
+                raise Unreachable(str(exc)) from None
+            # a pooled connection the broker dropped while idle (a restart): one more go on a new one,
+            # which is not a sign that the broker is down
+            try:
+                self._send(pika, client, exchange, routing_key, body.encode(), properties, remaining)
+            except _Lost as again:
+                raise Unreachable(str(again)) from None
+        return {"MessageId": message_id}
+
+    def _send(self, pika: Any, client: RabbitClient, exchange: str, routing_key: str, body: bytes, properties: Any,
+              timeout: float) -> None:
         try:
             connection, channel = client.channel(timeout)
         except Exception as exc:  # pika's connection workflow has error types of its own (a handshake timeout)
@@ -147,7 +176,7 @@ class RabbitMQSendMessage(BrokerIntegration):
 
         timer = connection._impl.ioloop.call_later(timeout, expired)
         try:
-            channel.basic_publish(exchange, routing_key, body.encode(), properties, mandatory=True)
+            channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
         except _Deadline:
             client.drop()
             raise Unreachable(f"no confirm within {timeout:g}s") from None
@@ -165,13 +194,12 @@ class RabbitMQSendMessage(BrokerIntegration):
             raise Unreachable(_describe(exc)) from None
         except (pika.exceptions.AMQPError, OSError) as exc:
             client.drop()
-            raise Unreachable(_describe(exc)) from None
+            raise _Lost(_describe(exc)) from None
         finally:
             try:
                 connection._impl.ioloop.remove_timeout(timer)
             except Exception:
                 pass
-        return {"MessageId": message_id}
 
 
 def _describe(exc: BaseException) -> str:

@@ -23,14 +23,16 @@ def _redis() -> Any:
 
 
 def redis_client(url: str, timeout: float, connections: int) -> Any:
-    """A client whose every socket operation is bounded, that does not retry by itself (we do) and
-    that reconnects a dropped connection on its next use."""
+    """A client whose every socket operation is bounded and that reconnects a dropped connection on
+    its next use. It tries once more at once after a connection error (a pooled connection the
+    server closed while idle), never after a timeout: further attempts are ours, bounded."""
     redis = _redis()
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                retry=Retry(NoBackoff(), 0), max_connections=max(connections, 2),
+                                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+                                max_connections=max(connections, 2),
                                 health_check_interval=30, decode_responses=True)
 
 
