@@ -284,24 +284,42 @@ States:
 """
 
 
-def test_a_frozen_broker_delays_nobody_else(own_server):
-    """Redis frozen (SIGSTOP: it keeps its port, answers nothing) with 40 tasks on it; on a shared
-    dispatch pool of 4 threads, 20 small executions that use another integration finish at once,
-    while the broker's tasks end in Redis.Unavailable within their Timeout."""
-    server = own_server("redis")
+FROZEN = {"redis": ("Redis", {"stream": "s", "message": "m"}), "nats": ("NATS", {"subject": "jobs.x", "message": "m"}),
+          "rabbitmq": ("RabbitMQ", {"routingKey": "q", "message": "m"})}
+
+
+@pytest.mark.parametrize("kind", sorted(FROZEN))
+def test_a_frozen_broker_delays_nobody_else(own_server, kind):
+    """A broker frozen with 40 tasks on it (Redis and NATS: SIGSTOP, so it keeps its port and answers
+    nothing; RabbitMQ: a port that accepts connections and says nothing, its node being slow to
+    start). On a shared dispatch pool of 4 threads, 20 small executions that use another
+    integration finish at once, while the broker's tasks end in <Broker>.Unavailable within their
+    Timeout."""
     from stateway.runtime import Runtime
     from stateway.settings import Settings
     from stateway.store import SQLiteStore
 
-    settings = Settings.from_config({"brokers": {"default": {"url": server.url, "timeout": 2, "retries": 1,
-                                                             "threads": 4}}}, dispatch_threads=4)
+    prefix, params = FROZEN[kind]
+    listener = server = None
+    if kind == "rabbitmq":
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(100)
+        url = f"amqp://guest:guest@127.0.0.1:{listener.getsockname()[1]}/%2F"
+    else:
+        server = own_server(kind)
+        url = server.url
+        if kind == "nats":
+            nats_stream(url, "JOBS", ["jobs.>"])
+    settings = Settings.from_config({"brokers": {"default": {"url": url, "timeout": 5, "retries": 1, "threads": 4}}},
+                                    dispatch_threads=4)
     runtime = Runtime(SQLiteStore.in_memory(), settings=settings).start()
     try:
-        runtime.register_flow("send", flow("Redis:SendMessage", "RequestComplete", {"stream": "s", "message": "m"},
-                                           timeout=20))
+        runtime.register_flow("send", flow(f"{prefix}:SendMessage", "RequestComplete", params, timeout=20))
         runtime.register_flow("small", SMALL)
-        assert runtime.wait(runtime.start_execution("send", {}).id, 30).status == "Succeeded"  # connected
-        server.pause()
+        if server is not None:
+            assert runtime.wait(runtime.start_execution("send", {}).id, 30).status == "Succeeded"  # connected
+            server.pause()
         began = time.monotonic()
         slow = [runtime.start_execution("send", {}) for _ in range(40)]
         time.sleep(0.3)  # the broker's threads are all waiting on it now
@@ -311,15 +329,19 @@ def test_a_frozen_broker_delays_nobody_else(own_server):
         small_took = time.monotonic() - began
         ended = [runtime.wait(row.id, 60) for row in slow]
         slow_took = time.monotonic() - began
-        assert {(r.status, r.error) for r in ended} == {("Failed", "Redis.Unavailable")}
-        # the small ones did not wait for the broker's timeouts (2 s an attempt)
-        assert small_took < 2.0 < slow_took, (small_took, slow_took)
-        assert slow_took < 20
-        server.resume()
-        wait_for(lambda: runtime.wait(runtime.start_execution("send", {}).id, 30).status == "Succeeded",
-                 timeout=30, what="the broker to be used again")
+        assert {(r.status, r.error) for r in ended} == {("Failed", f"{prefix}.Unavailable")}
+        # the small ones did not wait for the broker's timeouts (5 s an attempt)
+        assert small_took < 5.0 < slow_took, (small_took, slow_took)
+        assert slow_took < 20  # the Task's Timeout
+        if server is not None:
+            server.resume()
+            wait_for(lambda: runtime.wait(runtime.start_execution("send", {}).id, 30).status == "Succeeded",
+                     timeout=30, what="the broker to be used again")
     finally:
-        server.resume()
+        if server is not None:
+            server.resume()
+        if listener is not None:
+            listener.close()
         runtime.close()
 
 
