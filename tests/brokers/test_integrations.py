@@ -405,3 +405,18 @@ def test_a_pooled_connection_the_broker_dropped_is_replaced(memory_runtime, kind
         client.close()
     row = runtime.wait(runtime.start_execution("f", {}).id, 60)
     assert row.status == "Succeeded", row.cause
+
+
+def test_a_flow_with_broker_tasks_is_unit_tested_with_mocks(stateway):
+    """No broker and no [brokers] config: stateway.testing mocks the actions like any other."""
+    stateway.register(flow("RabbitMQ:SendMessage", "WaitForCustomCallback",
+                           {"routingKey": "jobs", "message": {"n": 1}, "broker": "anything"}), "cb")
+    stateway.mock("RabbitMQ:SendMessage", later=True)
+    handle = stateway.start("cb", {})
+    task = handle.pending_task("Send")
+    assert task.parameters["routingKey"] == "jobs"
+    handle.report_failure(task, "Work.Refused", "no")
+    assert handle.result().error == "Work.Refused"
+    stateway.register(flow("Redis:SendMessage", "RequestComplete", {"stream": "s", "message": "m"}), "rc")
+    stateway.mock("Redis:SendMessage", returns={"MessageId": "1-0"})
+    assert stateway.start("rc", {}).result().output == {"MessageId": "1-0"}
