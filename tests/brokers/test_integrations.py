@@ -210,6 +210,7 @@ def test_validation_refuses_an_unknown_broker(memory_runtime):
         runtime.register_flow("f", flow("RabbitMQ:SendMessage", "RequestComplete", {"message": "m"}))
     # "default" is the only broker of the action's kind
     runtime.register_flow("ok", flow("Redis:SendMessage", "RequestComplete", {"stream": "s", "message": "m"}))
+    runtime.register_flow("ok2", flow("NATS:SendMessage", "RequestComplete", {"subject": "s", "message": "m"}))
     # a name known only when the task runs is checked then, with the same message
     runtime.register_flow("dyn", flow("Redis:SendMessage", "RequestComplete",
                                       {"stream": "s", "message": "m", "broker.$": "$Input.b"}))

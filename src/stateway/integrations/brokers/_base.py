@@ -108,7 +108,7 @@ class BrokerIntegration(Integration):
         brokers = self._brokers()
         ours = sorted(n for n, b in brokers.items() if b.kind == self.kind)
         found = brokers.get(name)
-        if found is None and name == "default" and len(ours) == 1:
+        if name == "default" and (found is None or found.kind != self.kind) and len(ours) == 1:
             return None
         if found is None:
             close = difflib.get_close_matches(name, ours, n=1, cutoff=0.6)
@@ -120,8 +120,8 @@ class BrokerIntegration(Integration):
                 hint = f"; add [brokers.{name}] url = \"{KINDS[self.kind]}...\" to the config"
             return f"unknown broker {name!r} for {self.action}{hint}"
         if found.kind != self.kind:
-            return (f"broker {name!r} is a {KINDS[found.kind]} broker; {self.action} publishes to a "
-                    f"{KINDS[self.kind]} one" + (f" ({', '.join(ours)})" if ours else ""))
+            return (f"broker {name!r} is {_an(KINDS[found.kind])} broker; {self.action} publishes to "
+                    f"{_an(KINDS[self.kind])} one" + (f" ({', '.join(ours)})" if ours else ""))
         return None
 
     def broker(self, name: Any) -> BrokerSettings:
@@ -129,7 +129,7 @@ class BrokerIntegration(Integration):
         if why is not None:
             raise IntegrationError("FnF.InvalidArgument", why)
         brokers = self._brokers()
-        if name in brokers:
+        if name in brokers and brokers[name].kind == self.kind:
             return brokers[name]
         return next(b for b in brokers.values() if b.kind == self.kind)  # "default": the only one of its kind
 
@@ -234,6 +234,10 @@ class BrokerIntegration(Integration):
 
     def cancel(self, call: TaskCall, reason: str) -> str:
         return "a message already sent cannot be withdrawn; its task token is refused from now on"
+
+
+def _an(scheme: str) -> str:
+    return f"an {scheme}" if scheme[0] in "aeiou" else f"a {scheme}"
 
 
 def required_text(call: TaskCall, name: str) -> str:
