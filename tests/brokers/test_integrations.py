@@ -421,3 +421,48 @@ def test_a_flow_with_broker_tasks_is_unit_tested_with_mocks(stateway):
     stateway.register(flow("Redis:SendMessage", "RequestComplete", {"stream": "s", "message": "m"}), "rc")
     stateway.mock("Redis:SendMessage", returns={"MessageId": "1-0"})
     assert stateway.start("rc", {}).result().output == {"MessageId": "1-0"}
+
+
+def test_an_execution_under_way_is_not_failed_for_a_broker_removed_from_the_config(tmp_path):
+    """The check of broker names refuses a new or changed flow; an execution that was already running
+    when the configuration lost its broker goes on, and only its broker task fails (Catch can take it)."""
+    from stateway.runtime import Runtime
+    from stateway.settings import Settings
+    from stateway.store import SQLiteStore
+
+    definition = """Type: StateMachine
+SpecVersion: v1
+StartAt: Wait
+States:
+  - Type: Wait
+    Name: Wait
+    Seconds: 1
+    Next: Send
+  - Type: Task
+    Name: Send
+    Action: Redis:SendMessage
+    Parameters: {stream: s, message: m, broker: old}
+    Catch:
+      - Errors: [FnF.ALL]
+        Next: Caught
+    End: true
+  - Type: Pass
+    Name: Caught
+    End: true
+"""
+    db = str(tmp_path / "s.db")
+    first = Runtime(SQLiteStore(db), settings=Settings.from_config({"brokers": {"old": {"url": "redis://127.0.0.1:1/0"}}}))
+    first.register_flow("f", definition)
+    row = first.start_execution("f", {})
+    first.close()
+    first.store.close()
+    second = Runtime(SQLiteStore(db), settings=Settings.from_config({"brokers": {"new": {"url": "redis://127.0.0.1:1/0"}}}))
+    second.start()
+    try:
+        ended = second.wait(row.id, 30)
+        assert ended.status == "Succeeded", ended.cause
+        with pytest.raises(FlowDefinitionError, match="unknown broker 'old'"):
+            second.register_flow("g", definition)
+    finally:
+        second.close()
+        second.store.close()

@@ -185,10 +185,14 @@ class Runtime:
             listener()
 
     # -- flows -------------------------------------------------------------------------------
-    def flow_model(self, definition: str) -> Interpreter:
+    def flow_model(self, definition: str, *, checked: bool = False) -> Interpreter:
+        """``checked``: also the integrations' checks against this process's configuration (a new
+        or changed flow), which an execution under way is not failed for (its task fails instead)."""
         interp = self._interpreters.get(definition)
-        if interp is None:
-            interp = Interpreter(self.load(definition), limits=self.settings.limits.table)
+        if interp is None or checked:
+            flow = self.load(definition) if checked else load_flow(definition, self.registry.modes(),
+                                                                   self.registry.parameters())
+            interp = Interpreter(flow, limits=self.settings.limits.table)
             self._interpreters[definition] = interp
         return interp
 
@@ -197,7 +201,7 @@ class Runtime:
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
-        self.flow_model(definition)  # raises FlowDefinitionError before anything is stored; kept for the first run
+        self.flow_model(definition, checked=True)  # raises FlowDefinitionError before anything is stored
         return self.store.put_flow(name, definition, meta or {}, replace=replace)  # type: ignore[arg-type]
 
     # -- executions ------------------------------------------------------------------------------
