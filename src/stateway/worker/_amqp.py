@@ -75,7 +75,8 @@ class AmqpSource:
         if not self.queue:
             raise ValueError(f"an amqp:// source names its queue: {_redacted(uri)}?queue=NAME")
         self.dead_letter_name = query.pop("dead", None) or options.pop("dead", None) or f"{self.queue}-dead"
-        self.prefetch = int(prefetch or query.pop("prefetch", 0) or 8)
+        given = query.pop("prefetch", None)
+        self.prefetch = int(prefetch or given or 8)
         self.max_deliveries = max(1, int(max_deliveries))
         self.url = parts._replace(query=urlencode(query)).geturl()
         self.label = _redacted(self.url)
