@@ -185,3 +185,40 @@ def test_a_source_names_what_it_reads():
         _redis.open("redis://127.0.0.1:1/0")
     with pytest.raises(ValueError, match="subject=S&stream=N"):
         _nats.open("nats://127.0.0.1:1?subject=a")
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_a_source_rides_out_its_server_not_being_there(own_server, kind):
+    """Opened before its server is up, and then while it restarts: receive gives nothing (no
+    exception) and takes up again once the server is back."""
+    server = own_server(kind)
+    server.stop()
+    kit = Kit(kind, server)
+    source = kit.open(connect_wait=0.5)
+    try:
+        assert source.receive(5, 0.3) == []
+        server.start()
+        deadline = time.monotonic() + 30
+        while kind == "nats" and not source._opened.done():  # it declares the stream once connected
+            assert time.monotonic() < deadline
+            source.receive(1, 0.2)
+        kit.publish("one")
+        [delivery] = receive_all(source, 1)
+        assert delivery.body == "one"
+        delivery.ack()
+        server.stop()
+        assert source.receive(5, 0.3) == []
+        server.start()
+        deadline = time.monotonic() + 30
+        while True:  # NATS: until the client has reconnected; Redis: the stream came back empty
+            try:
+                kit.publish("two")
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        found = [d for d in receive_all(source, 1) if d.body == "two"]
+        assert len(found) == 1
+        found[0].ack()
+    finally:
+        source.close()

@@ -43,7 +43,8 @@ class NatsDelivery:
 
 
 class NatsSource:
-    def __init__(self, uri: str, *, max_deliveries: int = 5, ack_wait: float | None = None, **options: Any) -> None:
+    def __init__(self, uri: str, *, max_deliveries: int = 5, ack_wait: float | None = None,
+                 connect_wait: float = 10.0, **options: Any) -> None:
         import nats  # noqa: F401  (fail at open when the extra is missing)
 
         parts = urlsplit(uri)
@@ -63,11 +64,12 @@ class NatsSource:
         self._thread.start()
         self._nc: Any = None
         self._sub: Any = None
+        # a server not up yet is waited for (nats-py tries again by itself); receive gives nothing until then
+        self._opened = asyncio.run_coroutine_threadsafe(self._open_retrying(), self.loop)
         try:
-            self._run(self._open(), 30)
-        except BaseException:
-            self.close()
-            raise
+            self._opened.result(connect_wait)
+        except TimeoutError:
+            log.warning("NATS source %s: not connected yet; trying on", self.stream)
 
     def _run(self, coro: Any, timeout: float) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -93,6 +95,24 @@ class NatsSource:
         self._sub = await js.pull_subscribe(self.subject, durable=self.durable, stream=self.stream, config=config)
         self._js = js
 
+    async def _open_retrying(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._open()
+                return
+            except Exception as exc:  # e.g. JetStream not enabled on the server yet
+                log.warning("NATS source %s: %s: %s; trying again in %.1fs", self.stream, type(exc).__name__, exc,
+                            delay)
+                if self._nc is not None:
+                    try:
+                        await self._nc.close()
+                    except Exception:
+                        pass
+                    self._nc = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def _dead_letter(self, msg: Any, reason: str) -> None:
         meta = msg.metadata
         headers = {**(msg.headers or {}), "Stateway-Dead-Reason": reason[:1000].replace("\r", " ").replace("\n", " "),
@@ -108,6 +128,10 @@ class NatsSource:
             msgs = await self._sub.fetch(max(1, max_messages), timeout=max(0.05, wait_seconds))
         except (TimeoutError, nats.errors.TimeoutError):
             return []
+        except nats.errors.Error as exc:  # disconnected: the client reconnects by itself
+            log.warning("NATS source %s: %s: %s", self.stream, type(exc).__name__, exc)
+            await asyncio.sleep(min(1.0, wait_seconds))
+            return []
         found = []
         for msg in msgs:
             deliveries = msg.metadata.num_delivered
@@ -119,9 +143,16 @@ class NatsSource:
         return found
 
     def receive(self, max_messages: int, wait_seconds: float) -> list[NatsDelivery]:
+        if not self._opened.done():
+            try:
+                self._opened.result(max(0.0, wait_seconds))
+            except TimeoutError:
+                return []
         return self._run(self._fetch(max_messages, wait_seconds), wait_seconds + SETTLE_TIMEOUT + 5)
 
     def close(self) -> None:
+        self._opened.cancel()
+
         async def stop() -> None:
             if self._nc is not None and not self._nc.is_closed:
                 await self._nc.close()

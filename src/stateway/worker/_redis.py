@@ -130,6 +130,23 @@ class RedisSource:
         return self._claim({p["message_id"]: int(p["times_delivered"]) for p in pending}, idle)
 
     def receive(self, max_messages: int, wait_seconds: float) -> list[RedisDelivery]:
+        import redis
+
+        try:
+            try:
+                return self._receive(max_messages, wait_seconds)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._group_ready = False  # the stream or its group went away (a server without persistence)
+                return self._receive(max_messages, wait_seconds)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # the server is away: nothing to hand out now; redis-py reconnects on the next call
+            log.warning("Redis source %s: %s: %s", self.stream, type(exc).__name__, exc)
+            time.sleep(min(1.0, max(0.0, wait_seconds)))
+            return []
+
+    def _receive(self, max_messages: int, wait_seconds: float) -> list[RedisDelivery]:
         self._ensure_group()
         limit = max(1, max_messages)
         with self._lock:
