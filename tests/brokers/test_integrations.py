@@ -330,7 +330,8 @@ def test_a_frozen_broker_delays_nobody_else(own_server, kind):
         small_took = time.monotonic() - began
         ended = [runtime.wait(row.id, 60) for row in slow]
         slow_took = time.monotonic() - began
-        assert {(r.status, r.error) for r in ended} == {("Failed", f"{prefix}.Unavailable")}
+        assert {(r.status, r.error) for r in ended} == {("Failed", f"{prefix}.Unavailable")}, \
+            {(r.status, r.error, r.cause) for r in ended if r.error != f"{prefix}.Unavailable"}
         # the small ones did not wait for the broker's timeouts (5 s an attempt)
         assert small_took < 5.0 < slow_took, (small_took, slow_took)
         assert slow_took < 20  # the Task's Timeout

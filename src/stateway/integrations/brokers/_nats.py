@@ -135,4 +135,7 @@ class NATSSendMessage(BrokerIntegration):
             raise Unreachable(f"no ack within {timeout:g}s") from None
         except (nats.errors.Error, OSError) as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # the client's internals when a request is abandoned: try again, on a bound
+            log.info("NATS broker %r: unexpected %s", client.broker.name, type(exc).__name__, exc_info=True)
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
         return {"MessageId": message_id, "Stream": ack.stream, "Sequence": ack.seq}
