@@ -196,8 +196,12 @@ class AmqpSource:
             conn.add_callback_threadsafe(settle)
         except Exception:
             return  # the connection is going; the broker redelivers the message
-        if not done.wait(30) and not self._stop.is_set():
-            raise TimeoutError(f"RabbitMQ source {self.label}: the {how} was not sent within 30s")
+        deadline = time.monotonic() + 30
+        while not done.wait(0.1):
+            if delivery.generation != self._generation or self._stop.is_set():
+                return  # the connection went meanwhile: the broker redelivers the message
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"RabbitMQ source {self.label}: the {how} was not sent within 30s")
         if failure:
             raise failure[0]
 
