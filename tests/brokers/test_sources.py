@@ -222,3 +222,22 @@ def test_a_source_rides_out_its_server_not_being_there(own_server, kind):
         found[0].ack()
     finally:
         source.close()
+
+
+def test_the_amqp_source_connects_again_after_the_broker_closed_it(rabbitmq_server):
+    kit = Kit("amqp", rabbitmq_server)
+    source = kit.open()
+    try:
+        kit.publish("one")
+        [delivery] = receive_all(source, 1)
+        rabbitmq_server.ctl("close_all_connections", "test")
+        delivery.ack()  # its connection is gone: no error, and the broker hands the message out again
+        [again] = receive_all(source, 1, timeout=60)
+        assert (again.body, again.attempt) == ("one", 2)
+        again.ack()
+        kit.publish("two")
+        [after] = receive_all(source, 1)
+        assert (after.body, after.attempt) == ("two", 1)
+        after.ack()
+    finally:
+        source.close()
