@@ -19,7 +19,7 @@ import pytest
 from tests.brokers.servers import free_port
 from tests.brokers.test_integrations import FLOW, nats_stream
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 KEY_ID, SECRET = "testAK", "testSecret"
 COUNT = 100
 
