@@ -73,6 +73,11 @@ class Breaker:
             self.probing = True
             return True
 
+    def release(self, probe: bool) -> None:
+        if probe:
+            with self._lock:
+                self.probing = False
+
     def leave(self, probe: bool, error: str | None) -> None:
         with self._lock:
             if probe:
@@ -220,7 +225,10 @@ class BrokerIntegration(Integration):
                 delay = min(delay * 2, 2.0)
                 continue
             except IntegrationError as exc:
-                breaker.leave(probe, None)  # the broker answered: it is up
+                if exc.error == "FnF.InvalidArgument":  # refused before the broker was asked: it says nothing of it
+                    breaker.release(probe)
+                else:
+                    breaker.leave(probe, None)  # the broker answered: it is up
                 exc.cause = scrub(exc.cause, broker.url)
                 raise
             breaker.leave(probe, None)
