@@ -348,7 +348,8 @@ def test_a_frozen_broker_delays_nobody_else(own_server, kind):
 
 
 @pytest.mark.parametrize("kind", ["redis", "nats"])
-def test_a_broker_that_restarts_is_used_again(memory_runtime, own_server, kind):
+def test_a_broker_that_restarts_is_used_again(memory_runtime, own_server, kind, caplog):
+    caplog.set_level("WARNING", logger="stateway.brokers")
     server = own_server(kind)
     prefix, params = {"redis": ("Redis", {"stream": "s", "message": "m"}),
                       "nats": ("NATS", {"subject": "jobs.x", "message": "m"})}[kind]
@@ -363,6 +364,8 @@ def test_a_broker_that_restarts_is_used_again(memory_runtime, own_server, kind):
     server.start()
     wait_for(lambda: runtime.wait(runtime.start_execution("f", {}).id, 30).status == "Succeeded", timeout=60,
              what="the broker to be used again")
+    said = [r.getMessage() for r in caplog.records if r.name == "stateway.brokers"]
+    assert any("is unavailable" in m for m in said) and any("answers again" in m for m in said), said
 
 
 def test_a_stopped_executions_token_is_refused(memory_runtime, redis_server):

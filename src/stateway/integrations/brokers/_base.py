@@ -78,14 +78,17 @@ class Breaker:
             with self._lock:
                 self.probing = False
 
-    def leave(self, probe: bool, error: str | None) -> None:
+    def leave(self, probe: bool, error: str | None) -> str | None:
+        """Records how the attempt went; says "down" or "up" when that changes what is known."""
         with self._lock:
             if probe:
                 self.probing = False
+            was_down = self.failed_at is not None
             if error is None:
                 self.failed_at = None
-            else:
-                self.failed_at, self.error = time.monotonic(), error
+                return "up" if was_down else None
+            self.failed_at, self.error = time.monotonic(), error
+            return None if was_down else "down"
 
 
 class BrokerIntegration(Integration):
@@ -216,7 +219,9 @@ class BrokerIntegration(Integration):
                 output = self.publish(self.client(broker), call, body, max(0.05, min(broker.timeout, remaining)))
             except Unreachable as exc:
                 error = scrub(str(exc) or type(exc).__name__, broker.url)
-                breaker.leave(probe, error)
+                if breaker.leave(probe, error) == "down":
+                    log.warning("%s is unavailable: %s; its tasks fail with %s.Unavailable until it answers again",
+                                self.describe(broker), error, self.prefix)
                 pause = delay * (1 + random.random())
                 if attempt > broker.retries or time.monotonic() + pause + 0.05 >= deadline:
                     raise self._unavailable(broker, f"{error} (after {attempt} attempt{'s' * (attempt > 1)})") from None
@@ -228,11 +233,15 @@ class BrokerIntegration(Integration):
                 if exc.error == "FnF.InvalidArgument":  # refused before the broker was asked: it says nothing of it
                     breaker.release(probe)
                 else:
-                    breaker.leave(probe, None)  # the broker answered: it is up
+                    self._up(broker, breaker.leave(probe, None))  # the broker answered: it is up
                 exc.cause = scrub(exc.cause, broker.url)
                 raise
-            breaker.leave(probe, None)
+            self._up(broker, breaker.leave(probe, None))
             return Submitted(output) if call.mode == "WaitForCustomCallback" else Completed(output)
+
+    def _up(self, broker: BrokerSettings, change: str | None) -> None:
+        if change == "up":
+            log.warning("%s answers again", self.describe(broker))
 
     def describe(self, broker: BrokerSettings) -> str:
         return f"broker {broker.name!r} ({redact(broker.url)})"
