@@ -30,6 +30,7 @@ TARGETS = {
 }
 TARGETS["slowhttp.p50_ratio"] = ("<=", 2)  # issue 20: 100 slow HTTP tasks leave function calls alone
 TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the issue's bound for a test with a 30-day Wait
+TARGETS.update({f"brokers.{kind}_p50_ms": ("<=", 10) for kind in ("rabbitmq", "redis", "nats")})  # issue 21
 TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
@@ -51,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg,slowhttp)")
+                                       "fairness,run,fixture,console,pg,slowhttp,brokers)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -133,6 +134,17 @@ def main() -> None:
         record("pg", "dmap_two_workers_s", repeat(pg.dmap_seconds, runs, sizes["dmap"], 2))
         results["pg"]["load_average"] = os.getloadavg()[0]
         print(f"  pg: {results['pg']}", flush=True)
+    if wanted("brokers"):
+        from bench import brokers
+
+        print("brokers", flush=True)
+        # RabbitMQ's node takes up to a minute to start: not in QUICK unless asked for
+        kinds = ["redis", "nats"] + (["rabbitmq"] if not quick or only is not None else [])
+        rounds, burst = (20, 50) if quick else (300, 1_000)
+        results["sizes"]["brokers"] = {"rounds": rounds, "burst": burst}
+        found = brokers.all_round_trips(rounds, burst, kinds)
+        results["brokers"] = {f"{kind}_{key}": value for kind, figures in found.items()
+                              for key, value in figures.items() if key in ("p50_ms", "p99_ms", "tasks_per_s")}
     if wanted("parked"):
         print("parked", flush=True)
         results["parked"] = scenarios.parked_in_serve(sizes["parked"])
@@ -282,6 +294,12 @@ def markdown(results: dict[str, Any]) -> str:
         text += (f"| `stateway run`, whole process, {run['transitions']:,} transitions, output to a pipe | "
                  f"{num(run['tps'])} transitions/s | {run['seconds']:.2f} s, of which start-up "
                  f"{run['startup_seconds']:.2f} s | peer {num(run['peer_tps'])} transitions/s |\n")
+    found = results.get("brokers") or {}
+    for kind, label in (("rabbitmq", "RabbitMQ"), ("redis", "Redis Streams"), ("nats", "NATS JetStream")):
+        if f"{kind}_p50_ms" in found:
+            text += (f"| round trip through {label}: flow → broker → consumer → report → next state | "
+                     f"p50 {found[kind + '_p50_ms']:.2f} ms | p99 {found[kind + '_p99_ms']:.2f} ms | "
+                     f"{num(found[kind + '_tasks_per_s'])} tasks/s ({sizes['brokers']['burst']:,} at once) |\n")
     pages = results.get("console", {})
     if pages:
         for key, label in (("list", f"console: executions list, {pages['executions']:,} executions"),

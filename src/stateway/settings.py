@@ -15,6 +15,7 @@ The config file's sections::
     [dispatch]     <action prefix or action> = <how many of its tasks run at once>
     [oss_buckets]  <bucket name> = "<directory>"
     [functions.<name>]  url | command | file, timeout
+    [brokers.<name>]    url (amqp://, redis://, nats://), timeout, retries, threads
     [[access_keys]]     id, secret; role, allow, flows, queues (stateway.policies)
 """
 
@@ -39,7 +40,8 @@ _V1_STEP_BYTES = 32 * 1024
 _MAP_ITEMS = 10_000
 DEFAULT_LEASE_SECONDS = 6.0  # a dead worker's work moves within 1.25 x this (docs/deploy.md)
 SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys",
-            "dispatch")  # integ: dispatch
+            "dispatch", "brokers")
+BROKER_SCHEMES = {"amqp": "amqp", "amqps": "amqp", "redis": "redis", "rediss": "redis", "nats": "nats", "tls": "nats"}
 
 
 class SettingsError(ValueError):
@@ -243,6 +245,43 @@ class FunctionSettings:
 
 
 @dataclass(frozen=True)
+class BrokerSettings:
+    """``[brokers.<name>]``: a message broker the RabbitMQ/Redis/NATS:SendMessage actions publish to.
+    ``url`` may hold a password: it is kept out of ``repr`` (logs), and integrations show it redacted."""
+
+    name: str
+    url: str = field(repr=False)
+    timeout: float = 5.0  # seconds one attempt (connect, publish and its confirm) may take
+    retries: int = 2  # further attempts after a connection error, with backoff
+    threads: int = 8  # this broker's own dispatch threads (and connections)
+
+    @property
+    def kind(self) -> str:
+        """amqp, redis or nats."""
+        return BROKER_SCHEMES[self.url.partition("://")[0].lower()]
+
+    @classmethod
+    def parse(cls, name: str, entry: Any) -> BrokerSettings:
+        where = f"brokers.{name}"
+        if not isinstance(entry, Mapping):
+            raise SettingsError(f"[{where}] must be a table with a url, got {type(entry).__name__}")
+        _unknown(where, entry, ("url", "timeout", "retries", "threads"))
+        url = entry.get("url")
+        scheme = url.partition("://")[0].lower() if isinstance(url, str) and "://" in url else ""
+        if scheme not in BROKER_SCHEMES:
+            raise SettingsError(f"[{where}] url must be an amqp://, redis:// or nats:// URL"
+                                + (f", not {scheme}://" if scheme else ""))
+        values: dict[str, Any] = {}
+        if "timeout" in entry:
+            values["timeout"] = _number(where, "timeout", entry["timeout"], low=0.05, high=3600)
+        if "retries" in entry:
+            values["retries"] = _number(where, "retries", entry["retries"], integer=True, low=0, high=100)
+        if "threads" in entry:
+            values["threads"] = _number(where, "threads", entry["threads"], integer=True, low=1, high=1000)
+        return cls(name=str(name), url=url, **values)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Stateway process is configured with. Build it with ``Settings.load`` (the CLI)
     or ``Settings.from_config`` (a dict shaped like the config file); change a copy with
@@ -260,6 +299,7 @@ class Settings:
     # [dispatch]: tasks of one integration (action prefix "HTTP", or a whole action) run at once
     dispatch_limits: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
     log_format: str = "text"  # "text" or "json"
+    brokers: Mapping[str, BrokerSettings] = field(default_factory=lambda: _frozen({}), repr=False)  # name → broker
 
     # -- building --------------------------------------------------------------------------------------
     @classmethod
@@ -315,7 +355,8 @@ class Settings:
                    dispatch_threads=(64 if dispatch_threads is None else
                                      _number("runtime", "dispatch_threads", dispatch_threads, integer=True, low=1)),
                    dispatch_limits=_frozen(_dispatch_limits(_table(config, "dispatch"))),
-                   log_format=format_)
+                   log_format=format_,
+                   brokers=_frozen({str(n): BrokerSettings.parse(str(n), e) for n, e in _table(config, "brokers").items()}))
 
     def with_function_env(self, env: Mapping[str, str]) -> Settings:
         """A copy whose functions also get ``env`` (e.g. the API endpoint, once it is chosen)."""
@@ -413,5 +454,5 @@ def _access_keys(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str,
     return keys
 
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "ExpressSettings", "FunctionSettings", "HttpSettings", "Limits", "Settings",
-           "SettingsError", "StoreSettings"]
+__all__ = ["BROKER_SCHEMES", "DEFAULT_LEASE_SECONDS", "BrokerSettings", "ExpressSettings", "FunctionSettings",
+           "HttpSettings", "Limits", "Settings", "SettingsError", "StoreSettings"]

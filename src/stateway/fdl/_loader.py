@@ -16,7 +16,7 @@ import io
 import math
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml as libyaml
@@ -62,6 +62,8 @@ TYPE_FIELDS: dict[str, set[str]] = {
 }
 RETRY_FIELDS = {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "BackoffRate", "MaxBackoffSeconds"}
 CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
+# an integration's check of a Task's Parameters (as written): (parameter, message) errors
+Check = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
 MAX_TASK_TIMEOUT = 604800
 MAX_PARALLEL_BRANCHES = 50
 MAX_DEFINITION_BYTES = 96 * 1024  # the text, and its YAML-alias-expanded form
@@ -198,8 +200,9 @@ def _expanded_size(doc: Any, budget: int) -> int:
 
 class _Loader:
     def __init__(self, source: str, actions: Mapping[str, frozenset[str]] | None,
-                 parameters: Mapping[str, frozenset[str]] | None = None) -> None:
+                 parameters: Mapping[str, frozenset[str]] | None = None, checks: Mapping[str, Check] | None = None) -> None:
         self.parameters = parameters or {}
+        self.checks = checks or {}
         self.source = source
         self.actions = actions
         self.problems: list[Problem] = []
@@ -655,6 +658,10 @@ class _Loader:
 
     def check_parameters(self, params: Any, path: str, action: str | None) -> None:
         """Names an action does not read are warnings: a typo there would otherwise pass silently."""
+        check = self.checks.get(action or "")
+        if check is not None and isinstance(params, CommentedMap):
+            for key, message in check(params):
+                self.error(f"{path} > {key}", message, params, key if key in params else None)
         known = self.parameters.get(action or "")
         if known is None or not isinstance(params, CommentedMap):
             return
@@ -802,17 +809,19 @@ def _describe(value: Any) -> str:
 
 
 def validate_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,
-                  parameters: Mapping[str, frozenset[str]] | None = None) -> list[Problem]:
+                  parameters: Mapping[str, frozenset[str]] | None = None,
+                  checks: Mapping[str, Check] | None = None) -> list[Problem]:
     """Every error and warning of ``source``; an empty list for a clean definition.
 
-    ``parameters`` maps an action to the Parameters it reads; others are warnings."""
-    loader = _Loader(source, actions, parameters)
+    ``parameters`` maps an action to the Parameters it reads; others are warnings. ``checks`` maps an
+    action to a function of its Parameters giving (parameter, message) errors."""
+    loader = _Loader(source, actions, parameters, checks)
     loader.load()
     return loader.problems
 
 
 def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,
-              parameters: Mapping[str, frozenset[str]] | None = None) -> Flow:
+              parameters: Mapping[str, frozenset[str]] | None = None, checks: Mapping[str, Check] | None = None) -> Flow:
     """Load and validate; raises FlowDefinitionError listing every problem when there is an error.
 
     ``actions`` maps each known action to the TaskModes it supports; without it, any action
@@ -820,7 +829,7 @@ def load_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,
     """
     if not isinstance(source, str):
         raise FlowDefinitionError([Problem("error", "", "a flow definition is text", 0, 0)])
-    loader = _Loader(source, actions, parameters)
+    loader = _Loader(source, actions, parameters, checks)
     flow = loader.load()
     if flow is None:
         raise FlowDefinitionError(loader.problems)

@@ -5,6 +5,8 @@ built with the runtime's ``IntegrationContext`` (``_context.py``), never the run
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Mapping
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stateway.runtime._outcomes import Outcome, TaskCall
@@ -39,6 +41,16 @@ class Integration:
         """Best-effort cancel of what ``invoke`` started; returns what was done."""
         return "nothing to cancel"
 
+    def dispatch_pool(self, parameters: Mapping[str, Any]) -> Executor | None:
+        """The threads ``invoke`` runs on for these (evaluated) Parameters; None: the runtime's shared
+        pool. An integration whose remote may hang (a broker) keeps its own, so it delays nobody else."""
+        return None
+
+    def check_parameters(self, parameters: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Errors in a Task's Parameters (as written) that this process's configuration makes
+        certain, as (parameter name, message): flow validation refuses the definition."""
+        return []
+
 
 class IntegrationRegistry:
     def __init__(self, classes: list[type[Integration]]) -> None:
@@ -62,8 +74,15 @@ class IntegrationRegistry:
         return {action: cls.parameters for action, cls in self.classes.items() if cls.parameters is not None}
 
     def validation(self) -> dict[str, Any]:
-        """What flow validation needs beyond the modes (keyword arguments of ``validate_flow``)."""
-        return {"parameters": self.parameters()}
+        """What flow validation needs beyond the modes (keyword arguments of ``validate_flow``);
+        once bound, each integration's ``check_parameters`` too."""
+        checks = {action: integration.check_parameters for action, integration in self.instances.items()
+                  if type(integration).check_parameters is not Integration.check_parameters}
+        return {"parameters": self.parameters(), **({"checks": checks} if checks else {})}
+
+    def dispatch_pool(self, action: Any, parameters: Mapping[str, Any]) -> Executor | None:
+        integration = self.instances.get(action)
+        return None if integration is None else integration.dispatch_pool(parameters)
 
     def bind(self, context: IntegrationContext) -> None:
         self.context = context

@@ -90,6 +90,7 @@ class Runtime:
         self._thread: threading.Thread | None = None
         self._pool = dispatch or ThreadPoolExecutor(max_workers=self.settings.dispatch_threads,
                                                     thread_name_prefix="stateway-dispatch")
+        self._own_pool = dispatch is None  # a test's dispatcher runs everything; ours lets integrations pick
         self._inflight: set[int] = set()
         self._dispatch_attempts: dict[int, int] = {}
         self._inflight_lock = threading.Lock()
@@ -187,19 +188,23 @@ class Runtime:
             listener()
 
     # -- flows -------------------------------------------------------------------------------
-    def flow_model(self, definition: str) -> Interpreter:
+    def flow_model(self, definition: str, *, checked: bool = False) -> Interpreter:
+        """``checked``: also the integrations' checks against this process's configuration (a new
+        or changed flow), which an execution under way is not failed for (its task fails instead)."""
         interp = self._interpreters.get(definition)
-        if interp is None:
-            interp = Interpreter(self.load(definition), limits=self.settings.limits.table)
+        if interp is None or checked:
+            flow = self.load(definition) if checked else load_flow(definition, self.registry.modes(),
+                                                                   self.registry.parameters())
+            interp = Interpreter(flow, limits=self.settings.limits.table)
             self._interpreters[definition] = interp
         return interp
 
     def load(self, definition: str) -> Flow:
-        return load_flow(definition, self.registry.modes(), self.registry.parameters())
+        return load_flow(definition, self.registry.modes(), **self.registry.validation())
 
     def register_flow(self, name: str, definition: str, meta: dict[str, Any] | None = None,
                       *, replace: bool | str = True) -> dict[str, Any]:
-        self.flow_model(definition)  # raises FlowDefinitionError before anything is stored; kept for the first run
+        self.flow_model(definition, checked=True)  # raises FlowDefinitionError before anything is stored
         return self.store.put_flow(name, definition, meta or {}, replace=replace)  # type: ignore[arg-type]
 
     # -- executions ------------------------------------------------------------------------------
@@ -531,9 +536,18 @@ class Runtime:
                 return
             self._inflight.add(outbox_id)
         try:
-            self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+            self._pool_for(command).submit(self._dispatch, outbox_id, execution_id, command)
         except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
             pass
+
+    def _pool_for(self, command: dict[str, Any]) -> Executor:
+        """The shared dispatch pool, or the integration's own (a broker's: one that is down or slow
+        then holds only its own threads, never those other integrations run on)."""
+        if self._own_pool and command.get("kind") == "invoke":
+            pool = self.registry.dispatch_pool(command.get("action"), command.get("parameters") or {})
+            if pool is not None:
+                return pool
+        return self._pool
 
     def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
         try:
@@ -565,7 +579,7 @@ class Runtime:
             if self._stopping:
                 return
             try:
-                self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+                self._pool_for(command).submit(self._dispatch, outbox_id, execution_id, command)
             except RuntimeError:
                 pass
 
