@@ -112,12 +112,11 @@ class InvokeFunction(Integration):
         self._until_stored(lambda: self.context.complete_task(job["execution_id"], job["task_id"], outcome,
                                                               aliases=aliases, extra=extra))
 
-    def _until_stored(self, write: Any) -> None:
+    def _until_stored(self, write: Any) -> Any:
         delay = 0.2
         while True:
             try:
-                write()
-                return
+                return write()
             except StoreUnavailable:
                 if self._stop.wait(delay):
                     raise
