@@ -419,3 +419,34 @@ def test_a_concurrent_crash_takes_only_its_own_call(fn_runtime):
     for thread in threads:
         thread.join()
     assert sorted(r.status for r in results) == ["Failed", "Succeeded", "Succeeded"]
+
+
+def test_serve_honours_config_functions_and_describe_lists_poison_calls(tmp_path):
+    """``serve --config`` with [functions.NAME] (the reported FC.FunctionNotFound), and a poison call
+    named by ``exec describe``."""
+    from tests.test_cli import stateway
+    from tests.test_serve_cli import start_server
+
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "killer.py").write_text(CRASHER)
+    config = tmp_path / "config.toml"
+    config.write_text("[functions.acc-cmd]\ncommand = \"echo '{\\\"a\\\": 1}'\"\n[functions.killer]\nmax_dispatches = 2\n")
+    proc, endpoint = start_server(tmp_path, "--functions", str(functions), "--config", str(config))
+    try:
+        for name, function in (("cmd", "acc-cmd"), ("kill", "killer")):
+            (tmp_path / f"{name}.yaml").write_text(task_flow(name, function))
+            assert stateway("flow", "create", str(tmp_path / f"{name}.yaml"), "--endpoint", endpoint).returncode == 0
+        assert stateway("exec", "start", "cmd", "--name", "c1", "--endpoint", endpoint).returncode == 0
+        assert stateway("exec", "start", "kill", "--name", "k1", "--input", '{"crash": "exit"}',
+                        "--endpoint", endpoint).returncode == 0
+        cmd = json.loads(stateway("exec", "describe", "cmd", "c1", "--wait", "30", "--json", "--endpoint",
+                                  endpoint).stdout)
+        assert cmd["Status"] == "Succeeded" and json.loads(cmd["Output"]) == {"body": {"a": 1}}
+        json.loads(stateway("exec", "describe", "kill", "k1", "--wait", "30", "--json", "--endpoint", endpoint).stdout)
+        described = stateway("exec", "describe", "kill", "k1", "--endpoint", endpoint).stdout
+        assert "FC.FunctionCrashed" in described
+        assert "poison call: Call" in described and "dispatched 2 times" in described, described
+    finally:
+        proc.terminate()
+        proc.wait(10)
