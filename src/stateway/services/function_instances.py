@@ -395,10 +395,11 @@ class Instances:
                     self._running.pop(key, None)
                     cancelled = key in self._killed
                     self._killed.discard(key)
-            if result is None and not cancelled:  # it had died while idle: not this call's doing
+            if result is None and not cancelled and not started:  # it had died while idle: not this call's doing
                 pool.release(instance, keep=False)
                 continue
-            result = result or CallResult()
+            if result is None:  # a new instance that could not take a call: it died starting
+                result = CallResult(crashed=not cancelled)
             result.cold, result.instance, result.cancelled = cold, instance.label, cancelled
             if result.timed_out or result.cancelled or result.crashed:
                 instance.kill()
