@@ -450,3 +450,32 @@ def test_serve_honours_config_functions_and_describe_lists_poison_calls(tmp_path
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_console_execution_page_lists_poison_calls(tmp_path):
+    import httpx
+
+    from stateway.api import BackgroundServer, create_app
+    from stateway.runtime import Runtime
+    from stateway.settings import Settings
+    from stateway.store import SQLiteStore
+    from tests.console.test_console_http import sign_in
+
+    (tmp_path / "functions").mkdir()
+    (tmp_path / "functions" / "killer.py").write_text(CRASHER)
+    settings = Settings.from_config({"functions": {"max_dispatches": 2}}, functions_dir=tmp_path / "functions")
+    runtime = Runtime(SQLiteStore(str(tmp_path / "c.db")), settings=settings).start()
+    app = create_app(runtime, {"ak": "sk"})
+    server = BackgroundServer(app, "127.0.0.1").start()
+    try:
+        runtime.register_flow("k", task_flow("k", "killer"))
+        ended = run(runtime, "k", {"crash": "signal"})
+        assert ended.error == "FC.FunctionCrashed"
+        with httpx.Client(base_url=f"http://{server.endpoint}", follow_redirects=False, timeout=30) as client:
+            sign_in(client)
+            page = client.get(f"/console/flows/k/executions/{ended.name}").text
+        assert "Poison calls" in page and "2 dispatches" in page and "killed by signal SIGKILL" in page
+    finally:
+        server.stop()
+        app.state.service.close()
+        runtime.close()
