@@ -479,3 +479,22 @@ def test_the_console_execution_page_lists_poison_calls(tmp_path):
         server.stop()
         app.state.service.close()
         runtime.close()
+
+
+def test_a_call_waiting_for_a_busy_function_is_cancelled_without_touching_the_busy_one(fn_runtime, tmp_path):
+    runtime = fn_runtime({"sleeper": SLEEPER}, functions={"sleeper": {"max_instances": 1, "timeout": 5}})
+    runtime.register_flow("s", task_flow("s", "sleeper"))
+    busy = runtime.start_execution("s", {"sleep": 3})
+    deadline = time.monotonic() + 20
+    while not runtime.registry.get("FC:InvokeFunction").functions.running():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    waiting = runtime.start_execution("s", {"sleep": 0})
+    time.sleep(0.5)
+    runtime.stop_execution(waiting.id, "Operator", "not needed")
+    assert runtime.wait(waiting.id, 10).status == "Stopped"
+    ended = runtime.wait(busy.id, 30)
+    assert ended.status == "Succeeded", (ended.error, ended.cause)
+    # the wait for an instance is not the function's running time: a queue longer than the timeout succeeds
+    rows = [runtime.start_execution("s", {"sleep": 1}) for _ in range(7)]
+    assert [runtime.wait(r.id, 60).status for r in rows] == ["Succeeded"] * 7

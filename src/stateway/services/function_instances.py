@@ -158,9 +158,11 @@ class Pool:
             self._numbers += 1
             return self._numbers
 
-    def acquire(self, signature: Any, deadline: float) -> tuple[Instance, bool] | None:
+    def acquire(self, signature: Any, cancelled: Callable[[], bool] = lambda: False) -> tuple[Instance, bool] | None:
         """An instance with room for one more call (started now if needed: ``cold``), or None when
-        none freed up before ``deadline``."""
+        the call was cancelled while it waited. The wait is not part of the call's timeout (as
+        in FC, the timeout is the function's running time): it ends when an instance frees up,
+        which the running calls' own timeouts bound, or by a cancel (the task's timeout, a Stop)."""
         options = self.options
         with self._cond:
             self._waiting += 1
@@ -179,10 +181,9 @@ class Pool:
                     if self._waiting > options.max_waiting:
                         raise Throttled(f"function {self.name!r}: {options.max_instances} instance(s) busy and "
                                         f"{options.max_waiting} call(s) already waiting")
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    if cancelled():
                         return None
-                    self._cond.wait(remaining)
+                    self._cond.wait(0.25)
             finally:
                 self._waiting -= 1
         try:
@@ -300,11 +301,16 @@ class Instances:
                     self._reaper = threading.Thread(target=self._reap, name="stateway-fc-idle", daemon=True)
                     self._reaper.start()
                 pool = self._pools[key] = Pool(name, file, options, self._spawn)
+                pool.closed = self._closed.is_set()
             return pool
 
     def _spawn(self, pool: Pool, signature: Any) -> Instance:
         assert self._spawner is not None
-        return self._spawner.submit(self._start, pool, signature).result()
+        try:
+            future = self._spawner.submit(self._start, pool, signature)
+        except RuntimeError:  # closed: a call that comes after is served from its own thread, then stopped
+            return self._start(pool, signature)
+        return future.result()
 
     def _start(self, pool: Pool, signature: Any) -> Instance:
         options = pool.options
@@ -368,17 +374,19 @@ class Instances:
             return len(self._running)
 
     def call(self, name: str, file: str, options: InstanceOptions, request: dict[str, Any], key: str,
-             deadline: float, cancelled: Callable[[str], bool] = lambda key: False) -> CallResult:
-        """Run one call on an instance of the function (raises ``Throttled`` when too many wait).
-        ``cancelled(key)``: whether the call was cancelled before it reached an instance."""
+             limit: float, cancelled: Callable[[str], bool] = lambda key: False) -> CallResult:
+        """Run one call on an instance of the function, for at most ``limit`` seconds once it has
+        one (raises ``Throttled`` when too many wait). ``cancelled(key)``: whether the call was
+        cancelled before it reached an instance."""
         pool = self.pool(name, file, options)
         data = json.dumps(request).encode()
         cold = False
         while True:
-            got = pool.acquire(file_signature(file), deadline)
+            got = pool.acquire(file_signature(file), lambda: cancelled(key))
             if got is None:
-                return CallResult(timed_out=True, cold=cold)
+                return CallResult(cancelled=True, cold=cold)
             instance, started = got
+            deadline = time.monotonic() + limit
             cold = cold or started
             with self._lock:
                 self._running[key] = (instance, pool)
@@ -393,14 +401,14 @@ class Instances:
             finally:
                 with self._lock:
                     self._running.pop(key, None)
-                    cancelled = key in self._killed
+                    killed = key in self._killed
                     self._killed.discard(key)
-            if result is None and not cancelled and not started:  # it had died while idle: not this call's doing
+            if result is None and not killed and not started:  # it had died while idle: not this call's doing
                 pool.release(instance, keep=False)
                 continue
             if result is None:  # a new instance that could not take a call: it died starting
-                result = CallResult(crashed=not cancelled)
-            result.cold, result.instance, result.cancelled = cold, instance.label, cancelled
+                result = CallResult(crashed=not killed)
+            result.cold, result.instance, result.cancelled = cold, instance.label, killed
             if result.timed_out or result.cancelled or result.crashed:
                 instance.kill()
                 result.exit = result.exit or instance.reap()

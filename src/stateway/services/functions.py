@@ -186,7 +186,7 @@ class FunctionRuntime:
                 raise IntegrationError("FnF.TaskCancelled", "the invocation was cancelled before it started")
         try:
             result = self.instances.call(spec.name, spec.target, spec.options, {"event": event, "context": context},
-                                         key, time.monotonic() + limit, cancelled=self._is_cancelled)
+                                         key, limit, cancelled=self._is_cancelled)
         except Throttled as exc:
             raise IntegrationError("FC.ResourceThrottled", str(exc)) from None
         finally:
