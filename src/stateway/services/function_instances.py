@@ -222,10 +222,7 @@ class Pool:
             instance.last_used = time.monotonic()
             if not keep or not self.options.reuse or self.closed:
                 instance.retired = True
-            if instance.dead:
-                if instance in self.instances:
-                    self.instances.remove(instance)
-            elif instance.retired and instance.busy == 0:
+            if instance.dead or (instance.retired and instance.busy == 0):
                 self._stop(instance)
             elif self.options.idle_seconds <= 0 and instance.busy == 0:
                 self._stop(instance)
