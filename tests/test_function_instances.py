@@ -498,3 +498,16 @@ def test_a_call_waiting_for_a_busy_function_is_cancelled_without_touching_the_bu
     # the wait for an instance is not the function's running time: a queue longer than the timeout succeeds
     rows = [runtime.start_execution("s", {"sleep": 1}) for _ in range(7)]
     assert [runtime.wait(r.id, 60).status for r in rows] == ["Succeeded"] * 7
+
+
+def test_calls_served_at_once_keep_their_own_output(fn_runtime):
+    chatty = ("import sys, time\ndef handler(event, context):\n    for _ in range(5):\n"
+              "        print('out', event['n'])\n        print('err', event['n'], file=sys.stderr)\n"
+              "        time.sleep(0.1)\n    return event['n']\n")
+    runtime = fn_runtime({"chatty": chatty}, functions={"chatty": {"instance_concurrency": 3, "max_instances": 1}})
+    runtime.register_flow("c", task_flow("c", "chatty"))
+    rows = [runtime.start_execution("c", {"n": n}) for n in range(3)]
+    for n, row in enumerate(rows):
+        assert runtime.wait(row.id, 60).output["body"] == n
+        logs = runtime.store.task_logs(row.id)[0]
+        assert logs["stdout"] == f"out {n}\n" * 5 and logs["stderr"] == f"err {n}\n" * 5

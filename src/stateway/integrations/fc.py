@@ -147,7 +147,8 @@ class InvokeFunction(Integration):
             return Submitted({"RequestId": invocation})
         logs: list[dict[str, Any]] = []
         info: dict[str, Any] = {}
-        again = self.context.invocations.redispatched.pop((call.execution_id, call.task_id), 1) > 1
+        taken_over = getattr(self.context.invocations, "redispatched", None)  # a store without it: never
+        again = taken_over is not None and taken_over.pop((call.execution_id, call.task_id), 1) > 1
         try:
             result, info = self._counted(spec, body, self.invocation_id(call), call.key, call.timeout,
                                          call.execution_id, call.task_id,
