@@ -511,3 +511,34 @@ def test_calls_served_at_once_keep_their_own_output(fn_runtime):
         assert runtime.wait(row.id, 60).output["body"] == n
         logs = runtime.store.task_logs(row.id)[0]
         assert logs["stdout"] == f"out {n}\n" * 5 and logs["stderr"] == f"err {n}\n" * 5
+
+
+def test_too_many_waiting_calls_are_throttled_and_a_dead_idle_instance_is_replaced_quietly(tmp_path):
+    import signal
+
+    from stateway.runtime._outcomes import IntegrationError
+    from stateway.services.functions import FunctionRuntime
+
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    (tmp_path / "stateway.toml").write_text("[functions.sleeper]\nmax_instances = 1\nmax_waiting = 0\n")
+    rt = FunctionRuntime(tmp_path)
+    spec = rt.resolve("acs:fc:::functions/sleeper")
+    try:
+        pid = rt.invoke(spec, {"sleep": 0}, "r0", "k0")["pid"]
+        os.kill(pid, signal.SIGKILL)  # dies while idle: not any call's doing
+        time.sleep(0.2)
+        info: dict = {}
+        again = rt.invoke(spec, {"sleep": 0}, "r1", "k1", info=info)["pid"]
+        assert again != pid and info["coldStart"]
+        busy = threading.Thread(target=rt.invoke, args=(spec, {"sleep": 2}, "r2", "k2"))
+        busy.start()
+        deadline = time.monotonic() + 20
+        while not rt.running():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with pytest.raises(IntegrationError) as refused:
+            rt.invoke(spec, {"sleep": 0}, "r3", "k3")
+        assert refused.value.error == "FC.ResourceThrottled"
+        busy.join()
+    finally:
+        rt.close()
