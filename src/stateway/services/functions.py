@@ -292,7 +292,7 @@ class FunctionRuntime:
         return commands + self.instances.running()
 
     def close(self) -> None:
-        """Stop every instance (and whatever its calls started)."""
+        """Stop the idle instances now and the busy ones when their call ends (with whatever they started)."""
         self.instances.close()
 
 
