@@ -34,6 +34,7 @@ TARGETS.update({f"brokers.{kind}_p50_ms": ("<=", 10) for kind in ("rabbitmq", "r
 TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
+TARGETS["functions.warm_cpu_ms_per_step"] = ("<=", 3)  # issue 19: every process together, per function step
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -52,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg,slowhttp,brokers)")
+                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -179,6 +180,12 @@ def main() -> None:
         print("console", flush=True)
         results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
         print(f"  console: {results['console']}", flush=True)
+    if wanted("functions"):
+        from bench.functions import function_steps
+
+        print("functions", flush=True)
+        results["functions"] = function_steps(quick)
+        print(f"  functions: {results['functions']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -320,6 +327,9 @@ def markdown(results: dict[str, Any]) -> str:
     if loop_fraction and ceiling:
         text += (f"\nThe durable loop runs at {loop_fraction / ceiling:.1%} of the bare Python dispatch loop's rate "
                  "on this machine.\n")
+    from bench.functions import markdown as functions_markdown
+
+    text += functions_markdown(results)
     return text
 
 

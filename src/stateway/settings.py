@@ -14,7 +14,9 @@ The config file's sections::
     [http]         allow, deny, internal
     [dispatch]     <action prefix or action> = <how many of its tasks run at once>
     [oss_buckets]  <bucket name> = "<directory>"
-    [functions.<name>]  url | command | file, timeout
+    [functions]         defaults for every function: timeout, reuse, instance_concurrency, max_instances,
+                        idle_seconds, memory_mb, initializer, max_dispatches, max_waiting
+    [functions.<name>]  url | command | file, and any of the above, environment
     [brokers.<name>]    url (amqp://, redis://, nats://), timeout, retries, threads
     [[access_keys]]     id, secret; role, allow, flows, queues (stateway.policies)
 """
@@ -225,23 +227,62 @@ class FunctionSettings:
     env: Mapping[str, str] = field(default_factory=lambda: _frozen({}), repr=False)  # holds a secret
     async_workers: int = 8  # threads running Async invocations
 
+    defaults: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))  # [functions] key = value
+
     @staticmethod
     def parse_entries(section: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        return FunctionSettings.parse_section(section)[1]
+
+    @staticmethod
+    def parse_section(section: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+        """``[functions]``: its plain values are the defaults of every function (``FUNCTION_OPTIONS``),
+        its tables (``[functions.<name>]``) one function each; both checked here."""
+        defaults: dict[str, Any] = {}
         entries = {}
         for name, entry in section.items():
-            where = f"[functions.{name}]"
             if not isinstance(entry, Mapping):
-                raise SettingsError(f"{where} must be a table (url, command or file; timeout), got {_describe(entry)}")
+                if name not in FUNCTION_OPTIONS or name == "environment":
+                    _unknown("functions", {name: entry}, [k for k in FUNCTION_OPTIONS if k != "environment"])
+                defaults[str(name)] = _function_option("functions", str(name), entry)
+                continue
+            where = f"functions.{name}"
             kinds = [k for k in ("url", "command", "file") if k in entry]
-            if not kinds:
-                raise SettingsError(f"{where} needs url, command or file")
+            if len(kinds) > 1:
+                raise SettingsError(f"[{where}] takes one of url, command or file, not {' and '.join(kinds)}")
+            _unknown(where, entry, ["url", "command", "file", *FUNCTION_OPTIONS])
             for key, value in entry.items():
-                if key in ("url", "command", "file") and not (isinstance(value, str) and value):
-                    raise SettingsError(f"{where} {key} must be non-empty text, got {_describe(value)}")
-                if key == "timeout":
-                    _number(f"functions.{name}", "timeout", value, low=0.001)
+                if key in ("url", "command", "file"):
+                    if not (isinstance(value, str) and value):
+                        raise SettingsError(f"[{where}] {key} must be non-empty text, got {_describe(value)}")
+                else:
+                    _function_option(where, key, value)
             entries[str(name)] = _frozen(entry)
-        return entries
+        return defaults, entries
+
+
+# what [functions] (defaults) and [functions.<name>] (one function) may set, besides url/command/file
+FUNCTION_OPTIONS = ("timeout", "reuse", "instance_concurrency", "max_instances", "idle_seconds", "memory_mb",
+                    "initializer", "max_dispatches", "max_waiting", "environment")
+
+
+def _function_option(where: str, key: str, value: Any) -> Any:
+    if key == "reuse":
+        if not isinstance(value, bool):
+            raise SettingsError(f"[{where}] reuse must be true or false, got {_describe(value)}")
+        return value
+    if key == "initializer":
+        if not (isinstance(value, str) and value.strip()):
+            raise SettingsError(f"[{where}] initializer must be a function name, got {_describe(value)}")
+        return value
+    if key == "environment":
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise SettingsError(f"[{where}] environment must be a table of text values")
+        return dict(value)
+    if key in ("timeout", "idle_seconds"):
+        return _number(where, key, value, low=0.001 if key == "timeout" else 0)
+    bounds = {"instance_concurrency": (1, 1000), "max_instances": (1, 10_000), "memory_mb": (0, 1 << 20),
+              "max_dispatches": (1, 1000), "max_waiting": (0, 1_000_000)}[key]
+    return _number(where, key, value, integer=True, low=bounds[0], high=bounds[1])
 
 
 @dataclass(frozen=True)
@@ -333,9 +374,10 @@ class Settings:
         store = replace(store, url=url, data_dir=data_dir if data_dir is not None else store.data_dir)
         if lease_seconds is not None:
             store = replace(store, lease_seconds=_number("store", "lease_seconds", lease_seconds, low=0.1))
+        function_defaults, function_entries = FunctionSettings.parse_section(_table(config, "functions"))
         functions = FunctionSettings(
             directory=os.fspath(functions_dir) if functions_dir is not None else None,
-            entries=_frozen(FunctionSettings.parse_entries(_table(config, "functions"))),
+            entries=_frozen(function_entries), defaults=_frozen(function_defaults),
             env=_frozen(_text_map("function environment", function_env or {})),
             async_workers=(FunctionSettings.async_workers if async_workers is None
                            else _number("functions", "async_workers", async_workers, integer=True, low=1)))
@@ -454,5 +496,5 @@ def _access_keys(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str,
     return keys
 
 
-__all__ = ["BROKER_SCHEMES", "DEFAULT_LEASE_SECONDS", "BrokerSettings", "ExpressSettings", "FunctionSettings",
-           "HttpSettings", "Limits", "Settings", "SettingsError", "StoreSettings"]
+__all__ = ["BROKER_SCHEMES", "DEFAULT_LEASE_SECONDS", "FUNCTION_OPTIONS", "BrokerSettings", "ExpressSettings",
+           "FunctionSettings", "HttpSettings", "Limits", "Settings", "SettingsError", "StoreSettings"]

@@ -313,6 +313,11 @@ def exec_describe(flow: str, name: str, wait: int, definition: bool, as_json: bo
     """Show FLOW's execution NAME: status, current steps, output or error."""
     result = _call(endpoint, "DescribeExecution", FlowName=flow, ExecutionName=name, WaitTimeSeconds=wait)
     _show_execution(result, as_json, definition)
+    if not as_json:
+        from stateway.cli._poison import poison_lines
+
+        for line in poison_lines(_history_pages(endpoint, flow, name)):
+            click.echo(line)
 
 
 @exec_group.command("list")

@@ -428,7 +428,7 @@ class Console:
         selected = request.query_params.get("state", "")
         state_view = self._state_view(row, progress, selected) if selected else None
         return self.render("execution.html", request, session, parent=parent, state_view=state_view,
-                           selected=selected, input_text=_pretty(row.input),
+                           selected=selected, poison=self.store.poison_calls(row.id), input_text=_pretty(row.input),
                            output_text=None if row.output is None else _pretty(row.output), **parts)
 
     def _state_view(self, row: Any, progress: Progress, path: str) -> dict[str, Any]:

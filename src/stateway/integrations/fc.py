@@ -1,8 +1,13 @@
 """FC:InvokeFunction against the local function runtime. Async invocations are rows in the store,
-run by a small worker pool, so they survive a restart."""
+run by a small worker pool, so they survive a restart.
+
+Poison calls: a dispatch that gave no result (its instance crashed, or the worker running it died
+and another took the task over) is counted in the store; once ``max_dispatches`` were lost, the
+call is not run again and its task fails ``FC.FunctionCrashed`` with the last exit and stderr."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -11,9 +16,10 @@ from typing import Any
 from stateway.runtime._context import IntegrationContext
 from stateway.runtime._outcomes import Completed, Failed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
-from stateway.services.functions import FunctionRuntime
+from stateway.services.functions import FunctionCrashed, FunctionRuntime, FunctionSpec
 from stateway.store import StoreUnavailable
 
+log = logging.getLogger("stateway.fc")
 HISTORY_TAIL = 1024  # characters of stdout and of stderr copied into the task's history event
 
 
@@ -32,7 +38,8 @@ class InvokeFunction(Integration):
     def __init__(self, context: IntegrationContext) -> None:
         super().__init__(context)
         functions = context.settings.functions  # complete (its environment too) before anything is built
-        self.functions = FunctionRuntime(functions.directory, dict(functions.entries), environment=dict(functions.env))
+        self.functions = FunctionRuntime(functions.directory, dict(functions.entries), environment=dict(functions.env),
+                                         defaults=dict(functions.defaults))
         self.workers = functions.async_workers
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -60,6 +67,7 @@ class InvokeFunction(Integration):
         self._stop.set()
         with self._work:
             self._work.notify_all()
+        self.functions.close()
 
     def _worker(self) -> None:
         store = self.context.invocations
@@ -84,14 +92,17 @@ class InvokeFunction(Integration):
         on_logs = self._log_keeper(job["execution_id"], job["task_id"], logs) if job["execution_id"] else None
         try:
             spec = self.functions.resolve(job["function"])
-            result = self.functions.invoke(spec, job["event"], job["id"], job["id"], on_logs=on_logs)
+            result, info = self._counted(spec, job["event"], job["id"], job["id"], None, job["execution_id"],
+                                         job["task_id"], on_logs, int(job.get("dispatches") or 1) > 1)
+            if info.get("coldStart") and job["execution_id"]:
+                logs[-1:] = [{**(logs[-1] if logs else {}), "coldStart": True}]
             finish: tuple[Any, ...] = ("Succeeded", result, None, None)
             outcome: Completed | Failed = Completed({"Body": result})
             aliases: tuple[str, ...] = ()
         except IntegrationError as exc:
             finish = ("Failed", None, exc.error, exc.cause)
             outcome, aliases = Failed(exc.error, exc.cause), exc.aliases
-        extra = {"logs": logs[0]} if logs else {}
+        extra = {"logs": logs[-1]} if logs else {}
         # the function ran: record it even if the database is away for a while (we hold the claim)
         self._until_stored(lambda: store.finish_invocation(job["id"], *finish))
         if job["execution_id"] is None or (isinstance(outcome, Completed) and not job["notify"]):
@@ -101,12 +112,11 @@ class InvokeFunction(Integration):
         self._until_stored(lambda: self.context.complete_task(job["execution_id"], job["task_id"], outcome,
                                                               aliases=aliases, extra=extra))
 
-    def _until_stored(self, write: Any) -> None:
+    def _until_stored(self, write: Any) -> Any:
         delay = 0.2
         while True:
             try:
-                write()
-                return
+                return write()
             except StoreUnavailable:
                 if self._stop.wait(delay):
                     raise
@@ -136,15 +146,52 @@ class InvokeFunction(Integration):
                 return Completed({"RequestId": invocation})
             return Submitted({"RequestId": invocation})
         logs: list[dict[str, Any]] = []
+        info: dict[str, Any] = {}
+        taken_over = getattr(self.context.invocations, "redispatched", None)  # a store without it: never
+        again = taken_over is not None and taken_over.pop((call.execution_id, call.task_id), 1) > 1
         try:
-            result = self.functions.invoke(spec, body, self.invocation_id(call), call.key, call.timeout,
-                                           on_logs=self._log_keeper(call.execution_id, call.task_id, logs))
+            result, info = self._counted(spec, body, self.invocation_id(call), call.key, call.timeout,
+                                         call.execution_id, call.task_id,
+                                         self._log_keeper(call.execution_id, call.task_id, logs), again, info)
         except IntegrationError as exc:
-            exc.logs = logs[0] if logs else None
+            exc.logs = _reference(logs, info)
             raise
         if call.mode == "WaitForCustomCallback":
-            return Submitted({"Body": result}, logs=logs[0] if logs else None)
-        return Completed({"Body": result}, logs=logs[0] if logs else None)
+            return Submitted({"Body": result}, logs=_reference(logs, info))
+        return Completed({"Body": result}, logs=_reference(logs, info))
+
+    def _counted(self, spec: FunctionSpec, event: Any, invocation: str, key: str, timeout: float | None,
+                 execution_id: int | None, task_id: str | None, on_logs: Any, again: bool,
+                 info: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Invoke, counting the dispatches that give no result: ``again`` says this one follows a
+        dispatch lost with its worker. A crashed instance's call runs again on a fresh one until
+        ``max_dispatches`` are lost."""
+        store = self.context.invocations
+        info = {} if info is None else info
+        if again:
+            lost = self._until_stored(lambda: store.note_lost_dispatch(
+                invocation, execution_id, task_id, spec.name, "", "", time.time()))
+            self._give_up_after(spec, invocation, lost)
+        while True:
+            try:
+                return self.functions.invoke(spec, event, invocation, key, timeout, on_logs=on_logs, info=info), info
+            except FunctionCrashed as crash:
+                lost = self._until_stored(lambda crash=crash: store.note_lost_dispatch(  # type: ignore[misc]
+                    invocation, execution_id, task_id, spec.name, crash.exit, crash.stderr, time.time()))
+                log.warning("function %s: call %s ended without a result (%s), dispatch %d of at most %d",
+                            spec.name, invocation, crash.exit, lost["lost"], spec.max_dispatches)
+                self._give_up_after(spec, invocation, lost)
+
+    def _give_up_after(self, spec: FunctionSpec, invocation: str, lost: dict[str, Any]) -> None:
+        if lost["lost"] < spec.max_dispatches:
+            return
+        self._until_stored(lambda: self.context.invocations.give_up_dispatch(invocation))
+        last = lost["last_exit"] or "its worker ended during the call"
+        stderr = str(lost["last_stderr"] or "").strip()
+        raise IntegrationError("FC.FunctionCrashed", (
+            f"function {spec.name!r} was dispatched {lost['lost']} times without a result (max_dispatches = "
+            f"{spec.max_dispatches}) and is not run again; last: {last}" + (f"; stderr: {stderr}" if stderr else "")
+        )[:4096])
 
     def _log_keeper(self, execution_id: int, task_id: str, refs: list[dict[str, Any]]) -> Any:
         """Keeps what an invocation printed in the store; its history event gets the last lines
@@ -168,3 +215,11 @@ class InvokeFunction(Integration):
         if before == "Queued":
             return "withdrew the queued invocation"
         return "the function was no longer running"
+
+
+def _reference(logs: list[dict[str, Any]], info: dict[str, Any]) -> dict[str, Any] | None:
+    """The task's history reference: what the last attempt printed, and whether it started an instance."""
+    ref = dict(logs[-1]) if logs else {}
+    if info.get("coldStart"):
+        ref["coldStart"] = True
+    return ref or None

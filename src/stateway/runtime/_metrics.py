@@ -34,6 +34,9 @@ def _register(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803  
         DUE_LAG=Gauge("stateway_due_work_lag_seconds", "How late the oldest due timer is"),
         QUEUE_DEPTH=Gauge("stateway_queue_depth", "Messages in the built-in queues"),
         API_SECONDS=Histogram("stateway_api_seconds", "API request latency, by action", ["action"]),
+        # fn: a new function instance (a process that imports its handler), by function
+        FUNCTION_COLD_STARTS=Counter("stateway_function_cold_starts", "Function instances started (cold starts)",
+                                     ["function"]),
     )
     for kind in ("execution", "invocation", "outbox"):  # shown as 0 before the first one, not absent
         _made["TAKEOVERS"].labels(kind)

@@ -57,6 +57,7 @@ class PostgresStore(SharedSql):
         self.url = url
         self.connect_timeout = connect_timeout
         self.takeovers: collections.Counter[str] = collections.Counter()
+        self.redispatched: dict[tuple[int, str], int] = {}
         self._subscribers: list[Callable[[str], None]] = []
         self._listener: threading.Thread | None = None
         self._closed = threading.Event()
@@ -204,10 +205,13 @@ class PostgresStore(SharedSql):
             rows = db.execute(
                 "WITH free AS (SELECT id FROM outbox WHERE owner IS NULL OR lease_until <= %(now)s "
                 "  ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
-                "UPDATE outbox o SET owner=%(owner)s, lease_until=%(until)s FROM free WHERE o.id = free.id "
-                "RETURNING o.id, o.execution_id, o.command",
+                "UPDATE outbox o SET owner=%(owner)s, lease_until=%(until)s, dispatches=o.dispatches + 1 "
+                "FROM free WHERE o.id = free.id RETURNING o.id, o.execution_id, o.command, o.dispatches",
                 {"now": now, "limit": limit, "owner": owner, "until": now + lease}).fetchall()
-        return sorted((r[0], r[1], loads(r[2])) for r in rows)
+        claimed = sorted((r[0], r[1], loads(r[2]), r[3]) for r in rows)
+        for _, execution_id, command, dispatches in claimed:
+            self._remember_redispatch(execution_id, command, dispatches)
+        return [(i, e, c) for i, e, c, _ in claimed]
 
     def claim_invocation(self, owner: str = "", now: float | None = None, lease: float = 30.0
                          ) -> dict[str, Any] | None:
@@ -217,16 +221,17 @@ class PostgresStore(SharedSql):
                 "WITH free AS (SELECT id, status AS was FROM invocations "
                 "  WHERE status='Queued' OR (status='Running' AND lease_until <= %(now)s) "
                 "  ORDER BY created LIMIT 1 FOR UPDATE SKIP LOCKED) "
-                "UPDATE invocations i SET status='Running', owner=%(owner)s, lease_until=%(until)s FROM free "
+                "UPDATE invocations i SET status='Running', owner=%(owner)s, lease_until=%(until)s, "
+                "dispatches=i.dispatches + 1 FROM free "
                 "WHERE i.id = free.id RETURNING i.id, i.function, i.event, i.execution_id, i.task_id, i.notify, "
-                "free.was",
+                "free.was, i.dispatches",
                 {"now": now, "owner": owner or None, "until": now + lease}).fetchone()
         if row is None:
             return None
         if row[6] == "Running":  # its worker's lease ran out while running it
             self.takeovers["invocation"] += 1
         return {"id": row[0], "function": row[1], "event": loads(row[2]), "execution_id": row[3],
-                "task_id": row[4], "notify": bool(row[5])}
+                "task_id": row[4], "notify": bool(row[5]), "dispatches": row[7]}
 
     def requeue_running_invocations(self) -> int:
         """Only invocations nobody holds: other workers' running ones are theirs until their lease ends."""

@@ -128,3 +128,16 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS console_sessions_expires ON console_sessions (expires);
     """
 )
+
+# fn: how often each outbox command and async invocation was handed out (a worker that died took
+# the earlier ones with it), and function calls that gave no result (poison calls, max_dispatches)
+MIGRATIONS.append(
+    """
+    ALTER TABLE outbox ADD COLUMN dispatches INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE invocations ADD COLUMN dispatches INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE function_dispatches (
+        id TEXT PRIMARY KEY, execution_id INTEGER, task_id TEXT, function TEXT NOT NULL, lost INTEGER NOT NULL,
+        last_exit TEXT NOT NULL, last_stderr TEXT NOT NULL, gave_up INTEGER NOT NULL, updated REAL NOT NULL);
+    CREATE INDEX function_dispatches_execution ON function_dispatches (execution_id);
+    """
+)

@@ -4,6 +4,7 @@ wake-ups) and set ``SqlStore``'s dialect hooks."""
 
 from __future__ import annotations
 
+from stateway.store._sql_dispatches import DispatchesMixin
 from stateway.store._sql_executions import ExecutionsMixin
 from stateway.store._sql_flows import FlowsMixin
 from stateway.store._sql_history import HistoryMixin
@@ -20,5 +21,6 @@ from stateway.store._sql_work import WorkMixin
 
 
 class SharedSql(FlowsMixin, ExecutionsMixin, WorkMixin, TasksMixin, HistoryMixin, InvocationsMixin, SchedulesMixin,
-                QueuesMixin, MapRunsMixin, NoncesMixin, StatusMixin, SecretMixin, SessionsMixin):
+                QueuesMixin, MapRunsMixin, NoncesMixin, StatusMixin, SecretMixin, SessionsMixin,
+                DispatchesMixin):
     pass

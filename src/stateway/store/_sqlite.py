@@ -70,6 +70,7 @@ class SQLiteStore(SharedSql):
         self._reader = _Locked(self._db, self._lock)
         self._writer = _Transaction(self._db, self._lock)
         self.takeovers: collections.Counter[str] = collections.Counter()  # one process: never any
+        self.redispatched: dict[tuple[int, str], int] = {}
         if path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -197,11 +198,14 @@ class SQLiteStore(SharedSql):
                      ) -> list[tuple[int, int, dict[str, Any]]]:
         """Outbox commands nobody is dispatching (their claim ran out): ours now."""
         with self._tx() as db:
-            rows = db.execute("SELECT id, execution_id, command FROM outbox "
+            rows = db.execute("SELECT id, execution_id, command, dispatches FROM outbox "
                               "WHERE owner IS NULL OR lease_until <= ? ORDER BY id LIMIT ?", (now, limit)).fetchall()
-            db.executemany("UPDATE outbox SET owner=?, lease_until=? WHERE id=?",
+            db.executemany("UPDATE outbox SET owner=?, lease_until=?, dispatches=dispatches + 1 WHERE id=?",
                            [(owner, now + lease, r[0]) for r in rows])
-        return [(r[0], r[1], loads(r[2])) for r in rows]
+        claimed = [(r[0], r[1], loads(r[2])) for r in rows]
+        for (_, execution_id, command), row in zip(claimed, rows, strict=True):
+            self._remember_redispatch(execution_id, command, row[3] + 1)
+        return claimed
 
     def claim_invocation(self, owner: str = "", now: float | None = None, lease: float = 30.0
                          ) -> dict[str, Any] | None:
@@ -209,15 +213,15 @@ class SQLiteStore(SharedSql):
         again: at least once)."""
         now = time.time() if now is None else now
         with self._tx() as db:
-            row = db.execute("SELECT id, function, event, execution_id, task_id, notify FROM invocations "
+            row = db.execute("SELECT id, function, event, execution_id, task_id, notify, dispatches FROM invocations "
                              "WHERE status='Queued' OR (status='Running' AND lease_until <= ?) "
                              "ORDER BY created LIMIT 1", (now,)).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE invocations SET status='Running', owner=?, lease_until=? WHERE id=?",
-                       (owner or None, now + lease, row[0]))
+            db.execute("UPDATE invocations SET status='Running', owner=?, lease_until=?, dispatches=dispatches + 1 "
+                       "WHERE id=?", (owner or None, now + lease, row[0]))
         return {"id": row[0], "function": row[1], "event": loads(row[2]), "execution_id": row[3],
-                "task_id": row[4], "notify": bool(row[5])}
+                "task_id": row[4], "notify": bool(row[5]), "dispatches": row[6] + 1}
 
     def requeue_running_invocations(self) -> int:
         """After a restart, invocations that were running died with the old process: run them again."""
