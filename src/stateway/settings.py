@@ -11,6 +11,7 @@ The config file's sections::
     [limits]       events, payload_bytes, global_value_bytes, global_key_bytes, globals_bytes,
                    execution_seconds, decision_events, decision_bytes, v1_step_bytes, map_items
     [express]      keep, keep_seconds
+    [retention]    days, redrive_days, sweep_seconds, batch, bulk_rate, bulk_page
     [http]         allow, deny
     [oss_buckets]  <bucket name> = "<directory>"
     [functions.<name>]  url | command | file, timeout
@@ -36,7 +37,7 @@ from stateway.engine import DEFAULT_LIMITS
 _V1_STEP_BYTES = 32 * 1024
 _MAP_ITEMS = 10_000
 DEFAULT_LEASE_SECONDS = 6.0  # a dead worker's work moves within 1.25 x this (docs/deploy.md)
-SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys")
+SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys", "retention")
 
 
 class SettingsError(ValueError):
@@ -175,6 +176,32 @@ class ExpressSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: ended executions are deleted ``days`` after their end (0: kept forever; a flow's
+    ``retention_days`` overrides it) by a sweep every ``sweep_seconds``, ``batch`` at a time; they can be
+    redriven for ``redrive_days``. Bulk operations touch at most ``bulk_rate`` executions a second, in
+    transactions of ``bulk_page``."""
+
+    days: float = 30.0
+    redrive_days: float = 14.0
+    sweep_seconds: float = 60.0
+    batch: int = 500
+    bulk_rate: float = 1000.0
+    bulk_page: int = 100
+
+    @classmethod
+    def parse(cls, section: Mapping[str, Any]) -> RetentionSettings:
+        names = [f.name for f in fields(cls)]
+        _unknown("retention", section, names)
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            integer = key in ("batch", "bulk_page")
+            low = 1 if integer or key in ("sweep_seconds", "bulk_rate") else 0
+            values[key] = _number("retention", key, value, integer=integer, low=low)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     """``[http]``: hosts HTTP:Request may (``allow``) or may not (``deny``) call: host names,
     ``*.suffix`` patterns, IP addresses and CIDR ranges. Empty: any host."""
@@ -241,6 +268,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     limits: Limits = field(default_factory=Limits)
     express: ExpressSettings = field(default_factory=ExpressSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oss_buckets: Mapping[str, str] = field(default_factory=lambda: _frozen({}))  # bucket name → directory
@@ -296,6 +324,7 @@ class Settings:
             raise SettingsError(f"the log format must be text or json, got {format_!r}")
         return cls(store=store, limits=Limits.parse(_table(config, "limits")),
                    express=ExpressSettings.parse(_table(config, "express")),
+                   retention=RetentionSettings.parse(_table(config, "retention")),
                    http=HttpSettings.parse(_table(config, "http")), functions=functions,
                    oss_buckets=_frozen(buckets), access_keys=_frozen(_access_keys(config, env)),
                    dispatch_threads=(64 if dispatch_threads is None else
@@ -345,5 +374,5 @@ def _access_keys(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str,
     return keys
 
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "ExpressSettings", "FunctionSettings", "HttpSettings", "Limits", "Settings",
-           "SettingsError", "StoreSettings"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "ExpressSettings", "FunctionSettings", "HttpSettings", "Limits",
+           "RetentionSettings", "Settings", "SettingsError", "StoreSettings"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from stateway.runtime import InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
 from stateway.store import (
+    BulkOperationNotExists,
     DatabaseInUse,
     ExecutionAlreadyExists,
     ExecutionNotExists,
@@ -56,8 +57,16 @@ class MapRunNotRunning(AppError):
     code = "MapRunNotRunning"
 
 
+class ExecutionNotRedrivable(AppError):
+    """RedriveExecution of an execution that cannot be: the message says why."""
+
+    code = "ExecutionNotRedrivable"
+
+
 __all__ = [
     "AppError",
+    "BulkOperationNotExists",
+    "ExecutionNotRedrivable",
     "DatabaseInUse",
     "ExecutionAlreadyExists",
     "ExecutionNotExists",

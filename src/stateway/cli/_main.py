@@ -541,6 +541,10 @@ from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/al
 
 cli.add_command(_versions.maprun)
 
+from stateway.cli import _operations  # noqa: E402  (exec redrive/stop/delete --all, bulk, flow update)
+
+cli.add_command(_operations.bulk)
+
 
 def main() -> None:
     cli(prog_name="stateway")  # also under `python -m stateway.cli`: usage lines and completion

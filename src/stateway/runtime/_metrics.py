@@ -34,6 +34,12 @@ def _register(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803  
         DUE_LAG=Gauge("stateway_due_work_lag_seconds", "How late the oldest due timer is"),
         QUEUE_DEPTH=Gauge("stateway_queue_depth", "Messages in the built-in queues"),
         API_SECONDS=Histogram("stateway_api_seconds", "API request latency, by action", ["action"]),
+        RETENTION_DELETED=Counter("stateway_retention_deleted",
+                                  "Ended executions deleted by the retention sweep (rate: its pace)"),
+        RETENTION_RATE=Gauge("stateway_retention_sweep_rate",
+                             "Executions deleted per second by the last retention sweep that deleted any"),
+        BULK_EXECUTIONS=Counter("stateway_bulk_executions", "Executions a bulk operation went through, by "
+                                "operation and outcome (done, skipped, failed)", ["operation", "outcome"]),
     )
     for kind in ("execution", "invocation", "outbox"):  # shown as 0 before the first one, not absent
         _made["TAKEOVERS"].labels(kind)

@@ -48,6 +48,7 @@ from stateway.runtime._outcomes import (
 from stateway.runtime._qualifier import Resolved
 from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
+from stateway.runtime._retention import Housekeeping
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
 from stateway.settings import Settings
 from stateway.store import DecisionCommit, ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
@@ -106,6 +107,7 @@ class Runtime:
         self.context = RuntimeContext(self)
         self.registry = registry or IntegrationRegistry.default()
         self.registry.bind(self.context)
+        self.housekeeping = Housekeeping(self)  # retention sweep and bulk operations (runtime/_retention.py)
         if store.shared:
             store.subscribe(self._on_notice)
 
@@ -131,6 +133,7 @@ class Runtime:
             self.registry.start()
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
+            self.housekeeping.start()
             self.sweep()
             self.adopt_outbox()
         return self
@@ -154,6 +157,7 @@ class Runtime:
     def close(self) -> None:
         self._stopping = True
         self.notify()
+        self.housekeeping.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.registry.close()
