@@ -9,8 +9,9 @@ The interpreter calls in here at three moments (see docs/design/redrive.md):
   without one, the frames as they are), Stopped and TimedOut the frames before they are cancelled,
   in ``state["redrive"]``. A Succeeded end keeps nothing.
 - ``resume``: the ``Redrive`` event. The kept frames come back; every leaf (a frame not waiting on
-  children) runs its current state again from its attempt, Retry counters at zero; parents keep
-  their children's results, so what finished is not run again.
+  children) runs its current state again from its attempt, Retry counters at zero (its history says
+  ``StepEntered`` again, with ``redriven: true``; the input is the one its InputConstructor made);
+  parents keep their children's results, so what finished is not run again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stateway.engine.messages import Redrive
-from stateway.jsontext import deep_copy
+from stateway.jsontext import deep_copy, dumps
 
 if TYPE_CHECKING:
     from stateway.engine._interpreter import _Run
@@ -87,8 +88,10 @@ def resume(run: _Run, event: Redrive) -> None:
         frame.update(_LEAF_RESET)
         frame["rule_attempts"] = {}
         frame.pop("error_aliases", None)
-        if frame["stage"] != "enter":
+        if frame["stage"] != "enter":  # entered already (its InputConstructor applied): entered again
             frame["stage"] = "attempt"
+            run.history("StepEntered", run._exit_name(frame, state), {"input": dumps(frame["input"]),
+                                                                      "redriven": True})
         if was_map_run:
             frame["redrive_run"] = frame["map_run"]
         run.ready.append(fid)
