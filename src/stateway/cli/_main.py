@@ -142,7 +142,8 @@ def _show_execution(result: dict[str, Any], as_json: bool, definition: bool) -> 
             ("current", ", ".join(current) if current else ""), ("version", result.get("FlowVersion")),
             ("qualifier", result.get("Qualifier")), ("map run", result.get("MapRunName")), ("input", result.get("Input")),
             ("output", result.get("Output")), ("error", result.get("ErrorCode")),
-            ("cause", result.get("ErrorMessage"))])
+            ("cause", result.get("ErrorMessage")), ("redriven", result.get("RedriveCount") or ""),
+            ("redrive", result.get("RedriveStatusReason") or "")])
     if definition and result.get("FlowDefinition"):
         click.echo("definition:")
         click.echo(result["FlowDefinition"].rstrip())
