@@ -48,7 +48,7 @@ class Housekeeping:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._next_sweep = time.monotonic() + min(self.settings.sweep_seconds, 10.0)  # not in a start's rush
+        self._next_sweep = time.monotonic() + self.settings.sweep_seconds  # not in a start's rush
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
