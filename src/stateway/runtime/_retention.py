@@ -53,6 +53,8 @@ class Housekeeping:
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
+            if not self.store.shared:  # one process owns the file: a predecessor's job claims died with it
+                self.store.release_bulk_operations()
             self._thread = threading.Thread(target=self._run, name="stateway-housekeeping", daemon=True)
             self._thread.start()
 

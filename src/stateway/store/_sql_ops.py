@@ -156,6 +156,13 @@ class OpsMixin(SqlStore):
             db.execute(sql("UPDATE bulk_operations SET owner=?, lease_until=? WHERE id=?"), (owner, now + lease, row[0]))
             return str(row[0])
 
+    def release_bulk_operations(self) -> int:
+        """Every job's claim, free again: for a process that owns its database (SQLite), whose
+        predecessor's claims died with it."""
+        with self._tx() as db:
+            return db.execute(self._sql("UPDATE bulk_operations SET owner=NULL, lease_until=NULL "
+                                        "WHERE owner IS NOT NULL")).rowcount
+
     def bulk_step(self, operation_id: str, owner: str, now: float, lease: float, page: int,
                   redrive_after: float) -> dict[str, Any]:
         """One page of a job in one transaction: the next ``page`` matching executions after the
