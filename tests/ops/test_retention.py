@@ -110,9 +110,17 @@ def test_days_zero_keeps_everything(tmp_path):
         assert sw.executions.describe("quick", "x")
 
 
-def test_the_sweep_finds_candidates_through_an_index(sw):
+def test_the_sweep_finds_and_deletes_through_indexes(sw):
     with sw.store._read() as db:
         plan = " ".join(str(r) for r in db.execute(
             "EXPLAIN QUERY PLAN SELECT id FROM executions WHERE flow_name=? AND stopped < ? AND status IN "
             "('Succeeded', 'Failed', 'Stopped', 'TimedOut') ORDER BY stopped LIMIT ?", ("f", 1.0, 10)).fetchall())
     assert "executions_ended" in plan and "SCAN executions" not in plan
+    with sw.store._read() as db:
+        for table, column in (("history", "execution_id"), ("inbox", "execution_id"), ("open_tasks", "execution_id"),
+                              ("outbox", "execution_id"), ("task_logs", "execution_id"),
+                              ("invocations", "execution_id"), ("map_runs", "execution_id")):
+            plan = " ".join(str(r) for r in db.execute(
+                f"EXPLAIN QUERY PLAN DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))",
+                ("[1]",)).fetchall())
+            assert f"SCAN {table}" not in plan, (table, plan)

@@ -119,6 +119,7 @@ MIGRATIONS.append(
     ALTER TABLE executions ADD COLUMN redriven DOUBLE PRECISION;
     CREATE INDEX IF NOT EXISTS executions_ended ON executions (flow_name, stopped);
     CREATE INDEX IF NOT EXISTS invocations_execution ON invocations (execution_id);
+    CREATE INDEX IF NOT EXISTS outbox_execution ON outbox (execution_id);
     CREATE TABLE IF NOT EXISTS bulk_operations (
         id TEXT PRIMARY KEY, operation TEXT NOT NULL, filter TEXT NOT NULL, status TEXT NOT NULL,
         created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL, max_id BIGINT NOT NULL,

@@ -127,6 +127,7 @@ MIGRATIONS.append(
     ALTER TABLE executions ADD COLUMN redriven REAL;
     CREATE INDEX IF NOT EXISTS executions_ended ON executions (flow_name, stopped);
     CREATE INDEX IF NOT EXISTS invocations_execution ON invocations (execution_id);
+    CREATE INDEX IF NOT EXISTS outbox_execution ON outbox (execution_id);
     CREATE TABLE IF NOT EXISTS bulk_operations (
         id TEXT PRIMARY KEY, operation TEXT NOT NULL, filter TEXT NOT NULL, status TEXT NOT NULL,
         created REAL NOT NULL, updated REAL NOT NULL, max_id INTEGER NOT NULL, cursor INTEGER NOT NULL,
