@@ -147,3 +147,21 @@ def test_a_caught_failure_keeps_nothing_and_a_repeated_redrive_changes_nothing()
     run.feed({"type": "redrive", "count": 1})
     d = run.feed({"type": "redrive", "count": 1})
     assert d.history == [] and list(run.open.values()) == ["First"]
+
+
+def test_a_failed_state_is_entered_again_and_an_interrupted_wait_waits_again():
+    flow = ("Type: StateMachine\nSpecVersion: v1\nStartAt: A\nStates:\n  - {Type: Pass, Name: A, Next: W}\n"
+            "  - {Type: Wait, Name: W, Seconds: 10, Next: F}\n  - {Type: Fail, Name: F, Code: Boom}\n")
+    run = Run(flow)
+    assert run.last.timers and run.last.ended is None
+    d = run.feed({"type": "stop", "error": "", "cause": ""})
+    assert d.ended["status"] == "Stopped" and not d.timers
+    d = run.feed({"type": "redrive", "count": 1})
+    assert [(h["Type"], h["StepName"]) for h in d.history] == [("ExecutionRedriven", ""), ("StepEntered", "W")]
+    assert d.history[1]["EventDetail"]["redriven"] is True
+    assert [t["due"] for t in d.timers if t["timer"] != "continue"] == [110.0]  # the whole Wait again
+    d = run.feed(d.timers[0]["event"])
+    assert d.ended["status"] == "Failed"
+    d = run.feed({"type": "redrive", "count": 2})
+    assert [h["StepName"] for h in d.history if h["Type"] == "StepEntered"] == ["F"]  # A and W are not run again
+    assert d.ended["status"] == "Failed" and run.state["redrive_count"] == 2
