@@ -124,3 +124,29 @@ def test_the_sweep_finds_and_deletes_through_indexes(sw):
                 f"EXPLAIN QUERY PLAN DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))",
                 ("[1]",)).fetchall())
             assert f"SCAN {table}" not in plan, (table, plan)
+
+
+def test_a_parent_whose_child_still_runs_is_kept_until_the_child_has_ended(tmp_path):
+    from stateway.runtime import Runtime
+    from stateway.store import SQLiteStore
+
+    settings = Settings.from_config({"retention": {"days": 30, "sweep_seconds": 3600}})
+    runtime = Runtime(SQLiteStore(str(tmp_path / "p.db")), settings=settings, sweep_interval=3600).start()
+    sw = Stateway(runtime)
+    try:
+        sw.flows.create("quick", QUICK)
+        sw.flows.create("waits", WAITS)
+        parent = sw.executions.wait(sw.executions.start("quick", {}, "parent"), 10)
+        child = runtime.start_execution("waits", {}, "child", parent=(parent.id, "1"))
+        backdate(sw, parent.id, 40)
+        assert sw.runtime.housekeeping.sweep() == 0
+        runtime.sweep()  # the level-triggered cancel stops the orphan
+        until_ended = time.monotonic() + 20
+        while sw.store.execution_status(child.id) == "Running" and time.monotonic() < until_ended:
+            time.sleep(0.05)
+        assert sw.store.execution_status(child.id) == "Stopped"
+        assert sw.runtime.housekeeping.sweep() == 1
+        assert sw.store.find_execution("quick", "parent") is None
+    finally:
+        sw.close()
+        runtime.close()

@@ -62,8 +62,9 @@ class OpsMixin(SqlStore):
         return [r[0] for r in rows]
 
     def delete_executions(self, execution_ids: list[int]) -> int:
-        """Delete those of ``execution_ids`` that have ended, with their history, leftovers, function
-        logs, invocations and Map Runs, in one transaction; running ones stay. How many went."""
+        """Delete those of ``execution_ids`` that have ended (and have no running child), with their
+        history, leftovers, function logs, invocations and Map Runs, in one transaction; running ones
+        stay. How many went."""
         if not execution_ids:
             return 0
         with self._tx() as db:
@@ -72,8 +73,12 @@ class OpsMixin(SqlStore):
     def _delete(self, db: Any, execution_ids: list[int]) -> list[int]:
         sql = self._sql
         clause, arg = self._in("id", execution_ids)
-        ids = [r[0] for r in db.execute(sql(f"SELECT id FROM executions WHERE {clause} AND status IN {_ENDED_SQL}"
-                                            + self._FOR_UPDATE), (arg,)).fetchall()]
+        # an ended parent whose children still run stays until the sweep has stopped them: deleted, it
+        # would leave them running with nobody to stop them
+        ids = [r[0] for r in db.execute(sql(
+            f"SELECT id FROM executions e WHERE {clause} AND status IN {_ENDED_SQL} AND NOT EXISTS "
+            "(SELECT 1 FROM executions c WHERE c.parent_id = e.id AND c.status IN ('Running', 'Starting'))"
+            + self._FOR_UPDATE), (arg,)).fetchall()]
         if not ids:
             return []
         clause, arg = self._in("execution_id", ids)
