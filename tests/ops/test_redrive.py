@@ -39,7 +39,7 @@ def task(name: str, what: str, end: str = "End: true") -> str:
               dir.$: $Context.Execution.Input.dir
               what{'.$' if what.startswith('format') else ''}: {"'" + what + "'" if what.startswith('format') else what}
           OutputConstructor:
-            what.$: $Output.what
+            what.$: $Output.Body.what
           {end}""")
 
 
@@ -258,3 +258,54 @@ def test_two_concurrent_redrives_give_one(tmp_path):
         row = sw.executions.wait(row.id, 10)
         assert row.status == "Stopped" and row.redrive_count == 1
         assert [e["Type"] for e in sw.store.history(row.id)].count("ExecutionRedriven") == 1
+
+
+DIST_1K = """Type: StateMachine
+SpecVersion: v1
+StartAt: Dist
+States:
+  - Type: Map
+    Name: Dist
+    ProcessorConfig:
+      Mode: Distributed
+    ItemsPath: $Input.items
+    MaxConcurrency: 40
+    ToleratedFailureCount: 9
+    ItemConstructor:
+      n.$: $Item
+      dir.$: $Input.dir
+    Processor:
+      StartAt: Which
+      States:
+        - Type: Choice
+          Name: Which
+          Branches:
+            - Condition: $Input.n % 100 == 7
+              Next: Work
+          Default: Quick
+        - {Type: Pass, Name: Quick, OutputConstructor: {what.$: 'format("dist-{}", $Input.n)'}, End: true}
+""" + indent(task("Work", 'format("dist-{}", $Input.n)'), 8) + """
+    End: true
+"""
+
+
+@pytest.mark.slow
+def test_a_distributed_map_of_1000_items_redrives_only_its_10_failures(app, tmp_path):
+    app.flows.create("dist1k", DIST_1K)
+    items = list(range(1000))
+    failing = [i for i in range(1000) if i % 100 == 7]
+    fail(tmp_path, *(f"dist-{i}" for i in failing))
+    row = app.executions.wait(app.executions.start("dist1k", {"items": items, "dir": str(tmp_path)}, "big"), 300)
+    assert row.status == "Failed" and row.error == "FnF.ExceedToleratedFailureThreshold"
+    calls(tmp_path)
+    runs = [e["EventDetail"]["mapRunName"] for e in app.store.history(row.id) if e["Type"] == "MapRunStarted"]
+    kept = sum(1 for _, status, *_ in app.store.map_run_records(runs[0]) if status == "succeeded")
+    fixed(tmp_path)
+    app.executions.redrive("dist1k", "big")
+    row = app.executions.wait(row.id, 300)
+    assert row.status == "Succeeded", (row.error, row.cause)
+    assert calls(tmp_path) == collections.Counter({f"dist-{i}": 1 for i in failing})  # only the failed work
+    runs = [e["EventDetail"]["mapRunName"] for e in app.store.history(row.id) if e["Type"] == "MapRunStarted"]
+    assert app.store.get_map_run(runs[1])["counts"]["Succeed"] == 1000
+    assert len(app.store.list_executions(flow_name="dist1k", map_run=runs[1], with_state=False)) == 1000 - kept
+    assert row.output == {"Items": [{"what": f"dist-{i}"} for i in range(1000)]}  # as a clean run's
