@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import console, scenarios
+from bench import console, ops, scenarios
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -27,6 +27,7 @@ TARGETS = {
     "fairness.p50_ratio": ("<=", 2), "run.ratio": (">=", 15),
     "dmap.ratio_to_peer_tenth": ("<=", 3),
     "pg.eps_two_workers": (">=", 800), "pg.takeover_s": ("<=", 10),
+    "ops.bulk_stop_p50_ratio": ("<=", 2), "ops.bulk_delete_p50_ratio": ("<=", 2),
 }
 TARGETS["slowhttp.p50_ratio"] = ("<=", 2)  # issue 20: 100 slow HTTP tasks leave function calls alone
 TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the issue's bound for a test with a 30-day Wait
@@ -53,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions)")
+                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions,ops)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -67,7 +68,7 @@ def main() -> None:
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
              "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
-             "console": (5_000, 2_500) if quick else (100_000, 25_000)}
+             "console": (5_000, 2_500) if quick else (100_000, 25_000), "ops": 500 if quick else 5_000}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -186,6 +187,17 @@ def main() -> None:
         print("functions", flush=True)
         results["functions"] = function_steps(quick)
         print(f"  functions: {results['functions']}", flush=True)
+    if wanted("ops"):
+        print("ops", flush=True)
+        n = sizes["ops"]
+        stop, delete = ops.bulk_stop(n), ops.bulk_delete(n)
+        results["ops"] = {"bulk_stop_eps": stop["eps"], "bulk_stop_quiet_p50_ms": stop["quiet_p50_ms"],
+                          "bulk_stop_meanwhile_p50_ms": stop["meanwhile_p50_ms"], "bulk_stop_p50_ratio": stop["p50_ratio"],
+                          "bulk_delete_eps": delete["eps"], "bulk_delete_quiet_p50_ms": delete["quiet_p50_ms"],
+                          "bulk_delete_meanwhile_p50_ms": delete["meanwhile_p50_ms"],
+                          "bulk_delete_p50_ratio": delete["p50_ratio"]}
+        record("ops", "retention_eps", repeat(ops.retention_sweep_eps, runs, n))
+        print(f"  ops: {results['ops']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -317,6 +329,17 @@ def markdown(results: dict[str, Any]) -> str:
                            ("execution_live", "console: live refresh of that page")):
             text += (f"| {label} | first byte {pages[key + '_ttfb_ms']:.1f} ms (first view "
                      f"{pages[key + '_first_ttfb_ms']:.0f} ms) | {pages[key + '_bytes'] / 1024:.0f} KiB | |\n")
+    o = results.get("ops")
+    if o:
+        text += (f"\n## Operating executions ({sizes.get('ops', 0):,} parked executions)\n\n"
+                 "| figure | value |\n| --- | --- |\n"
+                 f"| bulk stop | {num(o['bulk_stop_eps'])} executions/s; small executions meanwhile p50 "
+                 f"{o['bulk_stop_meanwhile_p50_ms']:.2f} ms vs {o['bulk_stop_quiet_p50_ms']:.2f} ms quiet "
+                 f"({o['bulk_stop_p50_ratio']:.2f}x) |\n"
+                 f"| bulk delete | {num(o['bulk_delete_eps'])} executions/s; small executions meanwhile p50 "
+                 f"{o['bulk_delete_meanwhile_p50_ms']:.2f} ms vs {o['bulk_delete_quiet_p50_ms']:.2f} ms quiet "
+                 f"({o['bulk_delete_p50_ratio']:.2f}x) |\n"
+                 f"| retention sweep | {num(o['retention_eps'])} executions deleted/s |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

@@ -11,6 +11,7 @@ The config file's sections::
     [limits]       events, payload_bytes, global_value_bytes, global_key_bytes, globals_bytes,
                    execution_seconds, decision_events, decision_bytes, v1_step_bytes, map_items
     [express]      keep, keep_seconds
+    [retention]    days, redrive_days, sweep_seconds, batch, bulk_rate, bulk_page
     [http]         allow, deny, internal
     [dispatch]     <action prefix or action> = <how many of its tasks run at once>
     [oss_buckets]  <bucket name> = "<directory>"
@@ -42,7 +43,7 @@ _V1_STEP_BYTES = 32 * 1024
 _MAP_ITEMS = 10_000
 DEFAULT_LEASE_SECONDS = 6.0  # a dead worker's work moves within 1.25 x this (docs/deploy.md)
 SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys",
-            "dispatch", "brokers")
+            "dispatch", "brokers", "retention")
 BROKER_SCHEMES = {"amqp": "amqp", "amqps": "amqp", "redis": "redis", "rediss": "redis", "nats": "nats", "tls": "nats"}
 
 
@@ -178,6 +179,32 @@ class ExpressSettings:
             values["keep"] = _number("express", "keep", section["keep"], integer=True, low=0)
         if "keep_seconds" in section:
             values["keep_seconds"] = _number("express", "keep_seconds", section["keep_seconds"], low=0)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: ended executions are deleted ``days`` after their end (0: kept forever; a flow's
+    ``retention_days`` overrides it) by a sweep every ``sweep_seconds``, ``batch`` at a time; they can be
+    redriven for ``redrive_days``. Bulk operations touch at most ``bulk_rate`` executions a second, in
+    transactions of ``bulk_page``."""
+
+    days: float = 30.0
+    redrive_days: float = 14.0
+    sweep_seconds: float = 60.0
+    batch: int = 500
+    bulk_rate: float = 1000.0
+    bulk_page: int = 100
+
+    @classmethod
+    def parse(cls, section: Mapping[str, Any]) -> RetentionSettings:
+        names = [f.name for f in fields(cls)]
+        _unknown("retention", section, names)
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            integer = key in ("batch", "bulk_page")
+            low = 1 if integer or key in ("sweep_seconds", "bulk_rate") else 0
+            values[key] = _number("retention", key, value, integer=integer, low=low)
         return cls(**values)
 
 
@@ -331,6 +358,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     limits: Limits = field(default_factory=Limits)
     express: ExpressSettings = field(default_factory=ExpressSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     oss_buckets: Mapping[str, str] = field(default_factory=lambda: _frozen({}))  # bucket name → directory
@@ -391,6 +419,7 @@ class Settings:
             raise SettingsError(f"the log format must be text or json, got {format_!r}")
         return cls(store=store, limits=Limits.parse(_table(config, "limits")),
                    express=ExpressSettings.parse(_table(config, "express")),
+                   retention=RetentionSettings.parse(_table(config, "retention")),
                    http=HttpSettings.parse(_table(config, "http")), functions=functions,
                    oss_buckets=_frozen(buckets), access_keys=_frozen(_access_keys(config, env)),
                    access_policies=_frozen(_access_policies(config)),
@@ -497,4 +526,5 @@ def _access_keys(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str,
 
 
 __all__ = ["BROKER_SCHEMES", "DEFAULT_LEASE_SECONDS", "FUNCTION_OPTIONS", "BrokerSettings", "ExpressSettings",
-           "FunctionSettings", "HttpSettings", "Limits", "Settings", "SettingsError", "StoreSettings"]
+           "FunctionSettings", "HttpSettings", "Limits", "RetentionSettings", "Settings", "SettingsError",
+           "StoreSettings"]

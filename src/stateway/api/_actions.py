@@ -149,11 +149,15 @@ def flow_view(flow: dict[str, Any]) -> dict[str, Any]:
     view.update({k: meta[k] for k in FLOW_FIELDS if k in meta})
     if "Environment" in meta:
         view["Environment"] = meta["Environment"]
+    if "RetentionDays" in meta:
+        view["RetentionDays"] = meta["RetentionDays"]
     return view
 
 
 def _flow_meta(params: Mapping[str, str]) -> dict[str, Any]:
     meta: dict[str, Any] = {k: params[k] for k in FLOW_FIELDS if k in params}
+    if params.get("RetentionDays"):  # Stateway's: overrides [retention] days for this flow
+        meta["RetentionDays"] = _int(params, "RetentionDays", 0, 0, 36500)
     if "Environment" in params:
         meta["Environment"] = parse_json(params["Environment"], "Environment")
     return meta
@@ -248,6 +252,9 @@ async def describe_execution(service: CloudFlowService, params: Mapping[str, str
     view = execution_view(row)
     if row.status not in FINAL_STATUSES:  # Stateway extension: where a running execution is
         view["CurrentSteps"] = await run_in_threadpool(executions.current_steps, row)
+    status, why = executions.redrive_status(row)  # RedriveExecution (api/_operations.py)
+    view.update({"RedriveCount": row.redrive_count, "RedriveStatus": status}, **(
+        {"RedriveStatusReason": why} if why else {}), **({"RedriveDate": iso(row.redriven)} if row.redriven else {}))
     return view
 
 

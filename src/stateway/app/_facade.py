@@ -9,6 +9,7 @@ from typing import Any
 
 from stateway.app._scoped import ScopedStateway
 from stateway.app._waits import Waiters
+from stateway.app.bulk import BulkOperations
 from stateway.app.executions import EXPRESS_KEEP, EXPRESS_KEEP_SECONDS, Executions
 from stateway.app.flows import Flows
 from stateway.app.maprun import MapRuns
@@ -22,7 +23,7 @@ from stateway.store import Store
 
 
 class Stateway:
-    """``flows``, ``executions``, ``schedules``, ``tasks``, ``queues`` and ``map_runs`` over ``runtime``.
+    """``flows``, ``executions``, ``schedules``, ``tasks``, ``queues``, ``map_runs`` and ``bulk`` over ``runtime``.
 
     Built over a runtime someone else owns (the server's), or with ``Stateway.open(url)``, which
     opens the store and starts its own runtime and closes both in ``close()``.
@@ -42,6 +43,7 @@ class Stateway:
         # the runtime already follows the store's notices and tells us through its queue notification
         self.queues = Queues(runtime.store, notify=runtime.notify_queue, waiters=self.waiters, listen=False)
         self.map_runs = MapRuns(runtime, self.executions)
+        self.bulk = BulkOperations(runtime)  # stop, redrive or delete what a filter selects (app/bulk.py)
         runtime.queue_listeners.append(self.queues.changed)  # an MNS:SendMessage task, another process's notice
         self._owned: list[Any] = []
 

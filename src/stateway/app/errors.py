@@ -10,6 +10,7 @@ from __future__ import annotations
 from stateway.policies import AccessDenied
 from stateway.runtime import InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
 from stateway.store import (
+    BulkOperationNotExists,
     DatabaseInUse,
     ExecutionAlreadyExists,
     ExecutionNotExists,
@@ -57,9 +58,17 @@ class MapRunNotRunning(AppError):
     code = "MapRunNotRunning"
 
 
+class ExecutionNotRedrivable(AppError):
+    """RedriveExecution of an execution that cannot be: the message says why."""
+
+    code = "ExecutionNotRedrivable"
+
+
 __all__ = [
     "AccessDenied",
     "AppError",
+    "BulkOperationNotExists",
+    "ExecutionNotRedrivable",
     "DatabaseInUse",
     "ExecutionAlreadyExists",
     "ExecutionNotExists",

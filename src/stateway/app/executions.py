@@ -18,6 +18,7 @@ import anyio
 from stateway.app._checks import check_name
 from stateway.app._waits import Waiters
 from stateway.app.flows import is_express
+from stateway.app.redrive import Redrives
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, Runtime
 from stateway.store import ExecutionNotExists, ExecutionRow, SQLiteStore
 
@@ -146,6 +147,14 @@ class Executions:
         row = self.describe(flow_name, name)
         return [entry for entry in self.store.task_logs(row.id)
                 if step is None or entry["step"] == step or entry["step"].rsplit("/", 1)[-1] == step]
+
+    def redrive(self, flow_name: str, name: str) -> ExecutionRow:
+        """RedriveExecution: carry on from where it failed (``app/redrive.py``)."""
+        return Redrives(self.runtime).redrive(flow_name, name)
+
+    def redrive_status(self, row: ExecutionRow) -> tuple[str, str]:
+        """``("REDRIVABLE", "")`` or ``("NOT_REDRIVABLE", why)``; ``row`` with its state."""
+        return Redrives(self.runtime).status(row)
 
     # -- stopping and waiting ---------------------------------------------------------------------------
     def stop(self, flow_name: str, name: str, error: str = "", cause: str = "") -> ExecutionRow:

@@ -18,7 +18,7 @@ from stateway.runtime import InvalidArgument, Runtime
 from stateway.store import FlowNotExists
 
 META_FIELDS = ("Description", "Type", "RoleArn", "ExecutionMode", "ResourceGroupId", "ExternalStorageLocation",
-               "Environment")
+               "Environment", "RetentionDays")  # RetentionDays: Stateway's, overrides [retention] days
 MODES = ("Standard", "Express")
 DEFAULT_META = {"Type": "FDL", "ExecutionMode": "Standard", "Description": ""}
 ALIAS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,127}")
@@ -40,6 +40,9 @@ def flow_meta(meta: Mapping[str, Any] | None, *, defaults: bool) -> dict[str, An
     out.update(given)
     if out.get("ExecutionMode", "Standard") not in MODES:
         raise InvalidArgument("ExecutionMode must be Standard or Express")
+    days = out.get("RetentionDays")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= 36500):
+        raise InvalidArgument(f"RetentionDays must be a number of days from 0 (keep forever) to 36500, got {days!r}")
     return out
 
 

@@ -142,7 +142,8 @@ def _show_execution(result: dict[str, Any], as_json: bool, definition: bool) -> 
             ("current", ", ".join(current) if current else ""), ("version", result.get("FlowVersion")),
             ("qualifier", result.get("Qualifier")), ("map run", result.get("MapRunName")), ("input", result.get("Input")),
             ("output", result.get("Output")), ("error", result.get("ErrorCode")),
-            ("cause", result.get("ErrorMessage"))])
+            ("cause", result.get("ErrorMessage")), ("redriven", result.get("RedriveCount") or ""),
+            ("redrive", result.get("RedriveStatusReason") or "")])
     if definition and result.get("FlowDefinition"):
         click.echo("definition:")
         click.echo(result["FlowDefinition"].rstrip())
@@ -545,6 +546,10 @@ def queue_list(as_json: bool, db: str | None, store_url: str | None) -> None:
 from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/alias)
 
 cli.add_command(_versions.maprun)
+
+from stateway.cli import _operations  # noqa: E402  (exec redrive/stop/delete --all, bulk, flow update)
+
+cli.add_command(_operations.bulk)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from stateway.app.tasks import CUSTOM_CALLBACK
 from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
+from stateway.console._operations import routes as operation_routes
 from stateway.console._progress import Progress, ProgressCache, node_path
 from stateway.policies import AccessDenied, Keyring, Policy
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
@@ -120,6 +121,7 @@ class Console:
             Route("/tasks/reject", page(self.reject), methods=["POST"]),
             Route("/queues", page(self.queues)),
             Route("/queues/{queue}", page(self.queue)),
+            *operation_routes(self),  # redrive, bulk operations (console/_operations.py)
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
@@ -560,7 +562,9 @@ async def _form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM:
         raise HttpError(413, f"the form is over {MAX_FORM} bytes")
-    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    request.state.form_pairs = pairs  # every value of a repeated field (the executions list's checkboxes)
+    return dict(pairs)
 
 
 def _int(text: str | None, default: int) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from stateway.engine import _redrive
 from stateway.engine import _v1 as v1
 from stateway.engine._errors import (
     DATA_LIMIT,
@@ -40,6 +41,7 @@ from stateway.engine.messages import (
     Continue,
     Event,
     Invoke,
+    Redrive,
     Start,
     Stop,
     TaskResult,
@@ -204,6 +206,7 @@ class _Run:
         self.bytes_left = limits["decision_bytes"]
         self.should_yield: Callable[[], bool] | None = None
         self.out_of_budget = False
+        self.failed_frames: dict[str, Any] | None = None  # the frames as a failure began (_redrive.keep)
 
     # -- events in -------------------------------------------------------------------------
     def handle(self, event: Event) -> None:
@@ -211,6 +214,10 @@ class _Run:
         if kind is CancelResult:  # recorded even after the end: a stop's cancels finish later
             self.history("TaskCancelled" if event.ok else "TaskCancelFailed", event.step,
                          {"detail": event.detail}, schedule=int(event.task))
+            return
+        if kind is Redrive:
+            _redrive.resume(self, event)
+            self.run_to_block()
             return
         if self.state["status"] != "Running":
             return  # late events after the end change nothing
@@ -311,7 +318,7 @@ class _Run:
             current.update(extra)
         ctx: dict[str, Any] = {
             "Execution": {"Name": st["name"], "Input": st["input"], "RoleArn": "",
-                          "StartTime": iso(st["started"])},
+                          "StartTime": iso(st["started"]), "RedriveCount": st.get("redrive_count", 0)},
             "Flow": {"Name": st["flow"]},
             "Current": current,
         }
@@ -523,6 +530,7 @@ class _Run:
                 continue
             used = frame["rule_attempts"].get(str(index), 0)
             if used < rule.max_attempts:
+                _redrive.forget(self)
                 frame["rule_attempts"][str(index)] = used + 1
                 frame["retries"] += 1
                 delay = rule.delay(used + 1)
@@ -536,6 +544,7 @@ class _Run:
         for rule in state.catch:
             if not any(matches_error(rule.errors, name) for name in names):
                 continue
+            _redrive.forget(self)
             if state.v1 is not None:
                 v1.caught(self, frame, state, rule, error, cause)
                 return
@@ -635,6 +644,7 @@ class _Run:
         if state.map_run is not None:
             run_name = map_run_name(self.state["name"], task_id)
             parameters = plan_map_run(self, frame, state, run_name, self.interp.limits)
+            _redrive.map_run_parameters(frame, parameters, run_name)
             self.history("MapRunStarted", step, {"output": _dumps({"MapRunName": run_name}), "mapRunName": run_name})
         elif state.v1 is not None:
             parameters = v1.task_parameters(self, frame, state, token)
@@ -822,6 +832,8 @@ class _Run:
                                                   item={"Index": i, "Value": kids["values"][i]}))
 
     def end_scope(self, frame: Frame, ok: bool, output: Any, error: str = "", cause: str = "") -> None:
+        if not ok:
+            _redrive.keep(self)  # before the failure pops anything: where a redrive carries on
         frames = self.state["frames"]
         frames.pop(frame["id"], None)
         parent_id = frame["parent"]
@@ -887,6 +899,7 @@ class _Run:
 
     def end_execution(self, status: str, output: Any, error: str, cause: str, reason: str) -> None:
         st = self.state
+        _redrive.remember(self, status)
         for fid in [f for f, fr in st["frames"].items() if fr["parent"] is None]:
             self.cancel_frame(fid, reason)
         st["frames"].clear()

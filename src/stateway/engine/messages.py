@@ -8,7 +8,7 @@ its default, an unknown field is ignored, so a row from a newer version still re
 ``type``/``kind`` or a missing required field raises ``MessageError`` naming it.
 
 Events (``"type"``): ``start``, ``task_result``, ``task_submitted``, ``cancel_result``, ``stop``,
-``timer``, ``continue``. Commands (``"kind"``): ``invoke``, ``cancel``, ``report``.
+``timer``, ``continue``, ``redrive``. Commands (``"kind"``): ``invoke``, ``cancel``, ``report``.
 """
 
 from __future__ import annotations
@@ -178,7 +178,23 @@ class Continue:
         return {"type": "continue"}
 
 
-Event = Start | TaskResult | TaskSubmitted | CancelResult | Stop | TimerFired | Continue
+@dataclass(frozen=True, slots=True)
+class Redrive:
+    """RedriveExecution: the ended execution carries on from where it failed (``engine/_redrive.py``);
+    ``count`` is its redrive count after this one."""
+
+    TYPE: ClassVar[str] = "redrive"
+    count: int = 1
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": "redrive", "count": self.count}
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> Redrive:
+        return cls(int(wire.get("count") or 1))
+
+
+Event = Start | TaskResult | TaskSubmitted | CancelResult | Stop | TimerFired | Continue | Redrive
 
 _START, _CONTINUE = Start(), Continue()
 _EVENT_READERS: dict[str, Callable[[dict[str, Any]], Event]] = {
@@ -189,6 +205,7 @@ _EVENT_READERS: dict[str, Callable[[dict[str, Any]], Event]] = {
     "stop": Stop.from_wire,
     "timer": TimerFired.from_wire,
     "continue": lambda wire: _CONTINUE,
+    "redrive": Redrive.from_wire,
 }
 
 
@@ -308,6 +325,7 @@ __all__ = [
     "Event",
     "Invoke",
     "MessageError",
+    "Redrive",
     "Report",
     "Start",
     "Stop",

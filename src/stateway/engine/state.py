@@ -40,6 +40,8 @@ class Frame(TypedDict, total=False):
     kids: dict[str, Any] | None  # its children while in a Parallel/Map: results, running frames…
     item: Any  # $Context.Map.Item of a Map item
     error_aliases: list[str] | None  # the failing task's exception classes, for Retry/Catch
+    map_run: str  # a distributed Map's latest run (engine/_redrive.py)
+    redrive_run: str  # the run a redriven distributed Map carries on from
     # FDL v1 (fdl-v1.md) frames only
     scope_in: Any  # the scope's input, for its outputMappings
     loc: dict[str, Any]  # the scope's local variables
@@ -63,6 +65,8 @@ class ExecutionState(TypedDict, total=False):
     ready: list[str]  # frames a yielded decision left ready
     continuing: bool  # a "continue" timer is set
     map: dict[str, Any]  # a distributed Map's child: its $Context.Map
+    redrive: dict[str, Any]  # an ended execution's frames as the failure began (engine/_redrive.py)
+    redrive_count: int  # redrives so far ($Context.Execution.RedriveCount)
 
 
 class StateVersionError(ValueError):

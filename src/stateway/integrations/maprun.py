@@ -79,6 +79,8 @@ class MapRun(Integration):
         else:
             children, weights = p["children"], p["itemCounts"]
         created = self.context.map_runs.create_map_run(run, children, weights)
+        if p.get("redriveOf") and failure is None:  # a redriven Map: what succeeded before is not run again
+            self.context.map_runs.carry_over_map_run(name, p["redriveOf"])
         if failure is not None and created:  # a read error fails the run with Total 0, before any child
             if self.context.map_runs.finish_map_run(name, "Failed", *failure) is not None:
                 self._complete(name, ok=False, error=failure[0], cause=failure[1])

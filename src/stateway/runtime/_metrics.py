@@ -37,6 +37,12 @@ def _register(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803  
         # fn: a new function instance (a process that imports its handler), by function
         FUNCTION_COLD_STARTS=Counter("stateway_function_cold_starts", "Function instances started (cold starts)",
                                      ["function"]),
+        RETENTION_DELETED=Counter("stateway_retention_deleted",
+                                  "Ended executions deleted by the retention sweep (rate: its pace)"),
+        RETENTION_RATE=Gauge("stateway_retention_sweep_rate",
+                             "Executions deleted per second by the last retention sweep that deleted any"),
+        BULK_EXECUTIONS=Counter("stateway_bulk_executions", "Executions a bulk operation went through, by "
+                                "operation and outcome (done, skipped, failed)", ["operation", "outcome"]),
     )
     for kind in ("execution", "invocation", "outbox"):  # shown as 0 before the first one, not absent
         _made["TAKEOVERS"].labels(kind)

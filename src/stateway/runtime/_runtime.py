@@ -49,6 +49,7 @@ from stateway.runtime._outcomes import (
 from stateway.runtime._qualifier import Resolved
 from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
+from stateway.runtime._retention import Housekeeping
 from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
 from stateway.settings import Settings
 from stateway.store import DecisionCommit, ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
@@ -110,6 +111,7 @@ class Runtime:
         self.registry.bind(self.context)
         if dispatch is None:  # each integration its own bounded pool: a slow one cannot hold the others' threads
             self._pool = DispatchLimits.for_runtime(self._pool, self.settings, self.registry)
+        self.housekeeping = Housekeeping(self)  # retention sweep and bulk operations (runtime/_retention.py)
         if store.shared:
             store.subscribe(self._on_notice)
 
@@ -135,6 +137,7 @@ class Runtime:
             self.registry.start()
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
+            self.housekeeping.start()
             self.sweep()
             self.adopt_outbox()
         return self
@@ -158,6 +161,7 @@ class Runtime:
     def close(self) -> None:
         self._stopping = True
         self.notify()
+        self.housekeeping.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.registry.close()

@@ -20,11 +20,14 @@ from stateway.store._errors import (
 from stateway.store._lock import DatabaseInUse, EngineLock, lock_engine
 from stateway.store._open import open_store, sqlite_path
 from stateway.store._sql_maprun import tolerance_exceeded
+from stateway.store._sql_ops import BULK_OPERATIONS, BulkOperationNotExists
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import DecisionCommit, LeaseLost, Store, StoreUnavailable
 
 __all__ = [
+    "BULK_OPERATIONS",
+    "BulkOperationNotExists",
     "DatabaseInUse",
     "EngineLock",
     "ExecutionAlreadyExists",

@@ -134,3 +134,21 @@ MIGRATIONS.append(
     CREATE INDEX function_dispatches_execution ON function_dispatches (execution_id);
     """
 )
+
+# ops: redrive (count, last redrive), retention (ended executions by flow and end time) and bulk
+# operations (a durable job paged by keyset on the execution id)
+MIGRATIONS.append(
+    """
+    ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE executions ADD COLUMN redriven DOUBLE PRECISION;
+    CREATE INDEX IF NOT EXISTS executions_ended ON executions (flow_name, stopped);
+    CREATE INDEX IF NOT EXISTS invocations_execution ON invocations (execution_id);
+    CREATE INDEX IF NOT EXISTS outbox_execution ON outbox (execution_id);
+    CREATE TABLE IF NOT EXISTS bulk_operations (
+        id TEXT PRIMARY KEY, operation TEXT NOT NULL, filter TEXT NOT NULL, status TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL, max_id BIGINT NOT NULL,
+        cursor BIGINT NOT NULL, total BIGINT NOT NULL, n_done BIGINT NOT NULL, n_skipped BIGINT NOT NULL,
+        n_failed BIGINT NOT NULL, owner TEXT, lease_until DOUBLE PRECISION, reason TEXT);
+    CREATE INDEX IF NOT EXISTS bulk_operations_status ON bulk_operations (status, created);
+    """
+)

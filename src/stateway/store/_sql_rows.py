@@ -9,7 +9,7 @@ from stateway.jsontext import loads
 from stateway.store._types import ExecutionRow
 
 EXEC_COLUMNS = ("id, flow_name, name, status, input, output, error, cause, started, stopped, state, definition, "
-                "parent_id, parent_task, callback_token, flow_version, qualifier, map_run")
+                "parent_id, parent_task, callback_token, flow_version, qualifier, map_run, redrive_count, redriven")
 FLOW_COLUMNS = "name, id, definition, meta, created, modified"
 SCHEDULE_COLUMNS = ("flow_name", "name", "id", "cron", "description", "enable", "payload", "created", "modified",
                     "next_fire")
@@ -26,7 +26,7 @@ def execution_row(row: tuple[Any, ...]) -> ExecutionRow:
         id=row[0], flow_name=row[1], name=row[2], status=row[3], input=loads(row[4]), output=loads_or_none(row[5]),
         error=row[6], cause=row[7], started=row[8], stopped=row[9], state=loads_or_none(row[10]), definition=row[11],
         parent_id=row[12], parent_task=row[13], callback_token=row[14], flow_version=row[15], qualifier=row[16],
-        map_run=row[17])
+        map_run=row[17], redrive_count=row[18] or 0, redriven=row[19])
 
 
 def flow_dict(row: tuple[Any, ...]) -> dict[str, Any]:

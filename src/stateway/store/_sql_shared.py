@@ -11,6 +11,7 @@ from stateway.store._sql_history import HistoryMixin
 from stateway.store._sql_invocations import InvocationsMixin
 from stateway.store._sql_maprun import MapRunsMixin
 from stateway.store._sql_nonces import NoncesMixin
+from stateway.store._sql_ops import OpsMixin
 from stateway.store._sql_queues import QueuesMixin
 from stateway.store._sql_schedules import SchedulesMixin
 from stateway.store._sql_secret import SecretMixin
@@ -22,5 +23,5 @@ from stateway.store._sql_work import WorkMixin
 
 class SharedSql(FlowsMixin, ExecutionsMixin, WorkMixin, TasksMixin, HistoryMixin, InvocationsMixin, SchedulesMixin,
                 QueuesMixin, MapRunsMixin, NoncesMixin, StatusMixin, SecretMixin, SessionsMixin,
-                DispatchesMixin):
+                DispatchesMixin, OpsMixin):
     pass

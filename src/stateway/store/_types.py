@@ -24,3 +24,5 @@ class ExecutionRow:
     flow_version: str = ""
     qualifier: str = ""
     map_run: str = ""
+    redrive_count: int = 0  # RedriveExecution so far
+    redriven: float | None = None  # the last redrive

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stateway.app.redrive import Redrives
 from stateway.node import build
 from stateway.runtime import FINAL_STATUSES, Integration, IntegrationRegistry, TaskCall
 from stateway.runtime._cron import Cron
@@ -489,6 +490,13 @@ class Handle:
 
     def stop(self, error: str = "", cause: str = "") -> Handle:
         self.harness.runtime.stop_execution(self.execution_id, error, cause)
+        self.harness.run_until_blocked()
+        return self
+
+    def redrive(self) -> Handle:
+        """RedriveExecution: carry on from where it failed (``ExecutionNotRedrivable`` if it cannot)."""
+        row = self.row
+        Redrives(self.harness.runtime).redrive(row.flow_name, row.name)
         self.harness.run_until_blocked()
         return self
 
