@@ -44,7 +44,7 @@ class Operations:
         return f"{self.console.base(request)}/flows/{quote(flow, safe='')}/executions/{quote(name, safe='')}"
 
     def redrive(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
-        row = self.console._execution(request)
+        row = self.console._execution(request, session, "fnf:RedriveExecution")
         here = self._here(request, row.flow_name, row.name)
         try:
             self.service.executions.redrive(row.flow_name, row.name)
@@ -54,11 +54,13 @@ class Operations:
 
     def bulk(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         if request.method == "GET":
+            self.console.allow(session, "fnf:ListBulkOperations")
             return self.console.render("bulk.html", request, session, jobs=self.service.bulk.list(100))
         base = self.console.base(request)
         operation = form.get("operation", "")
         if form.get("scope") == "matching":
             try:
+                self.console.allow(session, "fnf:StartBulkOperation", flow=form.get("filter-flow", ""))
                 selection = BulkFilter(
                     flow_name=form.get("filter-flow", ""), status=form.get("filter-status") or None,
                     name_prefix=form.get("filter-prefix", ""), started_from=q.parse_time(form.get("filter-from", "")),
@@ -69,15 +71,18 @@ class Operations:
             return self.console.back(request, f"{base}/bulk/{quote(job['id'], safe='')}",
                                      notice=f"Started: {operation} {job['total']} executions.")
         picks = _picks(request)[:PICKS]
-        done, problems = self._each(operation, picks)
+        done, problems = self._each(session, operation, picks)
         return self.console.back(request, f"{base}/executions", notice=f"{operation}: {done} of {len(picks)} done.",
                                  error="; ".join(problems[:3]))
 
-    def _each(self, operation: str, picks: list[tuple[str, str]]) -> tuple[int, list[str]]:
+    def _each(self, session: Session, operation: str, picks: list[tuple[str, str]]) -> tuple[int, list[str]]:
         """The selected executions, one by one through the services (a few, so no job)."""
         executions, done, problems = self.service.executions, 0, []
         for flow, name in picks:
             try:
+                action = {"stop": "fnf:StopExecution", "redrive": "fnf:RedriveExecution"}.get(operation,
+                                                                                          "fnf:StartBulkOperation")
+                self.console.allow(session, action, flow=flow)
                 if operation == "stop":
                     from_thread.run(lambda f=flow, n=name: executions.stop_async(f, n))
                 elif operation == "redrive":
@@ -94,11 +99,13 @@ class Operations:
         return done, problems
 
     def job(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        self.console.allow(session, "fnf:DescribeBulkOperation")
         job = self._job(request)
         return self.console.render("bulk_job.html", request, session, job=job,
                                    seen=job["n_done"] + job["n_skipped"] + job["n_failed"])
 
     def cancel(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
+        self.console.allow(session, "fnf:CancelBulkOperation")
         job = self._job(request)
         self.service.bulk.cancel(job["id"])
         return self.console.back(request, f"{self.console.base(request)}/bulk/{quote(job['id'], safe='')}",
