@@ -52,12 +52,19 @@ class ReceiptHandleError(AppError):
     code = "ReceiptHandleError"
 
 
+class CorrelationKeyNotExists(AppError):
+    """No task of the flow has that correlation key."""
+
+    code = "CorrelationKeyNotExists"
+
+
 class MapRunNotRunning(AppError):
     code = "MapRunNotRunning"
 
 
 __all__ = [
     "AppError",
+    "CorrelationKeyNotExists",
     "DatabaseInUse",
     "ExecutionAlreadyExists",
     "ExecutionNotExists",

@@ -179,8 +179,6 @@ class MnsDelivery:
             _retrying(f"dead-lettering message {self.message_id}", lambda: move(self.handle))
             self.settled = True
         self.source.forget(self)
-        log.warning("message moved to the dead-letter queue", extra={"queue": self.source.queue,
-                    "dead_letter": self.source.dead_letter_name, "reason": reason, "message_id": self.message_id})
 
     def keep(self, now: float) -> None:
         """Hide it for another VisibilityTimeout when half of the current one has passed."""
