@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from stateway.api._signature import ProtocolError, SignatureChecker
 from stateway.app.errors import MessageNotExists, QueueAlreadyExists, QueueNotExists, ReceiptHandleError
 from stateway.app.queues import ATTRIBUTE_RANGES, QUEUE_NAME, InvalidQueueName, Message, Queues, bounded_int
 from stateway.runtime import InvalidArgument
+
+log = logging.getLogger("stateway.api")
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
 # a batch of 16 messages of 64 KiB each, as XML, with room for escaping
@@ -118,6 +121,12 @@ class QueueApi:
     def __init__(self, queues: Queues, checker: SignatureChecker) -> None:
         self.queues = queues
         self.checker = checker
+        self.closing = False  # the server is stopping: receives answer 503 at once
+
+    def shutting_down(self) -> None:
+        """The server stops: long polls end now, with MNS's ServiceUnavailable (a client retries it)."""
+        self.closing = True
+        self.queues.waiters.wake_queues(None)
 
     @property
     def recheck_seconds(self) -> float:
@@ -154,7 +163,9 @@ class QueueApi:
             try:
                 return _error(_mns(exc), request_id)
             except Exception:
-                return _error(MnsError(500, "InternalError", f"Interal error. {exc}"), request_id)
+                # the store gone away, the server stopping: MNS's answer to retry later, not a crash
+                log.warning("MNS request %s failed: %s", request_id, exc)
+                return _error(_unavailable(), request_id)
 
     def _handle(self, request: Request, body: bytes, request_id: str) -> Response | _Receive:
         target = request.scope["raw_path"].decode("latin-1")
@@ -270,7 +281,12 @@ class QueueApi:
 
     async def _receive(self, pending: _Receive, request_id: str) -> Response:
         """The long poll runs in the service, on the event loop: it holds no thread while asleep."""
-        found = await self.queues.receive_async(pending.queue, pending.count, wait_seconds=pending.wait_seconds)
+        if self.closing:
+            raise _unavailable()
+        found = await self.queues.receive_async(pending.queue, pending.count, wait_seconds=pending.wait_seconds,
+                                                 closing=lambda: self.closing)
+        if not found and self.closing:
+            raise _unavailable()
         if not found:
             raise MnsError(404, "MessageNotExist", "Message not exist.")
         return self._messages([self._message(m, peek=False) for m in found], pending.batch, request_id)
@@ -327,6 +343,10 @@ class QueueApi:
         new_handle, visible_at = self.queues.change_visibility(queue, handle, seconds)
         return _xml("ChangeVisibility", _elements([("ReceiptHandle", new_handle),
                                                    ("NextVisibleTime", int(visible_at * 1000))]), 200, request_id)
+
+
+def _unavailable() -> MnsError:
+    return MnsError(503, "ServiceUnavailable", "The service is unavailable (stopping or restarting); try again.")
 
 
 def _md5(text: str) -> str:

@@ -8,7 +8,7 @@ import sys
 import click
 import uvicorn
 
-from stateway.api import DEV_CREDENTIALS, create_app
+from stateway.api import DEV_CREDENTIALS, ClosingServer, create_app
 from stateway.cli._stores import build_node, load_settings
 
 
@@ -77,7 +77,8 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
                f"{'; API only' if api_only else ''})", err=True)
     click.echo(f"stateway: web console on http://{endpoint}/console/", err=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", timeout_keep_alive=600)
+        ClosingServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                     timeout_keep_alive=600)).run()
     finally:
         node.close()
 
