@@ -32,6 +32,7 @@ TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the issue's bound for a test w
 TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
+TARGETS["worker.mns_round_trip_p50_ms"] = ("<=", 10)
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -50,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg)")
+                                       "fairness,run,fixture,console,pg,worker)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -64,7 +65,8 @@ def main() -> None:
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
              "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
-             "console": (5_000, 2_500) if quick else (100_000, 25_000)}
+             "console": (5_000, 2_500) if quick else (100_000, 25_000),
+             "worker": (50, 1_000) if quick else (300, 10_000)}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -160,6 +162,14 @@ def main() -> None:
         print("console", flush=True)
         results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
         print(f"  console: {results['console']}", flush=True)
+    if wanted("worker"):
+        from bench import worker
+
+        print("worker", flush=True)
+        rounds, storm = sizes["worker"]
+        results["worker"] = {**{f"mns_round_trip_{k}": v for k, v in worker.mns_round_trip_ms(rounds).items()},
+                             **{f"heartbeat_{k}": v for k, v in worker.heartbeat_storm(storm).items()}}
+        print(f"  worker: {results['worker']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}

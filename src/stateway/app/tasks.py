@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from stateway.app._heartbeats import HeartbeatBatcher
 from stateway.app.errors import CorrelationKeyNotExists
 from stateway.runtime import InvalidArgument, Runtime, TaskAlreadyCompleted, TaskRef
 
@@ -43,6 +43,7 @@ class Tasks:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        self.heartbeats = HeartbeatBatcher(runtime.store)
 
     def succeed(self, token: str, output: Any) -> int:
         """Complete the task with ``output`` (a JSON object); the event id. ``TaskAlreadyCompleted``
@@ -57,7 +58,7 @@ class Tasks:
         """The task is alive: its HeartbeatSeconds window starts again. The window (0: the task has
         none); ``TaskAlreadyCompleted`` when the task is not open any more."""
         ref = self.runtime.verify_token(check_token(token))
-        window = self.store.heartbeat_task(ref.execution_id, ref.task_id, time.time())
+        window = self.heartbeats.beat(ref.execution_id, ref.task_id)
         if window is None:
             raise TaskAlreadyCompleted(f"the task {ref.task_id} of execution {ref.execution_name!r} is already "
                                        "completed")

@@ -17,15 +17,25 @@ class CallbacksMixin(SqlStore):
     def heartbeat_task(self, execution_id: int, task_id: str, now: float) -> float | None:
         """Push the task's heartbeat deadline to ``now`` + its window: the window (0 for an open task
         without one), or None when the task is not open."""
-        prefix = f"{HEARTBEAT_PREFIX}{task_id}:"
+        return self.heartbeat_tasks([(execution_id, task_id)], now)[0]
+
+    def heartbeat_tasks(self, tasks: list[tuple[int, str]], now: float) -> list[float | None]:
+        """``heartbeat_task`` for many tasks in one transaction (one commit for a burst of heartbeats)."""
+        windows: list[float | None] = []
         with self._tx() as db:
-            row = db.execute(self._sql(
-                "UPDATE inbox SET due = ? + CAST(substr(timer_id, ?) AS DOUBLE PRECISION) "
-                "WHERE execution_id = ? AND timer_id LIKE ? RETURNING timer_id"),
-                (now, len(prefix) + 1, execution_id, prefix + "%")).fetchone()
-        if row is not None:
-            return float(row[0][len(prefix):])
-        return 0.0 if self.is_task_open(execution_id, task_id) else None
+            for execution_id, task_id in tasks:
+                prefix = f"{HEARTBEAT_PREFIX}{task_id}:"
+                row = db.execute(self._sql(
+                    "UPDATE inbox SET due = ? + CAST(substr(timer_id, ?) AS DOUBLE PRECISION) "
+                    "WHERE execution_id = ? AND timer_id LIKE ? RETURNING timer_id"),
+                    (now, len(prefix) + 1, execution_id, prefix + "%")).fetchone()
+                if row is not None:
+                    windows.append(float(row[0][len(prefix):]))
+                    continue
+                is_open = db.execute(self._sql("SELECT 1 FROM open_tasks WHERE execution_id=? AND task_id=?"),
+                                     (execution_id, task_id)).fetchone() is not None
+                windows.append(0.0 if is_open else None)
+        return windows
 
     def claim_task_key(self, flow_name: str, key: str, execution_id: int, execution_name: str,
                        task_id: str) -> tuple[int, str] | None:
