@@ -6,10 +6,10 @@ Round trip: an execution starts, its Task sends a message to ``mns://`` and wait
 goes on to its next state and ends. Measured per execution, one at a time: start → end.
 
 Heartbeat storm: ``tasks`` executions wait on tasks with ``HeartbeatSeconds``; each task then gets
-one heartbeat through the service layer (token check + the one UPDATE; 8 threads, as API request
-threads, whose heartbeats share commits), and, separately, through the HTTP API from 8 client threads. Reported: heartbeats per second and CPU milliseconds per
-heartbeat in this process (the server's side for the service figure), and the share of one core
-that 10,000 tasks beating once a second would take.
+one heartbeat through the service layer (token check + the one UPDATE; from 8 threads, as API request
+threads, whose heartbeats share commits), and, separately, through the HTTP API from 8 client
+threads. Reported: heartbeats per second, CPU milliseconds per heartbeat in this process, and the
+share of one core that 10,000 tasks beating once a second would take at the service layer.
 """
 
 from __future__ import annotations
