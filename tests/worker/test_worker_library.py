@@ -191,3 +191,25 @@ def test_reports_by_correlation_key(server):
     assert message["correlationKey"] == "o-1"
     server.runtime.report_failure(tasks.token_for_key(name, "o-1"), "Order.Lost", "")
     assert finished(server, again.id).error == "Order.Lost"
+
+
+def test_task_key_comes_from_the_message_or_else_from_the_server(server):
+    with_field = flow_text("kf", "kf-q", key="$Input.orderId")
+    without = flow_text("kn", "kn-q", key="$Input.orderId").replace(
+        "        correlationKey.$: $Context.Current.CorrelationKey\n", "")
+    assert "correlationKey" not in without
+    create_flow(server, with_field)
+    create_flow(server, without)
+    worker = make_worker(server)
+
+    @worker.task("mns://kf-q")
+    @worker.task("mns://kn-q")
+    def handle(task):
+        return {"key": task.key, "window": task.heartbeat_seconds}
+
+    with Running(worker):
+        a = server.runtime.start_execution("kf", {"n": 1, "orderId": "A-1"})
+        b = server.runtime.start_execution("kn", {"n": 2, "orderId": 42})
+        ends = [finished(server, a.id), finished(server, b.id)]
+    assert [output_of(e)["key"] for e in ends] == ["A-1", "42"]
+    assert output_of(ends[1])["window"] == 0  # learned from the heartbeat that asked for the key

@@ -83,9 +83,9 @@ class FlowClient:
         return self.call("ReportTaskFailed", TaskToken=token, Error=(error or "Error")[:ERROR_LIMIT],
                          Cause=(cause or "")[:CAUSE_LIMIT])
 
-    def heartbeat(self, token: str) -> dict[str, Any]:
-        """``{"HeartbeatSeconds": window or 0, "CorrelationKey": key or ""}``."""
-        return self.call("ReportTaskHeartbeat", TaskToken=token)
+    def heartbeat(self, token: str, include_key: bool = False) -> dict[str, Any]:
+        """``{"HeartbeatSeconds": window or 0}``, with ``"CorrelationKey"`` when asked."""
+        return self.call("ReportTaskHeartbeat", TaskToken=token, IncludeKey="true" if include_key else None)
 
     def close(self) -> None:
         self._http.close()

@@ -68,8 +68,12 @@ class Task:
             window = answer.get("HeartbeatSeconds")
             if isinstance(window, (int, float)) and not isinstance(window, bool):
                 self.heartbeat_seconds = float(window)
-            if self._key is None:
+            if self._key is None and "CorrelationKey" in answer:
                 self._key = str(answer.get("CorrelationKey") or "")
+
+    @property
+    def key_known(self) -> bool:
+        return self._key is not None
 
     @property
     def key(self) -> str:

@@ -399,7 +399,7 @@ class Worker:
     # -- heartbeats --------------------------------------------------------------------------------------
     def _beat_now(self, task: Task) -> None:
         try:
-            task.learned(self.client.heartbeat(task.token))
+            task.learned(self.client.heartbeat(task.token, include_key=not task.key_known))
         except ReportError as exc:
             if exc.task_ended:
                 task.ended = True
