@@ -289,6 +289,17 @@ def markdown(results: dict[str, Any]) -> str:
                            ("execution_live", "console: live refresh of that page")):
             text += (f"| {label} | first byte {pages[key + '_ttfb_ms']:.1f} ms (first view "
                      f"{pages[key + '_first_ttfb_ms']:.0f} ms) | {pages[key + '_bytes'] / 1024:.0f} KiB | |\n")
+    wk = results.get("worker")
+    if wk:
+        text += (f"| round trip through `mns://` with a `stateway.worker` worker ({wk['mns_round_trip_rounds']} "
+                 f"executions, one at a time) | p50 {wk['mns_round_trip_p50_ms']:.1f} ms | "
+                 f"p99 {wk['mns_round_trip_p99_ms']:.1f} ms | |\n"
+                 f"| heartbeat storm: {wk['heartbeat_open_tasks']:,} open tasks, one heartbeat each, service layer | "
+                 f"{num(wk['heartbeat_service_per_s'])} heartbeats/s | {wk['heartbeat_service_cpu_ms']:.3f} ms CPU "
+                 f"each ({wk['heartbeat_core_share_10k_per_s']:.2f} cores for 10,000/s) | |\n"
+                 f"| heartbeat storm over HTTP (ReportTaskHeartbeat, 8 client threads in the same process) | "
+                 f"{num(wk['heartbeat_http_per_s'])} heartbeats/s | {wk['heartbeat_http_cpu_ms_with_clients']:.2f} ms "
+                 "CPU each, clients included | |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"
