@@ -124,13 +124,17 @@ def heartbeat_storm(tasks: int, http_sample: int = 2_000) -> dict[str, float]:
                 service.heartbeat(token)
 
         # as an API node sees them: from many request threads at once (they share commits)
-        threads = [threading.Thread(target=beat_all, args=(tokens[i::8],)) for i in range(8)]
-        cpu, wall = _cpu(), time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+        def storm_round() -> tuple[float, float]:
+            threads = [threading.Thread(target=beat_all, args=(tokens[i::8],)) for i in range(8)]
+            cpu, wall = _cpu(), time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return _cpu() - cpu, time.perf_counter() - wall
+
+        storm_round()  # the first beat of each task; a storm is every task beating again and again
+        cpu, wall = storm_round()
         result = {"open_tasks": len(tokens), "service_per_s": len(tokens) / wall,
                   "service_cpu_ms": cpu * 1000 / len(tokens),
                   "core_share_10k_per_s": cpu / len(tokens) * 10_000}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from stateway.app.errors import CorrelationKeyNotExists
 from stateway.runtime import InvalidArgument, Runtime, TaskAlreadyCompleted, TaskRef
 
 CUSTOM_CALLBACK = "WaitForCustomCallback"
+HEARTBEAT_TOKEN_CACHE = 20_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Tasks:
         self.runtime = runtime
         self.store = runtime.store
         self.heartbeats = HeartbeatBatcher(runtime.store)
+        # a storm repeats the same tokens every few seconds: their signatures are checked once
+        self._verified = functools.lru_cache(maxsize=HEARTBEAT_TOKEN_CACHE)(runtime.verify_token)
 
     def succeed(self, token: str, output: Any) -> int:
         """Complete the task with ``output`` (a JSON object); the event id. ``TaskAlreadyCompleted``
@@ -57,7 +61,7 @@ class Tasks:
     def heartbeat(self, token: str) -> float:
         """The task is alive: its HeartbeatSeconds window starts again. The window (0: the task has
         none); ``TaskAlreadyCompleted`` when the task is not open any more."""
-        ref = self.runtime.verify_token(check_token(token))
+        ref = self._verified(check_token(token))
         window = self.heartbeats.beat(ref.execution_id, ref.task_id)
         if window is None:
             raise TaskAlreadyCompleted(f"the task {ref.task_id} of execution {ref.execution_name!r} is already "
