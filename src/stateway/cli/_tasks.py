@@ -91,5 +91,10 @@ def task_worker_command(app: str, log_format: str, log_level: str) -> None:
     from stateway.cli import _logging
 
     _logging.configure(log_format, getattr(logging, log_level.upper()))
+    from stateway.worker import SourceError
+
     worker = load_worker(app)
-    worker.run()
+    try:
+        worker.run()
+    except (SourceError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None

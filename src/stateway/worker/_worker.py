@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from stateway.worker._client import FlowClient, ReportError, backoff
 from stateway.worker._task import Task, TaskFailure, failure_of
-from stateway.worker.source import DEFAULT_MAX_DELIVERIES, Delivery, Source, open_source
+from stateway.worker.source import DEFAULT_MAX_DELIVERIES, Delivery, Source, SourceError, open_source
 
 log = logging.getLogger("stateway.worker")
 
@@ -101,6 +101,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._beats: queue_module.Queue[_Running | None] = queue_module.Queue()
         self.stats = {"succeeded": 0, "failed": 0, "ended": 0, "dead_lettered": 0, "released": 0}
+        self._stats_lock = threading.Lock()
 
     # -- registration -----------------------------------------------------------------------------------
     def task(self, uri: str, *, token_field: str | None = None, auto_heartbeat: bool = True,
@@ -125,6 +126,13 @@ class Worker:
         """Run until ``stop()``, SIGTERM or SIGINT. Returns normally after a graceful stop."""
         if not self.subscriptions:
             raise ValueError("no handlers: register one with @worker.task('mns://QUEUE')")
+        for sub in self.subscriptions:  # a wrong URI or a missing library is fatal; an unreachable broker is not
+            try:
+                sub.source = self._open(sub)
+            except (SourceError, ValueError):
+                raise
+            except Exception as exc:
+                log.warning("cannot open %s yet: %s; trying again", sub.label, exc)
         restore = self._install_signals() if install_signals else {}
         threads = [threading.Thread(target=self._work, name=f"worker-{i}", daemon=True)
                    for i in range(self.concurrency)]
@@ -267,7 +275,7 @@ class Worker:
     def _dead_letter(self, delivery: Delivery, sub: _Subscription, reason: str) -> None:
         try:
             delivery.dead_letter(reason)
-            self.stats["dead_lettered"] += 1
+            self._count("dead_lettered")
             log.warning("message dead-lettered", extra={"source": sub.label, "reason": reason,
                                                         "dead_letter": getattr(sub.source, "dead_letter_name", "")})
         except Exception as exc:
@@ -318,12 +326,12 @@ class Worker:
         verdict = self._report(task, kind, value, fields)
         seconds = round(time.monotonic() - began, 3)
         if verdict == "accepted":
-            self.stats["succeeded" if kind == "succeed" else "failed"] += 1
+            self._count("succeeded" if kind == "succeed" else "failed")
             log.info("task %s", "succeeded" if kind == "succeed" else "failed",
                      extra={**fields, **({"error": value[0]} if kind == "fail" else {}), "seconds": seconds})
             self._settle(item.delivery, "ack", item)
         elif verdict == "ended":
-            self.stats["ended"] += 1
+            self._count("ended")
             self._settle(item.delivery, "ack", item)
         elif verdict == "refused":
             self._settle(item.delivery, "dead", item)
@@ -385,15 +393,19 @@ class Worker:
                 delivery.nack()
             else:
                 delivery.dead_letter(reason or "its report was refused")
-                self.stats["dead_lettered"] += 1
+                self._count("dead_lettered")
         except Exception as exc:
             log.warning("could not %s a message (it comes back after its visibility timeout): %s",
                         "acknowledge" if how == "ack" else "release" if how == "nack" else "dead-letter", exc)
 
+    def _count(self, what: str) -> None:
+        with self._stats_lock:
+            self.stats[what] += 1
+
     def _release(self, item: _Running, reason: str) -> None:
         log.info("message released: %s", reason, extra={"source": item.subscription.label,
                                                        **_token_fields(item.task.token)})
-        self.stats["released"] += 1
+        self._count("released")
         self._settle(item.delivery, "nack", item)
 
     # -- heartbeats --------------------------------------------------------------------------------------
