@@ -155,3 +155,17 @@ def test_open_source_errors_are_clear(monkeypatch):
     monkeypatch.setattr(source_module.importlib, "import_module", lambda name: fake)
     assert open_source("redis://localhost/0?stream=s&group=g", block=1) == "source"
     assert seen == {"uri": "redis://localhost/0?stream=s&group=g", "block": 1, "max_deliveries": 5}
+
+
+def test_task_worker_refuses_a_bad_app_clearly(tmp_path):
+    from tests.test_serve_cli import stateway
+
+    bad = tmp_path / "bad.py"
+    bad.write_text('from stateway.worker import Worker\nworker = Worker()\n\n@worker.task("kafka://x")\n'
+                   "def h(task):\n    return {}\n")
+    out = stateway("task-worker", str(bad))
+    assert out.returncode == 1 and "unknown source 'kafka://x'" in out.stderr and "Traceback" not in out.stderr
+    out = stateway("task-worker", f"{bad}:other")
+    assert out.returncode == 2 and "has no Worker named 'other'" in out.stderr
+    out = stateway("task-worker", str(tmp_path / "missing.py"))
+    assert out.returncode == 2 and "no such file" in out.stderr
