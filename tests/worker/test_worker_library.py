@@ -106,6 +106,10 @@ def test_messages_without_a_token_are_dead_lettered(server):
         wait_for(lambda: worker.stats["dead_lettered"] == 2, what="two dead letters")
     assert handled == []
     assert sorted(m.body for m in queues.peek("dl-q-dead", 10)) == ["not json at all", '{"no": "token"}']
+    from tests.test_serve_cli import stateway
+
+    listed = json.loads(stateway("queue", "list", "--json", "--db", server.runtime.store.path).stdout)
+    assert {"Name": "dl-q-dead", "Messages": 2} in listed  # `stateway queue list` counts the dead letters
     assert queues.get("dl-q")["active"] + queues.get("dl-q")["inactive"] == 0
 
 
