@@ -169,6 +169,8 @@ def main() -> None:
         rounds, storm = sizes["worker"]
         results["worker"] = {**{f"mns_round_trip_{k}": v for k, v in worker.mns_round_trip_ms(rounds).items()},
                              **{f"heartbeat_{k}": v for k, v in worker.heartbeat_storm(storm).items()}}
+        if not quick or only is not None:  # a PostgreSQL cluster: not in QUICK
+            results["worker"].update({f"heartbeat_pg_{k}": v for k, v in worker.heartbeat_storm_pg(storm).items()})
         print(f"  worker: {results['worker']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
@@ -300,6 +302,10 @@ def markdown(results: dict[str, Any]) -> str:
                  f"| heartbeat storm over HTTP (ReportTaskHeartbeat, 8 client threads in the same process) | "
                  f"{num(wk['heartbeat_http_per_s'])} heartbeats/s | {wk['heartbeat_http_cpu_ms_with_clients']:.2f} ms "
                  "CPU each, clients included | |\n")
+        if "heartbeat_pg_per_s" in wk:
+            text += (f"| heartbeat storm on PostgreSQL: {wk['heartbeat_pg_open_tasks']:,} open tasks, service layer | "
+                     f"{num(wk['heartbeat_pg_per_s'])} heartbeats/s | {wk['heartbeat_pg_node_cpu_ms']:.3f} ms CPU "
+                     f"in the node, {wk['heartbeat_pg_postgres_cpu_ms']:.3f} ms in PostgreSQL, each | |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

@@ -165,3 +165,40 @@ def heartbeat_storm(tasks: int, http_sample: int = 2_000) -> dict[str, float]:
         if still_open != tasks:
             raise RuntimeError(f"{tasks - still_open} tasks closed during the storm")
         return result
+
+
+def heartbeat_storm_pg(tasks: int) -> dict[str, float]:
+    """The steady-state storm on PostgreSQL: heartbeats/s from 8 threads of one API node, and CPU per
+    heartbeat in this process and in PostgreSQL's processes."""
+    from bench.pg import _postgres_cpu, cluster
+    from stateway.app import Stateway
+    from stateway.runtime import Runtime
+    from stateway.store import open_store
+
+    with cluster() as pg:
+        runtime = Runtime(open_store(pg.new_database())).start()
+        try:
+            runtime.register_flow("storm", STORM_FDL)
+            for i in range(tasks):
+                runtime.start_execution("storm", {}, f"s{i}")
+            wait_until(lambda: len(runtime.store.open_tasks()) >= tasks and not runtime.store.pending_outbox(), 1800)
+            tokens = [t["token"] for t in runtime.store.open_tasks()]
+            service = Stateway(runtime).tasks
+
+            def storm_round() -> tuple[float, float, float]:
+                threads = [threading.Thread(target=lambda c=tokens[i::8]: [service.heartbeat(t) for t in c])
+                           for i in range(8)]
+                cpu, pg_cpu, wall = _cpu(), _postgres_cpu(), time.perf_counter()
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                return _cpu() - cpu, _postgres_cpu() - pg_cpu, time.perf_counter() - wall
+
+            storm_round()
+            cpu, pg_cpu, wall = storm_round()
+            return {"open_tasks": len(tokens), "per_s": len(tokens) / wall, "node_cpu_ms": cpu * 1000 / len(tokens),
+                    "postgres_cpu_ms": pg_cpu * 1000 / len(tokens)}
+        finally:
+            runtime.close()
+            runtime.store.close()
