@@ -220,7 +220,9 @@ class Worker:
                 if not self._slots.acquire(timeout=0.2):
                     continue
                 taken = 1
-                while taken < MAX_BATCH and self._slots.acquire(blocking=False):
+                # several sources share the slots: a long poll holds no more than its share of them
+                share = min(MAX_BATCH, max(1, self.concurrency // len(self.subscriptions)))
+                while taken < share and self._slots.acquire(blocking=False):
                     taken += 1
                 try:
                     deliveries = sub.source.receive(taken, self.poll_seconds)
