@@ -36,6 +36,7 @@ TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms":
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
 TARGETS["functions.warm_cpu_ms_per_step"] = ("<=", 3)  # issue 19: every process together, per function step
+TARGETS["worker.mns_round_trip_p50_ms"] = ("<=", 10)
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -54,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions,ops)")
+                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions,ops,worker)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -68,7 +69,8 @@ def main() -> None:
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
              "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
-             "console": (5_000, 2_500) if quick else (100_000, 25_000), "ops": 500 if quick else 5_000}
+             "console": (5_000, 2_500) if quick else (100_000, 25_000), "ops": 500 if quick else 5_000,
+             "worker": (50, 1_000) if quick else (300, 10_000)}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -198,6 +200,16 @@ def main() -> None:
                           "bulk_delete_p50_ratio": delete["p50_ratio"]}
         record("ops", "retention_eps", repeat(ops.retention_sweep_eps, runs, n))
         print(f"  ops: {results['ops']}", flush=True)
+    if wanted("worker"):
+        from bench import worker
+
+        print("worker", flush=True)
+        rounds, storm = sizes["worker"]
+        results["worker"] = {**{f"mns_round_trip_{k}": v for k, v in worker.mns_round_trip_ms(rounds).items()},
+                             **{f"heartbeat_{k}": v for k, v in worker.heartbeat_storm(storm).items()}}
+        if not quick or only is not None:  # a PostgreSQL cluster: not in QUICK
+            results["worker"].update({f"heartbeat_pg_{k}": v for k, v in worker.heartbeat_storm_pg(storm).items()})
+        print(f"  worker: {results['worker']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -329,6 +341,21 @@ def markdown(results: dict[str, Any]) -> str:
                            ("execution_live", "console: live refresh of that page")):
             text += (f"| {label} | first byte {pages[key + '_ttfb_ms']:.1f} ms (first view "
                      f"{pages[key + '_first_ttfb_ms']:.0f} ms) | {pages[key + '_bytes'] / 1024:.0f} KiB | |\n")
+    wk = results.get("worker")
+    if wk:
+        text += (f"| round trip through `mns://` with a `stateway.worker` worker ({wk['mns_round_trip_rounds']} "
+                 f"executions, one at a time) | p50 {wk['mns_round_trip_p50_ms']:.1f} ms | "
+                 f"p99 {wk['mns_round_trip_p99_ms']:.1f} ms | |\n"
+                 f"| heartbeat storm: {wk['heartbeat_open_tasks']:,} open tasks, one heartbeat each, service layer | "
+                 f"{num(wk['heartbeat_service_per_s'])} heartbeats/s | {wk['heartbeat_service_cpu_ms']:.3f} ms CPU "
+                 f"each ({wk['heartbeat_core_share_10k_per_s']:.2f} cores for 10,000/s) | |\n"
+                 f"| heartbeat storm over HTTP (ReportTaskHeartbeat, 8 client threads in the same process) | "
+                 f"{num(wk['heartbeat_http_per_s'])} heartbeats/s | {wk['heartbeat_http_cpu_ms_with_clients']:.2f} ms "
+                 "CPU each, clients included | |\n")
+        if "heartbeat_pg_per_s" in wk:
+            text += (f"| heartbeat storm on PostgreSQL: {wk['heartbeat_pg_open_tasks']:,} open tasks, service layer | "
+                     f"{num(wk['heartbeat_pg_per_s'])} heartbeats/s | {wk['heartbeat_pg_node_cpu_ms']:.3f} ms CPU "
+                     f"in the node, {wk['heartbeat_pg_postgres_cpu_ms']:.3f} ms in PostgreSQL, each | |\n")
     o = results.get("ops")
     if o:
         text += (f"\n## Operating executions ({sizes.get('ops', 0):,} parked executions)\n\n"

@@ -335,7 +335,7 @@ def test_client_commands_find_waiting_tasks_logs_and_current_steps(tmp_path):
             ("approve", "a1", "Ask", 300)]
         assert tasks[0]["TaskToken"].startswith("sw1.") and tasks[0]["WaitedSeconds"] >= 0
         table = stateway("task", "list", "approve", "--endpoint", endpoint).stdout.splitlines()
-        assert table[0].split() == ["FLOW", "EXECUTION", "STEP", "MODE", "WAITED", "TIMEOUT", "TOKEN"]
+        assert table[0].split() == ["FLOW", "EXECUTION", "STEP", "MODE", "WAITED", "TIMEOUT", "KEY", "TOKEN"]
         assert table[1].split()[:3] == ["approve", "a1", "Ask"] and table[1].split()[-1] == tasks[0]["TaskToken"]
         described = stateway("exec", "describe", "approve", "a1", "--endpoint", endpoint).stdout
         assert "current    Ask" in described and "StartAt" not in described

@@ -9,7 +9,7 @@ import httpx
 
 from stateway.api._signature import DEV_CREDENTIALS, sign_rpc_v1
 
-POST_ACTIONS = {"ReportTaskSucceeded", "ReportTaskFailed", "StopExecution", "StartExecution", "CreateFlow",
+POST_ACTIONS = {"ReportTaskSucceeded", "ReportTaskFailed", "ReportTaskHeartbeat", "StopExecution", "StartExecution", "CreateFlow",
                 "UpdateFlow", "PublishFlowVersion", "DeleteFlowVersion", "CreateFlowAlias", "UpdateFlowAlias",
                 "DeleteFlowAlias"}
 

@@ -347,7 +347,7 @@ def open_task_view(task: OpenTask, now: float) -> dict[str, Any]:
             "TaskId": task.task_id, "Action": task.action, "TaskMode": task.mode,
             "ScheduledTime": iso(task.opened), "WaitedSeconds": round(now - task.opened, 3),
             "TimeoutSeconds": task.timeout_seconds, "TimeoutTime": iso(task.timeout_at) if task.timeout_at else "",
-            "TaskToken": task.token}
+            "TaskToken": task.token, "CorrelationKey": task.key}
 
 
 def list_open_tasks(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:

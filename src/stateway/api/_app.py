@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from stateway.api._access import authorize
 from stateway.api._actions import ACTIONS, ASYNC_ACTIONS, NOT_YET, ApiError, CloudFlowService
 from stateway.api._body import parse_form, read_body
+from stateway.api._callbacks import CALLBACK_ACTIONS
 from stateway.api._maprun import MAP_RUN_ACTIONS
 from stateway.api._mns import QueueApi, mns_error
 from stateway.api._operations import OPERATION_ACTIONS
@@ -85,8 +86,8 @@ def create_app(runtime: Runtime, credentials: Mapping[str, str], endpoint: str =
         if version and version != API_VERSION:
             raise ApiError(400, "APIVersionNotSupported", f"Version {version[:64]!r} is not supported; use "
                            f"{API_VERSION}")
-        handler = (VERSION_ACTIONS.get(action) or MAP_RUN_ACTIONS.get(action) or OPERATION_ACTIONS.get(action)
-                   or ACTIONS.get(action))
+        handler = (CALLBACK_ACTIONS.get(action) or VERSION_ACTIONS.get(action) or MAP_RUN_ACTIONS.get(action)
+                   or OPERATION_ACTIONS.get(action) or ACTIONS.get(action))
         if handler is None and action not in ASYNC_ACTIONS:
             detail = "is not supported yet" if action in NOT_YET else "is not supported"
             raise ApiError(400, "ActionNotSupported", f"the action {action[:64]!r} {detail}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from stateway.app.errors import MessageNotExists, QueueAlreadyExists, QueueNotEx
 from stateway.app.queues import ATTRIBUTE_RANGES, QUEUE_NAME, InvalidQueueName, Message, Queues, bounded_int
 from stateway.policies import UNRESTRICTED, AccessDenied, Keyring, Policy
 from stateway.runtime import InvalidArgument
+
+log = logging.getLogger("stateway.api")
 
 NS = "http://mns.aliyuncs.com/doc/v1/"
 # a batch of 16 messages of 64 KiB each, as XML, with room for escaping
@@ -121,6 +124,12 @@ class QueueApi:
         self.queues: Queues = app.queues if isinstance(app, Stateway) else app
         self.checker = checker
         self.keyring = keyring if keyring is not None else Keyring.of(checker.credentials)
+        self.closing = False  # the server is stopping: receives answer 503 at once
+
+    def shutting_down(self) -> None:
+        """The server stops: long polls end now, with MNS's ServiceUnavailable (a client retries it)."""
+        self.closing = True
+        self.queues.waiters.wake_queues(None)
 
     @property
     def recheck_seconds(self) -> float:
@@ -159,7 +168,9 @@ class QueueApi:
             try:
                 return _error(_mns(exc), request_id)
             except Exception:
-                return _error(MnsError(500, "InternalError", f"Interal error. {exc}"), request_id)
+                # the store gone away, the server stopping: MNS's answer to retry later, not a crash
+                log.warning("MNS request %s failed: %s", request_id, exc)
+                return _error(_unavailable(), request_id)
 
     def _handle(self, request: Request, body: bytes, request_id: str) -> Response | _Receive:
         target = request.scope["raw_path"].decode("latin-1")
@@ -282,7 +293,12 @@ class QueueApi:
 
     async def _receive(self, pending: _Receive, request_id: str) -> Response:
         """The long poll runs in the service, on the event loop: it holds no thread while asleep."""
-        found = await self.queues.receive_async(pending.queue, pending.count, wait_seconds=pending.wait_seconds)
+        if self.closing:
+            raise _unavailable()
+        found = await self.queues.receive_async(pending.queue, pending.count, wait_seconds=pending.wait_seconds,
+                                                 closing=lambda: self.closing)
+        if not found and self.closing:
+            raise _unavailable()
         if not found:
             raise MnsError(404, "MessageNotExist", "Message not exist.")
         return self._messages([self._message(m, peek=False) for m in found], pending.batch, request_id)
@@ -355,6 +371,8 @@ def operation(method: str, path: str, query: dict[str, str], body: bytes) -> str
     if method == "DELETE":
         return "DeleteMessage" if "receipthandle" in query else "BatchDeleteMessage"
     return "ChangeMessageVisibility"
+def _unavailable() -> MnsError:
+    return MnsError(503, "ServiceUnavailable", "The service is unavailable (stopping or restarting); try again.")
 
 
 def _md5(text: str) -> str:

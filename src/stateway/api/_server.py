@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -44,6 +46,21 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+class ClosingServer(uvicorn.Server):
+    """uvicorn that tells the app first when it starts to stop, so that long polls end at once (the MNS
+    API answers them 503 ServiceUnavailable) instead of holding the shutdown or being cut off."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        closing(self.config.app)
+        super().handle_exit(sig, frame)
+
+
+def closing(app: Any) -> None:
+    queues = getattr(getattr(app, "state", None), "queues", None)
+    if queues is not None:
+        queues.shutting_down()
+
+
 class BackgroundServer:
     def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0,
                  limits: ConnectionLimits | None = None) -> None:
@@ -54,7 +71,7 @@ class BackgroundServer:
         self.limits = limits or ConnectionLimits()
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                 **uvicorn_options(self.limits))
-        self.server = uvicorn.Server(config)
+        self.server = ClosingServer(config)
         self.thread = threading.Thread(target=self.server.run, name="stateway-http", daemon=True)
 
     @property
@@ -70,6 +87,7 @@ class BackgroundServer:
 
     def stop(self, force: bool = False) -> None:
         """Stop serving; ``force`` does not wait for requests still being answered."""
+        closing(self.server.config.app)
         self.server.should_exit = True
         self.server.force_exit = force
         self.thread.join(timeout=5)

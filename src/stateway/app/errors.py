@@ -54,6 +54,12 @@ class ReceiptHandleError(AppError):
     code = "ReceiptHandleError"
 
 
+class CorrelationKeyNotExists(AppError):
+    """No task of the flow has that correlation key."""
+
+    code = "CorrelationKeyNotExists"
+
+
 class MapRunNotRunning(AppError):
     code = "MapRunNotRunning"
 
@@ -69,6 +75,7 @@ __all__ = [
     "AppError",
     "BulkOperationNotExists",
     "ExecutionNotRedrivable",
+    "CorrelationKeyNotExists",
     "DatabaseInUse",
     "ExecutionAlreadyExists",
     "ExecutionNotExists",

@@ -222,17 +222,21 @@ class Queues:
                     self._changed.wait(pause)
 
     async def receive_async(self, queue: str, count: int = 1, *, visibility: float | None = None,
-                            wait_seconds: float | None = None) -> list[Message]:
-        """``receive`` for an event loop: holds no thread while it waits."""
+                            wait_seconds: float | None = None,
+                            closing: Callable[[], bool] | None = None) -> list[Message]:
+        """``receive`` for an event loop: holds no thread while it waits. ``closing``: when it turns true
+        (and the waiters are woken) the wait ends at once, empty."""
         count, visibility, wait = await anyio.to_thread.run_sync(self._settings, queue, count, visibility,
                                                                  wait_seconds)
         deadline = time.monotonic() + wait
         with self.waiters.watch(("queue", queue)) as woken:
             while True:
                 found = await anyio.to_thread.run_sync(self._receive_now, queue, count, visibility)
-                if found or time.monotonic() >= deadline:
+                if found or time.monotonic() >= deadline or (closing is not None and closing()):
                     return found
                 await Waiters.sleep(woken, await anyio.to_thread.run_sync(self._pause, queue, deadline))
+                if closing is not None and closing():
+                    return []
 
     def delete_message(self, queue: str, receipt_handle: str) -> None:
         """Delete a received message; ``MessageNotExists`` when the handle is no longer valid."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stateway.runtime import InvalidArgument, Runtime
+from stateway.app._heartbeats import HeartbeatBatcher
+from stateway.app.errors import CorrelationKeyNotExists
+from stateway.runtime import InvalidArgument, Runtime, TaskAlreadyCompleted, TaskRef
 
 CUSTOM_CALLBACK = "WaitForCustomCallback"
+HEARTBEAT_TOKEN_CACHE = 20_000
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class OpenTask:
     opened: float
     timeout_seconds: float | None  # the task's Timeout, if it has one
     token: str  # to report its result; only for WaitForCustomCallback (else the system answers)
+    key: str = ""  # its correlation key (CorrelationKey.$), if it has one
 
     @property
     def timeout_at(self) -> float | None:
@@ -41,6 +46,9 @@ class Tasks:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.store = runtime.store
+        self.heartbeats = HeartbeatBatcher(runtime.store)
+        # a storm repeats the same tokens every few seconds: their signatures are checked once
+        self._verified = functools.lru_cache(maxsize=HEARTBEAT_TOKEN_CACHE)(runtime.verify_token)
 
     def succeed(self, token: str, output: Any) -> int:
         """Complete the task with ``output`` (a JSON object); the event id. ``TaskAlreadyCompleted``
@@ -50,6 +58,36 @@ class Tasks:
     def fail(self, token: str, error: str, cause: str = "") -> int:
         """Fail the task with ``error`` (1 to 128 characters), which Retry and Catch match."""
         return self.runtime.report_failure(check_token(token), error, cause)
+
+    def heartbeat(self, token: str) -> float:
+        """The task is alive: its HeartbeatSeconds window starts again. The window (0: the task has
+        none); ``TaskAlreadyCompleted`` when the task is not open any more."""
+        ref = self._verified(check_token(token))
+        window = self.heartbeats.beat(ref.execution_id, ref.task_id)
+        if window is None:
+            raise TaskAlreadyCompleted(f"the task {ref.task_id} of execution {ref.execution_name!r} is already "
+                                       "completed")
+        return window
+
+    def token_for_key(self, flow_name: str, key: str) -> str:
+        """The token of ``flow_name``'s open task holding correlation key ``key``."""
+        if not isinstance(key, str) or not key:
+            raise InvalidArgument("CorrelationKey is empty")
+        if not flow_name:
+            raise InvalidArgument("a report by CorrelationKey needs FlowName")
+        self.store.get_flow(flow_name)
+        found = self.store.task_by_key(flow_name, key)
+        if found is None:
+            raise CorrelationKeyNotExists(f"no task of flow {flow_name!r} has the correlation key {key!r}")
+        execution_id, execution_name, task_id, still_open = found
+        if not still_open:
+            raise TaskAlreadyCompleted(f"the task with correlation key {key!r} (task {task_id} of execution "
+                                       f"{execution_name!r}) is already completed")
+        return self.runtime.signer.mint(TaskRef(flow_name, execution_id, execution_name, task_id))
+
+    def key_of(self, token: str) -> str:
+        ref = self.runtime.verify_token(check_token(token))
+        return self.store.task_keys_of([ref.execution_id]).get((ref.execution_id, ref.task_id), "")
 
     def list_open(self, flow_name: str | None = None, execution_name: str | None = None, mode: str | None = None,
                   *, offset: int = 0, limit: int = 100, visible: Callable[[str], bool] | None = None
@@ -63,6 +101,7 @@ class Tasks:
                  and (visible is None or visible(t["flow_name"]))]
         timeouts: dict[int, dict[str, float]] = {}
         page = []
+        keys = self.store.task_keys_of(sorted({t["execution_id"] for t in tasks[offset:offset + limit]}))
         for t in tasks[offset:offset + limit]:
             if t["execution_id"] not in timeouts:
                 timeouts[t["execution_id"]] = self._timeouts(t["execution_id"])
@@ -70,7 +109,8 @@ class Tasks:
                 flow_name=t["flow_name"], execution_name=t["execution_name"], execution_id=t["execution_id"],
                 step=t["step"], task_id=t["task_id"], action=t["action"], mode=t["mode"], opened=t["opened"],
                 timeout_seconds=timeouts[t["execution_id"]].get(t["task_id"]),
-                token=t["token"] if t["mode"] == CUSTOM_CALLBACK else ""))
+                token=t["token"] if t["mode"] == CUSTOM_CALLBACK else "",
+                key=keys.get((t["execution_id"], t["task_id"]), "")))
         return page, len(tasks) > offset + limit
 
     def _timeouts(self, execution_id: int) -> dict[str, float]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from stateway.cli import _tasks
 from stateway.cli._convert import convert_command
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
@@ -166,31 +167,35 @@ def task_list(flow_name: str | None, execution_name: str | None, as_json: bool, 
     if as_json:
         _dump(tasks)
         return
-    _table(["FLOW", "EXECUTION", "STEP", "MODE", "WAITED", "TIMEOUT", "TOKEN"],
+    _table(["FLOW", "EXECUTION", "STEP", "MODE", "WAITED", "TIMEOUT", "KEY", "TOKEN"],
            [(t["FlowName"], t["ExecutionName"], t["StepName"], t["TaskMode"], _duration(t["WaitedSeconds"]),
-             f"{t['TimeoutSeconds']:g}s" if t["TimeoutSeconds"] else "-", t["TaskToken"] or "-") for t in tasks],
+             f"{t['TimeoutSeconds']:g}s" if t["TimeoutSeconds"] else "-", t.get("CorrelationKey") or "-",
+             t["TaskToken"] or "-") for t in tasks],
            empty="no task is waiting")
 
 
 @task.command("succeed")
-@click.argument("token")
+@click.argument("token", required=False)
 @click.option("--output", default="{}", help="the task's output: a JSON object, or @file.json")
+@_tasks.key_options
 @endpoint_option
-def task_succeed(token: str, output: str, endpoint: str) -> None:
-    """Complete the task holding TOKEN with an output."""
+def task_succeed(token: str | None, output: str, flow_name: str | None, key: str | None, endpoint: str) -> None:
+    """Complete the task holding TOKEN (or --flow F --key K) with an output."""
     text = json.dumps(read_input(output, "--output"), ensure_ascii=False)
-    result = _call(endpoint, "ReportTaskSucceeded", TaskToken=token, Output=text)
+    result = _call(endpoint, "ReportTaskSucceeded", Output=text, **_tasks.target(token, flow_name, key))
     click.echo(f"reported success (event {result.get('EventId')})")
 
 
 @task.command("fail")
-@click.argument("token")
+@click.argument("token", required=False)
 @click.option("--error", "error", required=True, help="the error name, matched by Retry/Catch")
 @click.option("--cause", default="", help="the error's detail")
+@_tasks.key_options
 @endpoint_option
-def task_fail(token: str, error: str, cause: str, endpoint: str) -> None:
-    """Fail the task holding TOKEN with an error name and cause."""
-    result = _call(endpoint, "ReportTaskFailed", TaskToken=token, Error=error, Cause=cause)
+def task_fail(token: str | None, error: str, cause: str, flow_name: str | None, key: str | None,
+              endpoint: str) -> None:
+    """Fail the task holding TOKEN (or --flow F --key K) with an error name and cause."""
+    result = _call(endpoint, "ReportTaskFailed", Error=error, Cause=cause, **_tasks.target(token, flow_name, key))
     click.echo(f"reported failure (event {result.get('EventId')})")
 
 
@@ -546,6 +551,8 @@ def queue_list(as_json: bool, db: str | None, store_url: str | None) -> None:
 from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/alias)
 
 cli.add_command(_versions.maprun)
+task.add_command(_tasks.task_heartbeat)
+cli.add_command(_tasks.task_worker_command)
 
 from stateway.cli import _operations  # noqa: E402  (exec redrive/stop/delete --all, bulk, flow update)
 

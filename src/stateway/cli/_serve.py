@@ -8,7 +8,7 @@ import sys
 import click
 import uvicorn
 
-from stateway.api import DEV_CREDENTIALS, create_app
+from stateway.api import DEV_CREDENTIALS, ClosingServer, create_app
 from stateway.api._guard import (
     BODY_TIMEOUT,
     HEADER_TIMEOUT,
@@ -114,7 +114,8 @@ def serve_command(host: str, port: int, data_dir: str, functions_dir: str | None
     try:
         limits = ConnectionLimits(header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
                                   per_client=per_client)
-        uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", **uvicorn_options(limits))
+        ClosingServer(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                     **uvicorn_options(limits))).run()
     finally:
         node.close()
 

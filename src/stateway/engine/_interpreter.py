@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from stateway.engine import _callbacks as callbacks
 from stateway.engine import _redrive
 from stateway.engine import _v1 as v1
 from stateway.engine._errors import (
@@ -607,6 +608,8 @@ class _Run:
             frame["timer"] = None
             frame["stage"] = "attempt"
             self.ready.append(frame["id"])
+        elif purpose == "heartbeat":
+            callbacks.fired(self, frame, timer)
         elif purpose == "task_timeout":
             task_id = timer["task"]
             if frame.get("task") != task_id:
@@ -640,6 +643,7 @@ class _Run:
         action, mode = _task_kind(state)
         current = {"TaskToken": token} if mode == "WaitForCustomCallback" else None
         env = self.env(frame, frame["input"], current=current)
+        env, heartbeat, key = callbacks.prepare(self, frame, state, current, env)
         timeout = state.timeout
         if state.map_run is not None:
             run_name = map_run_name(self.state["name"], task_id)
@@ -657,6 +661,7 @@ class _Run:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$: {exc.message}") from None
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 604800:
                 raise StateFailure(INVALID_ARGUMENT, f"Timeout.$ gave {_dumps(timeout)}, not 0–604800 seconds")
+        callbacks.check_window(heartbeat, timeout)
         if state.map_run is None:
             self.history("TaskScheduled", step, {"action": action, "taskMode": mode,
                                                  "parameters": self.output_text(parameters, "Parameters"),
@@ -665,12 +670,13 @@ class _Run:
         frame["stage"] = "task"
         frame["submitted"] = False
         self.state["tasks"][task_id] = frame["id"]
-        invoke = Invoke(task_id, token, state.name, step, action or "", mode, parameters, timeout or None)
+        invoke = Invoke(task_id, token, state.name, step, action or "", mode, parameters, timeout or None, key)
         self.decision.opened_tasks.append(invoke.opened_task())
         self.decision.commands.append(invoke.to_wire())
         if timeout:
             frame["timer"] = self.add_timer(frame["id"], {"purpose": "task_timeout", "task": task_id,
                                                           "seconds": timeout}, float(timeout))
+        callbacks.start(self, frame, task_id, heartbeat)
 
     def close_task(self, frame: Frame, *, cancel: bool, reason: str) -> None:
         task_id = frame["task"]
@@ -682,6 +688,7 @@ class _Run:
         frame["task"] = None
         self.drop_timer(frame.get("timer"))
         frame["timer"] = None
+        callbacks.stop(self, frame)
         if cancel:
             step = self._exit_name(frame, state)
             action, mode = _task_kind(state)

@@ -233,10 +233,14 @@ class Invoke:
     mode: str
     parameters: Any = None
     timeout: float | None = None
+    key: str | None = None  # CorrelationKey.$: claimed when the task is dispatched
 
     def to_wire(self) -> dict[str, Any]:
-        return {"kind": "invoke", "task": self.task, "token": self.token, "state": self.state, "step": self.step,
+        wire = {"kind": "invoke", "task": self.task, "token": self.token, "state": self.state, "step": self.step,
                 "action": self.action, "mode": self.mode, "parameters": self.parameters, "timeout": self.timeout}
+        if self.key is not None:
+            wire["key"] = self.key
+        return wire
 
     def opened_task(self) -> dict[str, Any]:
         """The open task row the commit writes with this command (what a callback token resolves to)."""
@@ -247,7 +251,7 @@ class Invoke:
     def from_wire(cls, wire: dict[str, Any]) -> Invoke:
         return cls(str(_need(wire, "task", "invoke command")), wire.get("token", ""), wire.get("state", ""),
                    wire.get("step", ""), _need(wire, "action", "invoke command"), _need(wire, "mode", "invoke command"),
-                   wire.get("parameters"), wire.get("timeout"))
+                   wire.get("parameters"), wire.get("timeout"), wire.get("key"))
 
 
 @dataclass(frozen=True, slots=True)

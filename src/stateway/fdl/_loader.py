@@ -25,6 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from stateway.expr import Expression, ExpressionError, Template, compile_expression, compile_template
+from stateway.fdl._callbacks import CALLBACK_TASK_FIELDS, read_callback_fields
 from stateway.fdl._distributed import map_mode, read_map_run
 from stateway.fdl._model import (
     TASK_MODES,
@@ -44,7 +45,8 @@ COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "
 FLOW_FIELDS = {"Type", "SpecVersion", "Name", "Description", "StartAt", "States", "Timeout", "Comment"}
 SCOPE_FIELDS = {"StartAt", "States", "Description", "Comment"}
 TYPE_FIELDS: dict[str, set[str]] = {
-    "Task": {"Action", "TaskMode", "Parameters", "Timeout", "Timeout.$", "Retry", "Catch", "Next", "End"},
+    "Task": {"Action", "TaskMode", "Parameters", "Timeout", "Timeout.$", "Retry", "Catch", "Next", "End",
+             *CALLBACK_TASK_FIELDS},
     "Pass": {"Next", "End"},
     "Wait": {"Seconds", "Seconds.$", "Next", "End"},
     "Choice": {"Branches", "Default"},
@@ -654,6 +656,7 @@ class _Loader:
         if mode == "WaitForCustomCallback" and not fields["timeout"] and "Timeout.$" not in node:
             self.warning(path, "WaitForCustomCallback without 'Timeout': a lost callback leaves the execution "
                          "waiting until the execution times out", node)
+        read_callback_fields(self, node, path, mode, fields)
         self.rules(node, path, fields)
 
     def check_parameters(self, params: Any, path: str, action: str | None) -> None:

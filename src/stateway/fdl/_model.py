@@ -107,6 +107,9 @@ class State:
     parameters: Template | None = None
     timeout: float | None = None
     timeout_expr: Expression | None = None
+    heartbeat_seconds: float | None = None  # Stateway: a callback task fails unless it hears a beat this often
+    heartbeat_expr: Expression | None = None
+    correlation_expr: Expression | None = None  # Stateway: the key an outside system reports with
     retry: tuple[RetryRule, ...] = ()
     catch: tuple[CatchRule, ...] = ()
     # Wait

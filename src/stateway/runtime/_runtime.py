@@ -33,6 +33,7 @@ from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._context import RuntimeContext
+from stateway.runtime._correlation import key_refused
 from stateway.runtime._cron import Cron
 from stateway.runtime._dispatch_limits import DispatchLimits
 from stateway.runtime._fairness import DECISION_SECONDS, Turns, is_transient, poison_decision
@@ -610,6 +611,8 @@ class Runtime:
         call = self.task_call(execution_id, command)
         if not self.store.is_task_open(execution_id, call.task_id):
             return  # closed (cancelled, timed out) before it was dispatched
+        if command.key is not None and key_refused(self, execution_id, call, command.key):
+            return
         integration = self.registry.get(call.action)
         aliases: tuple[str, ...] = ()  # exception classes Retry/Catch may name
         logs: dict[str, Any] | None = None  # a reference to what the task printed

@@ -152,3 +152,14 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS bulk_operations_status ON bulk_operations (status, created);
     """
 )
+
+# worker: correlation keys of callback tasks (CorrelationKey.$), unique among a flow's open tasks;
+# a row left by a closed task is taken over by the next claim
+MIGRATIONS.append(
+    """
+    CREATE TABLE IF NOT EXISTS task_keys (
+        flow_name TEXT NOT NULL, key TEXT NOT NULL, execution_id BIGINT NOT NULL, execution_name TEXT NOT NULL,
+        task_id TEXT NOT NULL, PRIMARY KEY (flow_name, key));
+    CREATE INDEX IF NOT EXISTS task_keys_execution ON task_keys (execution_id, task_id);
+    """
+)
