@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -154,6 +155,26 @@ def test_hanging_handler_fails_its_task_with_heartbeat_timeout_caught_by_catch(s
     assert [e["EventDetail"]["error"] for e in timed_out] == ["FnF.HeartbeatTimeout"]
 
 
+def test_a_handler_blocked_in_one_call_gets_no_automatic_beats(server):
+    """Automatic beats prove progress: a handler stuck in one call (no CPU, not moving) for a whole
+    beat interval is hung, so with the default options its task still times out."""
+    name = create_flow(server, flow_text("stuck", "stuck-q", heartbeat="HeartbeatSeconds: 2", catch=True))
+    worker = make_worker(server, shutdown_seconds=1)
+    release = threading.Event()
+
+    @worker.task("mns://stuck-q")
+    def handle(task):
+        release.wait(120)  # blocked: never wakes until released
+        return {}
+
+    with Running(worker):
+        row = server.runtime.start_execution(name, {"n": 1}, "stuck")
+        end = finished(server, row.id, timeout=60)
+        release.set()
+    assert end.status == "Succeeded", (end.error, end.cause)
+    assert output_of(end)["missed"]["Code"] == "FnF.HeartbeatTimeout"
+
+
 def test_automatic_heartbeats_keep_a_slow_handler_alive(server):
     name = create_flow(server, flow_text("slow", "slow-q", heartbeat="HeartbeatSeconds: 2"))
     worker = make_worker(server)
@@ -161,7 +182,8 @@ def test_automatic_heartbeats_keep_a_slow_handler_alive(server):
     @worker.task("mns://slow-q")
     def handle(task):
         assert task.heartbeat_seconds == 2
-        time.sleep(5)
+        for _ in range(100):  # working: short waits, so its thread keeps waking
+            time.sleep(0.05)
         return {"slow": True}
 
     with Running(worker):

@@ -17,6 +17,7 @@ import json
 import logging
 import queue as queue_module
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,9 @@ HEARTBEAT_FIELDS = ("heartbeatSeconds", "HeartbeatSeconds")
 KEY_FIELDS = ("correlationKey", "CorrelationKey")
 FIRST_BEAT_SECONDS = 0.5  # when the message does not give the window, the first beat asks for it
 MAX_BATCH = 16
+
+# CPU time below which a thread counts as not having woken at all between two looks
+STUCK_CPU_SECONDS = 1e-6
 
 
 @dataclass
@@ -56,6 +60,8 @@ class _Running:
     subscription: _Subscription
     beating: bool = False
     released: bool = False
+    thread_id: int | None = None  # the thread a synchronous handler runs on
+    progress: tuple[float, Any] | None = None  # its CPU time and innermost frame when last looked at
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -104,11 +110,13 @@ class Worker:
         self._stats_lock = threading.Lock()
 
     # -- registration -----------------------------------------------------------------------------------
-    def task(self, uri: str, *, token_field: str | None = None, auto_heartbeat: bool = True,
+    def task(self, uri: str, *, token_field: str | None = None, auto_heartbeat: bool | str = True,
              **options: Any) -> Callable[[Callable[[Task], Any]], Callable[[Task], Any]]:
         """Register a handler for the messages of ``uri``. ``token_field``: the message field holding the
         task token (default ``taskToken`` or ``token``). ``auto_heartbeat``: beat every HeartbeatSeconds/3
-        while the handler runs (off: only ``task.heartbeat()`` beats, so a handler that hangs times out)."""
+        while the handler makes progress (True: a synchronous handler blocked in one call, using no CPU,
+        for a whole beat interval is taken as hung and not beaten for; ``"always"``: beat while it runs at
+        all; False: only ``task.heartbeat()`` beats)."""
         def register(handler: Callable[[Task], Any]) -> Callable[[Task], Any]:
             self.subscriptions.append(_Subscription(uri, handler, token_field, auto_heartbeat, options,
                                                     label=_label(uri)))
@@ -309,6 +317,7 @@ class Worker:
         task, sub = item.task, item.subscription
         fields = {"source": sub.label, "attempt": task.attempt, **_token_fields(task.token)}
         began = time.monotonic()
+        item.thread_id = threading.get_ident()
         try:
             result = self._call(sub.handler, task)
             output = {} if result is None else result
@@ -438,6 +447,9 @@ class Worker:
                     continue  # the task has no HeartbeatSeconds
                 due = task.last_beat + (window / 3 if window else FIRST_BEAT_SECONDS)
                 if now >= due:
+                    if item.subscription.auto_heartbeat != "always" and _stuck(item):
+                        task.last_beat = now  # look again in one interval; the engine's window runs on
+                        continue
                     item.beating = True
                     self._beats.put(item)
 
@@ -452,6 +464,25 @@ class Worker:
             finally:
                 item.task.last_beat = time.monotonic()
                 item.beating = False
+
+
+def _stuck(item: _Running) -> bool:
+    """Whether a synchronous handler has neither used CPU nor moved since the last beat: blocked in one
+    call (a sleep, a lock, a read that never returns), which is what a hang looks like from outside.
+    A handler that computes, or loops around short waits, moves; an async handler is not judged."""
+    ident = item.thread_id
+    if ident is None or _is_async(item.subscription.handler):
+        return False
+    try:
+        cpu = time.clock_gettime(time.pthread_getcpuclockid(ident))
+    except (OSError, AttributeError):  # the thread ended, or no per-thread clock here
+        return False
+    frame = sys._current_frames().get(ident)
+    where = (id(frame.f_code), frame.f_lasti, id(frame)) if frame is not None else None
+    before, item.progress = item.progress, (cpu, where)
+    if before is None:
+        return False
+    return cpu - before[0] < STUCK_CPU_SECONDS and where == before[1]
 
 
 async def _awaited(awaitable: Any) -> Any:
