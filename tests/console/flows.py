@@ -146,3 +146,34 @@ States:
   - Type: Succeed
     Name: Done
 """
+
+# a distributed Map over $Input.items; items with "bad" fail (tolerated up to 10)
+DISTRIBUTED = """Type: StateMachine
+SpecVersion: v1
+StartAt: Each
+States:
+  - Type: Map
+    Name: Each
+    ProcessorConfig:
+      Mode: Distributed
+    ItemsPath: $Input.items
+    MaxConcurrency: 50
+    ToleratedFailureCount: 10
+    Processor:
+      StartAt: Check
+      States:
+        - Type: Choice
+          Name: Check
+          Branches:
+            - Condition: $Input.bad == true
+              Next: Reject
+          Default: Accept
+        - Type: Fail
+          Name: Reject
+          Code: BadItem
+          Detail: the item is marked bad
+        - Type: Pass
+          Name: Accept
+          End: true
+    End: true
+"""

@@ -31,7 +31,10 @@ from stateway.app.tasks import CUSTOM_CALLBACK
 from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
+from stateway.console._mapruns import MapRunPages
 from stateway.console._progress import Progress, ProgressCache, node_path
+from stateway.console._state_extras import attempt_logs, map_items
+from stateway.console._versions import VersionPages
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
 
 HERE = Path(__file__).parent
@@ -91,6 +94,7 @@ class Console:
         self.credentials = credentials
         self.sessions = Sessions(self.store.get_secret(), credentials)
         self.progress_cache = ProgressCache()
+        self.version_pages = VersionPages(self)
         self.env = Environment(loader=PackageLoader("stateway.console", "templates"),
                                autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(show_time=q.show_time, show_duration=q.show_duration, duration=q.duration,
@@ -118,6 +122,8 @@ class Console:
             Route("/tasks/reject", page(self.reject), methods=["POST"]),
             Route("/queues", page(self.queues)),
             Route("/queues/{queue}", page(self.queue)),
+            *MapRunPages(self).routes(page),
+            *self.version_pages.routes(page),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
@@ -256,7 +262,7 @@ class Console:
                            svg=self._svg(flow["definition"]), lines=flow["definition"].splitlines(), recent=recent,
                            schedules=schedules, express=flow["meta"].get("ExecutionMode") == "Express",
                            start_error=start_error, start_input=start_input or "{}", start_name=start_name,
-                           sync_result=sync_result)
+                           sync_result=sync_result, **self.version_pages.context(flow["name"]))
 
     def start(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         flow = self._flow(request.path_params["flow"])
@@ -369,7 +375,7 @@ class Console:
         return {"row": row, "here": here, "svg": svg, "bars": bars, "tl_page": tl_page, "tl_pages": tl_pages,
                 "span": span, "tasks": tasks, "children": children[:PAGE], "more_children": len(children) > PAGE,
                 "events": events, "page": page, "pages": max(1, -(-total // HISTORY_PAGE)), "total": total,
-                "keep": keep, "now": time.time()}
+                "keep": keep, "now": time.time(), "map_runs": self.store.map_runs_of(row.id)}
 
     def execution(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         row = self._execution(request)
@@ -386,14 +392,22 @@ class Console:
         visits = [v for v in progress.visits if node_path(v.step) == path]
         shown = visits[:STATE_VISITS]
         events = {e["EventId"]: e for e in self.store.history_events(row.id, [i for v in shown for i in v.events])}
+        logs = self.service.executions.logs(row.flow_name, row.name) if any(v.attempts for v in shown) else []
         out = []
         for visit in shown:
-            view: dict[str, Any] = {"visit": visit, "input": None, "output": None, "error": None, "failures": []}
+            view: dict[str, Any] = {"visit": visit, "input": None, "output": None, "error": None, "failures": [],
+                                    "attempts": [], "logs": attempt_logs(logs, visit),
+                                    "items": map_items(progress.visits, visit)}
             for event_id in visit.events:
                 event = events.get(event_id)
                 if event is None:
                     continue
                 detail = event["EventDetail"]
+                if event["Type"] == "TaskScheduled":
+                    view["attempts"].append({"task": event_id, "started": event["Time"], "ended": None, "how": ""})
+                elif event["Type"] in ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed") \
+                        and view["attempts"]:
+                    view["attempts"][-1].update(ended=event["Time"], how=event["Type"][4:])
                 if event["Type"] == "StepEntered":
                     view["input"] = _pretty(detail.get("input"))
                 elif event["Type"] == "StepExited" and "output" in detail:
