@@ -353,7 +353,8 @@ class Console:
         selected = request.query_params.get("state", "")
         keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl")}
         link = here + "?" + urlencode({**keep, "state": "__PATH__"}).replace("__PATH__", "{path}") + "#state"
-        svg = self._svg(row.definition, progress.nodes, link, selected)
+        map_runs = self.store.map_runs_of(row.id)
+        svg = self._svg(row.definition, _with_map_runs(progress, map_runs), link, selected)
         tl_page = _int(request.query_params.get("tl"), 1)
         visits = progress.visits
         tl_pages = max(1, -(-len(visits) // TIMELINE_PAGE))
@@ -375,7 +376,7 @@ class Console:
         return {"row": row, "here": here, "svg": svg, "bars": bars, "tl_page": tl_page, "tl_pages": tl_pages,
                 "span": span, "tasks": tasks, "children": children[:PAGE], "more_children": len(children) > PAGE,
                 "events": events, "page": page, "pages": max(1, -(-total // HISTORY_PAGE)), "total": total,
-                "keep": keep, "now": time.time(), "map_runs": self.store.map_runs_of(row.id)}
+                "keep": keep, "now": time.time(), "map_runs": map_runs}
 
     def execution(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         row = self._execution(request)
@@ -397,7 +398,7 @@ class Console:
         for visit in shown:
             view: dict[str, Any] = {"visit": visit, "input": None, "output": None, "error": None, "failures": [],
                                     "attempts": [], "logs": attempt_logs(logs, visit),
-                                    "items": map_items(progress.visits, visit)}
+                                    "map_items": map_items(progress.visits, visit)}
             for event_id in visit.events:
                 event = events.get(event_id)
                 if event is None:
@@ -506,6 +507,21 @@ class Console:
         messages = [{**vars(m), "shown": m.body if len(m.body) <= 4000 else m.body[:4000] + f"… ({len(m.body) - 4000} more)"}
                     for m in peeked]
         return self.render("queue.html", request, session, queue=info, messages=messages)
+
+
+def _with_map_runs(progress: Progress, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The graph's nodes, a distributed Map's with its Map Run (found by the task that started it)."""
+    if not runs:
+        return progress.nodes
+    by_task = {str(run["task_id"]): run for run in runs}
+    nodes = dict(progress.nodes)
+    for visit in progress.visits:
+        for event_id in visit.events:
+            run = by_task.get(str(event_id))
+            if run is not None:
+                path = node_path(visit.step)
+                nodes[path] = {**nodes[path], "map_run": run}
+    return nodes
 
 
 async def _form(request: Request) -> dict[str, str]:

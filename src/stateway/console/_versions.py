@@ -36,7 +36,7 @@ class VersionPages:
                 "aliases": self.flows.list_aliases(flow_name, limit=SHOWN)}
 
     def _flow_page(self, request: Request) -> str:
-        return f"{self.console.base(request)}/flows/{quote(request.path_params['flow'], safe='')}#versions-h"
+        return f"{self.console.base(request)}/flows/{quote(request.path_params['flow'], safe='')}"
 
     def publish(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         flow = request.path_params["flow"]
