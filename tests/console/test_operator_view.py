@@ -140,3 +140,31 @@ def test_versions_and_aliases_are_listed_published_and_routed_from_the_flow_page
     wait_for(lambda: service.store.get_execution(row.id).status != "Running", timeout=30)
     page.goto(f"{console_server.base}/flows/{flow}/executions/{row.name}")
     assert re.fullmatch(r"version [12] \(through alias live\)", page.locator("#exec-version").inner_text())
+
+
+def test_history_filters_searches_expands_and_downloads_and_the_timeline_has_an_axis(console_server, page):
+    flow = unique("hist")
+    console_server.runtime.register_flow(flow, flows.STEPS, {"ExecutionMode": "Standard", "Type": "FDL"})
+    runtime = console_server.runtime
+    row = runtime.wait(runtime.start_execution(flow, {"order": 42}, unique("e")).id, 30)
+    login(page, console_server, f"/flows/{flow}/executions/{row.name}")
+    assert page.locator("#timeline .gantt-axis .tick").count() >= 2
+    page.get_by_label("Event type").select_option("StepEntered")
+    page.get_by_role("button", name="Filter").click()
+    types = set(page.locator("#history .events li").evaluate_all("(ls) => ls.map((l) => l.dataset.type)"))
+    assert types == {"StepEntered"}
+    page.get_by_role("button", name="Expand all").click()
+    assert page.locator("#history details[open]").count() == page.locator("#history details").count() > 0
+    page.get_by_role("button", name="Collapse all").click()
+    assert page.locator("#history details[open]").count() == 0
+    page.get_by_role("link", name="Clear").click()
+    page.get_by_label("Search").fill("ExecutionSucceeded")
+    page.get_by_role("button", name="Filter").click()
+    assert page.locator("#history .events li").evaluate_all("(ls) => ls.map((l) => l.dataset.type)") == \
+        ["ExecutionSucceeded"]
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download as JSON").click()
+    import json
+    events = json.loads(open(info.value.path()).read())
+    assert events[0]["Type"] == "ExecutionStarted" and events[-1]["Type"] == "ExecutionSucceeded"
+    assert len(events) == runtime.store.history_count(row.id)

@@ -31,6 +31,7 @@ from stateway.app.tasks import CUSTOM_CALLBACK
 from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
+from stateway.console._history import EVENT_TYPES, HistoryDownload, filtered_events, history_filters
 from stateway.console._mapruns import MapRunPages
 from stateway.console._progress import Progress, ProgressCache, node_path
 from stateway.console._state_extras import attempt_logs, map_items
@@ -124,6 +125,7 @@ class Console:
             Route("/queues/{queue}", page(self.queue)),
             *MapRunPages(self).routes(page),
             *self.version_pages.routes(page),
+            *HistoryDownload(self).routes(page),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
@@ -351,7 +353,7 @@ class Console:
         base = self.base(request)
         here = f"{base}/flows/{quote(row.flow_name, safe='')}/executions/{quote(row.name, safe='')}"
         selected = request.query_params.get("state", "")
-        keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl")}
+        keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl", "htype", "hstep", "hq")}
         link = here + "?" + urlencode({**keep, "state": "__PATH__"}).replace("__PATH__", "{path}") + "#state"
         map_runs = self.store.map_runs_of(row.id)
         svg = self._svg(row.definition, _with_map_runs(progress, map_runs), link, selected)
@@ -365,18 +367,26 @@ class Console:
         bars = [{"visit": v, "left": 100 * (v.entered - start) / span,
                  "width": max(0.4, 100 * ((v.exited or end) - v.entered) / span),
                  "retries": [100 * (t - start) / span for t in v.retries]} for v in shown]
+        ticks = _ticks(span)
         tasks = self.store.open_tasks(row.id)
         children = self.store.page_executions(parent_id=row.id, limit=PAGE + 1)
         total = self.store.history_count(row.id)
         page = min(_int(request.query_params.get("page"), 1), max(1, -(-total // HISTORY_PAGE)))
-        events = self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+        filters = history_filters(request.query_params)
+        more_events = ""
+        if filters:
+            events, more_events = filtered_events(self, row.id, filters, _int(request.query_params.get("hafter"), 0),
+                                                  HISTORY_PAGE)
+        else:
+            events = self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
         for event in events:
             text = _pretty(_detail(event["EventDetail"]), DETAIL_CHARS)
             event["pretty"] = text
         return {"row": row, "here": here, "svg": svg, "bars": bars, "tl_page": tl_page, "tl_pages": tl_pages,
                 "span": span, "tasks": tasks, "children": children[:PAGE], "more_children": len(children) > PAGE,
                 "events": events, "page": page, "pages": max(1, -(-total // HISTORY_PAGE)), "total": total,
-                "keep": keep, "now": time.time(), "map_runs": map_runs}
+                "keep": keep, "now": time.time(), "map_runs": map_runs,
+                "ticks": ticks, "hfilters": filters, "more_events": more_events, "event_types": EVENT_TYPES}
 
     def execution(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         row = self._execution(request)
@@ -507,6 +517,14 @@ class Console:
         messages = [{**vars(m), "shown": m.body if len(m.body) <= 4000 else m.body[:4000] + f"… ({len(m.body) - 4000} more)"}
                     for m in peeked]
         return self.render("queue.html", request, session, queue=info, messages=messages)
+
+
+def _ticks(span: float, most: int = 6) -> list[tuple[float, str]]:
+    """Time-axis marks at a round step (1, 2 or 5 times a power of ten, or minutes and hours)."""
+    steps = [10.0 ** e * m for e in range(-3, 4) for m in (1, 2, 5)] + [60, 120, 300, 600, 1800, 3600, 7200,
+                                                                         21600, 43200, 86400]
+    step = next((s for s in sorted(steps) if span / s <= most), 86400 * max(1, round(span / 86400 / most)))
+    return [(100 * i * step / span, q.show_duration(i * step) if i else "0") for i in range(int(span / step) + 1)]
 
 
 def _with_map_runs(progress: Progress, runs: list[dict[str, Any]]) -> dict[str, Any]:

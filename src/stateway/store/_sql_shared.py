@@ -4,12 +4,12 @@ wake-ups) and set ``SqlStore``'s dialect hooks."""
 
 from __future__ import annotations
 
+from stateway.store._sql_console_reads import HistorySearchMixin, MapRunPagesMixin
 from stateway.store._sql_executions import ExecutionsMixin
 from stateway.store._sql_flows import FlowsMixin
 from stateway.store._sql_history import HistoryMixin
 from stateway.store._sql_invocations import InvocationsMixin
 from stateway.store._sql_maprun import MapRunsMixin
-from stateway.store._sql_maprun_pages import MapRunPagesMixin
 from stateway.store._sql_nonces import NoncesMixin
 from stateway.store._sql_queues import QueuesMixin
 from stateway.store._sql_schedules import SchedulesMixin
@@ -20,5 +20,5 @@ from stateway.store._sql_work import WorkMixin
 
 
 class SharedSql(FlowsMixin, ExecutionsMixin, WorkMixin, TasksMixin, HistoryMixin, InvocationsMixin, SchedulesMixin,
-                QueuesMixin, MapRunsMixin, MapRunPagesMixin, NoncesMixin, StatusMixin, SecretMixin):
+                QueuesMixin, MapRunsMixin, MapRunPagesMixin, HistorySearchMixin, NoncesMixin, StatusMixin, SecretMixin):
     pass

@@ -1,6 +1,7 @@
-"""Paged reads of Map Runs for the console: the runs of one execution, and one run's children
-by index (keyset on ``idx`` over the ``(run, status, idx)`` index, so a page of a 10,000-item run
-reads one page of rows, never the whole run). Written once for both stores."""
+"""Paged reads for the console: the Map Runs of one execution, one run's children by index
+(keyset on ``idx`` over the ``(run, status, idx)`` index, so a page of a 10,000-item run reads one
+page of rows, never the whole run), and a search of one execution's history. Written once for
+both stores."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from stateway.store._sql_base import SqlStore
 from stateway.store._sql_maprun import item_counts
+from stateway.store._sql_rows import HISTORY_COLUMNS, history_event
 
 # what a listing needs: not the definition, the globals or the writer
 SUMMARY_FIELDS = ("name", "execution_id", "task_id", "flow_name", "flow_version", "status", "concurrency",
@@ -52,3 +54,27 @@ class MapRunPagesMixin(SqlStore):
             rows.reverse()
         return [{"idx": r[0], "status": r[1], "weight": r[2], "input": r[3], "input_chars": r[4], "error": r[5],
                  "cause": r[6]} for r in rows]
+
+
+class HistorySearchMixin(SqlStore):
+    def search_history(self, execution_id: int, *, types: list[str] | None = None, step: str = "", text: str = "",
+                       after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """One execution's events of the given types, whose step name contains ``step`` and whose
+        type, step or detail contains ``text`` (case-sensitive), after event id ``after``, in order.
+        Reads that execution's history rows only (its primary key), never another's."""
+        clauses, args = ["execution_id=?", "event_id>?"], [execution_id, after]
+        if types:
+            clause, arg = self._in("type", types)
+            clauses.append(clause)
+            args.append(arg)
+        pos = self._STRPOS
+        if step:
+            clauses.append(f"{pos}(step_name, ?) > 0")
+            args.append(step)
+        if text:
+            clauses.append(f"({pos}(detail, ?) > 0 OR {pos}(step_name, ?) > 0 OR {pos}(type, ?) > 0)")
+            args += [text, text, text]
+        with self._read() as db:
+            rows = db.execute(self._sql(f"SELECT {HISTORY_COLUMNS} FROM history WHERE {' AND '.join(clauses)} "
+                                        "ORDER BY event_id LIMIT ?"), [*args, limit]).fetchall()
+        return [history_event(r) for r in rows]
