@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import console, scenarios
+from bench import console, console_maprun, scenarios
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -32,6 +32,8 @@ TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the issue's bound for a test w
 TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
+TARGETS.update({"maprun_page.page_ttfb_ms": ("<", 200), "maprun_page.failed_ttfb_ms": ("<", 200),
+                "maprun_page.deep_ttfb_ms": ("<", 200)})  # issue 23: a 10,000-item Map Run page
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -50,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg)")
+                                       "fairness,run,fixture,console,maprun_page,pg)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -160,6 +162,10 @@ def main() -> None:
         print("console", flush=True)
         results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
         print(f"  console: {results['console']}", flush=True)
+    if wanted("maprun_page"):
+        print("maprun_page", flush=True)
+        results["maprun_page"] = console_maprun.maprun_pages(10_000, runs=3 if quick else 9)
+        print(f"  maprun_page: {results['maprun_page']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -279,6 +285,15 @@ def markdown(results: dict[str, Any]) -> str:
                            ("execution_live", "console: live refresh of that page")):
             text += (f"| {label} | first byte {pages[key + '_ttfb_ms']:.1f} ms (first view "
                      f"{pages[key + '_first_ttfb_ms']:.0f} ms) | {pages[key + '_bytes'] / 1024:.0f} KiB | |\n")
+    mr = results.get("maprun_page", {})
+    if mr:
+        for key, label in (("page", f"console: Map Run page, {mr['items']:,} items"),
+                           ("failed", "console: Map Run page, failed items only"),
+                           ("deep", "console: Map Run page, last keyset page"),
+                           ("live", "console: Map Run live refresh"),
+                           ("parent", "console: parent execution page with the Map Run card")):
+            text += (f"| {label} | first byte {mr[key + '_ttfb_ms']:.1f} ms (first view "
+                     f"{mr[key + '_first_ttfb_ms']:.0f} ms) | {mr[key + '_bytes'] / 1024:.0f} KiB | |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

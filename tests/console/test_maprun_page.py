@@ -64,7 +64,12 @@ def test_concurrency_and_tolerance_change_from_the_page_while_the_run_runs(conso
         assert page.get_by_role("status").inner_text() == "Map Run updated."
         assert page.locator("#mr-concurrency").inner_text() == "3"
         assert "50 %" in page.locator("#mr-tolerance").inner_text()
-        # the bar follows the run live: all three items start once the concurrency allows
         wait_for(lambda: page.locator('#mr-counts [data-count="running"]').inner_text() == "3", timeout=30)
+        # the page follows the run live, without a reload: stopping the parent aborts the run
+        page.evaluate("window.notReloaded = true")
+        console_server.runtime.stop_execution(row.id, "Stopped", "test over")
+        wait_for(lambda: page.locator('#mr-counts [data-count="aborted"]').inner_text() == "3", timeout=30)
+        assert "Running" not in page.locator("#mr-status").inner_text()
+        assert page.evaluate("window.notReloaded") is True
     finally:
         console_server.runtime.stop_execution(row.id, "Stopped", "test over")

@@ -137,7 +137,7 @@ class MapRunPages:
         run = self._run(request)
         if run is None:
             return JSONResponse({"error": "no such Map Run"}, status_code=404)
-        module = self.console.env.get_template("maprun.html").make_module(
+        module = self.console.env.get_template("maprun_live.html").make_module(
             {"request": request, "session": session, "base": self.console.base(request), "run": run,
              "bar": progress_bar(run), "summary": summary_line(run), "here": self._here(request)})
         return JSONResponse({"status": run["status"], "final": run["status"] != "Running", "counts": run["counts"],
