@@ -23,6 +23,7 @@ def test_the_parent_links_to_a_map_run_page_that_counts_and_filters_the_failed_i
     flow, row = _run_map(console_server)
     assert row.status == "Succeeded", (row.error, row.cause)
     login(page, console_server, f"/flows/{flow}/executions/{row.name}")
+    assert page.locator("#execution .child-item").first.inner_text().startswith("item ")
     card = page.locator(".mr-card")
     assert "196 succeeded, 4 failed" in card.inner_text()
     card.get_by_role("link", name=re.compile("^[0-9a-f]{32}$")).click()
