@@ -135,7 +135,8 @@ def layout_scope(scope: Scope, prefix: str) -> Layout:
             box.scopes = [(f"Branch {i}", layout_scope(b, f"{path}/Branch{i}/")) for i, b in enumerate(shown)]
             box.more = len(state.branches) - len(shown)
         elif state.type == "Map" and state.processor is not None:
-            box.scopes = [("Iterator (each item)", layout_scope(state.processor, f"{path}/Item/"))]
+            label = "Processor (each item: a child execution)" if state.map_run is not None else "Iterator (each item)"
+            box.scopes = [(label, layout_scope(state.processor, f"{path}/Item/"))]
         if box.scopes:
             inner_w = sum(sub.w for _, sub in box.scopes) + GAP_X * (len(box.scopes) - 1) + PAD * 2
             if box.more:
