@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from stateway.console._graph import GAP_X, GAP_Y, HEADER, NODE_H, NODE_W, PAD, _successors, flow_svg, layout_scope
+from stateway.console._graph import GAP_X, GAP_Y, HEADER, NODE_H, NODE_W, PAD, _successors, flow_svg
 from stateway.fdl import Scope, load_flow
 from tests.console import flows
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -167,8 +168,6 @@ def check(svg: str) -> tuple[int, int]:
 
 
 def geometry_any(svg: str):
-    import re
-
     boxes = {m[0]: tuple(float(v) for v in m[1:]) for m in re.findall(
         r'<(?:a|g) [^>]*data-path="([^"]*)"[^>]*>(?:<title>[^<]*</title>)?<rect x="([-\d.]+)" y="([-\d.]+)" '
         r'width="([\d.]+)" height="([\d.]+)"', svg)}
@@ -192,8 +191,6 @@ def main() -> None:
             elk, elk_ms = run_elk(definition)
             for name, svg, ms in (("stateway", ours, ours_ms), ("elk", elk, elk_ms)):
                 crossing, missing = check(svg)
-                import re
-
                 w, h = (float(v) for v in re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg).groups())
                 rows.append((case, name, crossing, missing, w, h, ms))
                 page.set_content(f"<html><head><style>{CSS} body{{margin:0}} .graph-box{{border:0}}</style></head>"

@@ -53,3 +53,14 @@ def test_history_search_by_type_state_and_text(store):
                                                        after=2)] == [3]
     assert [e["EventId"] for e in store.search_history(execution_id, text="Exited")] == [4]
     assert store.search_history(execution_id + 1000, types=["StepEntered"]) == []
+
+
+def test_task_logs_for_reads_only_the_given_tasks(store):
+    execution_id = _started(store)
+    now = time.time()
+    for task in ("4", "9", "12"):
+        store.put_task_log(execution_id, task, f"out {task}", f"err {task}", now)
+    logs = store.task_logs_for(execution_id, ["9", "12", "77"])
+    assert sorted((e["task_id"], e["stdout"], e["stderr"]) for e in logs) == [("12", "out 12", "err 12"),
+                                                                            ("9", "out 9", "err 9")]
+    assert store.task_logs_for(execution_id, []) == [] and store.task_logs_for(execution_id + 1, ["9"]) == []

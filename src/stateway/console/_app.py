@@ -403,7 +403,8 @@ class Console:
         visits = [v for v in progress.visits if node_path(v.step) == path]
         shown = visits[:STATE_VISITS]
         events = {e["EventId"]: e for e in self.store.history_events(row.id, [i for v in shown for i in v.events])}
-        logs = self.service.executions.logs(row.flow_name, row.name) if any(v.attempts for v in shown) else []
+        # only the shown visits' tasks: an execution may have printed from thousands of tasks
+        logs = self.store.task_logs_for(row.id, [str(e) for v in shown if v.attempts for e in v.events])
         out = []
         for visit in shown:
             view: dict[str, Any] = {"visit": visit, "input": None, "output": None, "error": None, "failures": [],

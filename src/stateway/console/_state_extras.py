@@ -1,6 +1,6 @@
 """More for the state panel: what each attempt's function printed (stdout/stderr, from the task
-logs the store keeps, read through ``stateway.app``'s ``executions.logs``), and for an inline Map
-the status of each item it iterated over."""
+logs the store keeps, the same data as GetExecutionLogs; read for the shown attempts only), and
+for an inline Map the status of each item it iterated over."""
 
 from __future__ import annotations
 

@@ -78,3 +78,13 @@ class HistorySearchMixin(SqlStore):
             rows = db.execute(self._sql(f"SELECT {HISTORY_COLUMNS} FROM history WHERE {' AND '.join(clauses)} "
                                         "ORDER BY event_id LIMIT ?"), [*args, limit]).fetchall()
         return [history_event(r) for r in rows]
+
+    def task_logs_for(self, execution_id: int, task_ids: list[str]) -> list[dict[str, Any]]:
+        """What the given tasks of one execution printed (a state panel's attempts), not every task's."""
+        if not task_ids:
+            return []
+        clause, arg = self._in("task_id", task_ids)
+        with self._read() as db:
+            rows = db.execute(self._sql(f"SELECT task_id, time, stdout, stderr FROM task_logs WHERE execution_id=? "
+                                        f"AND {clause}"), (execution_id, arg)).fetchall()
+        return [{"task_id": r[0], "step": "", "time": r[1], "stdout": r[2], "stderr": r[3]} for r in rows]
