@@ -26,7 +26,7 @@ def test_the_parent_links_to_a_map_run_page_that_counts_and_filters_the_failed_i
     assert page.locator("#execution .child-item").first.inner_text().startswith("item ")
     card = page.locator(".mr-card")
     assert "196 succeeded, 4 failed" in card.inner_text()
-    card.get_by_role("link", name=re.compile("^[0-9a-f]{32}$")).click()
+    card.get_by_role("link", name=re.compile("^Map Run [0-9a-f]{32}$")).click()
     page.wait_for_url(re.compile(r".*/mapruns/[0-9a-f]{32}$"))
     assert page.locator('#mr-counts [data-count="succeeded"]').inner_text() == "196"
     assert page.locator('#mr-counts [data-count="failed"]').inner_text() == "4"
@@ -56,21 +56,29 @@ def test_concurrency_and_tolerance_change_from_the_page_while_the_run_runs(conso
     store = console_server.runtime.store
     runs = wait_for(lambda: store.map_runs_of(row.id), timeout=30)
     try:
-        login(page, console_server, f"/flows/{flow}/executions/{row.name}/mapruns/{runs[0]['name']}")
-        assert page.locator("#mr-concurrency").inner_text() == "1"
-        page.get_by_text("Change concurrency or tolerance…").click()
-        page.get_by_label("Concurrency").fill("3")
-        page.get_by_label("Tolerated failure percentage").fill("50")
-        page.get_by_role("button", name="Update Map Run").click()
-        assert page.get_by_role("status").inner_text() == "Map Run updated."
-        assert page.locator("#mr-concurrency").inner_text() == "3"
-        assert "50 %" in page.locator("#mr-tolerance").inner_text()
-        wait_for(lambda: page.locator('#mr-counts [data-count="running"]').inner_text() == "3", timeout=30)
-        # the page follows the run live, without a reload: stopping the parent aborts the run
+        login(page, console_server, f"/flows/{flow}/executions/{row.name}")
+        card = page.locator(".mr-card")
+        assert "1 running" in card.inner_text() and "concurrency 1" in card.inner_text()
         page.evaluate("window.notReloaded = true")
-        console_server.runtime.stop_execution(row.id, "Stopped", "test over")
-        wait_for(lambda: page.locator('#mr-counts [data-count="aborted"]').inner_text() == "3", timeout=30)
-        assert "Running" not in page.locator("#mr-status").inner_text()
+        other = page.context.new_page()  # the Map Run page, beside the parent's
+        other.goto(f"{console_server.base}/flows/{flow}/executions/{row.name}/mapruns/{runs[0]['name']}")
+        assert other.locator("#mr-concurrency").inner_text() == "1"
+        other.get_by_text("Change concurrency or tolerance…").click()
+        other.get_by_label("Concurrency").fill("3")
+        other.get_by_label("Tolerated failure percentage").fill("50")
+        other.get_by_role("button", name="Update Map Run").click()
+        assert other.get_by_role("status").inner_text() == "Map Run updated."
+        assert other.locator("#mr-concurrency").inner_text() == "3"
+        assert "50 %" in other.locator("#mr-tolerance").inner_text()
+        wait_for(lambda: other.locator('#mr-counts [data-count="running"]').inner_text() == "3", timeout=30)
+        # the parent's card follows the run live, though the parent's history did not grow
+        wait_for(lambda: "3 running" in card.inner_text(), timeout=30)
         assert page.evaluate("window.notReloaded") is True
+        # and so does the Map Run page: stopping the parent aborts the run
+        other.evaluate("window.notReloaded = true")
+        console_server.runtime.stop_execution(row.id, "Stopped", "test over")
+        wait_for(lambda: other.locator('#mr-counts [data-count="aborted"]').inner_text() == "3", timeout=30)
+        assert "Running" not in other.locator("#mr-status").inner_text()
+        assert other.evaluate("window.notReloaded") is True
     finally:
         console_server.runtime.stop_execution(row.id, "Stopped", "test over")

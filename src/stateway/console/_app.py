@@ -432,10 +432,16 @@ class Console:
 
     def live(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         row = self._execution(request)
-        known = _int(request.query_params.get("n"), -1)
+        known = request.query_params.get("n", "")
         total = self.store.history_count(row.id)
-        body: dict[str, Any] = {"status": row.status, "final": row.status in FINAL_STATUSES, "n": total}
-        if total != known or row.status in FINAL_STATUSES:
+        key: int | str = total
+        if row.status not in FINAL_STATUSES:
+            # a running Map Run's children end without the parent's history growing: count them too
+            running = [r for r in self.store.map_runs_of(row.id) if r["status"] == "Running"]
+            if running:
+                key = f"{total}.{sum(r['n_succeeded'] + r['n_failed'] + r['n_aborted'] + r['n_running'] for r in running)}"
+        body: dict[str, Any] = {"status": row.status, "final": row.status in FINAL_STATUSES, "n": key}
+        if str(key) != known or row.status in FINAL_STATUSES:
             progress = q.progress(self.service, row.id, self.progress_cache)
             parts = self._live_parts(request, row, progress)
             template = self.env.get_template("execution_live.html")
