@@ -147,6 +147,7 @@ def layout_scope(scope: Scope, prefix: str) -> Layout:
     layers: dict[int, list[str]] = {}
     for node in order:
         layers.setdefault(layer[node], []).append(node)
+    _order_by_parents(layers, succ, back)
     width = max((sum(boxes[n].w for n in row) + GAP_X * (len(row) - 1) for row in layers.values()), default=NODE_W)
     # an edge that skips layers runs down a lane on the left instead of through the states between
     skips = any(layer[t] > layer[n] + 1 for n in names for t, _, _ in succ[n] if (n, t) not in back)
@@ -167,6 +168,28 @@ def layout_scope(scope: Scope, prefix: str) -> Layout:
     edges = [Edge(n, t, kind, label) for n in names for t, kind, label in succ[n]]
     return Layout(boxes, edges, scope.start_at, left + width + (LANE if has_back else 0), max(0.0, y - GAP_Y), back,
                   rows=rows, left=left)
+
+
+def _order_by_parents(layers: dict[int, list[str]], succ: dict[str, list[tuple[str, str, str]]],
+                      back: set[tuple[str, str]]) -> None:
+    """Order each row by where its states' parents sit (the mean of their places in their rows, a
+    barycenter pass), so edges between rows cross less; the depth-first order breaks ties."""
+    place: dict[str, float] = {}
+    parents: dict[str, list[str]] = {}
+    for node, targets in succ.items():
+        for target, _, _ in targets:
+            if (node, target) not in back:
+                parents.setdefault(target, []).append(node)
+    for index in sorted(layers):
+        row = layers[index]
+        if index:
+            keys = {}
+            for i, n in enumerate(row):
+                known = [place[p] for p in parents.get(n, []) if p in place]
+                keys[n] = (sum(known) / len(known) if known else 2.0, i)
+            row.sort(key=keys.__getitem__)
+        for i, n in enumerate(row):
+            place[n] = (i + 0.5) / len(row)
 
 
 def _place(layout: Layout, dx: float, dy: float) -> None:
