@@ -51,3 +51,12 @@ def test_history_download_and_filters_over_http(console):  # noqa: F811
     assert steps == ["Each/Item[0]/Touch", "Each/Item[1]/Touch", "Each/Item[2]/Touch"]
     panel = console.get("/console/flows/many/executions/m1?state=Each").text
     assert "3 items: 3 succeeded" in panel and panel.count('data-index="') == 3
+
+
+def test_the_time_axis_marks_round_steps():
+    from stateway.console._queries import time_ticks
+
+    assert time_ticks(7.3) == [(0.0, "0"), (100 * 2 / 7.3, "2.0 s"), (100 * 4 / 7.3, "4.0 s"), (100 * 6 / 7.3, "6.0 s")]
+    assert [label for _, label in time_ticks(0.05)] == ["0", "10 ms", "20 ms", "30 ms", "40 ms", "50 ms"]
+    assert [label for _, label in time_ticks(3 * 3600)][:3] == ["0", "30 min 0 s", "60 min 0 s"]
+    assert all(0 <= pct <= 100 for pct, _ in time_ticks(123456.0))

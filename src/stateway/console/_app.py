@@ -32,7 +32,7 @@ from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
 from stateway.console._history import EVENT_TYPES, HistoryDownload, filtered_events, history_filters
-from stateway.console._mapruns import MapRunPages
+from stateway.console._mapruns import MapRunPages, with_map_runs
 from stateway.console._progress import Progress, ProgressCache, node_path
 from stateway.console._state_extras import attempt_logs, map_items
 from stateway.console._versions import VersionPages
@@ -356,7 +356,7 @@ class Console:
         keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl", "htype", "hstep", "hq")}
         link = here + "?" + urlencode({**keep, "state": "__PATH__"}).replace("__PATH__", "{path}") + "#state"
         map_runs = self.store.map_runs_of(row.id)
-        svg = self._svg(row.definition, _with_map_runs(progress, map_runs), link, selected)
+        svg = self._svg(row.definition, with_map_runs(progress, map_runs), link, selected)
         tl_page = _int(request.query_params.get("tl"), 1)
         visits = progress.visits
         tl_pages = max(1, -(-len(visits) // TIMELINE_PAGE))
@@ -367,7 +367,7 @@ class Console:
         bars = [{"visit": v, "left": 100 * (v.entered - start) / span,
                  "width": max(0.4, 100 * ((v.exited or end) - v.entered) / span),
                  "retries": [100 * (t - start) / span for t in v.retries]} for v in shown]
-        ticks = _ticks(span)
+        ticks = q.time_ticks(span)
         tasks = self.store.open_tasks(row.id)
         children = self.store.page_executions(parent_id=row.id, limit=PAGE + 1)
         total = self.store.history_count(row.id)
@@ -524,29 +524,6 @@ class Console:
         messages = [{**vars(m), "shown": m.body if len(m.body) <= 4000 else m.body[:4000] + f"… ({len(m.body) - 4000} more)"}
                     for m in peeked]
         return self.render("queue.html", request, session, queue=info, messages=messages)
-
-
-def _ticks(span: float, most: int = 6) -> list[tuple[float, str]]:
-    """Time-axis marks at a round step (1, 2 or 5 times a power of ten, or minutes and hours)."""
-    steps = [10.0 ** e * m for e in range(-3, 4) for m in (1, 2, 5)] + [60, 120, 300, 600, 1800, 3600, 7200,
-                                                                         21600, 43200, 86400]
-    step = next((s for s in sorted(steps) if span / s <= most), 86400 * max(1, round(span / 86400 / most)))
-    return [(100 * i * step / span, q.show_duration(i * step) if i else "0") for i in range(int(span / step) + 1)]
-
-
-def _with_map_runs(progress: Progress, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The graph's nodes, a distributed Map's with its Map Run (found by the task that started it)."""
-    if not runs:
-        return progress.nodes
-    by_task = {str(run["task_id"]): run for run in runs}
-    nodes = dict(progress.nodes)
-    for visit in progress.visits:
-        for event_id in visit.events:
-            run = by_task.get(str(event_id))
-            if run is not None:
-                path = node_path(visit.step)
-                nodes[path] = {**nodes[path], "map_run": run}
-    return nodes
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from stateway.app.errors import AppError
+from stateway.console._progress import Progress, node_path
 from stateway.runtime import InvalidArgument
 from stateway.store import ExecutionNotExists, FlowNotExists, MapRunNotExists
 
@@ -158,6 +159,21 @@ class MapRunPages:
         except (InvalidArgument, AppError, MapRunNotExists, ExecutionNotExists, FlowNotExists) as exc:
             return self.console.back(request, here, error=f"Not changed: {exc}")
         return self.console.back(request, here, notice="Map Run updated.")
+
+
+def with_map_runs(progress: Progress, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The graph's nodes, a distributed Map's with its Map Run (found by the task that started it)."""
+    if not runs:
+        return progress.nodes
+    by_task = {str(run["task_id"]): run for run in runs}
+    nodes = dict(progress.nodes)
+    for visit in progress.visits:
+        for event_id in visit.events:
+            run = by_task.get(str(event_id))
+            if run is not None:
+                path = node_path(visit.step)
+                nodes[path] = {**nodes[path], "map_run": run}
+    return nodes
 
 
 def _number(text: str, label: str, kind: type) -> Any:

@@ -72,3 +72,11 @@ def duration(started: float, stopped: float | None) -> str:
 def queue_stats(service: Stateway) -> list[dict[str, Any]]:
     """Each queue with the counts the MNS API's GetQueueAttributes gives (same service method)."""
     return service.queues.stats()
+
+
+def time_ticks(span: float, most: int = 6) -> list[tuple[float, str]]:
+    """Time-axis marks at a round step (1, 2 or 5 times a power of ten, or minutes and hours)."""
+    steps = [10.0 ** e * m for e in range(-3, 4) for m in (1, 2, 5)] + [60, 120, 300, 600, 1800, 3600, 7200,
+                                                                         21600, 43200, 86400]
+    step = next((s for s in sorted(steps) if span / s <= most), 86400 * max(1, round(span / 86400 / most)))
+    return [(100 * i * step / span, show_duration(i * step) if i else "0") for i in range(int(span / step) + 1)]
