@@ -43,6 +43,9 @@ def test_the_parent_links_to_a_map_run_page_that_counts_and_filters_the_failed_i
     page.locator("#items tbody tr").first.get_by_role("link").click()
     page.wait_for_url(re.compile(r".*/executions/[0-9a-f]{32}-7$"))
     assert page.locator("#exec-status").inner_text().strip().endswith("Failed")
+    assert re.fullmatch(r"Item 7 of Map Run [0-9a-f]{32}", page.locator("#map-item").inner_text())
+    page.locator("#map-item a").click()
+    page.wait_for_url(re.compile(r".*/mapruns/[0-9a-f]{32}$"))
 
 
 def test_concurrency_and_tolerance_change_from_the_page_while_the_run_runs(console_server, page):
