@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import console, ops, scenarios
+from bench import console, console_maprun, ops, scenarios
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -37,6 +37,8 @@ TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms":
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
 TARGETS["functions.warm_cpu_ms_per_step"] = ("<=", 3)  # issue 19: every process together, per function step
 TARGETS["worker.mns_round_trip_p50_ms"] = ("<=", 10)
+TARGETS.update({"maprun_page.page_ttfb_ms": ("<", 200), "maprun_page.failed_ttfb_ms": ("<", 200),
+                "maprun_page.deep_ttfb_ms": ("<", 200)})  # issue 23: a 10,000-item Map Run page
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -55,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions,ops,worker)")
+                                       "fairness,run,fixture,console,maprun_page,pg,slowhttp,brokers,functions,ops,"
+                                       "worker)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -210,6 +213,10 @@ def main() -> None:
         if not quick or only is not None:  # a PostgreSQL cluster: not in QUICK
             results["worker"].update({f"heartbeat_pg_{k}": v for k, v in worker.heartbeat_storm_pg(storm).items()})
         print(f"  worker: {results['worker']}", flush=True)
+    if wanted("maprun_page"):
+        print("maprun_page", flush=True)
+        results["maprun_page"] = console_maprun.maprun_pages(10_000, runs=3 if quick else 9)
+        print(f"  maprun_page: {results['maprun_page']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -356,6 +363,15 @@ def markdown(results: dict[str, Any]) -> str:
             text += (f"| heartbeat storm on PostgreSQL: {wk['heartbeat_pg_open_tasks']:,} open tasks, service layer | "
                      f"{num(wk['heartbeat_pg_per_s'])} heartbeats/s | {wk['heartbeat_pg_node_cpu_ms']:.3f} ms CPU "
                      f"in the node, {wk['heartbeat_pg_postgres_cpu_ms']:.3f} ms in PostgreSQL, each | |\n")
+    mr = results.get("maprun_page", {})
+    if mr:
+        for key, label in (("page", f"console: Map Run page, {mr['items']:,} items"),
+                           ("failed", "console: Map Run page, failed items only"),
+                           ("deep", "console: Map Run page, last keyset page"),
+                           ("live", "console: Map Run live refresh"),
+                           ("parent", "console: parent execution page with the Map Run card")):
+            text += (f"| {label} | first byte {mr[key + '_ttfb_ms']:.1f} ms (first view "
+                     f"{mr[key + '_first_ttfb_ms']:.0f} ms) | {mr[key + '_bytes'] / 1024:.0f} KiB | |\n")
     o = results.get("ops")
     if o:
         text += (f"\n## Operating executions ({sizes.get('ops', 0):,} parked executions)\n\n"

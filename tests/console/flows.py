@@ -146,3 +146,119 @@ States:
   - Type: Succeed
     Name: Done
 """
+
+# a distributed Map over $Input.items; items with "bad" fail (tolerated up to 10)
+DISTRIBUTED = """Type: StateMachine
+SpecVersion: v1
+StartAt: Each
+States:
+  - Type: Map
+    Name: Each
+    ProcessorConfig:
+      Mode: Distributed
+    ItemsPath: $Input.items
+    MaxConcurrency: 50
+    ToleratedFailureCount: 10
+    Processor:
+      StartAt: Check
+      States:
+        - Type: Choice
+          Name: Check
+          Branches:
+            - Condition: $Input.bad == true
+              Next: Reject
+          Default: Accept
+        - Type: Fail
+          Name: Reject
+          Code: BadItem
+          Detail: the item is marked bad
+        - Type: Pass
+          Name: Accept
+          End: true
+    End: true
+"""
+
+# nested Parallel, Map and Catch: the graph's hard case (issue 23)
+NESTED = """Type: StateMachine
+SpecVersion: v1
+Name: nested
+StartAt: Prepare
+States:
+  - Type: Pass
+    Name: Prepare
+    Next: Both
+  - Type: Parallel
+    Name: Both
+    Branches:
+      - StartAt: Check
+        States:
+          - Type: Choice
+            Name: Check
+            Branches:
+              - Condition: $Input.n < 0
+                Next: Negative
+            Default: EachItem
+          - Type: Fail
+            Name: Negative
+            Code: Negative
+          - Type: Map
+            Name: EachItem
+            ItemsPath: $Input.items
+            Processor:
+              StartAt: Work
+              States:
+                - Type: Pass
+                  Name: Work
+                  Next: Inner
+                - Type: Parallel
+                  Name: Inner
+                  Branches:
+                    - StartAt: A
+                      States:
+                        - Type: Pass
+                          Name: A
+                          End: true
+                    - StartAt: B
+                      States:
+                        - Type: Pass
+                          Name: B
+                          End: true
+                  End: true
+            End: true
+      - StartAt: Call
+        States:
+          - Type: Task
+            Name: Call
+            Action: MNS:SendMessage
+            Parameters:
+              resourceArn: acs:mns:::/queues/nested/messages
+              message: {hello: world}
+            Retry:
+              - Errors: [FnF.ALL]
+                MaxAttempts: 2
+            Catch:
+              - Errors: [FnF.ALL]
+                Next: Recover
+            Next: Log
+          - Type: Pass
+            Name: Recover
+            Next: Log
+          - Type: Pass
+            Name: Log
+            End: true
+    Catch:
+      - Errors: [FnF.ALL]
+        Next: Broken
+    Next: Again
+  - Type: Choice
+    Name: Again
+    Branches:
+      - Condition: $Input.again == true
+        Next: Prepare
+    Default: Done
+  - Type: Fail
+    Name: Broken
+    Code: Broken
+  - Type: Succeed
+    Name: Done
+"""

@@ -31,8 +31,12 @@ from stateway.app.tasks import CUSTOM_CALLBACK
 from stateway.console import _queries as q
 from stateway.console._auth import COOKIE, LOGIN_COOKIE, Session, Sessions, is_loopback
 from stateway.console._graph import STATUSES, flow_svg
+from stateway.console._history import EVENT_TYPES, HistoryDownload, filtered_events, history_filters
+from stateway.console._mapruns import MapRunPages, with_map_runs
 from stateway.console._operations import routes as operation_routes
 from stateway.console._progress import Progress, ProgressCache, node_path
+from stateway.console._state_extras import attempt_logs, map_items
+from stateway.console._versions import VersionPages
 from stateway.policies import AccessDenied, Keyring, Policy
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, InvalidTaskToken, TaskAlreadyCompleted
 
@@ -94,6 +98,7 @@ class Console:
         self.keyring = Keyring.of(credentials)
         self.sessions = Sessions(self.store.get_secret(), credentials, store=self.store)
         self.progress_cache = ProgressCache()
+        self.version_pages = VersionPages(self)
         self.env = Environment(loader=PackageLoader("stateway.console", "templates"),
                                autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(show_time=q.show_time, show_duration=q.show_duration, duration=q.duration,
@@ -122,6 +127,9 @@ class Console:
             Route("/queues", page(self.queues)),
             Route("/queues/{queue}", page(self.queue)),
             *operation_routes(self),  # redrive, bulk operations (console/_operations.py)
+            *MapRunPages(self).routes(page),
+            *self.version_pages.routes(page),
+            *HistoryDownload(self).routes(page),
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
 
@@ -294,7 +302,7 @@ class Console:
                            svg=self._svg(flow["definition"]), lines=flow["definition"].splitlines(), recent=recent,
                            schedules=schedules, express=flow["meta"].get("ExecutionMode") == "Express",
                            start_error=start_error, start_input=start_input or "{}", start_name=start_name,
-                           sync_result=sync_result)
+                           sync_result=sync_result, **self.version_pages.context(flow["name"]))
 
     def start(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         self.allow(session, "fnf:DescribeFlow", flow=request.path_params["flow"])
@@ -392,9 +400,10 @@ class Console:
         base = self.base(request)
         here = f"{base}/flows/{quote(row.flow_name, safe='')}/executions/{quote(row.name, safe='')}"
         selected = request.query_params.get("state", "")
-        keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl")}
+        keep = {k: v for k, v in request.query_params.items() if k in ("page", "tl", "htype", "hstep", "hq")}
         link = here + "?" + urlencode({**keep, "state": "__PATH__"}).replace("__PATH__", "{path}") + "#state"
-        svg = self._svg(row.definition, progress.nodes, link, selected)
+        map_runs = self.store.map_runs_of(row.id)
+        svg = self._svg(row.definition, with_map_runs(progress, map_runs), link, selected)
         tl_page = _int(request.query_params.get("tl"), 1)
         visits = progress.visits
         tl_pages = max(1, -(-len(visits) // TIMELINE_PAGE))
@@ -405,6 +414,7 @@ class Console:
         bars = [{"visit": v, "left": 100 * (v.entered - start) / span,
                  "width": max(0.4, 100 * ((v.exited or end) - v.entered) / span),
                  "retries": [100 * (t - start) / span for t in v.retries]} for v in shown]
+        ticks = q.time_ticks(span)
         tasks = self.store.open_tasks(row.id)
         policy = self.policy(session)
         children = [c for c in self.store.page_executions(parent_id=row.id, limit=PAGE + 1)
@@ -412,15 +422,23 @@ class Console:
         total = self.store.history_count(row.id)
         page = min(_int(request.query_params.get("page"), 1), max(1, -(-total // HISTORY_PAGE)))
         # the event list is GetExecutionHistory's; the graph and timeline, DescribeExecution's
-        events = (self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
-                  if policy.allows("fnf:GetExecutionHistory") else [])
+        filters = history_filters(request.query_params)
+        more_events = ""
+        if not policy.allows("fnf:GetExecutionHistory"):
+            events = []
+        elif filters:
+            events, more_events = filtered_events(self, row.id, filters, _int(request.query_params.get("hafter"), 0),
+                                                  HISTORY_PAGE)
+        else:
+            events = self.store.history(row.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
         for event in events:
             text = _pretty(_detail(event["EventDetail"]), DETAIL_CHARS)
             event["pretty"] = text
         return {"row": row, "here": here, "svg": svg, "bars": bars, "tl_page": tl_page, "tl_pages": tl_pages,
                 "span": span, "tasks": tasks, "children": children[:PAGE], "more_children": len(children) > PAGE,
                 "events": events, "page": page, "pages": max(1, -(-total // HISTORY_PAGE)), "total": total,
-                "keep": keep, "now": time.time()}
+                "keep": keep, "now": time.time(), "map_runs": map_runs,
+                "ticks": ticks, "hfilters": filters, "more_events": more_events, "event_types": EVENT_TYPES}
 
     def execution(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         row = self._execution(request, session)
@@ -437,14 +455,23 @@ class Console:
         visits = [v for v in progress.visits if node_path(v.step) == path]
         shown = visits[:STATE_VISITS]
         events = {e["EventId"]: e for e in self.store.history_events(row.id, [i for v in shown for i in v.events])}
+        # only the shown visits' tasks: an execution may have printed from thousands of tasks
+        logs = self.store.task_logs_for(row.id, [str(e) for v in shown if v.attempts for e in v.events])
         out = []
         for visit in shown:
-            view: dict[str, Any] = {"visit": visit, "input": None, "output": None, "error": None, "failures": []}
+            view: dict[str, Any] = {"visit": visit, "input": None, "output": None, "error": None, "failures": [],
+                                    "attempts": [], "logs": attempt_logs(logs, visit),
+                                    "map_items": map_items(progress.visits, visit)}
             for event_id in visit.events:
                 event = events.get(event_id)
                 if event is None:
                     continue
                 detail = event["EventDetail"]
+                if event["Type"] == "TaskScheduled":
+                    view["attempts"].append({"task": event_id, "started": event["Time"], "ended": None, "how": ""})
+                elif event["Type"] in ("TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskSubmitFailed") \
+                        and view["attempts"]:
+                    view["attempts"][-1].update(ended=event["Time"], how=event["Type"][4:])
                 if event["Type"] == "StepEntered":
                     view["input"] = _pretty(detail.get("input"))
                 elif event["Type"] == "StepExited" and "output" in detail:
@@ -457,10 +484,16 @@ class Console:
 
     def live(self, request: Request, session: Session, form: Mapping[str, str]) -> Response:
         row = self._execution(request, session)
-        known = _int(request.query_params.get("n"), -1)
+        known = request.query_params.get("n", "")
         total = self.store.history_count(row.id)
-        body: dict[str, Any] = {"status": row.status, "final": row.status in FINAL_STATUSES, "n": total}
-        if total != known or row.status in FINAL_STATUSES:
+        key: int | str = total
+        if row.status not in FINAL_STATUSES:
+            # a running Map Run's children end without the parent's history growing: count them too
+            running = [r for r in self.store.map_runs_of(row.id) if r["status"] == "Running"]
+            if running:
+                key = f"{total}.{sum(r['n_succeeded'] + r['n_failed'] + r['n_aborted'] + r['n_running'] for r in running)}"
+        body: dict[str, Any] = {"status": row.status, "final": row.status in FINAL_STATUSES, "n": key}
+        if str(key) != known or row.status in FINAL_STATUSES:
             progress = q.progress(self.service, row.id, self.progress_cache)
             parts = self._live_parts(request, row, progress, session)
             template = self.env.get_template("execution_live.html")

@@ -15,7 +15,7 @@ from typing import Any
 
 from stateway.fdl import Flow, Scope, State
 
-NODE_W, NODE_H = 176, 46
+NODE_W, NODE_H = 176, 58
 GAP_X, GAP_Y = 28, 44
 PAD, HEADER = 14, 26
 MAX_BRANCHES = 8  # more Parallel branches than this are drawn collapsed into one "+N more" box
@@ -65,6 +65,8 @@ class Layout:
     back: set[tuple[str, str]] = field(default_factory=set)
     ox: float = 0
     oy: float = 0
+    rows: dict[int, tuple[float, float]] = field(default_factory=dict)  # layer → (top, bottom), relative
+    left: float = 0  # width of the left lane (edges that skip layers run down it)
 
 
 def _short(text: str, limit: int = MAX_LABEL) -> str:
@@ -133,7 +135,8 @@ def layout_scope(scope: Scope, prefix: str) -> Layout:
             box.scopes = [(f"Branch {i}", layout_scope(b, f"{path}/Branch{i}/")) for i, b in enumerate(shown)]
             box.more = len(state.branches) - len(shown)
         elif state.type == "Map" and state.processor is not None:
-            box.scopes = [("Iterator (each item)", layout_scope(state.processor, f"{path}/Item/"))]
+            label = "Processor (each item: a child execution)" if state.map_run is not None else "Iterator (each item)"
+            box.scopes = [(label, layout_scope(state.processor, f"{path}/Item/"))]
         if box.scopes:
             inner_w = sum(sub.w for _, sub in box.scopes) + GAP_X * (len(box.scopes) - 1) + PAD * 2
             if box.more:
@@ -144,11 +147,13 @@ def layout_scope(scope: Scope, prefix: str) -> Layout:
     layers: dict[int, list[str]] = {}
     for node in order:
         layers.setdefault(layer[node], []).append(node)
+    _order_by_parents(layers, succ, back)
     width = max((sum(boxes[n].w for n in row) + GAP_X * (len(row) - 1) for row in layers.values()), default=NODE_W)
     # an edge that skips layers runs down a lane on the left instead of through the states between
     skips = any(layer[t] > layer[n] + 1 for n in names for t, _, _ in succ[n] if (n, t) not in back)
     left = LANE if skips else 0
     y = 0.0
+    rows: dict[int, tuple[float, float]] = {}
     for index in sorted(layers):
         row = layers[index]
         row_w = sum(boxes[n].w for n in row) + GAP_X * (len(row) - 1)
@@ -157,10 +162,34 @@ def layout_scope(scope: Scope, prefix: str) -> Layout:
         for n in row:
             boxes[n].x, boxes[n].y, boxes[n].layer = x, y, index
             x += boxes[n].w + GAP_X
+        rows[index] = (y, y + row_h)
         y += row_h + GAP_Y
     has_back = bool(back)
     edges = [Edge(n, t, kind, label) for n in names for t, kind, label in succ[n]]
-    return Layout(boxes, edges, scope.start_at, left + width + (LANE if has_back else 0), max(0.0, y - GAP_Y), back)
+    return Layout(boxes, edges, scope.start_at, left + width + (LANE if has_back else 0), max(0.0, y - GAP_Y), back,
+                  rows=rows, left=left)
+
+
+def _order_by_parents(layers: dict[int, list[str]], succ: dict[str, list[tuple[str, str, str]]],
+                      back: set[tuple[str, str]]) -> None:
+    """Order each row by where its states' parents sit (the mean of their places in their rows, a
+    barycenter pass), so edges between rows cross less; the depth-first order breaks ties."""
+    place: dict[str, float] = {}
+    parents: dict[str, list[str]] = {}
+    for node, targets in succ.items():
+        for target, _, _ in targets:
+            if (node, target) not in back:
+                parents.setdefault(target, []).append(node)
+    for index in sorted(layers):
+        row = layers[index]
+        if index:
+            keys = {}
+            for i, n in enumerate(row):
+                known = [place[p] for p in parents.get(n, []) if p in place]
+                keys[n] = (sum(known) / len(known) if known else 2.0, i)
+            row.sort(key=keys.__getitem__)
+        for i, n in enumerate(row):
+            place[n] = (i + 0.5) / len(row)
 
 
 def _place(layout: Layout, dx: float, dy: float) -> None:
@@ -186,13 +215,17 @@ class Painter:
         self.link = link  # URL with "{path}" placeholder, for state detail; None: no links
         self.selected = selected
         self.parts: list[str] = []
+        self.remote: list[str] = []  # distributed Maps' paths + "/": their states run in child executions
 
     def svg(self) -> str:
         root = layout_scope(self.flow.root, "")
         top = 40.0
         _place(root, PAD + 10, top + 30)
-        width = root.w + 2 * PAD + 20
-        height = top + 30 + root.h + 60
+        end_lane = PAD + 10 + root.w + 16
+        width = end_lane + 16 + PAD
+        last = root.oy + root.h + 16
+        end_y = last + 26
+        height = end_y + 30
         start = root.boxes.get(root.start)
         cx = start.x + start.w / 2 if start else PAD + 10 + root.w / 2
         out = self.parts
@@ -205,36 +238,60 @@ class Painter:
         out.append(f'<circle cx="{cx:.0f}" cy="{top:.0f}" r="10" class="terminal"/>'
                    f'<text x="{cx + 16:.0f}" y="{top + 4:.0f}" class="terminal-label">Start</text>')
         if start:
-            self._line(cx, top + 10, start.x + start.w / 2, start.y, "next")
-        end_y = top + 30 + root.h + 30
-        out.append(f'<circle cx="{cx:.0f}" cy="{end_y:.0f}" r="10" class="terminal end"/>'
-                   f'<text x="{cx + 16:.0f}" y="{end_y + 4:.0f}" class="terminal-label">End</text>')
-        for box in root.boxes.values():
-            if box.state is not None and (box.state.end or box.state.type in ("Succeed", "Fail")):
-                self._line(box.x + box.w / 2, box.y + box.h, cx, end_y - 10, "next")
+            self._route([(cx, top + 10), (cx, start.y)], "next", "", "", start.path)
+        # Succeed and Fail states end the flow themselves: only `End: true` states lead to End
+        enders = [b for b in root.boxes.values() if b.state is not None and b.state.end
+                  and b.state.type not in ("Succeed", "Fail")]
+        if enders:
+            out.append(f'<circle cx="{cx:.0f}" cy="{end_y:.0f}" r="10" class="terminal end"/>'
+                       f'<text x="{cx + 16:.0f}" y="{end_y + 4:.0f}" class="terminal-label">End</text>')
+        last_layer = max(root.rows, default=0)
+        for box in enders:
+            x = box.x + box.w / 2
+            below = root.oy + root.rows[box.layer][1] + GAP_Y / 2
+            if box.layer == last_layer:
+                points = [(x, box.y + box.h), (x, last), (cx, last), (cx, end_y - 10)]
+            else:
+                points = [(x, box.y + box.h), (x, below), (end_lane, below), (end_lane, last), (cx, last),
+                          (cx, end_y - 10)]
+            self._route(points, "next", "", box.path, "")
         self._draw(root)
         out.append("</svg>")
         return "".join(out)
 
     def _draw(self, layout: Layout) -> None:
-        back = layout.back
+        """Edges are routed orthogonally through the gaps between rows and down the lanes beside
+        them, so no edge crosses a box that is not its source or target."""
         right = max((b.x + b.w for b in layout.boxes.values()), default=0)
+        outs: dict[str, list[int]] = {}
+        ins: dict[str, list[int]] = {}
+        for index, edge in enumerate(layout.edges):
+            outs.setdefault(edge.source, []).append(index)
+            ins.setdefault(edge.target, []).append(index)
+        # leave and enter in the order of the other end, left to right, so the edges do not cross there
+        boxes, edges = layout.boxes, layout.edges
+        for found in outs.values():
+            found.sort(key=lambda i: boxes[edges[i].target].x + boxes[edges[i].target].w / 2)
+        for found in ins.values():
+            found.sort(key=lambda i: boxes[edges[i].source].x + boxes[edges[i].source].w / 2)
         for index, edge in enumerate(layout.edges):
             src, dst = layout.boxes[edge.source], layout.boxes[edge.target]
-            if (edge.source, edge.target) in back or dst.y <= src.y:
+            shift = (index % 3 - 1) * 5
+            sx = _spread(src, outs[edge.source].index(index), len(outs[edge.source]))
+            dx = _spread(dst, ins[edge.target].index(index), len(ins[edge.target]))
+            sy, dy = src.y + src.h, dst.y
+            below = layout.oy + layout.rows[src.layer][1] + GAP_Y / 2 + shift
+            if (edge.source, edge.target) in layout.back or dst.layer <= src.layer:
                 lane = right + 12 + (index % 3) * 6
-                y1, y2 = src.y + src.h / 2, dst.y + dst.h / 2
-                d = (f"M{src.x + src.w:.0f},{y1:.0f} L{lane:.0f},{y1:.0f} L{lane:.0f},{y2:.0f} "
-                     f"L{dst.x + dst.w:.0f},{y2:.0f}")
-                self._path(d, edge.kind, edge.label, lane + 2, (y1 + y2) / 2)
+                above = layout.oy + layout.rows[dst.layer][0] - 14 + shift / 2
+                points = [(sx, sy), (sx, below), (lane, below), (lane, above), (dx, above), (dx, dy)]
             elif dst.layer > src.layer + 1:
                 lane = layout.ox + 8 + (index % 3) * 6
-                x1, y1, y2 = src.x + 10, src.y + src.h, dst.y + dst.h / 2
-                d = (f"M{x1:.0f},{y1:.0f} L{x1:.0f},{y1 + 8:.0f} L{lane:.0f},{y1 + 8:.0f} L{lane:.0f},{y2:.0f} "
-                     f"L{dst.x:.0f},{y2:.0f}")
-                self._path(d, edge.kind, edge.label, lane + 4, y1 + 20)
+                above = layout.oy + layout.rows[dst.layer][0] - GAP_Y / 2 + shift
+                points = [(sx, sy), (sx, below), (lane, below), (lane, above), (dx, above), (dx, dy)]
             else:
-                self._line(src.x + src.w / 2, src.y + src.h, dst.x + dst.w / 2, dst.y, edge.kind, edge.label)
+                points = [(sx, sy), (sx, below), (dx, below), (dx, dy)]
+            self._route(points, edge.kind, edge.label, src.path, dst.path)
         for box in layout.boxes.values():
             self._box(box)
             for label, sub in box.scopes:
@@ -250,26 +307,39 @@ class Painter:
                                   f'class="more"/><text x="{mx + 10:.0f}" y="{my + 27:.0f}" class="more-label">'
                                   f'+{box.more} more branches</text>')
 
-    def _line(self, x1: float, y1: float, x2: float, y2: float, kind: str, label: str = "") -> None:
-        if abs(x1 - x2) < 1:
-            d = f"M{x1:.0f},{y1:.0f} L{x2:.0f},{y2:.0f}"
-        else:
-            mid = (y1 + y2) / 2
-            d = f"M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} {x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}"
-        self._path(d, kind, label, (x1 + x2) / 2 + 4, (y1 + y2) / 2)
-
-    def _path(self, d: str, kind: str, label: str, lx: float, ly: float, anchor: str = "start") -> None:
+    def _route(self, points: list[tuple[float, float]], kind: str, label: str, source: str, target: str) -> None:
+        clean = [points[0]]
+        for point in points[1:]:
+            if abs(point[0] - clean[-1][0]) > 0.5 or abs(point[1] - clean[-1][1]) > 0.5:
+                clean.append(point)
+        d = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in clean)
         marker = "arrow-catch" if kind == "catch" else "arrow"
-        self.parts.append(f'<path d="{d}" class="edge edge-{kind}" marker-end="url(#{marker})"/>')
+        self.parts.append(f'<path d="{d}" class="edge edge-{kind}" marker-end="url(#{marker})" '
+                          f'data-from="{escape(source)}" data-to="{escape(target)}"/>')
         if label:
-            self.parts.append(f'<text x="{lx:.0f}" y="{ly:.0f}" class="edge-label edge-label-{kind}" '
-                              f'text-anchor="{anchor}">{escape(label)}</text>')
+            x, y = clean[-1]
+            self.parts.append(f'<text x="{x + 4:.0f}" y="{y - 5:.0f}" class="edge-label edge-label-{kind}">'
+                              f'{escape(label)}</text>')
+
+    def _items(self, box: Box, info: dict[str, Any] | None) -> str:
+        """How many items a Map went over: its Map Run's total, or how often its iterator started."""
+        if info and info.get("map_run"):
+            return _item_text(info["map_run"]["counts"]["Total"])
+        state = box.state
+        if self.progress is None or state is None or state.processor is None:
+            return ""
+        first = (self.progress or {}).get(f"{box.path}/Item/{state.processor.start_at}")
+        return _item_text(sum(first["counts"].values())) if first else ""
 
     def _box(self, box: Box) -> None:
         state = box.state
         assert state is not None
         info = (self.progress or {}).get(box.path)
         status = info["status"] if info else ("notreached" if self.progress is not None else "")
+        if state.type == "Map" and state.map_run is not None:
+            self.remote.append(box.path + "/")
+        elif any(box.path.startswith(prefix) for prefix in self.remote):
+            status = ""  # the Map Run page has these; the parent's history does not
         symbol, words = STATUSES.get(status, ("", ""))
         group = bool(box.scopes)
         classes = f"node node-{state.type.lower()}" + (f" st-{status}" if status else "") + (" group" if group else "")
@@ -280,6 +350,16 @@ class Painter:
         if info and sum(info["counts"].values()) > 1:
             counts = " ".join(f"{STATUSES[s][0]}{n}" for s, n in info["counts"].items() if n)
             title += " - " + ", ".join(f"{n} {STATUSES[s][1]}" for s, n in info["counts"].items() if n)
+        if info and info.get("attempts"):
+            attempts = info["attempts"]
+            counts = (counts + " · " if counts else "") + f"{attempts} attempt{'' if attempts == 1 else 's'}"
+            title += f" - {attempts} attempt{'' if attempts == 1 else 's'}"
+        kind = state.type + (f" · {state.action}" if state.action else "")
+        if state.type == "Parallel":
+            kind += f" · {len(state.branches)} branch{'' if len(state.branches) == 1 else 'es'}"
+        elif state.type == "Map":
+            items = self._items(box, info)
+            kind += (" · distributed" if state.map_run is not None else "") + (f" · {items}" if items else "")
         out = self.parts
         attrs = f'class="{classes}" data-path="{escape(box.path)}" data-status="{status}"'
         if self.link is not None:
@@ -288,18 +368,29 @@ class Painter:
         else:
             out.append(f'<g {attrs}><title>{escape(title)}</title>')
         out.append(f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{box.w:.0f}" height="{box.h:.0f}" rx="8"/>')
-        ty = box.y + (17 if group else 19)
+        ty = box.y + (17 if group else 18)
         out.append(f'<text x="{box.x + 10:.0f}" y="{ty:.0f}" class="name">{escape(_short(state.name))}</text>')
-        kind = state.type + (f" · {state.action}" if state.action else "")
-        out.append(f'<text x="{box.x + 10:.0f}" y="{ty + 16 if not group else box.y + box.h - 8:.0f}" class="kind">'
-                   f'{escape(_short(kind, 30))}</text>')
+        out.append(f'<text x="{box.x + 10:.0f}" y="{ty + 15 if not group else box.y + box.h - 8:.0f}" class="kind">'
+                   f'{escape(_short(kind, max(30, int(box.w / 6.5))))}</text>')
         if symbol:
             out.append(f'<text x="{box.x + box.w - 10:.0f}" y="{box.y + 19:.0f}" class="symbol" text-anchor="end">'
                        f'{symbol}</text>')
         if counts:
-            out.append(f'<text x="{box.x + box.w - 10:.0f}" y="{box.y + box.h - 8:.0f}" class="counts" '
-                       f'text-anchor="end">{escape(counts)}</text>')
+            cx, cy = (box.x + box.w - 30, box.y + 17) if group else (box.x + box.w - 10, box.y + box.h - 7)
+            out.append(f'<text x="{cx:.0f}" y="{cy:.0f}" class="counts" text-anchor="end">{escape(counts)}</text>')
         out.append("</a>" if self.link is not None else "</g>")
+
+
+def _item_text(n: int) -> str:
+    return f"{n} item{'' if n == 1 else 's'}"
+
+
+def _spread(box: Box, k: int, n: int) -> float:
+    """Where the k-th of n edges leaves or enters a box: spread along its side, so they do not overlap."""
+    if n <= 1:
+        return box.x + box.w / 2
+    inset = min(box.w / 4, 30)
+    return box.x + inset + (box.w - 2 * inset) * k / (n - 1)
 
 
 def _quote(text: str) -> str:

@@ -111,8 +111,9 @@ class ProgressReader:
             path = node_path(visit.step)
             node = nodes.get(path)
             if node is None:
-                node = nodes[path] = {"counts": dict.fromkeys(PRIORITY, 0)}
+                node = nodes[path] = {"counts": dict.fromkeys(PRIORITY, 0), "attempts": 0}
             node["counts"][visit.status] += 1
+            node["attempts"] += visit.attempts
         for node in nodes.values():
             node["status"] = next(s for s in PRIORITY if node["counts"][s])
         return Progress(list(self.visits), nodes, self.started, self.ended)

@@ -99,3 +99,9 @@ def visible_executions(store: Any, policy: Policy, *, limit: int, before_id: int
             before_id = batch[-1]["id"]
     found = found[:limit]
     return list(reversed(found)) if forward else found
+def time_ticks(span: float, most: int = 6) -> list[tuple[float, str]]:
+    """Time-axis marks at a round step (1, 2 or 5 times a power of ten, or minutes and hours)."""
+    steps = [10.0 ** e * m for e in range(-3, 4) for m in (1, 2, 5)] + [60, 120, 300, 600, 1800, 3600, 7200,
+                                                                         21600, 43200, 86400]
+    step = next((s for s in sorted(steps) if span / s <= most), 86400 * max(1, round(span / 86400 / most)))
+    return [(100 * i * step / span, show_duration(i * step) if i else "0") for i in range(int(span / step) + 1)]

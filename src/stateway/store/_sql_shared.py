@@ -5,6 +5,7 @@ wake-ups) and set ``SqlStore``'s dialect hooks."""
 from __future__ import annotations
 
 from stateway.store._sql_callbacks import CallbacksMixin
+from stateway.store._sql_console_reads import HistorySearchMixin, MapRunPagesMixin
 from stateway.store._sql_dispatches import DispatchesMixin
 from stateway.store._sql_executions import ExecutionsMixin
 from stateway.store._sql_flows import FlowsMixin
@@ -23,6 +24,6 @@ from stateway.store._sql_work import WorkMixin
 
 
 class SharedSql(FlowsMixin, ExecutionsMixin, WorkMixin, TasksMixin, HistoryMixin, InvocationsMixin, SchedulesMixin,
-                QueuesMixin, MapRunsMixin, NoncesMixin, StatusMixin, SecretMixin, SessionsMixin,
-                DispatchesMixin, OpsMixin, CallbacksMixin):
+                QueuesMixin, MapRunsMixin, MapRunPagesMixin, HistorySearchMixin, NoncesMixin, StatusMixin,
+                SecretMixin, SessionsMixin, DispatchesMixin, OpsMixin, CallbacksMixin):
     pass
