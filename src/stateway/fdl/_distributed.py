@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from stateway.fdl._loader import _Loader
 
 DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "MaxItems", "ToleratedFailurePercentage",
-                    "ToleratedFailureCount")
+                    "ToleratedFailureCount", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$")
 NOT_YET: tuple[str, ...] = ()
 SOURCE_TYPES = ("OSS_OBJECTS", "OSS_CSV", "OSS_JSON_LIST", "OSS_INVENTORY_FILES")
 READER_FIELDS = {"SourceType", "SourceParameters", "ReaderConfig"}

@@ -752,6 +752,12 @@ class _Loader:
             if spelling in node:
                 value = self.number(node, spelling, path, low=0, integer=True)
                 fields["max_concurrency"] = int(value or 0)
+        if "MaxConcurrency.$" in node:  # fdl.md §3.3: a scalar field can be dynamic
+            if "MaxConcurrency" in node or "MaxConcuccency" in node:
+                self.error(path, "give either 'MaxConcurrency' or 'MaxConcurrency.$', not both", node,
+                           "MaxConcurrency.$")
+            elif mode in (None, "inline"):
+                fields["max_concurrency_expr"] = self.expression(node, "MaxConcurrency.$", path)
         fields["item_constructor"] = self.template(node, "ItemConstructor", path)
         processor = node.get("Processor")
         if not isinstance(processor, CommentedMap):

@@ -121,6 +121,7 @@ class State:
     items_path: Expression | None = None
     processor: Scope | None = None
     max_concurrency: int = 0
+    max_concurrency_expr: Expression | None = None  # MaxConcurrency.$ of an inline Map
     item_constructor: Template | None = None
     map_run: MapRunConfig | None = None  # set: the Map is distributed
     # Fail
