@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from stateway.engine import _v1 as v1
 from stateway.engine import _inline_map as inline_map
+from stateway.engine import _v1 as v1
 from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
@@ -33,6 +33,7 @@ from stateway.engine._errors import (
     StateFailure,
     matches_error,
 )
+from stateway.engine._globals import apply_globals
 from stateway.engine._maprun import MAP_RUN_ACTION, MAP_RUN_MODE, map_run_name
 from stateway.engine._maprun import plan as plan_map_run
 from stateway.engine.messages import (
@@ -48,7 +49,6 @@ from stateway.engine.messages import (
     TimerFired,
     event_from_wire,
 )
-from stateway.engine._globals import apply_globals
 from stateway.engine.state import STATE_VERSION, ExecutionState, Frame, upgrade_state
 from stateway.expr import EvaluationError, Template
 from stateway.expr._values import type_name
