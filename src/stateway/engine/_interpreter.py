@@ -25,6 +25,7 @@ import orjson
 
 from stateway.engine import _inline_map as inline_map
 from stateway.engine import _v1 as v1
+from stateway.engine import _wait_until as wait_until
 from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
@@ -331,8 +332,8 @@ class _Run:
     def build(self, template: Template, env: _Env, what: str) -> Any:
         try:
             return template.build(env)
-        except EvaluationError as exc:
-            raise StateFailure(INVALID_ARGUMENT, f"{what}: {exc.message}") from None
+        except EvaluationError as exc:  # FnF.InvalidArgument, or a function's own code (v1Sized's data limit)
+            raise StateFailure(exc.code, f"{what}: {exc.message}") from None
 
     def output_text(self, value: Any, what: str, limit: int | None = None) -> str:
         """The JSON text of a value that becomes a state's input or output: checked for strict JSON,
@@ -614,6 +615,8 @@ class _Run:
 
     def start_wait(self, frame: Frame, state: State) -> None:
         seconds: Any = v1.wait_seconds(self, frame, state) if state.v1 is not None else state.seconds
+        if state.timestamp is not None or state.timestamp_expr is not None:
+            seconds = wait_until.seconds_left(self, frame, state)
         if state.seconds_expr is not None:
             try:
                 seconds = state.seconds_expr.evaluate(self.env(frame, frame["input"]))

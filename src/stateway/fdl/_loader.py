@@ -37,6 +37,7 @@ from stateway.fdl._model import (
     Scope,
     State,
 )
+from stateway.fdl._wait_until import read_timestamp
 from stateway.jsontext import InvalidJSONValue, check_value
 
 COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor",
@@ -46,7 +47,7 @@ SCOPE_FIELDS = {"StartAt", "States", "Description", "Comment"}
 TYPE_FIELDS: dict[str, set[str]] = {
     "Task": {"Action", "TaskMode", "Parameters", "Timeout", "Timeout.$", "Retry", "Catch", "Next", "End"},
     "Pass": {"Next", "End"},
-    "Wait": {"Seconds", "Seconds.$", "Next", "End"},
+    "Wait": {"Seconds", "Seconds.$", "Timestamp", "Timestamp.$", "Next", "End"},
     "Choice": {"Branches", "Default"},
     "Parallel": {"Branches", "Retry", "Catch", "Next", "End"},
     "Map": {
@@ -677,10 +678,14 @@ class _Loader:
         fields["detail"] = "" if detail is None else str(detail)
 
     def state_wait(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
-        if ("Seconds" in node) == ("Seconds.$" in node):
-            self.error(path, "a Wait state needs exactly one of 'Seconds' or 'Seconds.$'", node)
+        given = [key for key in ("Seconds", "Seconds.$", "Timestamp", "Timestamp.$") if key in node]
+        if len(given) != 1:
+            self.error(path, "a Wait state needs exactly one of 'Seconds', 'Seconds.$', 'Timestamp' or 'Timestamp.$'"
+                       + (f", got {', '.join(given)}" if given else ""), node)
             return
-        if "Seconds" in node:
+        if "Timestamp" in given or "Timestamp.$" in given:
+            read_timestamp(self, node, path, fields)
+        elif "Seconds" in node:
             fields["seconds"] = self.number(node, "Seconds", path, low=0, integer=True)
         else:
             fields["seconds_expr"] = self.expression(node, "Seconds.$", path)

@@ -112,6 +112,8 @@ class State:
     # Wait
     seconds: float | None = None
     seconds_expr: Expression | None = None
+    timestamp: float | None = None  # Timestamp: wait until this instant (epoch seconds) [Stateway]
+    timestamp_expr: Expression | None = None  # Timestamp.$: an expression giving an RFC 3339 instant
     # Choice
     choices: tuple[ChoiceBranch, ...] = ()
     default: str | None = None
