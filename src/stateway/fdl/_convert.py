@@ -127,12 +127,15 @@ class _Converter:
                     return "null"
             if base == "{}":
                 return "{}" if not segments else "null"
+        # a wildcard, or an index (which the newer dialect refuses on an object, where the older one
+        # gives null): the older dialect's own walk of the whole path, jsonPath()
+        if any(seg is WILDCARD or (type(seg) is str and seg == WILDCARD) or isinstance(seg, int)
+               for seg in segments):
+            self.uses_json_path = True
+            return f'jsonPath({base}, "${_v1_segments(segments)}")'
         text = base
-        for i, seg in enumerate(segments):
-            if seg is WILDCARD or (type(seg) is str and seg == WILDCARD):
-                self.uses_json_path = True
-                return f'jsonPath({text}, "${_v1_segments(segments[i:])}")'
-            text += f"[{seg}]" if isinstance(seg, int) else _key_segment(str(seg))
+        for seg in segments:
+            text += _key_segment(str(seg))
         return text
 
     def constant(self, value: Any) -> str:
