@@ -19,7 +19,7 @@ from stateway.timefmt import iso
 from tests.conformance.harness import case_names, flow_name, load_case
 
 
-def run_one(definition: str, name: str, given: Any, *, functions: dict[str, Any], children: dict[str, str],
+def run_one(definition: str, name: str, value: Any, *, functions: dict[str, Any], children: dict[str, str],
             drive: list[dict[str, Any]]) -> tuple[Any, ...]:
     with Harness() as harness:
         for child, source in children.items():
@@ -27,7 +27,7 @@ def run_one(definition: str, name: str, given: Any, *, functions: dict[str, Any]
         for resource, handler in functions.items():
             harness.mock_function(resource, handler)
         harness.register(definition, name=name)
-        handle = harness.start(name, given, name="e")
+        handle = harness.start(name, value, name="e")
         for step in drive:
             if "report" in step:
                 token = handle.pending_task(step["report"]).token
@@ -49,13 +49,13 @@ def same_or_warned(source: str, name: str, inputs: list[Any], *, functions: dict
     conversion = convert_flow(load_flow(source), name)
     converted_children = {child: convert_flow(load_flow(text), child).text for child, text in (children or {}).items()}
     notes = conversion.notes + [n for text in (children or {}).values() for n in convert_flow(load_flow(text)).notes]
-    for given in inputs:
+    for value in inputs:
         kwargs = {"functions": functions or {}, "drive": drive or []}
-        original = run_one(source, name, given, children=children or {}, **kwargs)
-        converted = run_one(conversion.text, name, given, children=converted_children, **kwargs)
+        original = run_one(source, name, value, children=children or {}, **kwargs)
+        converted = run_one(conversion.text, name, value, children=converted_children, **kwargs)
         if notes:
             continue  # convert warned: a difference is announced
-        assert original == converted, (f"input {given!r}: the original ended {original}, the conversion "
+        assert original == converted, (f"input {value!r}: the original ended {original}, the conversion "
                                        f"{converted}\n--- original\n{source}\n--- conversion\n{conversion.text}")
     return not notes
 
