@@ -55,9 +55,18 @@ def same_or_warned(source: str, name: str, inputs: list[Any], *, functions: dict
         converted = run_one(conversion.text, name, value, children=converted_children, **kwargs)
         if notes:
             continue  # convert warned: a difference is announced
+        if concurrent_failures(source, original, converted):
+            continue
         assert original == converted, (f"input {value!r}: the original ended {original}, the conversion "
                                        f"{converted}\n--- original\n{source}\n--- conversion\n{conversion.text}")
     return not notes
+
+
+def concurrent_failures(source: str, original: tuple[Any, ...], converted: tuple[Any, ...]) -> bool:
+    """Both failed, in a flow with branches or iterations running side by side: which of several failing
+    branches fails the step first is not specified (a choice option's steps run as their own frame in the
+    original and inline in the conversion, so they are scheduled in another order); the status must match."""
+    return original[0] == converted[0] == "Failed" and ('"parallel"' in source or '"foreach"' in source)
 
 
 # -- every older-dialect conformance case ---------------------------------------------------------------------
@@ -96,7 +105,8 @@ NAMES = ["A", "B", "C", "D", "E"]
 
 constants = st.sampled_from([1, 0, -1, "s", True, False, None, [1], {"k": 1}])
 input_paths = st.sampled_from(["$input.a", "$input.z", "$input.b", "$.a", "$input", "$input.items[0]",
-                               "$input.items[*]", "$input.missing.deeper"])
+                               "$input.items[*]", "$input.missing.deeper", '$input.items[2]["v"]',
+                               "$input['a b']", "$input.items[*].v"])
 local_paths = st.sampled_from(["$local.r", "$local", "$local.n", "$local.t", "$local[0]", "$local.error",
                                "$local.cause"])
 context_paths = st.sampled_from(["$context.step.name", "$context.task.retryCount", "$context.flow.name",
@@ -207,6 +217,7 @@ def flows(draw: Any) -> str:
 
 inputs = st.fixed_dictionaries({}, optional={
     "a": st.sampled_from([-1, 0, 1, 2, 2.5, None, "x"]),
+    "a b": st.sampled_from([1, "q"]),
     "b": st.sampled_from(["x", "y", ""]),
     "z": st.sampled_from([True, False, None, 1, "s"]),
     "items": st.lists(st.sampled_from([0, 1, {"v": 2}]), max_size=3),

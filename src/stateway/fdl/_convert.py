@@ -132,7 +132,7 @@ class _Converter:
         if any(seg is WILDCARD or (type(seg) is str and seg == WILDCARD) or isinstance(seg, int)
                for seg in segments):
             self.uses_json_path = True
-            return f'jsonPath({base}, "${_v1_segments(segments)}")'
+            return f"jsonPath({base}, {json.dumps('$' + _v1_segments(segments), ensure_ascii=False)})"
         text = base
         for seg in segments:
             text += _key_segment(str(seg))
