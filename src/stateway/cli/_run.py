@@ -101,7 +101,7 @@ class Progress:
     MAX_NOTES = 20  # lines of each noisy kind (failures, function output) before they are only counted
     # a callback task still open this long gets its "complete it with" hint; one that something answers
     # sooner (a queue worker, the function itself) needs nothing from the user and gets none
-    HINT_AFTER_SECONDS = 2.0
+    HINT_AFTER_SECONDS = 5.0
 
     def __init__(self, runtime: Runtime, console: Console, root_id: list[int]) -> None:
         self.runtime = runtime
