@@ -324,3 +324,37 @@ def test_a_catch_takes_a_childs_timeout_under_either_name(stateway, dialect, pat
     result = stateway.run("parent", {})
     assert result.status == "Succeeded", (result.error, result.cause)
     assert result.output.get("caught") is True
+
+
+# -- Wait until an instant (what the older dialect's timestamp converts to) ------------------------------------
+def _wait_flow(field: str) -> str:
+    return _flow(f"""StartAt: Until
+States:
+  - Type: Wait
+    Name: Until
+    {field}
+    End: true
+""")
+
+
+def test_a_wait_until_an_instant_waits_the_seconds_left(stateway):
+    from stateway.testing import DEFAULT_START
+    from stateway.timefmt import iso
+
+    stateway.register(_wait_flow("Timestamp.$: $Input.at"))
+    assert stateway.run("f", {"at": iso(DEFAULT_START + 90)}).duration == 90
+    assert stateway.run("f", {"at": "2000-01-01T00:00:00Z"}).duration == 0
+    for bad in ("soon", 5, None):
+        result = stateway.run("f", {"at": bad})
+        assert (result.status, result.error) == ("Failed", "FnF.InvalidArgument") and "Timestamp.$" in result.cause
+
+
+@pytest.mark.parametrize("fields, says", [
+    ("Timestamp: 'tomorrow'", "expected an RFC 3339 instant"),
+    ("Seconds: 1\n    Timestamp: '2026-01-01T00:00:00Z'", "exactly one of 'Seconds', 'Seconds.$', 'Timestamp'"),
+])
+def test_a_wait_timestamp_is_checked_when_the_flow_is_loaded(fields, says):
+    import re
+
+    with pytest.raises(FlowDefinitionError, match=re.escape(says)):
+        load_flow(_wait_flow(fields))
