@@ -141,9 +141,10 @@ States:
 """)
 
 
+@pytest.mark.parametrize("spelling", ["MaxConcurrency.$", "MaxConcuccency.$"])
 @pytest.mark.parametrize("given, seconds", [(1, 6), (2, 4), (0, 2), (5, 2)])
-def test_max_concurrency_from_an_expression_bounds_an_inline_map(stateway, given, seconds):
-    stateway.register(_map_flow("MaxConcurrency.$: $Input.c"))
+def test_max_concurrency_from_an_expression_bounds_an_inline_map(stateway, given, seconds, spelling):
+    stateway.register(_map_flow(f"{spelling}: $Input.c"))
     result = stateway.run("f", {"items": [{}, {}, {}], "c": given})
     assert result.status == "Succeeded", (result.error, result.cause)
     assert result.duration == seconds

@@ -78,8 +78,9 @@ def read_map_run(loader: _Loader, node: CommentedMap, path: str, execution_mode:
     _int_or_expr(loader, node, "ToleratedFailureCount", path, fields, "tolerated_count")
     _int_or_expr(loader, node, "ToleratedFailurePercentage", path, fields, "tolerated_percentage", integer=False,
                  high=100)
-    if "MaxConcurrency.$" in node:
-        fields["max_concurrency_expr"] = loader.expression(node, "MaxConcurrency.$", path)
+    dynamic = [key for key in ("MaxConcurrency.$", "MaxConcuccency.$") if key in node]
+    if dynamic:
+        fields["max_concurrency_expr"] = loader.expression(node, dynamic[0], path)
     elif max_concurrency:
         fields["max_concurrency"] = max_concurrency
     if "MaxItems" in node:

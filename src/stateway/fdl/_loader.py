@@ -56,7 +56,7 @@ TYPE_FIELDS: dict[str, set[str]] = {
         # distributed mode: recognised so that the error says what is missing, not "unknown field"
         "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
         "ToleratedFailurePercentage", "ToleratedFailureCount", "ExecutionMode", "MaxItems",
-        "MaxConcurrency.$", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$",
+        "MaxConcurrency.$", "MaxConcuccency.$", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$",
     },
     "Succeed": {"End"},
     "Fail": {"Code", "Detail", "End"},
@@ -757,12 +757,12 @@ class _Loader:
             if spelling in node:
                 value = self.number(node, spelling, path, low=0, integer=True)
                 fields["max_concurrency"] = int(value or 0)
-        if "MaxConcurrency.$" in node:  # fdl.md §3.3: a scalar field can be dynamic
-            if "MaxConcurrency" in node or "MaxConcuccency" in node:
-                self.error(path, "give either 'MaxConcurrency' or 'MaxConcurrency.$', not both", node,
-                           "MaxConcurrency.$")
+        dynamic = [key for key in ("MaxConcurrency.$", "MaxConcuccency.$") if key in node]
+        if dynamic:  # fdl.md §3.3: a scalar field can be dynamic
+            if len(dynamic) > 1 or "MaxConcurrency" in node or "MaxConcuccency" in node:
+                self.error(path, "give either 'MaxConcurrency' or 'MaxConcurrency.$', not both", node, dynamic[0])
             elif mode in (None, "inline"):
-                fields["max_concurrency_expr"] = self.expression(node, "MaxConcurrency.$", path)
+                fields["max_concurrency_expr"] = self.expression(node, dynamic[0], path)
         fields["item_constructor"] = self.template(node, "ItemConstructor", path)
         processor = node.get("Processor")
         if not isinstance(processor, CommentedMap):
