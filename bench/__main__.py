@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import console, console_maprun, ops, scenarios
+from bench import console, console_maprun, limits, ops, scenarios
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -39,6 +39,11 @@ TARGETS["functions.warm_cpu_ms_per_step"] = ("<=", 3)  # issue 19: every process
 TARGETS["worker.mns_round_trip_p50_ms"] = ("<=", 10)
 TARGETS.update({"maprun_page.page_ttfb_ms": ("<", 200), "maprun_page.failed_ttfb_ms": ("<", 200),
                 "maprun_page.deep_ttfb_ms": ("<", 200)})  # issue 23: a 10,000-item Map Run page
+# bounds the test suite used to assert (issue 20 §5); the tests now only detect a hang (20x these)
+TARGETS.update({"limits.large_definition_cpu_s": ("<", 1.0), "limits.deep_nesting_cpu_s": ("<", 0.2),
+                "limits.v1_500_steps_cpu_s": ("<", 1.0), "limits.alias_bomb_s": ("<", 0.5),
+                "limits.small_next_to_loops_p50_s": ("<", 0.5), "limits.small_next_to_loops_max_s": ("<", 1.0),
+                "limits.stop_loop_s": ("<", 1.0)})
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -57,8 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,maprun_page,pg,slowhttp,brokers,functions,ops,"
-                                       "worker)")
+                                       "fairness,run,fixture,console,maprun_page,limits,pg,slowhttp,brokers,functions,"
+                                       "ops,worker)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -182,6 +187,17 @@ def main() -> None:
         print("fixture", flush=True)
         record("fixture", "ms_1k_steps", repeat(fixture_1k_steps_ms, runs))
         record("fixture", "ms_30_day_wait", repeat(fixture_30_day_wait_ms, 5 if quick else 9))
+    if wanted("limits"):
+        print("limits", flush=True)
+        record("limits", "large_definition_cpu_s", repeat(limits.large_definition_cpu_s, runs))
+        record("limits", "deep_nesting_cpu_s", repeat(limits.deep_nesting_refusal_cpu_s, runs))
+        record("limits", "v1_500_steps_cpu_s", repeat(limits.v1_500_steps_cpu_s, runs))
+        record("limits", "alias_bomb_s", repeat(limits.alias_bomb_refusal_s, runs))
+        loops = [limits.small_next_to_loops() for _ in range(runs)]
+        record("limits", "small_quiet_p50_s", stats([r["quiet_p50_s"] for r in loops]))
+        record("limits", "small_next_to_loops_p50_s", stats([r["p50_s"] for r in loops]))
+        record("limits", "small_next_to_loops_max_s", stats([r["max_s"] for r in loops]))
+        record("limits", "stop_loop_s", stats([r["stop_s"] for r in loops]))
     if wanted("console"):
         print("console", flush=True)
         results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
@@ -297,6 +313,15 @@ def markdown(results: dict[str, Any]) -> str:
                     "fixture.ms_1k_steps", "ms")
         text += row("test fixture: a 30-day Wait after three retried task timeouts, fresh engine",
                     "fixture.ms_30_day_wait", "ms")
+    if "limits.large_definition_cpu_s" in s:
+        text += row("validating a definition just under the 96 KiB limit (CPU)", "limits.large_definition_cpu_s", "s")
+        text += row("refusing a definition nested 30,000 deep (CPU)", "limits.deep_nesting_cpu_s", "s")
+        text += row("validating a 500-step older-dialect flow (CPU)", "limits.v1_500_steps_cpu_s", "s")
+        text += row("refusing a YAML alias bomb (10^9 strings expanded)", "limits.alias_bomb_s", "s")
+        text += row("a two-state execution, quiet", "limits.small_quiet_p50_s", "s")
+        text += row("a two-state execution next to three endless loops (p50 of 5)", "limits.small_next_to_loops_p50_s",
+                    "s")
+        text += row("stopping an endless loop (StopExecution to Stopped)", "limits.stop_loop_s", "s")
     cb = results.get("callback", {})
     if cb:
         text += (f"| callback round trip in-process ({cb['rounds']} rounds) | p50 {cb['inproc_p50_ms']:.2f} ms | "

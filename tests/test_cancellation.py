@@ -87,10 +87,10 @@ def test_stop_reaches_grandchildren_and_every_function(memory_runtime, tmp_path)
     while len(processes_of("cancel_sleeper")) < 3:
         assert time.monotonic() < deadline, "the three functions did not start"
         time.sleep(0.05)
-    stopped_at = time.monotonic()
     runtime.stop_execution(row.id, "Operator", "enough")
-    assert runtime.wait(row.id, 5).status == "Stopped"
-    assert time.monotonic() - stopped_at < 1.0
+    assert runtime.wait(row.id, 20).status == "Stopped"
+    # the stop did not wait for the functions to finish: none has written its marker (no timing bound)
+    assert not any((tmp_path / k).exists() for k in markers)
     deadline = time.monotonic() + 5
     while (processes_of("cancel_sleeper") or any(
             e.status == "Running" for e in runtime.store.list_executions())) and time.monotonic() < deadline:
@@ -278,7 +278,8 @@ States:
         time.sleep(0.3)  # the HTTP request is in flight
         stopped_at = time.monotonic()
         runtime.stop_execution(row.id, "Op", "stop")
-        assert runtime.wait(row.id, 5).status == "Stopped" and time.monotonic() - stopped_at < 1
+        # the request takes 30 s: a stop under 20 s did not wait for it (a hang detector, not a speed bound)
+        assert runtime.wait(row.id, 20).status == "Stopped" and time.monotonic() - stopped_at < 20
         deadline = time.monotonic() + 5
         details = {}
         while len(details) < 2 and time.monotonic() < deadline:

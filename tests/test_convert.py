@@ -206,13 +206,14 @@ def test_convert_command_writes_the_flow_and_warns_on_stderr(tmp_path):
     from stateway.cli._main import cli
 
     old = tmp_path / "approve.yaml"
-    old.write_text("version: v1\ntype: flow\nsteps:\n  - type: wait\n    name: Until\n    timestamp: $.when\n")
+    old.write_text("version: v1\ntype: flow\nsteps:\n  - type: pass\n    name: Peek\n    outputMappings:\n"
+                   "      - target: e\n        source: $context.execution\n")
     result = CliRunner().invoke(cli, ["convert", str(old), "-o", str(tmp_path / "new.yaml")])
     assert result.exit_code == 0, result.output
     assert "warning: no exact equivalent" in result.stderr
     text = (tmp_path / "new.yaml").read_text()
-    assert "Name: approve" in text and "# differs: step 'Until' waits until the instant" in text
-    assert load_flow(text).root.states["Until"].type == "Wait"
+    assert "Name: approve" in text and "# differs: $context.execution: only" in text
+    assert load_flow(text).root.states["Peek"].type == "Pass"
     printed = CliRunner().invoke(cli, ["convert", str(old)])
     assert printed.exit_code == 0 and printed.stdout == text
     old.write_text("version: v1\ntype: flow\nsteps:\n  - type: wiat\n    name: W\n")

@@ -18,6 +18,8 @@ def test_order_demo_succeeds_in_all_three_modes():
     assert "R-A-1001" in result["WaitForSystemCallback"] and "INV-A-1001" in result["WaitForSystemCallback"]
     assert "'low'" in result["WaitForCustomCallback"]
     assert "worker: order A-1001 scored low" in out.stdout
+    # the worker answers the callback task itself: no "complete it with … task succeed" hint (issue 20 §6)
+    assert "Complete it with" not in out.stdout + out.stderr
 
 
 def test_the_demo_worker_uses_the_worker_library():

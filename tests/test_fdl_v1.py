@@ -219,14 +219,15 @@ def big_flow(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_loading_a_500_step_flow_takes_well_under_a_second():
-    source = big_flow(500)  # ~45 KiB; CPU time, so that a loaded machine does not make it flaky
+def test_loading_a_500_step_flow_finishes():
+    source = big_flow(500)  # ~45 KiB
     assert len(source) < 64 * 1024
     began = time.process_time()
     flow = load_flow(source, ACTIONS)
     seconds = time.process_time() - began
     assert len(flow.root.states) == 500
-    assert seconds < 1.0, f"{seconds:.3f}s"
+    # a hang detector only (20x the measured ~0.1 s); the speed is `make bench`'s limits.v1_500_steps_cpu_s
+    assert seconds < 5.0, f"{seconds:.3f}s"
 
 
 # -- the legacy SDK (aliyun-python-sdk-fnf), as its recorded CreateFlow --------------------------

@@ -161,7 +161,7 @@ def test_wait_ended_wakes_on_the_end_not_on_the_recheck(sw):
         assert (await waiting).status == "Stopped"
         return time.monotonic() - began
 
-    assert asyncio.run(scenario()) < 5
+    assert asyncio.run(scenario()) < 20  # woken by the end, not the 120 s recheck (not a speed bound)
 
 
 # -- schedules --------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_an_approval_through_the_queue_and_the_task_report(sw):
     began = time.monotonic()
     run = sw.executions.start("approval", {"order": "A-1"})
     waiting.join(timeout=30)
-    assert received and time.monotonic() - began < 5
+    assert received and time.monotonic() - began < 15  # woken by the send, before the 20 s poll ends
     message = json.loads(received[0].body)
     tasks, more = sw.tasks.list_open("approval")
     assert not more and len(tasks) == 1
@@ -245,14 +245,14 @@ def test_a_waiting_receive_sleeps_until_a_send_or_a_delay_ends(tmp_path):
     began = time.monotonic()
     later.start()
     assert [m.body for m in queues.receive("jobs", wait_seconds=20)] == ["now"]
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 15  # woken by the send, before the 20 s poll ends (not a speed bound)
     queues.send("jobs", "soon", delay=1)
     began = time.monotonic()
     assert [m.body for m in queues.receive("jobs", wait_seconds=20)] == ["soon"]
-    assert 0.8 < time.monotonic() - began < 3
+    assert 0.8 < time.monotonic() - began < 15
     began = time.monotonic()
     assert queues.receive("jobs", wait_seconds=1) == []
-    assert 0.9 < time.monotonic() - began < 3
+    assert 0.9 < time.monotonic() - began < 15
 
     async def waiting() -> list:
         task = asyncio.create_task(queues.receive_async("jobs", wait_seconds=20))
@@ -262,7 +262,7 @@ def test_a_waiting_receive_sleeps_until_a_send_or_a_delay_ends(tmp_path):
 
     began = time.monotonic()
     assert [m.body for m in asyncio.run(waiting())] == ["async"]
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < 15
 
 
 def test_a_receive_on_postgres_wakes_on_another_process_send(pg_url):
@@ -276,7 +276,7 @@ def test_a_receive_on_postgres_wakes_on_another_process_send(pg_url):
         threading.Timer(0.5, lambda: sending.send("jobs", "from afar")).start()
         began = time.monotonic()
         assert [m.body for m in receiving.receive("jobs", wait_seconds=20)] == ["from afar"]
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 15  # woken by the NOTIFY, before the 20 s poll ends
     finally:
         receiving_store.close()
         sending_store.close()

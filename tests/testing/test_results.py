@@ -73,7 +73,14 @@ def test_nested_steps_carry_their_paths(stateway):
     result = stateway.run("fanout")
     assert result.path() == ["Both", "Left", "Right", "After"]
     assert result.step("Left").path == "Both/Branch0/Left"
-    result.assert_path(["Both", "Left", "Both/Branch1/Right", "After"])
+    result.assert_path(["Both", "After"])  # the top-level path by default
+    result.assert_path(["Both", "Left", "Both/Branch1/Right", "After"], nested=True)
+    result.assert_path(["Both", "Right"], exact=False, nested=True)
+    assert result.path(nested=False) == ["Both", "After"]
+    with pytest.raises(AssertionError, match="expected .After. as step 2, entered .Both/Branch0/Left."):
+        result.assert_path(["Both", "After"], nested=True)
+    with pytest.raises(AssertionError, match="expected 'Left' as step 2, entered 'After'"):
+        result.assert_path(["Both", "Left", "Both/Branch1/Right", "After"])
     assert result.step("Left").exited_at - result.step("Left").entered_at == 5
 
 

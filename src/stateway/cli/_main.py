@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -12,10 +13,13 @@ import click
 
 from stateway.cli import _tasks
 from stateway.cli._convert import convert_command
+from stateway.cli._history_text import detail_lines
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
 from stateway.cli._stores import store_option
 from stateway.cli._test import test_command
+from stateway.cli._wait_option import BARE as WAIT_BARE
+from stateway.cli._wait_option import OptionalWaitCommand, wait_option
 from stateway.cli._worker import worker_command
 from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
@@ -282,42 +286,56 @@ def exec_group() -> None:
     """Executions on a running Stateway."""
 
 
-@exec_group.command("start")
+@exec_group.command("start", cls=OptionalWaitCommand)
 @click.argument("flow_name")
 @click.option("--input", "input_", default="{}", help="JSON object, or @file.json")
 @click.option("--name", "execution_name", help="the execution's name (default: generated)")
-@click.option("--wait", "wait", is_flag=True, help="wait for the end and print the result")
+@wait_option("wait for the end and print the result; with SECONDS, wait at most that long")
 @click.option("--definition", is_flag=True, help="with --wait: print the flow definition too")
 @click.option("--qualifier", help="run a published version (a number) or an alias's pick")
 @json_option
 @endpoint_option
-def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: bool, definition: bool,
+def exec_start(flow_name: str, input_: str, execution_name: str | None, wait: float | None, definition: bool,
                qualifier: str | None, as_json: bool, endpoint: str) -> None:
-    """Start an execution of FLOW_NAME; with --wait, exit 0 only if it succeeded."""
+    """Start an execution of FLOW_NAME; with --wait, exit 0 only if it succeeded (within SECONDS, if given)."""
     text = json.dumps(read_input(input_), ensure_ascii=False)
     result = _call(endpoint, "StartExecution", FlowName=flow_name, ExecutionName=execution_name, Input=text,
                    Qualifier=qualifier)
     click.echo(f"started {flow_name}/{result['Name']}", err=True)
-    while wait and result["Status"] not in ENDED:
-        result = _call(endpoint, "DescribeExecution", FlowName=flow_name, ExecutionName=result["Name"],
-                       WaitTimeSeconds=20)
-    if wait or as_json:
+    if wait is not None:
+        result = _wait_for_end(endpoint, flow_name, result, None if wait == WAIT_BARE else wait)
+    if wait is not None or as_json:
         _show_execution(result, as_json, definition)
-    if wait:
+    if wait is not None:
+        if result["Status"] not in ENDED:
+            click.echo(f"{flow_name}/{result['Name']} is still {result['Status']} after {wait:g}s", err=True)
         sys.exit(0 if result["Status"] == "Succeeded" else 1)
 
 
-@exec_group.command("describe")
+def _wait_for_end(endpoint: str | None, flow: str, result: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    """Long-polls DescribeExecution (up to 20 s a request) until the end, or until ``seconds`` have passed."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while result["Status"] not in ENDED:
+        left = 20.0 if deadline is None else min(20.0, deadline - time.monotonic())
+        if left <= 0:
+            break
+        result = _call(endpoint, "DescribeExecution", FlowName=flow, ExecutionName=result["Name"],
+                       WaitTimeSeconds=max(1, math.ceil(left)))
+    return result
+
+
+@exec_group.command("describe", cls=OptionalWaitCommand)
 @click.argument("flow")
 @click.argument("name")
-@click.option("--wait", "wait", default=0, type=click.IntRange(0, 60), help="long-poll up to this many seconds "
-              "for the end")
+@wait_option("wait up to SECONDS for the end (bare --wait: 60) before showing it")
 @click.option("--definition", is_flag=True, help="print the flow definition too")
 @json_option
 @endpoint_option
-def exec_describe(flow: str, name: str, wait: int, definition: bool, as_json: bool, endpoint: str) -> None:
+def exec_describe(flow: str, name: str, wait: float | None, definition: bool, as_json: bool, endpoint: str) -> None:
     """Show FLOW's execution NAME: status, current steps, output or error."""
-    result = _call(endpoint, "DescribeExecution", FlowName=flow, ExecutionName=name, WaitTimeSeconds=wait)
+    result = _call(endpoint, "DescribeExecution", FlowName=flow, ExecutionName=name)
+    if wait:
+        result = _wait_for_end(endpoint, flow, result, 60.0 if wait == WAIT_BARE else wait)
     _show_execution(result, as_json, definition)
     if not as_json:
         from stateway.cli._poison import poison_lines
@@ -354,9 +372,13 @@ def exec_list(flow_name: str, status: str | None, prefix: str | None, qualifier:
 @click.option("--follow", is_flag=True, help="keep printing events until the execution ends")
 @click.option("--json", "as_json", is_flag=True,
               help="one JSON document {Events: [...]} (what stateway.testing replays); with --follow, JSON lines")
+@click.option("--pretty/--plain", default=None,
+              help="each detail key on its own line, text and JSON unescaped (default: on a terminal)")
 @endpoint_option
-def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, endpoint: str) -> None:
+def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, pretty: bool | None, endpoint: str) -> None:
     """Print the history events of FLOW_NAME's execution NAME."""
+    if pretty is None:
+        pretty = sys.stdout.isatty()
     token = None
     if as_json and not follow:  # GetExecutionHistory's shape, every page: what stateway.testing replays
         events = [e for page in _history_pages(endpoint, flow_name, name) for e in page["Events"]]
@@ -371,6 +393,10 @@ def exec_history(flow_name: str, name: str, follow: bool, as_json: bool, endpoin
             if as_json:
                 click.echo(json.dumps({**event, "EventDetail": json.loads(event["EventDetail"] or "{}")},
                                       ensure_ascii=False))
+            elif pretty:
+                click.echo(f"{event['EventId']:>5}  {event['Time']:<24}  {event['Type']:<20}  {event['StepName']}")
+                for line in detail_lines(event["EventDetail"] or ""):
+                    click.echo(f"{'':7}{line}")
             else:
                 click.echo(f"{event['EventId']:>5}  {event['Time']:<24}  {event['Type']:<20}  "
                            f"{event['StepName']:<20}  {event['EventDetail']}")

@@ -99,6 +99,9 @@ class Progress:
     tokens), failures, function output, and a summary."""
 
     MAX_NOTES = 20  # lines of each noisy kind (failures, function output) before they are only counted
+    # a callback task still open this long gets its "complete it with" hint; one that something answers
+    # sooner (a queue worker, the function itself) needs nothing from the user and gets none
+    HINT_AFTER_SECONDS = 5.0
 
     def __init__(self, runtime: Runtime, console: Console, root_id: list[int]) -> None:
         self.runtime = runtime
@@ -119,6 +122,7 @@ class Progress:
         self.command = self_command()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.hints: dict[tuple[int, str], tuple[str, float]] = {}  # (execution, task) → (step, when to show)
 
     # -- the listener (engine thread): count and queue, never print -------------------------------------
     def __call__(self, execution_id: int, events: list[dict[str, Any]]) -> None:
@@ -179,13 +183,25 @@ class Progress:
             self.hidden[kind] += 1
 
     def show_token(self, execution_id: int, step: str, event: dict[str, Any]) -> None:
-        task = str(event["EventId"])
-        tokens = [t["token"] for t in self.runtime.store.open_tasks(execution_id) if t["task_id"] == task]
-        if not tokens:
-            return
-        self.lines.append(f"  [yellow]⏸[/] {step} waits for a callback. Complete it with:\n"
-                          f"    {escape(self.command)} task succeed --endpoint {self.endpoint} {tokens[0]} "
-                          "--output '{}'")
+        self.hints[(execution_id, str(event["EventId"]))] = (step, time.monotonic() + self.HINT_AFTER_SECONDS)
+
+    def due_hints(self, *, final: bool = False) -> list[str]:
+        """The hints of callback tasks still open once their delay has passed (none at the end: the run is over)."""
+        lines = []
+        now = time.monotonic()
+        for key, (step, when) in list(self.hints.items()):
+            if not final and when > now:
+                continue
+            del self.hints[key]
+            if final:
+                continue
+            execution_id, task = key
+            tokens = [t["token"] for t in self.runtime.store.open_tasks(execution_id) if t["task_id"] == task]
+            if tokens:
+                lines.append(f"  [yellow]⏸[/] {step} waits for a callback. Complete it with:\n"
+                             f"    {escape(self.command)} task succeed --endpoint {self.endpoint} {tokens[0]} "
+                             "--output '{}'")
+        return lines
 
     def show_logs(self, step: str, logs: dict[str, Any]) -> None:
         parts = []
@@ -216,9 +232,10 @@ class Progress:
             if status is not None:
                 status.stop()
 
-    def flush(self, status: Any = None) -> None:
+    def flush(self, status: Any = None, *, final: bool = False) -> None:
         with self.lock:
             lines, self.lines = self.lines, []
+            lines += self.due_hints(final=final)
             text = f"[dim]{self.steps:,} steps · now {escape(self.current)}[/]" if self.current else ""
         for line in lines:
             self.console.print(line, soft_wrap=True, highlight=False)
@@ -229,7 +246,7 @@ class Progress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.flush()
+        self.flush(final=True)
 
     def summary(self) -> str:
         with self.lock:

@@ -35,12 +35,14 @@ def _json_option(value: str | None, what: str) -> Any:
 @click.option("--functions", "functions_dir", type=click.Path(exists=True, file_okay=False),
               help="run unmocked FC functions from this directory (as stateway run does) instead of failing")
 @click.option("--expect-status", default="Succeeded", show_default=True, help="the status the test expects")
-@click.option("--expect-path", help="comma-separated states the execution must enter, in this order")
+@click.option("--expect-path", help="comma-separated top-level states the execution must enter, in this order")
+@click.option("--nested", is_flag=True, help="--expect-path lists the states inside Parallel branches and Map items "
+              "too, as they were entered")
 @click.option("--expect-output", help="the exact output expected: JSON text, or @file.json")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object: status, output, error, steps, passed")
 def test_command(file: str, mocks_file: str | None, case: str | None, input_: str | None, flows_dir: str | None,
-                 functions_dir: str | None, expect_status: str, expect_path: str | None, expect_output: str | None,
-                 as_json: bool) -> None:
+                 functions_dir: str | None, expect_status: str, expect_path: str | None, nested: bool,
+                 expect_output: str | None, as_json: bool) -> None:
     """Run FILE with mocked services on a virtual clock (waits take no time). Exit 0 if the expectations hold,
     1 if not, 2 for bad input."""
     from stateway.testing import Harness, MockConfig, MockConfigError, MockError
@@ -96,7 +98,8 @@ def test_command(file: str, mocks_file: str | None, case: str | None, input_: st
         problems.append(f"status {result.status} ({result.error}: {result.cause}), expected {expect_status}"
                         if result.error else f"status {result.status}, expected {expect_status}")
     if expect_path:
-        mismatch = path_mismatch([s.strip() for s in expect_path.split(",") if s.strip()], result.steps())
+        mismatch = path_mismatch([s.strip() for s in expect_path.split(",") if s.strip()], result.steps(),
+                                 nested=nested)
         if mismatch:
             problems.append(mismatch)
     if expected_output is not None and result.output != expected_output:

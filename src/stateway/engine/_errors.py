@@ -10,6 +10,7 @@ DATA_LIMIT = "FnF.DataLimitExceeded"
 TASK_CANCELLED = "FnF.TaskCancelled"
 EVENTS_LIMIT = "FnF.EventsLimitExceeded"
 RUNTIME_ERROR = "FnF.RuntimeError"  # an unexpected exception while deciding or committing an execution
+_TIMEOUTS = (TIMEOUT, LEGACY_TIMEOUT)
 
 
 def matches_error(patterns: tuple[str, ...], error: str) -> bool:
@@ -18,7 +19,8 @@ def matches_error(patterns: tuple[str, ...], error: str) -> bool:
     for pattern in patterns:
         if pattern == ERROR_ALL or pattern == error:
             return True
-        if pattern == LEGACY_TIMEOUT and error == TIMEOUT:
+        # one timeout, two spellings (fdl.md §5, fdl-v1.md §8.1): either name in a list matches either
+        if pattern in _TIMEOUTS and error in _TIMEOUTS:
             return True
     return False
 

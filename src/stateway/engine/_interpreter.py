@@ -24,8 +24,10 @@ from typing import Any
 import orjson
 
 from stateway.engine import _callbacks as callbacks
+from stateway.engine import _inline_map as inline_map
 from stateway.engine import _redrive
 from stateway.engine import _v1 as v1
+from stateway.engine import _wait_until as wait_until
 from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
@@ -34,6 +36,7 @@ from stateway.engine._errors import (
     StateFailure,
     matches_error,
 )
+from stateway.engine._globals import apply_globals
 from stateway.engine._maprun import MAP_RUN_ACTION, MAP_RUN_MODE, map_run_name
 from stateway.engine._maprun import plan as plan_map_run
 from stateway.engine.messages import (
@@ -323,8 +326,9 @@ class _Run:
             "Flow": {"Name": st["flow"]},
             "Current": current,
         }
-        if frame.get("item") is not None:
-            ctx["Map"] = {"Item": frame["item"]}
+        item = inline_map.enclosing_item(st["frames"], frame)
+        if item is not None:
+            ctx["Map"] = {"Item": item}
         elif "map" in st:  # a distributed Map's child: its item and run
             ctx["Map"] = st["map"]
         return ctx
@@ -336,8 +340,8 @@ class _Run:
     def build(self, template: Template, env: _Env, what: str) -> Any:
         try:
             return template.build(env)
-        except EvaluationError as exc:
-            raise StateFailure(INVALID_ARGUMENT, f"{what}: {exc.message}") from None
+        except EvaluationError as exc:  # FnF.InvalidArgument, or a function's own code (v1Sized's data limit)
+            raise StateFailure(exc.code, f"{what}: {exc.message}") from None
 
     def output_text(self, value: Any, what: str, limit: int | None = None) -> str:
         """The JSON text of a value that becomes a state's input or output: checked for strict JSON,
@@ -412,6 +416,7 @@ class _Run:
                     return
             elif kind == "Choice":
                 target = self.choose(frame, state)
+                apply_globals(self, frame, state, frame["input"])
                 text = self.output_text(frame["input"], f"the output of state {state.name!r}")
                 self.history("StepExited", self._exit_name(frame, state), {"output": text})
                 frame["state"] = target
@@ -424,14 +429,18 @@ class _Run:
                 return
             elif kind == "Succeed":
                 output = frame["input"]
+                globals_before = apply_globals(self, frame, state, output)
                 if state.output_constructor is not None:
-                    output = self.build(state.output_constructor, self.env(frame, frame["input"], frame["input"]),
-                                        "OutputConstructor")
+                    env = self.env(frame, frame["input"], frame["input"])
+                    env.globals = globals_before
+                    output = self.build(state.output_constructor, env, "OutputConstructor")
                 text = self.output_text(output, f"the output of state {state.name!r}")
                 self.history("StepExited", self._exit_name(frame, state), {"output": text})
                 self.end_scope(frame, True, output)
                 return
             elif kind == "Fail":
+                if state.v1 is None:
+                    apply_globals(self, frame, state, frame["input"])
                 self.history("StepFailed", self._exit_name(frame, state),
                              {"error": state.code, "cause": state.detail})
                 self.history("StepExited", self._exit_name(frame, state), {})
@@ -473,12 +482,7 @@ class _Run:
         """Apply Global/Output constructors and move on. False when the frame's scope ended."""
         if state.v1 is not None:
             return v1.finish(self, frame, state, raw_output)
-        globals_before = self.state["globals"]
-        if state.global_constructor is not None:
-            update = self.build(state.global_constructor, self.env(frame, frame["input"], raw_output),
-                                "GlobalConstructor")
-            self.check_globals(update)
-            self.state["globals"] = {**globals_before, **update}
+        globals_before = apply_globals(self, frame, state, raw_output)
         output = raw_output
         if state.output_constructor is not None:
             env = self.env(frame, frame["input"], raw_output)
@@ -623,6 +627,8 @@ class _Run:
 
     def start_wait(self, frame: Frame, state: State) -> None:
         seconds: Any = v1.wait_seconds(self, frame, state) if state.v1 is not None else state.seconds
+        if state.timestamp is not None or state.timestamp_expr is not None:
+            seconds = wait_until.seconds_left(self, frame, state)
         if state.seconds_expr is not None:
             try:
                 seconds = state.seconds_expr.evaluate(self.env(frame, frame["input"]))
@@ -812,14 +818,16 @@ class _Run:
             else:
                 inputs.append(item)
         frame["item"] = own_item
-        self.start_items(frame, state, items, inputs)
+        self.start_items(frame, state, items, inputs, inline_map.concurrency(self, frame, state))
 
-    def start_items(self, frame: Frame, state: State, items: list[Any], inputs: list[Any]) -> None:
+    def start_items(self, frame: Frame, state: State, items: list[Any], inputs: list[Any],
+                    limit: int | None = None) -> None:
         if state.v1 is not None:
             self.history("StepStarted", self._exit_name(frame, state), {})
         frame["stage"] = "children"
         frame["kids"] = {"kind": "map", "results": [None] * len(items), "items": inputs, "values": items,
-                         "next": 0, "done": 0, "running": [], "limit": state.max_concurrency}
+                         "next": 0, "done": 0, "running": [],
+                         "limit": state.max_concurrency if limit is None else limit}
         if not items:
             self.children_done(frame, state)
             return

@@ -19,6 +19,7 @@ from typing import Any
 
 import re2
 
+from stateway.expr._converted import v1_condition, v1_result, v1_sized
 from stateway.expr._errors import EvaluationError
 from stateway.expr._jsonpath import json_path
 from stateway.expr._values import check_integer, is_number, kind_of, strict_equal, type_name
@@ -209,6 +210,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "intAdd": _int_add,
     "randomInt": _random_int,
     "jsonPath": json_path,  # Stateway extension: the older dialect's wildcard paths (fdl-v1.md §4.3)
+    # Stateway extensions that keep converted older-dialect flows exact (expr/_converted.py)
+    "v1Result": v1_result,
+    "v1Condition": v1_condition,
+    "v1Sized": v1_sized,
 }
 
 # name -> (fewest arguments, most arguments or None for any number, signature shown in errors)
@@ -235,6 +240,9 @@ SIGNATURES: dict[str, tuple[int, int | None, str]] = {
     "intAdd": (2, 2, "intAdd(a, b)"),
     "randomInt": (2, 2, "randomInt(min, max)"),
     "jsonPath": (2, 2, "jsonPath(value, path)"),
+    "v1Result": (1, 2, "v1Result(value, decode)"),
+    "v1Condition": (1, 1, "v1Condition(value)"),
+    "v1Sized": (5, 5, "v1Sized(output, input, local, limit, step)"),
 }
 assert SIGNATURES.keys() == FUNCTIONS.keys()
 

@@ -142,7 +142,9 @@ class Expression:
         try:
             return self._fn(env)
         except EvaluationError as exc:
-            raise EvaluationError(f"{exc.message} (in expression {self.source!r})") from None
+            wrapped = EvaluationError(f"{exc.message} (in expression {self.source!r})")
+            wrapped.code = exc.code  # a function's own error name (v1Sized's FnF.DataLimitExceeded) carries through
+            raise wrapped from None
         except RecursionError:
             raise EvaluationError(f"expression too deeply nested: {self.source!r}") from None
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:

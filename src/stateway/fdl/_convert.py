@@ -17,18 +17,23 @@ constructor, needed because a ``$local`` has keys known only at run time) and ``
 from __future__ import annotations
 
 import json
-import math
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from stateway.fdl._loader import MAX_DEFINITION_BYTES
 from stateway.fdl._model import Flow, Scope, State
 from stateway.fdl._v1data import WILDCARD, Mapping, Path, _ConditionParser
+from stateway.timefmt import iso
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 END = None
+V1_STEP_BYTES = 32 * 1024  # the older dialect's rule on a step's input + output + local (fdl-v1.md §3.6)
+
+
+def _sized(output: str, step_in: str, local: str, step: str) -> str:
+    """``output`` checked by the older dialect's size rule; ``local`` "true" when it is the output itself."""
+    return f"v1Sized({output}, {step_in}, {local}, {V1_STEP_BYTES}, {json.dumps(step, ensure_ascii=False)})"
 
 
 @dataclass
@@ -82,6 +87,11 @@ class _Converter:
         self.flow = flow
         self.notes: list[str] = []
         self.uses_json_path = False
+        # what $context.step.name and $context.task.* read where a path is being converted: the
+        # older dialect names the step itself (not its converted, possibly renamed state) and has
+        # a task's token and retry count only while it builds the task's request
+        self.step_name: str | None = None
+        self.in_request = False
 
     def note(self, out: _Out | None, text: str) -> None:
         if text not in self.notes:
@@ -101,6 +111,10 @@ class _Converter:
                 self.note(out, f"{path.source}: only $context.task.token/retryCount, execution.name/input, "
                           "flow.name and step.name have newer-dialect equivalents; it is null here")
                 return "null"
+            if key == ("step", "name"):
+                return json.dumps(self.step_name, ensure_ascii=False) if len(segments) == 2 else "null"
+            if key[0] == "task" and not self.in_request:
+                return "null"
             base, segments = _CONTEXT[key], segments[2:]
         else:
             base = roots[path.root]
@@ -113,12 +127,15 @@ class _Converter:
                     return "null"
             if base == "{}":
                 return "{}" if not segments else "null"
+        # a wildcard, or an index (which the newer dialect refuses on an object, where the older one
+        # gives null): the older dialect's own walk of the whole path, jsonPath()
+        if any(seg is WILDCARD or (type(seg) is str and seg == WILDCARD) or isinstance(seg, int)
+               for seg in segments):
+            self.uses_json_path = True
+            return f"jsonPath({base}, {json.dumps('$' + _v1_segments(segments), ensure_ascii=False)})"
         text = base
-        for i, seg in enumerate(segments):
-            if seg is WILDCARD or (type(seg) is str and seg == WILDCARD):
-                self.uses_json_path = True
-                return f'jsonPath({text}, "${_v1_segments(segments[i:])}")'
-            text += f"[{seg}]" if isinstance(seg, int) else _key_segment(str(seg))
+        for seg in segments:
+            text += _key_segment(str(seg))
         return text
 
     def constant(self, value: Any) -> str:
@@ -148,7 +165,7 @@ class _Converter:
     def condition(self, source: str, roots: dict[str, Any], out: _Out) -> str:
         translator = _ConditionTranslator(source, self, roots, out)
         text, is_bool = translator.parse()
-        return text if is_bool else f"{text} == true"
+        return text if is_bool else f"v1Condition({text})"
 
     # -- scopes ---------------------------------------------------------------------------------
     def convert(self, name: str | None) -> dict[str, Any]:
@@ -332,10 +349,12 @@ class _ScopeConverter:
         assert choice.v1 is not None
         choice_in = at("in", d)
         if choice.v1.output_mappings is not None:
+            self.conv.step_name = choice.name
             choice_out = self.conv.mapping_literal(choice.v1.output_mappings,
                                                    {"input": choice_in, "": choice_in, "local": loc}, None)
+            choice_out = _sized(choice_out, choice_in, loc, choice.name)
         else:
-            choice_out = loc
+            choice_out = _sized(loc, choice_in, "true", choice.name)
         outer_loc = at("loc", d - 1)
         merged = f"jsonMerge({outer_loc}, {choice_out})"
         outer = f"{prefix}.outer"  # one level out: the enclosing envelope
@@ -346,6 +365,7 @@ class _ScopeConverter:
     def scope_end(self, loc: str, scope_in: str) -> Any:
         flow_out = self.conv.flow.v1.output_mappings if self.conv.flow.v1 is not None else None
         if self.kind == "flow" and flow_out is not None:
+            self.conv.step_name = None
             return self.conv.mapping_template(flow_out, {"input": scope_in, "": scope_in, "local": loc}, None)
         return loc
 
@@ -359,6 +379,7 @@ class _ScopeConverter:
         out = _Out({"Name": name})
         self.states.append(out)
         kind = v1.kind
+        self.conv.step_name = state.name
         if kind == "fail":
             out.body.update({"Type": "Fail", "Code": state.code or "FnF.Failed"})
             if state.detail:
@@ -370,12 +391,9 @@ class _ScopeConverter:
         if kind == "choice":
             self.step_choice(scope, state, chain, entry, out, after)
             return
-        outputs_read_input = v1.output_mappings is not None and any(
-            isinstance(s, Path) and s.root in ("input", "") for _, s in v1.output_mappings.entries)
-        errors_read_input = v1.error_mappings is not None and any(
-            isinstance(s, Path) and s.root in ("input", "") for _, s in v1.error_mappings.entries)
-        needs_step = v1.input_mappings is not None and (
-            kind != "task" or outputs_read_input or errors_read_input or not v1.input_mappings.uses_context)
+        # a step with inputMappings keeps its input in the envelope: its outputMappings, errorMappings
+        # and the size rule read it
+        needs_step = v1.input_mappings is not None
         self.input_constructor(state, entry, d, out, with_step=needs_step)
         step_in = "$Input.step" if needs_step else "jsonMerge($Input.in, $Input.loc)"
         if kind == "task":
@@ -385,14 +403,15 @@ class _ScopeConverter:
             local = "{}"
             if kind == "wait":
                 self.wait(state, out, step_in)
-        loc = "$Input.loc"
         if v1.output_mappings is not None:
             mapped = self.conv.mapping_literal(v1.output_mappings, {"input": step_in, "": step_in, "local": local},
                                                out)
-            loc = f"jsonMerge($Input.loc, {mapped})"
+            output = _sized(mapped, step_in, local, state.name)
         elif kind == "task":
-            loc = f"jsonMerge($Input.loc, {local})"
-        self.finish(out, chain, d, loc, None, v1.stop, after)
+            output = _sized(local, step_in, "true", state.name)
+        else:
+            output = _sized("{}", step_in, "{}", state.name)
+        self.finish(out, chain, d, f"jsonMerge($Input.loc, {output})", None, v1.stop, after)
         if kind == "succeed":
             out.body.pop("End", None)
         elif kind == "task":
@@ -403,6 +422,7 @@ class _ScopeConverter:
         assert v1 is not None
         action = {"fc": "FC:InvokeFunction", "flow": "FNF:StartExecution", "queue": "MNS:SendMessage"}[v1.resource]
         out.body.update({"Type": "Task", "Action": action, "TaskMode": state.task_mode})
+        self.conv.in_request = True  # $context.task.* has the attempt's token and retry count only here
         if v1.input_mappings is not None and not has_step:
             body: Any = self.conv.mapping_template(
                 v1.input_mappings, {"input": "$Input.in", "local": "$Input.loc",
@@ -443,6 +463,7 @@ class _ScopeConverter:
             if "DelaySeconds" in service:
                 put("delaySeconds", service["DelaySeconds"])
         out.body["Parameters"] = params
+        self.conv.in_request = False
         if state.timeout:
             out.body["Timeout"] = _number(state.timeout)
         if state.retry:
@@ -455,8 +476,8 @@ class _ScopeConverter:
                    if rule.max_backoff_seconds is not None and rule.max_backoff_seconds != 86400 else {}),
             } for rule in state.retry]
         if v1.resource == "fc" and v1.pattern != "waitForCallback" and service.get("InvocationType") != "Async":
-            return "$Output.Body"
-        return "$Output"
+            return "v1Result($Output.Body, true)"  # a function's return value; JSON text decoded (§3.2)
+        return "v1Result($Output)"
 
     def catch(self, scope: Scope, state: State, out: _Out, d: int, step_in: str) -> None:
         v1 = state.v1
@@ -493,16 +514,11 @@ class _ScopeConverter:
             else:
                 out.body["Seconds.$"] = repr(float(v1.duration))
             return
+        # Stateway's Timestamp / Timestamp.$ (fdl.md §2, Wait) waits until an instant, as the older dialect
         if isinstance(v1.timestamp, Path):
-            self.conv.note(out, f"step {state.name!r} waits until the instant at {v1.timestamp.source}; the newer "
-                           "dialect waits only for seconds, so this state does not wait")
-            out.body["Seconds"] = 0
+            out.body["Timestamp.$"] = self.conv.path(v1.timestamp, {"": step_in, "input": step_in}, out)
             return
-        left = max(0, math.ceil(float(v1.timestamp) - time.time()))
-        out.body["Seconds"] = left
-        if left > 0:
-            self.conv.note(out, f"step {state.name!r} waits until a fixed instant; here it waits the {left} seconds "
-                           "that were left when the flow was converted")
+        out.body["Timestamp"] = iso(float(v1.timestamp))
 
     def step_choice(self, scope: Scope, state: State, chain: list[_Level], entry: str, out: _Out,
                     after: str | None) -> None:
@@ -549,11 +565,12 @@ class _ScopeConverter:
         out = _Out({"Name": name, "Type": "Pass"})
         out.comments.append(f"completes choice {state.name!r}" + (f" before going to {goto!r}" if goto else ""))
         self.states.append(out)
-        loc = "$Input.loc"
+        self.conv.step_name = state.name
+        mapped = "{}"
         if v1.output_mappings is not None:
             mapped = self.conv.mapping_literal(v1.output_mappings,
                                                {"input": "$Input.step", "": "$Input.step", "local": "{}"}, out)
-            loc = f"jsonMerge($Input.loc, {mapped})"
+        loc = f"jsonMerge($Input.loc, {_sized(mapped, '$Input.step', '{}', state.name)})"
         self.finish(out, chain, d, loc, goto, v1.stop, after)
         return name
 
@@ -593,11 +610,12 @@ class _ScopeConverter:
             assert state.processor is not None
             out.body["Processor"] = self.conv.scope(state.processor, "iteration")
             local = "$Output.Items"
-        loc = "$Input.outer.loc"
+        self.conv.step_name = state.name
+        mapped = "{}"
         if v1.output_mappings is not None:
             mapped = self.conv.mapping_literal(v1.output_mappings,
                                                {"input": "$Input.in", "": "$Input.in", "local": local}, out)
-            loc = f"jsonMerge($Input.outer.loc, {mapped})"
+        loc = f"jsonMerge($Input.outer.loc, {_sized(mapped, '$Input.in', local, state.name)})"
         self.finish(out, chain, d, loc, None, v1.stop, after, prefix="$Input.outer")
 
 
@@ -612,8 +630,9 @@ class _ConditionTranslator(_ConditionParser):
 
     @staticmethod
     def _bool(part: tuple[str, bool]) -> str:
-        # the older dialect counts null as false; the newer one needs a boolean
-        return part[0] if part[1] else f"{part[0]} == true"
+        # the older dialect counts null as false and fails on any other non-boolean; the newer one
+        # needs a boolean: v1Condition() carries the older rule
+        return part[0] if part[1] else f"v1Condition({part[0]})"
 
     def build_or(self, a: Any, b: Any) -> Any:
         return f"{self._bool(a)} || {self._bool(b)}", True
@@ -657,6 +676,7 @@ def _number(value: float) -> int | float:
 
 
 _ORDER = ("Name", "Type", "Action", "TaskMode", "InputConstructor", "Parameters", "Timeout", "Seconds", "Seconds.$",
+          "Timestamp", "Timestamp.$",
           "ItemsPath", "ItemConstructor", "MaxConcurrency", "Processor", "Branches", "Default", "Code", "Detail",
           "OutputConstructor", "OutputConstructor.$", "Retry", "Catch", "Next", "End")
 

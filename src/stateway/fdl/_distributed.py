@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from stateway.fdl._loader import _Loader
 
 DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "MaxItems", "ToleratedFailurePercentage",
-                    "ToleratedFailureCount")
+                    "ToleratedFailureCount", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$")
 NOT_YET: tuple[str, ...] = ()
 SOURCE_TYPES = ("OSS_OBJECTS", "OSS_CSV", "OSS_JSON_LIST", "OSS_INVENTORY_FILES")
 READER_FIELDS = {"SourceType", "SourceParameters", "ReaderConfig"}
@@ -78,8 +78,9 @@ def read_map_run(loader: _Loader, node: CommentedMap, path: str, execution_mode:
     _int_or_expr(loader, node, "ToleratedFailureCount", path, fields, "tolerated_count")
     _int_or_expr(loader, node, "ToleratedFailurePercentage", path, fields, "tolerated_percentage", integer=False,
                  high=100)
-    if "MaxConcurrency.$" in node:
-        fields["max_concurrency_expr"] = loader.expression(node, "MaxConcurrency.$", path)
+    dynamic = [key for key in ("MaxConcurrency.$", "MaxConcuccency.$") if key in node]
+    if dynamic:
+        fields["max_concurrency_expr"] = loader.expression(node, dynamic[0], path)
     elif max_concurrency:
         fields["max_concurrency"] = max_concurrency
     if "MaxItems" in node:

@@ -38,6 +38,7 @@ from stateway.fdl._model import (
     Scope,
     State,
 )
+from stateway.fdl._wait_until import read_timestamp
 from stateway.jsontext import InvalidJSONValue, check_value
 
 COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor",
@@ -48,7 +49,7 @@ TYPE_FIELDS: dict[str, set[str]] = {
     "Task": {"Action", "TaskMode", "Parameters", "Timeout", "Timeout.$", "Retry", "Catch", "Next", "End",
              *CALLBACK_TASK_FIELDS},
     "Pass": {"Next", "End"},
-    "Wait": {"Seconds", "Seconds.$", "Next", "End"},
+    "Wait": {"Seconds", "Seconds.$", "Timestamp", "Timestamp.$", "Next", "End"},
     "Choice": {"Branches", "Default"},
     "Parallel": {"Branches", "Retry", "Catch", "Next", "End"},
     "Map": {
@@ -57,7 +58,7 @@ TYPE_FIELDS: dict[str, set[str]] = {
         # distributed mode: recognised so that the error says what is missing, not "unknown field"
         "ProcessorConfig", "ItemReader", "ItemBatcher", "ResultWriter",
         "ToleratedFailurePercentage", "ToleratedFailureCount", "ExecutionMode", "MaxItems",
-        "MaxConcurrency.$", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$",
+        "MaxConcurrency.$", "MaxConcuccency.$", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$",
     },
     "Succeed": {"End"},
     "Fail": {"Code", "Detail", "End"},
@@ -687,10 +688,14 @@ class _Loader:
         fields["detail"] = "" if detail is None else str(detail)
 
     def state_wait(self, node: CommentedMap, path: str, name: str, scope_key: str, fields: dict[str, Any]) -> None:
-        if ("Seconds" in node) == ("Seconds.$" in node):
-            self.error(path, "a Wait state needs exactly one of 'Seconds' or 'Seconds.$'", node)
+        given = [key for key in ("Seconds", "Seconds.$", "Timestamp", "Timestamp.$") if key in node]
+        if len(given) != 1:
+            self.error(path, "a Wait state needs exactly one of 'Seconds', 'Seconds.$', 'Timestamp' or 'Timestamp.$'"
+                       + (f", got {', '.join(given)}" if given else ""), node)
             return
-        if "Seconds" in node:
+        if "Timestamp" in given or "Timestamp.$" in given:
+            read_timestamp(self, node, path, fields)
+        elif "Seconds" in node:
             fields["seconds"] = self.number(node, "Seconds", path, low=0, integer=True)
         else:
             fields["seconds_expr"] = self.expression(node, "Seconds.$", path)
@@ -762,6 +767,12 @@ class _Loader:
             if spelling in node:
                 value = self.number(node, spelling, path, low=0, integer=True)
                 fields["max_concurrency"] = int(value or 0)
+        dynamic = [key for key in ("MaxConcurrency.$", "MaxConcuccency.$") if key in node]
+        if dynamic:  # fdl.md §3.3: a scalar field can be dynamic
+            if len(dynamic) > 1 or "MaxConcurrency" in node or "MaxConcuccency" in node:
+                self.error(path, "give either 'MaxConcurrency' or 'MaxConcurrency.$', not both", node, dynamic[0])
+            elif mode in (None, "inline"):
+                fields["max_concurrency_expr"] = self.expression(node, dynamic[0], path)
         fields["item_constructor"] = self.template(node, "ItemConstructor", path)
         processor = node.get("Processor")
         if not isinstance(processor, CommentedMap):

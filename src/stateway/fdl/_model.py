@@ -115,6 +115,8 @@ class State:
     # Wait
     seconds: float | None = None
     seconds_expr: Expression | None = None
+    timestamp: float | None = None  # Timestamp: wait until this instant (epoch seconds) [Stateway]
+    timestamp_expr: Expression | None = None  # Timestamp.$: an expression giving an RFC 3339 instant
     # Choice
     choices: tuple[ChoiceBranch, ...] = ()
     default: str | None = None
@@ -124,6 +126,7 @@ class State:
     items_path: Expression | None = None
     processor: Scope | None = None
     max_concurrency: int = 0
+    max_concurrency_expr: Expression | None = None  # MaxConcurrency.$ of an inline Map
     item_constructor: Template | None = None
     map_run: MapRunConfig | None = None  # set: the Map is distributed
     # Fail

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from stateway.jsontext import dumps as _dumps
 from stateway.jsontext import loads
+from stateway.store._pg_connect import wait_until_reachable
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
@@ -66,8 +67,10 @@ class PostgresStore(SharedSql):
             kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout)),
                     "options": f"-c statement_timeout={int(statement_timeout * 1000)}"},
             name="stateway")
+        began = time.monotonic()
+        wait_until_reachable(url, connect_timeout, startup_timeout)  # a refusal is said once, with its fix
         self._pool.open(wait=False)
-        self._migrate_with_retry(startup_timeout)
+        self._migrate_with_retry(max(1.0, startup_timeout - (time.monotonic() - began)))
 
     # -- connections ---------------------------------------------------------------------------
     def _sql(self, text: str) -> str:

@@ -554,7 +554,10 @@ def _as_path(value: Any) -> Path | None:
     if "\n" in text or len(text) > 4096:
         return None
     path = Path(text)
-    return path if path.exists() else None
+    try:
+        return path if path.exists() else None
+    except OSError:  # one-line flow text (JSON) longer than a file name can be
+        return None
 
 
 def _short(resource: str | None) -> str:

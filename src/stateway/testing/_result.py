@@ -147,8 +147,17 @@ def _matches(expected: str, step: Step) -> bool:
     return expected in (step.name, step.path)
 
 
-def path_mismatch(expected: list[str], steps: list[Step], *, exact: bool = True) -> str | None:
-    """None when the steps follow ``expected`` (all of them when exact, else as a subsequence); else why not."""
+def top_level(steps: list[Step]) -> list[Step]:
+    """The states of the flow's own scope: a Parallel or Map is one state, what ran inside it is left out."""
+    return [s for s in steps if s.path == s.name]
+
+
+def path_mismatch(expected: list[str], steps: list[Step], *, exact: bool = True, nested: bool = False) -> str | None:
+    """None when the steps follow ``expected`` (all of them when exact, else as a subsequence); else why not.
+    Only the top-level states count unless ``nested`` (then the states inside branches and items too, in the
+    order they were entered)."""
+    if not nested:
+        steps = top_level(steps)
     entered = [s.name if s.path == s.name else s.path for s in steps]
     if exact:
         for i, want in enumerate(expected):
@@ -208,8 +217,10 @@ class Result:
             self._steps = analyse(self.history)
         return [s for s in self._steps if name is None or _matches(name, s)]
 
-    def path(self) -> list[str]:
-        return [s.name for s in self.steps()]
+    def path(self, *, nested: bool = True) -> list[str]:
+        """The names of the states entered, in order; ``nested=False``: only the top-level ones (what
+        ``assert_path`` checks by default)."""
+        return [s.name for s in (self.steps() if nested else top_level(self.steps()))]
 
     def step(self, name: str, occurrence: int = 0) -> Step:
         """The ``occurrence``-th entry into the state ``name`` (a state name or a full step path)."""
@@ -223,9 +234,11 @@ class Result:
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.history if kind is None or e["Type"] == kind]
 
-    def assert_path(self, expected: list[str], *, exact: bool = True) -> None:
-        """The states entered, in order, are ``expected`` (exact) or include it in order (``exact=False``)."""
-        problem = path_mismatch(list(expected), self.steps(), exact=exact)
+    def assert_path(self, expected: list[str], *, exact: bool = True, nested: bool = False) -> None:
+        """The states entered, in order, are ``expected`` (exact) or include it in order (``exact=False``).
+        By default only the flow's top-level states count (a Parallel or Map is one state); ``nested=True``
+        counts the states inside branches and items too, interleaved as they were entered."""
+        problem = path_mismatch(list(expected), self.steps(), exact=exact, nested=nested)
         if problem:
             raise AssertionError(f"{self.flow}/{self.name} ({self.status}): {problem}\n{self.summary()}")
 
