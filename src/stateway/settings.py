@@ -13,6 +13,7 @@ The config file's sections::
     [express]      keep, keep_seconds
     [http]         allow, deny
     [oss_buckets]  <bucket name> = "<directory>"
+    [telemetry]    otlp_endpoint, service_name, sample_ratio
     [functions.<name>]  url | command | file, timeout
     [[access_keys]]     id, secret
 """
@@ -36,7 +37,7 @@ from stateway.engine import DEFAULT_LIMITS
 _V1_STEP_BYTES = 32 * 1024
 _MAP_ITEMS = 10_000
 DEFAULT_LEASE_SECONDS = 6.0  # a dead worker's work moves within 1.25 x this (docs/deploy.md)
-SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys")
+SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys", "telemetry")
 
 
 class SettingsError(ValueError):
@@ -233,6 +234,32 @@ class FunctionSettings:
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """``[telemetry]``: OpenTelemetry traces (docs/telemetry.md), off unless ``otlp_endpoint`` is set."""
+
+    otlp_endpoint: str | None = None  # the collector's OTLP HTTP base URL (``/v1/traces`` is added)
+    service_name: str = "stateway"
+    sample_ratio: float = 1.0  # the share of executions traced, decided per execution
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.otlp_endpoint)
+
+    @classmethod
+    def parse(cls, section: Mapping[str, Any]) -> TelemetrySettings:
+        _unknown("telemetry", section, ("otlp_endpoint", "service_name", "sample_ratio"))
+        values: dict[str, Any] = {}
+        for key in ("otlp_endpoint", "service_name"):
+            if key in section:
+                if not isinstance(section[key], str) or not section[key].strip():
+                    raise SettingsError(f"[telemetry] {key} must be non-empty text, got {_describe(section[key])}")
+                values[key] = section[key].strip()
+        if "sample_ratio" in section:
+            values["sample_ratio"] = _number("telemetry", "sample_ratio", section["sample_ratio"], low=0, high=1)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Stateway process is configured with. Build it with ``Settings.load`` (the CLI)
     or ``Settings.from_config`` (a dict shaped like the config file); change a copy with
@@ -247,6 +274,7 @@ class Settings:
     access_keys: Mapping[str, str] = field(default_factory=lambda: _frozen({}), repr=False)  # id → secret
     dispatch_threads: int = 64  # threads running integrations (outbox commands)
     log_format: str = "text"  # "text" or "json"
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     # -- building --------------------------------------------------------------------------------------
     @classmethod
@@ -300,7 +328,7 @@ class Settings:
                    oss_buckets=_frozen(buckets), access_keys=_frozen(_access_keys(config, env)),
                    dispatch_threads=(64 if dispatch_threads is None else
                                      _number("runtime", "dispatch_threads", dispatch_threads, integer=True, low=1)),
-                   log_format=format_)
+                   log_format=format_, telemetry=TelemetrySettings.parse(_table(config, "telemetry")))
 
     def with_function_env(self, env: Mapping[str, str]) -> Settings:
         """A copy whose functions also get ``env`` (e.g. the API endpoint, once it is chosen)."""
@@ -346,4 +374,4 @@ def _access_keys(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str,
 
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "ExpressSettings", "FunctionSettings", "HttpSettings", "Limits", "Settings",
-           "SettingsError", "StoreSettings"]
+           "SettingsError", "StoreSettings", "TelemetrySettings"]

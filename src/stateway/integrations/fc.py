@@ -13,6 +13,7 @@ from stateway.runtime._outcomes import Completed, Failed, IntegrationError, Outc
 from stateway.runtime._registry import Integration
 from stateway.services.functions import FunctionRuntime
 from stateway.store import StoreUnavailable
+from stateway.telemetry import traceparent_for
 
 HISTORY_TAIL = 1024  # characters of stdout and of stderr copied into the task's history event
 
@@ -84,7 +85,9 @@ class InvokeFunction(Integration):
         on_logs = self._log_keeper(job["execution_id"], job["task_id"], logs) if job["execution_id"] else None
         try:
             spec = self.functions.resolve(job["function"])
-            result = self.functions.invoke(spec, job["event"], job["id"], job["id"], on_logs=on_logs)
+            result = self.functions.invoke(spec, job["event"], job["id"], job["id"], on_logs=on_logs,
+                                           traceparent=traceparent_for(job["execution_id"], job["task_id"])
+                                           if job["execution_id"] else None)
             finish: tuple[Any, ...] = ("Succeeded", result, None, None)
             outcome: Completed | Failed = Completed({"Body": result})
             aliases: tuple[str, ...] = ()
@@ -138,7 +141,8 @@ class InvokeFunction(Integration):
         logs: list[dict[str, Any]] = []
         try:
             result = self.functions.invoke(spec, body, self.invocation_id(call), call.key, call.timeout,
-                                           on_logs=self._log_keeper(call.execution_id, call.task_id, logs))
+                                           on_logs=self._log_keeper(call.execution_id, call.task_id, logs),
+                                           traceparent=traceparent_for(call.execution_id, call.task_id))
         except IntegrationError as exc:
             exc.logs = logs[0] if logs else None
             raise

@@ -111,7 +111,8 @@ class FunctionRuntime:
         return sorted(found)
 
     def invoke(self, spec: FunctionSpec, event: Any, request_id: str, key: str,
-               timeout: float | None = None, on_logs: Callable[[str, str], None] | None = None) -> Any:
+               timeout: float | None = None, on_logs: Callable[[str, str], None] | None = None,
+               traceparent: str | None = None) -> Any:
         """Run the function to completion; its return value, or IntegrationError.
 
         ``on_logs(stdout, stderr)`` receives what the invocation printed (each bounded to
@@ -123,6 +124,8 @@ class FunctionRuntime:
                    "function": {"name": spec.name}}
         env = {**os.environ, **self.environment, "STATEWAY_REQUEST_ID": request_id,
                "STATEWAY_FUNCTION_NAME": spec.name}
+        if traceparent:  # the task attempt's span (docs/telemetry.md): the function continues the trace
+            env["TRACEPARENT"] = context["traceparent"] = traceparent
         result_r = result_w = -1
         if spec.kind == "python":
             argv = [sys.executable, "-m", "stateway.services.function_host"]

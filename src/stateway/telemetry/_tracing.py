@@ -1,0 +1,183 @@
+"""The tracer: a runtime listener that hands committed history to a thread that makes spans.
+
+The listener only puts the batch on a bounded queue (dropped when full), so a slow or absent
+collector never costs an execution anything: spans are built off the commit path and exported by
+OpenTelemetry's BatchSpanProcessor, whose own queue is bounded too and drops when full.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from stateway.telemetry._ids import TASK, TraceIds
+from stateway.telemetry._spans import TASK_ENDS, ExecutionTrace, SpanRecord
+
+log = logging.getLogger("stateway.telemetry")
+
+QUEUE_BATCHES = 10_000  # committed batches waiting to become spans; more are dropped (and counted)
+OPEN_EXECUTIONS = 20_000  # executions whose open spans are kept; the oldest is rebuilt from the store if needed
+
+
+class Tracing:
+    """Turns committed history into spans and exports them.
+
+    ``exporter`` is any OpenTelemetry SpanExporter (the OTLP HTTP one in production, an in-memory
+    one in tests); ``store`` reads an execution's row and history outline (for the root span's
+    names and links, and to rebuild spans whose start another worker committed)."""
+
+    def __init__(self, secret: bytes, exporter: Any, *, store: Any, service_name: str = "stateway",
+                 sample_ratio: float = 1.0, batch: bool = True) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+        self.ids = TraceIds(secret, sample_ratio)
+        self.store = store
+        self.resource = Resource.create({"service.name": service_name})
+        # bounded queue, never blocks: a full queue drops spans (OpenTelemetry's own rule)
+        self.processor = (BatchSpanProcessor(exporter, max_queue_size=4096, max_export_batch_size=512,
+                                             schedule_delay_millis=1000) if batch else SimpleSpanProcessor(exporter))
+        self._batches: queue.Queue[tuple[int, list[dict[str, Any]]] | None] = queue.Queue(QUEUE_BATCHES)
+        self._traces: OrderedDict[int, ExecutionTrace] = OrderedDict()
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="stateway-telemetry", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    # -- the listener (runtime thread): as little as possible ----------------------------------
+    def __call__(self, execution_id: int, history: list[dict[str, Any]]) -> None:
+        if not history or not self.ids.sampled(self.ids.trace_id(execution_id)):
+            return
+        try:
+            self._batches.put_nowait((execution_id, history))
+        except queue.Full:
+            self.dropped += 1
+
+    def traceparent(self, execution_id: int, task_id: str | None = None) -> str:
+        return self.ids.traceparent(execution_id, task_id)
+
+    # -- the span thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._batches.get()
+            try:
+                if item is None:
+                    return
+                self._take(*item)
+            except Exception:  # tracing must never take anything else down
+                log.exception("spans of execution %s were not made", item[0] if item else "?")
+            finally:
+                self._batches.task_done()
+
+    def _take(self, execution_id: int, history: list[dict[str, Any]]) -> None:
+        trace = self._traces.get(execution_id)
+        first = history[0]["EventId"]
+        if trace is None or trace.last_event + 1 != first:
+            if trace is None:
+                trace = ExecutionTrace(self.ids, execution_id)
+                self._traces[execution_id] = trace
+                if len(self._traces) > OPEN_EXECUTIONS:
+                    self._traces.popitem(last=False)
+            if first > trace.last_event + 1:  # its start was committed elsewhere: rebuild what is open
+                outline = [r for r in self.store.history_outline(execution_id, trace.last_event) if r[0] < first]
+                ended = {int(r[4] or 0) for r in outline if r[1] in TASK_ENDS}  # only open tasks' details are read
+                scheduled = [int(r[0]) for r in outline if r[1] == "TaskScheduled" and int(r[0]) not in ended]
+                details = {int(e["EventId"]): e["EventDetail"] or {}
+                           for e in (self.store.history_events(execution_id, scheduled) if scheduled else [])}
+                trace.replay_outline(outline, first, details)
+        self._traces.move_to_end(execution_id)
+        spans: list[SpanRecord] = []
+        root: SpanRecord | None = None
+        for event in history:
+            if event["EventId"] <= trace.last_event:
+                continue  # seen already (a replay overlapped)
+            ended = trace.apply(event["EventId"], event["Type"], event["StepName"] or "", event["Time"],
+                                event["ScheduleEventId"] or 0, event["EventDetail"] or {}, spans)
+            root = ended or root
+        if root is not None:
+            self._traces.pop(execution_id, None)
+            self._describe_root(execution_id, root)
+            spans.append(root)
+        for span in spans:
+            self.processor.on_end(self._readable(span))
+
+    def _describe_root(self, execution_id: int, root: SpanRecord) -> None:
+        try:
+            row = self.store.get_execution(execution_id)
+        except Exception:
+            log.debug("execution %s not read for its root span", execution_id, exc_info=True)
+            return
+        root.name = f"execution {row.flow_name}"
+        root.attributes.update({"stateway.flow": row.flow_name, "stateway.execution": row.name,
+                                "stateway.execution_id": execution_id})
+        if row.started:
+            root.start = min(root.start, row.started)
+        if row.parent_id is not None and row.parent_task:
+            # a child execution or a distributed Map item: its own trace, linked to the task that started it
+            root.links.append((self.ids.trace_id(row.parent_id), self.ids.span_id(row.parent_id, TASK, row.parent_task)))
+            root.attributes["stateway.parent_execution_id"] = row.parent_id
+
+    def _readable(self, span: SpanRecord) -> Any:
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+        flags = TraceFlags(TraceFlags.SAMPLED)
+        context = SpanContext(span.trace_id, span.span_id, is_remote=False, trace_flags=flags)
+        parent = (SpanContext(span.trace_id, span.parent_id, is_remote=False, trace_flags=flags)
+                  if span.parent_id is not None else None)
+        links = [Link(SpanContext(t, s, is_remote=True, trace_flags=flags)) for t, s in span.links]
+        status = Status(StatusCode.ERROR, span.error) if span.error else Status(StatusCode.OK)
+        return ReadableSpan(name=span.name, context=context, parent=parent, resource=self.resource,
+                            attributes=span.attributes, links=links, kind=SpanKind.INTERNAL, status=status,
+                            start_time=int(span.start * 1e9), end_time=int(max(span.end, span.start) * 1e9),
+                            instrumentation_scope=_SCOPE())
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Every batch handed over so far made into spans and exported (tests, shutdown)."""
+        done = threading.Event()
+
+        def wait() -> None:
+            self._batches.join()
+            done.set()
+        threading.Thread(target=wait, daemon=True).start()
+        finished = done.wait(timeout)
+        return self.processor.force_flush(int(timeout * 1000)) and finished
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Export what is queued within ``timeout``, then stop; a collector that is down delays
+        nothing beyond that (its spans are dropped)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush(timeout)
+        try:
+            self._batches.put_nowait(None)
+        except queue.Full:
+            pass
+        # shutting the processor down joins its export thread, which may sit in a retry: not here
+        threading.Thread(target=self.processor.shutdown, daemon=True).start()
+
+
+_scope: Any = None
+
+
+def _SCOPE() -> Any:  # noqa: N802  (one InstrumentationScope, made on first use)
+    global _scope
+    if _scope is None:
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        _scope = InstrumentationScope("stateway")
+    return _scope
+
+
+def otlp_exporter(endpoint: str, timeout: float = 5.0) -> Any:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    url = endpoint.rstrip("/")
+    if not url.endswith("/v1/traces"):
+        url += "/v1/traces"
+    return OTLPSpanExporter(endpoint=url, timeout=timeout)
+

@@ -1,0 +1,138 @@
+"""The export over OTLP HTTP, to a receiver the test starts, and a collector that is down."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="the telemetry extra is not installed")
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+FLOW = """Type: StateMachine
+SpecVersion: v1
+Name: small
+StartAt: Greet
+States:
+  - Type: Task
+    Name: Greet
+    Action: FC:InvokeFunction
+    Parameters: {resourceArn: "acs:fc:::functions/greet", invocationType: Sync, body: {}}
+    Next: Done
+  - Type: Pass
+    Name: Done
+    End: true
+"""
+GREET = "def handler(event, context):\n    return {'hello': 'world'}\n"
+PASS = """Type: StateMachine
+SpecVersion: v1
+Name: tiny
+StartAt: Only
+States:
+  - Type: Pass
+    Name: Only
+    End: true
+"""
+
+
+class Receiver:
+    """A tiny OTLP HTTP receiver: POST /v1/traces, protobuf bodies, kept decoded."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportTraceServiceRequest] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                message = ExportTraceServiceRequest()
+                message.ParseFromString(body)
+                received.append(message)
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def spans(self):
+        for request in self.requests:
+            for resource_spans in request.resource_spans:
+                service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}["service.name"]
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        yield service, span
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_export_has_one_root_per_execution_and_spans_for_states_and_tasks(memory_runtime, receiver):
+    runtime = memory_runtime({"greet": GREET}, telemetry={"otlp_endpoint": receiver.url, "service_name": "orders"})
+    assert runtime.tracing is not None
+    runtime.register_flow("small", FLOW)
+    rows = [runtime.start_execution("small", {}) for _ in range(3)]
+    for row in rows:
+        assert runtime.wait(row.id, 20).status == "Succeeded"
+    assert runtime.tracing.flush(20)
+    spans = list(receiver.spans())
+    assert {service for service, _ in spans} == {"orders"}
+    by_trace: dict[bytes, list] = {}
+    for _, span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    assert len(by_trace) == 3
+    for trace in by_trace.values():
+        roots = [s for s in trace if not s.parent_span_id]
+        assert [r.name for r in roots] == ["execution small"]
+        children = {s.name: s for s in trace if s.parent_span_id == roots[0].span_id}
+        assert {"Greet", "Done"} <= set(children)
+        task, = [s for s in trace if s.name == "task FC:InvokeFunction"]
+        assert task.parent_span_id == children["Greet"].span_id
+        assert roots[0].start_time_unix_nano <= task.start_time_unix_nano <= task.end_time_unix_nano \
+            <= roots[0].end_time_unix_nano
+
+
+def refused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: connections to it are refused
+
+
+def test_a_collector_that_is_down_costs_nothing_but_the_spans(memory_runtime):
+    runtime = memory_runtime(telemetry={"otlp_endpoint": f"http://127.0.0.1:{refused_port()}"})
+    assert runtime.tracing is not None
+    runtime.register_flow("tiny", PASS)
+    began = time.monotonic()
+    for _ in range(20):
+        assert runtime.wait(runtime.start_execution("tiny", {}).id, 20).status == "Succeeded"
+    # 20 Pass executions take well under a second here; the exporter's retries (seconds) never show
+    assert time.monotonic() - began < 20
+    began = time.monotonic()
+    runtime.close()
+    assert time.monotonic() - began < 20  # closing waits a bounded time for the export, then drops it

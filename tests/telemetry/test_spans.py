@@ -1,0 +1,225 @@
+"""The span tree of an execution, from committed history, with an in-memory exporter."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+pytest.importorskip("opentelemetry.sdk.trace", reason="the telemetry extra is not installed")
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
+from opentelemetry.trace import StatusCode  # noqa: E402
+
+from stateway import telemetry  # noqa: E402
+from stateway.telemetry._tracing import Tracing  # noqa: E402
+
+FLAKY = """import os, pathlib
+def handler(event, context):
+    marker = pathlib.Path(event["marker"])
+    if not marker.exists():
+        marker.write_text("failed once")
+        raise RuntimeError("first attempt fails")
+    return {"env": os.environ.get("TRACEPARENT"), "context": context.get("traceparent")}
+"""
+CHILD = """Type: StateMachine
+SpecVersion: v1
+Name: child
+StartAt: Hello
+States:
+  - Type: Pass
+    Name: Hello
+    End: true
+"""
+PARENT = """Type: StateMachine
+SpecVersion: v1
+Name: parent
+StartAt: Both
+States:
+  - Type: Parallel
+    Name: Both
+    Branches:
+      - StartAt: Flaky
+        States:
+          - Type: Task
+            Name: Flaky
+            Action: FC:InvokeFunction
+            Parameters: {resourceArn: "acs:fc:::functions/flaky", invocationType: Sync, body: {marker.$: $Input.marker}}
+            Retry:
+              - Errors: [FnF.ALL]
+                MaxAttempts: 2
+                IntervalSeconds: 1
+            End: true
+      - StartAt: Child
+        States:
+          - Type: Task
+            Name: Child
+            Action: FNF:StartExecution
+            TaskMode: WaitForSystemCallback
+            Parameters: {resourceArn: "acs:fnf:::flow/child", input: {}}
+            End: true
+    Next: Ask
+  - Type: Task
+    Name: Ask
+    Action: MNS:SendMessage
+    TaskMode: WaitForCustomCallback
+    Parameters:
+      resourceArn: acs:mns:::/queues/q/messages
+      message: {token.$: $Context.Current.TaskToken}
+    End: true
+"""
+
+
+def traced(runtime, **options):
+    exporter = InMemorySpanExporter()
+    tracing = Tracing(runtime.store.get_secret(), exporter, store=runtime.store, batch=False, **options)
+    telemetry.install(runtime, tracing)
+    runtime.tracing = tracing  # closed with the runtime
+    return tracing, exporter
+
+
+def wait_for_task(runtime, execution_id, step="Ask"):
+    deadline = time.monotonic() + 20
+    while True:
+        tokens = [t["token"] for t in runtime.store.open_tasks(execution_id) if t["step"] == step]
+        if tokens:
+            return tokens[0]
+        assert time.monotonic() < deadline, "the callback task was not opened"
+        time.sleep(0.02)
+
+
+def by_trace(spans, trace_id):
+    return [s for s in spans if s.context.trace_id == trace_id]
+
+
+def test_span_tree_of_parallel_retry_child_and_callback(memory_runtime, tmp_path):
+    runtime = memory_runtime({"flaky": FLAKY})
+    tracing, exporter = traced(runtime)
+    runtime.register_flow("child", CHILD)
+    runtime.register_flow("parent", PARENT)
+    row = runtime.start_execution("parent", {"marker": str(tmp_path / "marker")})
+    token = wait_for_task(runtime, row.id)
+    time.sleep(0.2)  # the callback wait has a length
+    runtime.report_success(token, {"approved": True})
+    assert runtime.wait(row.id, 20).status == "Succeeded"
+    assert tracing.flush(10)
+    spans = exporter.get_finished_spans()
+    trace_id = tracing.ids.trace_id(row.id)
+    mine = by_trace(spans, trace_id)
+    ids = {s.context.span_id: s for s in mine}
+
+    roots = [s for s in mine if s.parent is None]
+    assert [r.name for r in roots] == ["execution parent"]
+    root = roots[0]
+    assert root.attributes["stateway.execution"] == row.name and root.status.status_code == StatusCode.OK
+    for span in mine:  # one connected tree, every span inside its parent's time
+        if span.parent is not None:
+            parent = ids[span.parent.span_id]
+            assert parent.start_time <= span.start_time <= span.end_time <= parent.end_time, span.name
+
+    def named(name):
+        return [s for s in mine if s.name == name]
+
+    def parent_of(span):
+        return ids[span.parent.span_id]
+
+    both, = named("Both")
+    assert parent_of(both) is root
+    assert sorted(parent_of(s).name for s in named("Branch0") + named("Branch1")) == ["Both", "Both"]
+    flaky, = named("Flaky")
+    assert parent_of(flaky).name == "Branch0"
+    attempts = sorted((s for s in mine if s.name == "task FC:InvokeFunction"), key=lambda s: s.start_time)
+    assert len(attempts) == 2 and all(parent_of(a) is flaky for a in attempts)
+    assert attempts[0].status.status_code == StatusCode.ERROR and attempts[1].status.status_code != StatusCode.ERROR
+    backoff, = named("retry backoff")
+    assert parent_of(backoff) is flaky and backoff.end_time - backoff.start_time >= 0.9e9
+    child_state, = named("Child")
+    child_task, = named("task FNF:StartExecution")
+    assert parent_of(child_state).name == "Branch1" and parent_of(child_task) is child_state
+    ask, = named("Ask")
+    ask_task, = named("task MNS:SendMessage")
+    waits = {parent_of(w).name: w for w in named("wait for callback")}  # both callback tasks wait
+    assert sorted(waits) == ["task FNF:StartExecution", "task MNS:SendMessage"]
+    wait = waits["task MNS:SendMessage"]
+    assert parent_of(ask) is root and parent_of(ask_task) is ask and parent_of(wait) is ask_task
+    assert wait.end_time - wait.start_time >= 0.15e9
+
+    # the child execution: a trace of its own, linked to the task that started it
+    child_row = next(e for e in runtime.store.list_executions() if e.flow_name == "child")
+    child_root, = [s for s in by_trace(spans, tracing.ids.trace_id(child_row.id)) if s.parent is None]
+    assert child_root.name == "execution child"
+    assert [(link.context.trace_id, link.context.span_id) for link in child_root.links] == [
+        (trace_id, child_task.context.span_id)]
+    assert any(s.name == "Hello" for s in by_trace(spans, child_root.context.trace_id))
+
+    # the function saw the second attempt's span, in its environment and its context
+    output = runtime.store.get_execution(row.id)
+    assert output.status == "Succeeded"
+    seen = [e for e in runtime.store.history(row.id) if e["Type"] == "TaskSucceeded" and e["StepName"].endswith("Flaky")]
+    body = json.loads(seen[0]["EventDetail"]["output"])["Body"]
+    expected = f"00-{trace_id:032x}-{attempts[1].context.span_id:016x}-01"
+    assert body == {"env": expected, "context": expected}
+    assert telemetry.traceparent_for(token) == f"00-{trace_id:032x}-{ask_task.context.span_id:016x}-01"
+
+
+def test_a_worker_that_did_not_see_the_start_rebuilds_it_from_the_store(memory_runtime, tmp_path):
+    """On PostgreSQL another worker may commit an execution's next batch: the same spans come out."""
+    runtime = memory_runtime({"flaky": FLAKY})
+    runtime.register_flow("child", CHILD)
+    runtime.register_flow("parent", PARENT)
+    row = runtime.start_execution("parent", {"marker": str(tmp_path / "marker")})
+    runtime.report_success(wait_for_task(runtime, row.id), {})
+    assert runtime.wait(row.id, 20).status == "Succeeded"
+    history = runtime.store.history(row.id, limit=10_000)
+    cut = next(i for i, e in enumerate(history) if e["Type"] == "TaskSubmitted" and e["StepName"] == "Ask")
+
+    def spans_of(batches):
+        exporter = InMemorySpanExporter()
+        workers = [Tracing(runtime.store.get_secret(), exporter, store=runtime.store, batch=False) for _ in batches]
+        for worker, batch in zip(workers, batches, strict=True):
+            worker(row.id, batch)
+            assert worker.flush(10)
+        spans = exporter.get_finished_spans()
+        for worker in workers:  # (closing shuts the shared exporter down)
+            worker.close()
+        return sorted((s.name, s.context.span_id, s.parent.span_id if s.parent else None, s.start_time, s.end_time)
+                      for s in spans)
+
+    alone = spans_of([history])
+    assert spans_of([history[:cut], history[cut:]]) == alone
+    assert len(alone) >= 12
+
+
+def test_unsampled_executions_make_no_spans(memory_runtime):
+    runtime = memory_runtime()
+    tracing, exporter = traced(runtime, sample_ratio=0.0)
+    runtime.register_flow("child", CHILD)
+    row = runtime.start_execution("child", {})
+    assert runtime.wait(row.id, 20).status == "Succeeded"
+    assert tracing.flush(10)
+    assert exporter.get_finished_spans() == ()
+    assert telemetry.traceparent_for(row.id).endswith("-00")
+
+
+def test_json_log_lines_carry_the_trace(memory_runtime):
+    from stateway.cli._logging import JsonFormatter
+
+    runtime = memory_runtime()
+    tracing, _ = traced(runtime)
+    record = logging.LogRecord("stateway.runtime", logging.INFO, __file__, 1, "working", (), None)
+    line = json.loads(telemetry.scoped(7, "3", lambda: JsonFormatter().format(record))())
+    assert line["trace_id"] == f"{tracing.ids.trace_id(7):032x}"
+    assert telemetry.traceparent_for(7, "3") == f"00-{line['trace_id']}-{line['span_id']}-01"
+    assert "trace_id" not in json.loads(JsonFormatter().format(record))  # no task: no trace
+
+
+def test_off_by_default_and_without_the_extra(memory_runtime, monkeypatch, caplog):
+    runtime = memory_runtime()
+    assert runtime.tracing is None and telemetry.traceparent_for(1, "2") is None
+    monkeypatch.setattr(telemetry, "available", lambda: False)
+    runtime = memory_runtime(telemetry={"otlp_endpoint": "http://127.0.0.1:9"})
+    assert runtime.tracing is None and "telemetry extra is not installed" in caplog.text
+    runtime.register_flow("child", CHILD)
+    assert runtime.wait(runtime.start_execution("child", {}).id, 20).status == "Succeeded"
