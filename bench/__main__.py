@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import console, scenarios
+from bench import telemetry as tracing
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -32,6 +33,7 @@ TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the issue's bound for a test w
 TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms": ("<", 200),
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
+TARGETS["telemetry.overhead_percent"] = ("<=", 10)  # issue 23: tracing at 100% sampling
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -50,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg)")
+                                       "fairness,run,fixture,console,telemetry,pg)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -64,7 +66,7 @@ def main() -> None:
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
              "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
-             "console": (5_000, 2_500) if quick else (100_000, 25_000)}
+             "console": (5_000, 2_500) if quick else (100_000, 25_000), "telemetry": 200 if quick else 1_000}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -160,6 +162,10 @@ def main() -> None:
         print("console", flush=True)
         results["console"] = console.console_pages(*sizes["console"], runs=3 if quick else 9)
         print(f"  console: {results['console']}", flush=True)
+    if wanted("telemetry"):
+        print("telemetry", flush=True)
+        results["telemetry"] = tracing.tracing_overhead(sizes["telemetry"], 3 if quick else 7)
+        print(f"  telemetry: {results['telemetry']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}

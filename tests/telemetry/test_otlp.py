@@ -100,7 +100,10 @@ def test_export_has_one_root_per_execution_and_spans_for_states_and_tasks(memory
     rows = [runtime.start_execution("small", {}) for _ in range(3)]
     for row in rows:
         assert runtime.wait(row.id, 20).status == "Succeeded"
-    assert runtime.tracing.flush(20)
+    deadline = time.monotonic() + 20  # a wait returns when the end is stored, a moment before the tracer hears
+    while sum(1 for _, s in receiver.spans() if not s.parent_span_id) < 3 and time.monotonic() < deadline:
+        assert runtime.tracing.flush(20)
+        time.sleep(0.02)
     spans = list(receiver.spans())
     assert {service for service, _ in spans} == {"orders"}
     by_trace: dict[bytes, list] = {}
@@ -136,3 +139,30 @@ def test_a_collector_that_is_down_costs_nothing_but_the_spans(memory_runtime):
     began = time.monotonic()
     runtime.close()
     assert time.monotonic() - began < 20  # closing waits a bounded time for the export, then drops it
+
+
+def test_the_direct_encoding_is_what_opentelemetry_proto_reads():
+    from stateway.telemetry._otlp import encode
+    from stateway.telemetry._spans import SpanRecord
+
+    records = [SpanRecord("execution café", 2**127 + 5, 2**63 + 7, None, 1_700_000_000.25, 1_700_000_001.5,
+                          {"s": "Both/Branch0/Left", "n": -3, "big": 2**40, "yes": True, "ratio": 0.5},
+                          "States.Timeout", [(11, 12)]),
+               SpanRecord("Left", 2**127 + 5, 9, 2**63 + 7, 1_700_000_000.5, 1_700_000_000.75, {})]
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(encode(records, "orders"))
+    resource_spans, = request.resource_spans
+    assert [(a.key, a.value.string_value) for a in resource_spans.resource.attributes] == [("service.name", "orders")]
+    scope_spans, = resource_spans.scope_spans
+    assert scope_spans.scope.name == "stateway"
+    root, left = scope_spans.spans
+    assert root.trace_id == (2**127 + 5).to_bytes(16, "big") and root.span_id == (2**63 + 7).to_bytes(8, "big")
+    assert root.parent_span_id == b"" and left.parent_span_id == root.span_id
+    assert root.name == "execution café" and root.kind == 1
+    assert abs(root.start_time_unix_nano - 1_700_000_000_250_000_000) < 1000  # (a float's precision: < 1 µs)
+    assert abs(root.end_time_unix_nano - 1_700_000_001_500_000_000) < 1000
+    values = {a.key: a.value for a in root.attributes}
+    assert (values["s"].string_value, values["n"].int_value, values["big"].int_value, values["yes"].bool_value,
+            values["ratio"].double_value) == ("Both/Branch0/Left", -3, 2**40, True, 0.5)
+    assert (root.status.code, root.status.message) == (2, "States.Timeout") and left.status.code == 0
+    assert [(int.from_bytes(k.trace_id, "big"), int.from_bytes(k.span_id, "big")) for k in root.links] == [(11, 12)]

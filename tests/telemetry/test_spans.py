@@ -74,7 +74,7 @@ States:
 
 def traced(runtime, **options):
     exporter = InMemorySpanExporter()
-    tracing = Tracing(runtime.store.get_secret(), exporter, store=runtime.store, batch=False, **options)
+    tracing = Tracing(runtime.store.get_secret(), exporter, store=runtime.store, **options)
     telemetry.install(runtime, tracing)
     runtime.tracing = tracing  # closed with the runtime
     return tracing, exporter
@@ -87,6 +87,18 @@ def wait_for_task(runtime, execution_id, step="Ask"):
         if tokens:
             return tokens[0]
         assert time.monotonic() < deadline, "the callback task was not opened"
+        time.sleep(0.02)
+
+
+def finished(tracing, exporter, roots):
+    """The exported spans once ``roots`` root spans are among them: a runtime's wait returns when the
+    end is stored, a moment before the listeners hear of it."""
+    deadline = time.monotonic() + 20
+    while True:
+        assert tracing.flush(10)
+        spans = exporter.get_finished_spans()
+        if sum(1 for s in spans if s.parent is None) >= roots or time.monotonic() > deadline:
+            return spans
         time.sleep(0.02)
 
 
@@ -104,8 +116,7 @@ def test_span_tree_of_parallel_retry_child_and_callback(memory_runtime, tmp_path
     time.sleep(0.2)  # the callback wait has a length
     runtime.report_success(token, {"approved": True})
     assert runtime.wait(row.id, 20).status == "Succeeded"
-    assert tracing.flush(10)
-    spans = exporter.get_finished_spans()
+    spans = finished(tracing, exporter, 2)
     trace_id = tracing.ids.trace_id(row.id)
     mine = by_trace(spans, trace_id)
     ids = {s.context.span_id: s for s in mine}
@@ -177,7 +188,7 @@ def test_a_worker_that_did_not_see_the_start_rebuilds_it_from_the_store(memory_r
 
     def spans_of(batches):
         exporter = InMemorySpanExporter()
-        workers = [Tracing(runtime.store.get_secret(), exporter, store=runtime.store, batch=False) for _ in batches]
+        workers = [Tracing(runtime.store.get_secret(), exporter, store=runtime.store) for _ in batches]
         for worker, batch in zip(workers, batches, strict=True):
             worker(row.id, batch)
             assert worker.flush(10)
@@ -198,6 +209,7 @@ def test_unsampled_executions_make_no_spans(memory_runtime):
     runtime.register_flow("child", CHILD)
     row = runtime.start_execution("child", {})
     assert runtime.wait(row.id, 20).status == "Succeeded"
+    time.sleep(0.2)  # (the listeners hear of the end a moment after it is stored)
     assert tracing.flush(10)
     assert exporter.get_finished_spans() == ()
     assert telemetry.traceparent_for(row.id).endswith("-00")

@@ -101,8 +101,9 @@ def attach(runtime: Any) -> Any:
         return None
     from stateway.telemetry._tracing import Tracing, otlp_exporter
 
-    tracing = Tracing(runtime.store.get_secret(), otlp_exporter(config.otlp_endpoint), store=runtime.store,
-                      service_name=config.service_name, sample_ratio=config.sample_ratio)
+    exporter = otlp_exporter(config.otlp_endpoint, config.service_name)
+    tracing = Tracing(runtime.store.get_secret(), exporter, store=runtime.store, service_name=config.service_name,
+                      sample_ratio=config.sample_ratio)
     install(runtime, tracing)
     return tracing
 

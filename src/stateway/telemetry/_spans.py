@@ -23,7 +23,7 @@ _EXECUTION_ENDS = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionTimedOut",
 _CALLBACK_MODES = {"WaitForCustomCallback", "WaitForSystemCallback"}
 
 
-@dataclass
+@dataclass(slots=True)
 class SpanRecord:
     """A finished span, in terms that need no OpenTelemetry import."""
 
@@ -38,7 +38,7 @@ class SpanRecord:
     links: list[tuple[int, int]] = field(default_factory=list)  # (trace id, span id)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     span_id: int
     parent_id: int | None

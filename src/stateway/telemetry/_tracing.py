@@ -19,6 +19,8 @@ from stateway.telemetry._spans import TASK_ENDS, ExecutionTrace, SpanRecord
 log = logging.getLogger("stateway.telemetry")
 
 QUEUE_BATCHES = 10_000  # committed batches waiting to become spans; more are dropped (and counted)
+DRAIN = 256  # committed batches the span thread takes at once
+EXPORT_BATCHES = 64  # export requests waiting to be sent; more are dropped (a collector that is down)
 OPEN_EXECUTIONS = 20_000  # executions whose open spans are kept; the oldest is rebuilt from the store if needed
 
 
@@ -30,22 +32,28 @@ class Tracing:
     names and links, and to rebuild spans whose start another worker committed)."""
 
     def __init__(self, secret: bytes, exporter: Any, *, store: Any, service_name: str = "stateway",
-                 sample_ratio: float = 1.0, batch: bool = True) -> None:
+                 sample_ratio: float = 1.0) -> None:
         from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
         self.ids = TraceIds(secret, sample_ratio)
         self.store = store
+        self.exporter = exporter
+        if hasattr(exporter, "export_records"):
+            exporter.readable = self.readable  # its fallback to the SDK's path
+        self.service_name = service_name
         self.resource = Resource.create({"service.name": service_name})
-        # bounded queue, never blocks: a full queue drops spans (OpenTelemetry's own rule)
-        self.processor = (BatchSpanProcessor(exporter, max_queue_size=4096, max_export_batch_size=512,
-                                             schedule_delay_millis=1000) if batch else SimpleSpanProcessor(exporter))
         self._batches: queue.Queue[tuple[int, list[dict[str, Any]]] | None] = queue.Queue(QUEUE_BATCHES)
+        # finished spans waiting for the export thread; bounded, dropped when full (a collector that is down)
+        self._outgoing: queue.Queue[list[SpanRecord] | None] = queue.Queue(EXPORT_BATCHES)
+        self._pending: list[SpanRecord] = []
         self._traces: OrderedDict[int, ExecutionTrace] = OrderedDict()
-        self.dropped = 0
+        self.dropped = 0  # committed batches not traced (the span queue was full)
+        self.dropped_spans = 0  # spans not exported (the export queue was full, or the export failed)
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="stateway-telemetry", daemon=True)
         self._thread.start()
-        self._closed = False
+        self._exporting = threading.Thread(target=self._export_loop, name="stateway-telemetry-export", daemon=True)
+        self._exporting.start()
 
     # -- the listener (runtime thread): as little as possible ----------------------------------
     def __call__(self, execution_id: int, history: list[dict[str, Any]]) -> None:
@@ -62,17 +70,64 @@ class Tracing:
     # -- the span thread -----------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            item = self._batches.get()
+            items = [self._batches.get()]
+            while len(items) < DRAIN and not self._batches.empty():  # what else is there: one row read for all
+                items.append(self._batches.get_nowait())
+            roots: dict[int, SpanRecord] = {}
             try:
-                if item is None:
-                    return
-                self._take(*item)
-            except Exception:  # tracing must never take anything else down
-                log.exception("spans of execution %s were not made", item[0] if item else "?")
+                for item in items:
+                    if item is None:
+                        break
+                    try:
+                        root = self._take(*item)
+                    except Exception:  # tracing must never take anything else down
+                        log.exception("spans of execution %s were not made", item[0])
+                        continue
+                    if root is not None:
+                        roots[item[0]] = root
+                if roots:
+                    self._describe_roots(roots)
+                    self._pending.extend(roots.values())
+                self._hand_over()
+            except Exception:
+                log.exception("spans were not handed over")
             finally:
-                self._batches.task_done()
+                for _ in items:
+                    self._batches.task_done()
+            if None in items:
+                return
 
-    def _take(self, execution_id: int, history: list[dict[str, Any]]) -> None:
+    def _hand_over(self) -> None:
+        if not self._pending:
+            return
+        spans, self._pending = self._pending, []
+        try:
+            self._outgoing.put_nowait(spans)
+        except queue.Full:
+            self.dropped_spans += len(spans)
+
+    def _export_loop(self) -> None:
+        while True:
+            spans = self._outgoing.get()
+            try:
+                if spans is None:
+                    return
+                if not self._export(spans):
+                    self.dropped_spans += len(spans)
+            except Exception:
+                self.dropped_spans += len(spans or [])
+                log.debug("spans not exported", exc_info=True)
+            finally:
+                self._outgoing.task_done()
+
+    def _export(self, spans: list[SpanRecord]) -> bool:
+        export_records = getattr(self.exporter, "export_records", None)
+        if export_records is not None:
+            return bool(export_records(spans))
+        return self.exporter.export([self.readable(s) for s in spans]).name == "SUCCESS"
+
+    def _take(self, execution_id: int, history: list[dict[str, Any]]) -> SpanRecord | None:
+        """Spans of one committed batch into ``_pending``; the root span when the execution ended."""
         trace = self._traces.get(execution_id)
         first = history[0]["EventId"]
         if trace is None or trace.last_event + 1 != first:
@@ -99,28 +154,32 @@ class Tracing:
             root = ended or root
         if root is not None:
             self._traces.pop(execution_id, None)
-            self._describe_root(execution_id, root)
-            spans.append(root)
-        for span in spans:
-            self.processor.on_end(self._readable(span))
+        self._pending.extend(spans)
+        return root
 
-    def _describe_root(self, execution_id: int, root: SpanRecord) -> None:
+    def _describe_roots(self, roots: dict[int, SpanRecord]) -> None:
         try:
-            row = self.store.get_execution(execution_id)
+            rows = self.store.get_executions(list(roots))
         except Exception:
-            log.debug("execution %s not read for its root span", execution_id, exc_info=True)
+            log.debug("executions not read for their root spans", exc_info=True)
             return
-        root.name = f"execution {row.flow_name}"
-        root.attributes.update({"stateway.flow": row.flow_name, "stateway.execution": row.name,
-                                "stateway.execution_id": execution_id})
-        if row.started:
-            root.start = min(root.start, row.started)
-        if row.parent_id is not None and row.parent_task:
-            # a child execution or a distributed Map item: its own trace, linked to the task that started it
-            root.links.append((self.ids.trace_id(row.parent_id), self.ids.span_id(row.parent_id, TASK, row.parent_task)))
-            root.attributes["stateway.parent_execution_id"] = row.parent_id
+        for execution_id, root in roots.items():
+            row = rows.get(execution_id)
+            if row is None:
+                continue
+            root.name = f"execution {row.flow_name}"
+            root.attributes.update({"stateway.flow": row.flow_name, "stateway.execution": row.name,
+                                    "stateway.execution_id": execution_id})
+            if row.started:
+                root.start = min(root.start, row.started)
+            if row.parent_id is not None and row.parent_task:
+                # a child execution or a distributed Map item: its own trace, linked to the task that started it
+                root.links.append((self.ids.trace_id(row.parent_id),
+                                   self.ids.span_id(row.parent_id, TASK, row.parent_task)))
+                root.attributes["stateway.parent_execution_id"] = row.parent_id
 
-    def _readable(self, span: SpanRecord) -> Any:
+    def readable(self, span: SpanRecord) -> Any:
+        """The SDK's ReadableSpan of a record (for any SpanExporter)."""
         from opentelemetry.sdk.trace import ReadableSpan
         from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
@@ -142,10 +201,10 @@ class Tracing:
 
         def wait() -> None:
             self._batches.join()
+            self._outgoing.join()
             done.set()
         threading.Thread(target=wait, daemon=True).start()
-        finished = done.wait(timeout)
-        return self.processor.force_flush(int(timeout * 1000)) and finished
+        return done.wait(timeout)
 
     def close(self, timeout: float = 2.0) -> None:
         """Export what is queued within ``timeout``, then stop; a collector that is down delays
@@ -154,12 +213,13 @@ class Tracing:
             return
         self._closed = True
         self.flush(timeout)
-        try:
-            self._batches.put_nowait(None)
-        except queue.Full:
-            pass
-        # shutting the processor down joins its export thread, which may sit in a retry: not here
-        threading.Thread(target=self.processor.shutdown, daemon=True).start()
+        for q in (self._batches, self._outgoing):
+            try:
+                q.put_nowait(None)
+            except queue.Full:
+                pass
+        # the exporter's shutdown may wait on an export in a retry: not here
+        threading.Thread(target=self.exporter.shutdown, daemon=True).start()
 
 
 _scope: Any = None
@@ -173,11 +233,11 @@ def _SCOPE() -> Any:  # noqa: N802  (one InstrumentationScope, made on first use
     return _scope
 
 
-def otlp_exporter(endpoint: str, timeout: float = 5.0) -> Any:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+def otlp_exporter(endpoint: str, service_name: str, timeout: float = 5.0) -> Any:
+    from stateway.telemetry._otlp import RecordExporter
 
     url = endpoint.rstrip("/")
     if not url.endswith("/v1/traces"):
         url += "/v1/traces"
-    return OTLPSpanExporter(endpoint=url, timeout=timeout)
+    return RecordExporter(endpoint=url, timeout=timeout, service_name=service_name)
 
