@@ -33,7 +33,10 @@ def _varint(n: int) -> bytes:
 
 def _field(tag: int, data: bytes) -> bytes:
     """A length-delimited field (``tag`` is the key byte: field number << 3 | 2)."""
-    return bytes((tag,)) + _varint(len(data)) + data
+    n = len(data)
+    if n < 0x80:
+        return bytes((tag, n)) + data
+    return bytes((tag,)) + _varint(n) + data
 
 
 def _value(value: Any) -> bytes:
@@ -47,7 +50,10 @@ def _value(value: Any) -> bytes:
     return _field(0x0A, str(value).encode())
 
 
-_KIND_INTERNAL = b"\x30\x01"  # Span.kind = SPAN_KIND_INTERNAL
+_LOW = (1 << 64) - 1
+_IDS = struct.Struct(">BBQQBBQ")  # trace_id (field 1, 16 bytes), span_id (field 2, 8 bytes)
+_PARENT = struct.Struct(">BBQ")  # parent_span_id (field 4)
+_TIMES = struct.Struct("<BBBQBQ")  # kind (6) = INTERNAL, start (7) and end (8) time as fixed64
 
 
 def _attribute(key: str, value: Any) -> bytes:
@@ -57,12 +63,13 @@ def _attribute(key: str, value: Any) -> bytes:
 
 def _span(r: SpanRecord) -> bytes:
     """One Span message, written field by field (opentelemetry/proto/trace/v1/trace.proto)."""
-    parts = [b"\x0a\x10", r.trace_id.to_bytes(16, "big"), b"\x12\x08", r.span_id.to_bytes(8, "big")]
+    parts = [_IDS.pack(0x0A, 16, r.trace_id >> 64, r.trace_id & _LOW, 0x12, 8, r.span_id)]
     if r.parent_id is not None:
-        parts += (b"\x22\x08", r.parent_id.to_bytes(8, "big"))
-    parts += (_field(0x2A, r.name.encode()), _KIND_INTERNAL,
-              b"\x39", struct.pack("<Q", int(r.start * 1e9)), b"\x41", struct.pack("<Q", int(max(r.end, r.start) * 1e9)))
-    parts += [_attribute(k, v) for k, v in r.attributes.items()]
+        parts.append(_PARENT.pack(0x22, 8, r.parent_id))
+    parts.append(_field(0x2A, r.name.encode()))
+    parts.append(_TIMES.pack(0x30, 1, 0x39, int(r.start * 1e9), 0x41, int(max(r.end, r.start) * 1e9)))
+    for k, v in r.attributes.items():
+        parts.append(_attribute(k, v))
     for trace_id, span_id in r.links:  # Span.links (field 13): Link{trace_id, span_id}
         parts.append(_field(0x6A, b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")))
     if r.error:  # Span.status (field 15): Status{message (2), code (3) = ERROR}
