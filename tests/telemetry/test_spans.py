@@ -235,3 +235,39 @@ def test_off_by_default_and_without_the_extra(memory_runtime, monkeypatch, caplo
     assert runtime.tracing is None and "telemetry extra is not installed" in caplog.text
     runtime.register_flow("child", CHILD)
     assert runtime.wait(runtime.start_execution("child", {}).id, 20).status == "Succeeded"
+
+
+def test_http_request_sends_the_attempts_traceparent(memory_runtime):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from stateway.api import BackgroundServer
+
+    seen = []
+
+    async def echo(request: Request) -> JSONResponse:
+        seen.append(request.headers.get("traceparent"))
+        return JSONResponse({})
+
+    server = BackgroundServer(Starlette(routes=[Route("/echo", echo, methods=["POST"])])).start()
+    try:
+        runtime = memory_runtime()
+        tracing, exporter = traced(runtime)
+        runtime.register_flow("call", """Type: StateMachine
+SpecVersion: v1
+StartAt: Call
+States:
+  - Type: Task
+    Name: Call
+    Action: HTTP:Request
+    Parameters: {url.$: $Input.url, method: post, body: {}}
+    End: true
+""")
+        row = runtime.start_execution("call", {"url": f"http://{server.endpoint}/echo"})
+        assert runtime.wait(row.id, 20).status == "Succeeded"
+        task, = [s for s in finished(tracing, exporter, 1) if s.name == "task HTTP:Request"]
+        assert seen == [f"00-{task.context.trace_id:032x}-{task.context.span_id:016x}-01"]
+    finally:
+        server.stop()

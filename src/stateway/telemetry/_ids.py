@@ -34,6 +34,10 @@ class TraceIds:
         digest = hashlib.blake2b(f"{kind}{execution_id}:{ref}".encode(), key=self._key, digest_size=8).digest()
         return int.from_bytes(digest, "big") or 1
 
+    @property
+    def sample_all(self) -> bool:
+        return self._bound >= 1 << 64
+
     def sampled(self, trace_id: int) -> bool:
         return (trace_id & 0xFFFFFFFFFFFFFFFF) < self._bound
 

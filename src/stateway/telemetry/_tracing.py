@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -57,7 +58,7 @@ class Tracing:
 
     # -- the listener (runtime thread): as little as possible ----------------------------------
     def __call__(self, execution_id: int, history: list[dict[str, Any]]) -> None:
-        if not history or not self.ids.sampled(self.ids.trace_id(execution_id)):
+        if not history or not (self.ids.sample_all or self.ids.sampled(self.ids.trace_id(execution_id))):
             return
         try:
             self._batches.put_nowait((execution_id, history))
@@ -85,6 +86,7 @@ class Tracing:
                         continue
                     if root is not None:
                         roots[item[0]] = root
+                    time.sleep(0)  # hand the GIL back: the engine's thread goes first
                 if roots:
                     self._describe_roots(roots)
                     self._pending.extend(roots.values())
