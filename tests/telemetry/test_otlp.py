@@ -166,3 +166,30 @@ def test_the_direct_encoding_is_what_opentelemetry_proto_reads():
             values["ratio"].double_value) == ("Both/Branch0/Left", -3, 2**40, True, 0.5)
     assert (root.status.code, root.status.message) == (2, "States.Timeout") and left.status.code == 0
     assert [(int.from_bytes(k.trace_id, "big"), int.from_bytes(k.span_id, "big")) for k in root.links] == [(11, 12)]
+
+
+def test_serve_exports_and_its_json_log_lines_carry_the_trace(tmp_path, receiver):
+    import json
+
+    from tests.test_serve_cli import start_server, stateway
+
+    config = tmp_path / "stateway.toml"
+    config.write_text(f'[telemetry]\notlp_endpoint = "{receiver.url}"\nservice_name = "served"\n')
+    proc, endpoint = start_server(tmp_path, "--log-format", "json", "--config", str(config))
+    try:
+        flow = tmp_path / "tiny.yaml"
+        flow.write_text(PASS)
+        assert stateway("flow", "create", str(flow), "--endpoint", endpoint).returncode == 0
+        assert stateway("exec", "start", "tiny", "--name", "t1", "--wait", "--endpoint", endpoint).returncode == 0
+        deadline = time.monotonic() + 30
+        while not any(not s.parent_span_id for _, s in receiver.spans()):
+            assert time.monotonic() < deadline, "no root span arrived"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    root, = [s for _, s in receiver.spans() if not s.parent_span_id]
+    assert root.name == "execution tiny" and {service for service, _ in receiver.spans()} == {"served"}
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    ended, = [line for line in lines if line["message"] == "execution ended"]
+    assert ended["trace_id"] == root.trace_id.hex() and ended["span_id"] == root.span_id.hex()
