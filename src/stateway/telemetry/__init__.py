@@ -109,9 +109,11 @@ def attach(runtime: Any) -> Any:
 
 
 def install(runtime: Any, tracing: Any) -> None:
-    """Listen to ``runtime``'s commits with ``tracing`` (a Tracing) and make it the active one."""
+    """Listen to ``runtime``'s commits with ``tracing`` (a Tracing); it becomes the active one
+    unless another runtime of this process is traced already (the first one keeps the ids)."""
     runtime.listeners.append(tracing)
-    activate(tracing)
+    if _active is None:
+        activate(tracing)
 
 
 def detach(runtime: Any, tracing: Any) -> None:
