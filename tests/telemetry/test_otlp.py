@@ -193,3 +193,33 @@ def test_serve_exports_and_its_json_log_lines_carry_the_trace(tmp_path, receiver
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     ended, = [line for line in lines if line["message"] == "execution ended"]
     assert ended["trace_id"] == root.trace_id.hex() and ended["span_id"] == root.span_id.hex()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_mns_sdk_reads_the_traceparent_of_a_flows_message(server):
+    from mns.account import Account
+
+    from stateway import telemetry
+    from stateway.telemetry._tracing import Tracing
+    from tests.api.fixtures import KEY_ID, SECRET
+    from tests.telemetry.test_spans import PARENT, wait_for_task
+
+    class Nowhere:
+        def export(self, spans):
+            from opentelemetry.sdk.trace.export import SpanExportResult
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+    runtime = server.runtime
+    tracing = Tracing(runtime.store.get_secret(), Nowhere(), store=runtime.store)
+    telemetry.install(runtime, tracing)
+    runtime.tracing = tracing
+    runtime.register_flow("asks", PARENT.replace("StartAt: Both", "StartAt: Ask"))
+    token = wait_for_task(runtime, runtime.start_execution("asks", {}).id)
+    queue = Account(f"http://{server.endpoint}", KEY_ID, SECRET).get_queue("q")
+    queue.set_encoding(False)
+    message = queue.receive_message(wait_seconds=5)
+    value = message.user_properties["traceparent"]
+    assert value.string_value == telemetry.traceparent_for(token)

@@ -271,3 +271,20 @@ States:
         assert seen == [f"00-{task.context.trace_id:032x}-{task.context.span_id:016x}-01"]
     finally:
         server.stop()
+
+
+def test_mns_messages_carry_the_attempts_traceparent(memory_runtime):
+    from stateway.api._mns import QueueApi
+    from stateway.app.queues import Message
+
+    runtime = memory_runtime()
+    tracing, exporter = traced(runtime)
+    runtime.register_flow("parent", PARENT.replace("StartAt: Both", "StartAt: Ask"))
+    row = runtime.start_execution("parent", {})
+    token = wait_for_task(runtime, row.id)
+    received, = runtime.store.receive_messages("q", time.time() + 1, 10, 30)
+    assert received["properties"] == {"traceparent": telemetry.traceparent_for(token)}
+    xml = QueueApi._message(Message.of(received), peek=False)
+    assert xml.endswith("<UserProperties><PropertyValue><Name>traceparent</Name>"
+                        f"<Value>{telemetry.traceparent_for(token)}</Value><Type>STRING</Type></PropertyValue>"
+                        "</UserProperties>")

@@ -111,3 +111,10 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS executions_name ON executions (name text_pattern_ops);
     """
 )
+
+# telemetry: a message's user properties (MNS UserProperties), e.g. the traceparent of the task that sent it
+MIGRATIONS.append(
+    """
+    ALTER TABLE messages ADD COLUMN properties TEXT;
+    """
+)

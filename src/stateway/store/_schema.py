@@ -119,3 +119,10 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS executions_name ON executions (name);
     """
 )
+
+# telemetry: a message's user properties (MNS UserProperties), e.g. the traceparent of the task that sent it
+MIGRATIONS.append(
+    """
+    ALTER TABLE messages ADD COLUMN properties TEXT;
+    """
+)
