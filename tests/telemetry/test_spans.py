@@ -288,3 +288,34 @@ def test_mns_messages_carry_the_attempts_traceparent(memory_runtime):
     assert xml.endswith("<UserProperties><PropertyValue><Name>traceparent</Name>"
                         f"<Value>{telemetry.traceparent_for(token)}</Value><Type>STRING</Type></PropertyValue>"
                         "</UserProperties>")
+
+
+def test_distributed_map_items_link_to_the_map_run(memory_runtime):
+    runtime = memory_runtime()
+    tracing, exporter = traced(runtime)
+    runtime.register_flow("fan", """Type: StateMachine
+SpecVersion: v1
+Name: fan
+StartAt: Each
+States:
+  - Type: Map
+    Name: Each
+    ProcessorConfig: {Mode: Distributed}
+    ItemsPath: $Input.items
+    Processor:
+      StartAt: Look
+      States:
+        - Type: Pass
+          Name: Look
+          End: true
+    End: true
+""")
+    row = runtime.start_execution("fan", {"items": [{"n": 1}, {"n": 2}, {"n": 3}]})
+    assert runtime.wait(row.id, 30).status == "Succeeded"
+    spans = finished(tracing, exporter, 4)
+    run, = [s for s in by_trace(spans, tracing.ids.trace_id(row.id)) if s.name == "map run"]
+    assert run.attributes["stateway.map_run"] and run.parent is not None
+    items = [s for s in spans if s.parent is None and s.context.trace_id != run.context.trace_id]
+    assert len(items) == 3 and len({s.context.trace_id for s in items}) == 3
+    assert all([(k.context.trace_id, k.context.span_id) for k in s.links] == [(run.context.trace_id, run.context.span_id)]
+               for s in items)

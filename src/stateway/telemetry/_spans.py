@@ -118,6 +118,13 @@ class ExecutionTrace:
                                                      state.span_id if state else self.root_id,
                                                      f"task {detail.get('action') or step.rpartition('/')[2]}", time,
                                                      attributes)
+        elif kind == "MapRunStarted":  # a distributed Map: its run is the task (its items link to this span)
+            state = self.open.get((STATE, step))
+            name = detail.get("mapRunName") or ""
+            self.open[(TASK, str(event_id))] = _Open(self._span(TASK, event_id),
+                                                     state.span_id if state else self.root_id, "map run",
+                                                     time, {"stateway.step": step, "stateway.task_id": str(event_id),
+                                                            **({"stateway.map_run": name} if name else {})})
         elif kind == "TaskSubmitted":
             task = self.open.get((TASK, str(schedule)))
             if task is not None and task.attributes.get("stateway.task_mode") in _CALLBACK_MODES:

@@ -141,7 +141,8 @@ class Tracing:
             if first > trace.last_event + 1:  # its start was committed elsewhere: rebuild what is open
                 outline = [r for r in self.store.history_outline(execution_id, trace.last_event) if r[0] < first]
                 ended = {int(r[4] or 0) for r in outline if r[1] in TASK_ENDS}  # only open tasks' details are read
-                scheduled = [int(r[0]) for r in outline if r[1] == "TaskScheduled" and int(r[0]) not in ended]
+                scheduled = [int(r[0]) for r in outline
+                             if r[1] in ("TaskScheduled", "MapRunStarted") and int(r[0]) not in ended]
                 details = {int(e["EventId"]): e["EventDetail"] or {}
                            for e in (self.store.history_events(execution_id, scheduled) if scheduled else [])}
                 trace.replay_outline(outline, first, details)
