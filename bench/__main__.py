@@ -285,6 +285,12 @@ def markdown(results: dict[str, Any]) -> str:
                            ("execution_live", "console: live refresh of that page")):
             text += (f"| {label} | first byte {pages[key + '_ttfb_ms']:.1f} ms (first view "
                      f"{pages[key + '_first_ttfb_ms']:.0f} ms) | {pages[key + '_bytes'] / 1024:.0f} KiB | |\n")
+    traced = results.get("telemetry", {})
+    if traced:
+        text += (f"| tracing at 100% sampling, {traced['executions']:,} five-state executions, OTLP export to a local "
+                 f"receiver | {num(traced['eps_on_exported'])} executions/s with spans exported "
+                 f"({num(traced['eps_on'])} until the last ended) | untraced {num(traced['eps_off'])} executions/s: "
+                 f"{traced['overhead_percent']:.1f}% fewer | {traced['spans_dropped']} spans dropped |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"
