@@ -38,15 +38,6 @@ class SpanRecord:
     links: list[tuple[int, int]] = field(default_factory=list)  # (trace id, span id)
 
 
-@dataclass(slots=True)
-class _Open:
-    span_id: int
-    parent_id: int | None
-    name: str
-    start: float
-    attributes: dict[str, Any]
-
-
 class ExecutionTrace:
     """The open spans of one execution, fed its history events in order."""
 
@@ -55,7 +46,7 @@ class ExecutionTrace:
         self.execution_id = execution_id
         self.trace_id = ids.trace_id(execution_id)
         self.root_id = ids.span_id(execution_id, ROOT, 0)
-        self.open: dict[tuple[str, str], _Open] = {}
+        self.open: dict[tuple[str, str], SpanRecord] = {}  # started, not yet ended
         self.failed: dict[str, str] = {}  # step path → the error of a failure not retried (yet unexplained)
         self.last_event = 0
         self.ended = False
@@ -74,12 +65,18 @@ class ExecutionTrace:
         found = self.open.get((STATE, state))
         return found.span_id if found is not None else self.root_id
 
+    def _opened(self, span_id: int, parent_id: int | None, name: str, start: float,
+                attributes: dict[str, Any]) -> SpanRecord:
+        return SpanRecord(name, self.trace_id, span_id, parent_id, start, start, attributes)
+
     def _close(self, key: tuple[str, str], end: float, out: list[SpanRecord] | None, error: str | None = None,
-               **attributes: Any) -> _Open | None:
+               **attributes: Any) -> SpanRecord | None:
         span = self.open.pop(key, None)
         if span is not None and out is not None:
-            out.append(SpanRecord(span.name, self.trace_id, span.span_id, span.parent_id, span.start, end,
-                                  {**span.attributes, **attributes}, error))
+            span.end, span.error = end, error
+            if attributes:
+                span.attributes.update(attributes)
+            out.append(span)
         return span
 
     def apply(self, event_id: int, kind: str, step: str, time: float, schedule: int, detail: dict[str, Any],
@@ -91,7 +88,7 @@ class ExecutionTrace:
             return None  # cancels recorded after the end belong to no open span
         if kind == "StepEntered":
             self.failed.pop(step, None)
-            self.open[(STATE, step)] = _Open(self._span(STATE, event_id), self._state_parent(step),
+            self.open[(STATE, step)] = self._opened(self._span(STATE, event_id), self._state_parent(step),
                                              step.rpartition("/")[2], time, {"stateway.step": step})
         elif kind == "StepExited":
             error = self.failed.pop(step, None)
@@ -100,7 +97,7 @@ class ExecutionTrace:
         elif kind == "StepFailed":
             if detail.get("retry"):
                 state = self.open.get((STATE, step))
-                self.open[(BACKOFF, step)] = _Open(self._span(BACKOFF, event_id),
+                self.open[(BACKOFF, step)] = self._opened(self._span(BACKOFF, event_id),
                                                    state.span_id if state else self.root_id, "retry backoff", time,
                                                    {"stateway.step": step, "stateway.retry": detail["retry"]})
             else:
@@ -114,33 +111,33 @@ class ExecutionTrace:
                 attributes["stateway.action"] = detail["action"]
             if mode:
                 attributes["stateway.task_mode"] = mode
-            self.open[(TASK, str(event_id))] = _Open(self._span(TASK, event_id),
+            self.open[(TASK, str(event_id))] = self._opened(self._span(TASK, event_id),
                                                      state.span_id if state else self.root_id,
                                                      f"task {detail.get('action') or step.rpartition('/')[2]}", time,
                                                      attributes)
         elif kind == "MapRunStarted":  # a distributed Map: its run is the task (its items link to this span)
             state = self.open.get((STATE, step))
             name = detail.get("mapRunName") or ""
-            self.open[(TASK, str(event_id))] = _Open(self._span(TASK, event_id),
+            self.open[(TASK, str(event_id))] = self._opened(self._span(TASK, event_id),
                                                      state.span_id if state else self.root_id, "map run",
                                                      time, {"stateway.step": step, "stateway.task_id": str(event_id),
                                                             **({"stateway.map_run": name} if name else {})})
         elif kind == "TaskSubmitted":
             task = self.open.get((TASK, str(schedule)))
             if task is not None and task.attributes.get("stateway.task_mode") in _CALLBACK_MODES:
-                self.open[(WAIT, str(schedule))] = _Open(self._span(WAIT, schedule), task.span_id,
+                self.open[(WAIT, str(schedule))] = self._opened(self._span(WAIT, schedule), task.span_id,
                                                          "wait for callback", time, {"stateway.step": step})
         elif kind in TASK_ENDS:
             error = str(detail.get("error") or kind) if kind in _TASK_ERRORS else None
             self._close((WAIT, str(schedule)), time, out, error)
             self._close((TASK, str(schedule)), time, out, error)
         elif kind in ("BranchEntered", "IterationEntered"):
-            self.open[(SCOPE, step)] = _Open(self._span(SCOPE, event_id), self._scope_parent(step),
+            self.open[(SCOPE, step)] = self._opened(self._span(SCOPE, event_id), self._scope_parent(step),
                                              step.rpartition("/")[2], time, {"stateway.step": step})
         elif kind in ("BranchExited", "IterationExited"):
             self._close((SCOPE, step), time, out, str(detail["error"]) if detail.get("error") else None)
         elif kind == "ExecutionStarted":
-            self.open[(ROOT, "")] = _Open(self.root_id, None, "execution", time, {})
+            self.open[(ROOT, "")] = self._opened(self.root_id, None, "execution", time, {})
         elif kind in _EXECUTION_ENDS:
             self.ended = True
             root = self.open.pop((ROOT, ""), None)
