@@ -1,7 +1,7 @@
 """Committed history events → finished spans, with explicit start and end times.
 
 The interpreter stays pure: it knows nothing of tracing. A span opens at the event that starts it
-(ExecutionStarted, StepEntered, BranchEntered/IterationEntered, TaskScheduled, TaskSubmitted of a
+(ExecutionStarted, StepEntered, BranchEntered/IterationEntered, TaskScheduled, MapRunStarted, TaskSubmitted of a
 callback task, a StepFailed that will be retried) and is finished by the event that closes it.
 Spans are emitted when they finish; an execution's open spans are kept per execution and rebuilt
 from the stored history outline when a batch arrives that this process has not seen the start of

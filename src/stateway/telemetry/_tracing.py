@@ -1,8 +1,9 @@
 """The tracer: a runtime listener that hands committed history to a thread that makes spans.
 
 The listener only puts the batch on a bounded queue (dropped when full), so a slow or absent
-collector never costs an execution anything: spans are built off the commit path and exported by
-OpenTelemetry's BatchSpanProcessor, whose own queue is bounded too and drops when full.
+collector never costs an execution anything: spans are made off the commit path, and a second
+thread exports them from a bounded queue of requests (dropped when full), so an export that waits
+on a collector's timeout holds up neither the engine nor the making of spans.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ OPEN_EXECUTIONS = 20_000  # executions whose open spans are kept; the oldest is 
 class Tracing:
     """Turns committed history into spans and exports them.
 
-    ``exporter`` is any OpenTelemetry SpanExporter (the OTLP HTTP one in production, an in-memory
-    one in tests); ``store`` reads an execution's row and history outline (for the root span's
-    names and links, and to rebuild spans whose start another worker committed)."""
+    ``exporter`` is any OpenTelemetry SpanExporter (an in-memory one in tests), or one with
+    ``export_records`` that takes span records as they are (``_otlp.RecordExporter``); ``store``
+    reads an execution's row and history outline (for the root span's names and links, and to
+    rebuild spans whose start another worker committed)."""
 
     def __init__(self, secret: bytes, exporter: Any, *, store: Any, service_name: str = "stateway",
                  sample_ratio: float = 1.0) -> None:
