@@ -22,6 +22,7 @@ log = logging.getLogger("stateway.telemetry")
 
 QUEUE_BATCHES = 10_000  # committed batches waiting to become spans; more are dropped (and counted)
 DRAIN = 256  # committed batches the span thread takes at once
+PAUSE = 0.05  # seconds the span thread rests between takes that found little to do
 EXPORT_BATCHES = 64  # export requests waiting to be sent; more are dropped (a collector that is down)
 OPEN_EXECUTIONS = 20_000  # executions whose open spans are kept; the oldest is rebuilt from the store if needed
 
@@ -100,6 +101,10 @@ class Tracing:
                     self._batches.task_done()
             if None in items:
                 return
+            if len(items) < DRAIN:
+                # wait for more: spans made in a few bursts contend for the GIL far less often than
+                # spans made a batch at a time, which stalls the engine's thread at every commit
+                time.sleep(PAUSE)
 
     def _hand_over(self) -> None:
         if not self._pending:
