@@ -66,7 +66,7 @@ def main() -> None:
              "map": (100, 1_000) if quick else (1_000, 10_000), "callback": 30 if quick else 300,
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
              "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
-             "console": (5_000, 2_500) if quick else (100_000, 25_000), "telemetry": 200 if quick else 1_000}
+             "console": (5_000, 2_500) if quick else (100_000, 25_000), "telemetry": 300 if quick else 3_000}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
