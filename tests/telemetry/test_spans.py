@@ -319,3 +319,26 @@ States:
     assert len(items) == 3 and len({s.context.trace_id for s in items}) == 3
     assert all([(k.context.trace_id, k.context.span_id) for k in s.links] == [(run.context.trace_id, run.context.span_id)]
                for s in items)
+
+
+def test_functions_served_over_http_get_the_traceparent_header():
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from stateway.api import BackgroundServer
+    from stateway.services.functions import FunctionRuntime
+
+    async def echo(request: Request) -> JSONResponse:
+        return JSONResponse({"traceparent": request.headers.get("traceparent")})
+
+    server = BackgroundServer(Starlette(routes=[Route("/fn", echo, methods=["POST"])])).start()
+    try:
+        functions = FunctionRuntime(config={"remote": {"url": f"http://{server.endpoint}/fn"}})
+        spec = functions.resolve("acs:fc:::functions/remote")
+        parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        assert functions.invoke(spec, {}, "r1", "k1", traceparent=parent) == {"traceparent": parent}
+        assert functions.invoke(spec, {}, "r2", "k2") == {"traceparent": None}
+    finally:
+        server.stop()

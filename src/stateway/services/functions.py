@@ -119,7 +119,7 @@ class FunctionRuntime:
         LOG_LIMIT bytes, the end kept), whatever the outcome, before this returns or raises."""
         limit = min(timeout, spec.timeout) if timeout else spec.timeout
         if spec.kind == "http":
-            return self._invoke_http(spec, event, request_id, limit)
+            return self._invoke_http(spec, event, request_id, limit, traceparent)
         context = {"request_id": request_id, "function_name": spec.name, "requestId": request_id,
                    "function": {"name": spec.name}}
         env = {**os.environ, **self.environment, "STATEWAY_REQUEST_ID": request_id,
@@ -196,10 +196,11 @@ class FunctionRuntime:
                                    aliases=tuple(reply.get("classes") or (reply["type"],)))
         return reply["result"]
 
-    def _invoke_http(self, spec: FunctionSpec, event: Any, request_id: str, timeout: float) -> Any:
+    def _invoke_http(self, spec: FunctionSpec, event: Any, request_id: str, timeout: float,
+                     traceparent: str | None = None) -> Any:
+        headers = {"x-fc-request-id": request_id, **({"traceparent": traceparent} if traceparent else {})}
         try:
-            response = httpx.post(spec.target, json=event, timeout=timeout,
-                                  headers={"x-fc-request-id": request_id})
+            response = httpx.post(spec.target, json=event, timeout=timeout, headers=headers)
         except httpx.TimeoutException:
             raise IntegrationError("FC.FunctionTimeout", f"{spec.target} did not answer within {timeout:g}s") from None
         except httpx.HTTPError as exc:
