@@ -342,3 +342,37 @@ def test_functions_served_over_http_get_the_traceparent_header():
         assert functions.invoke(spec, {}, "r2", "k2") == {"traceparent": None}
     finally:
         server.stop()
+
+
+def test_an_export_that_hangs_drops_spans_and_blocks_nothing(memory_runtime, monkeypatch):
+    import threading
+
+    from stateway.telemetry import _tracing
+
+    monkeypatch.setattr(_tracing, "QUEUE_BATCHES", 4)
+    monkeypatch.setattr(_tracing, "EXPORT_BATCHES", 1)
+    release = threading.Event()
+
+    class Stuck:
+        def export(self, spans):
+            release.wait(60)
+            from opentelemetry.sdk.trace.export import SpanExportResult
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+    runtime = memory_runtime()
+    tracing = Tracing(runtime.store.get_secret(), Stuck(), store=runtime.store)
+    telemetry.install(runtime, tracing)
+    try:
+        runtime.register_flow("child", CHILD)
+        rows = [runtime.start_execution("child", {}) for _ in range(40)]
+        assert all(runtime.wait(row.id, 20).status == "Succeeded" for row in rows)
+        deadline = time.monotonic() + 20
+        while not (tracing.dropped or tracing.dropped_spans) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tracing.dropped or tracing.dropped_spans
+    finally:
+        release.set()
+        telemetry.detach(runtime, tracing)
