@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import console, console_maprun, limits, ops, scenarios
+from bench import telemetry as tracing
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -44,6 +45,7 @@ TARGETS.update({"limits.large_definition_cpu_s": ("<", 1.0), "limits.deep_nestin
                 "limits.v1_500_steps_cpu_s": ("<", 1.0), "limits.alias_bomb_s": ("<", 0.5),
                 "limits.small_next_to_loops_p50_s": ("<", 0.5), "limits.small_next_to_loops_max_s": ("<", 1.0),
                 "limits.stop_loop_s": ("<", 1.0)})
+TARGETS["telemetry.overhead_percent"] = ("<=", 10)  # issue 23: tracing at 100% sampling
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -62,8 +64,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,maprun_page,limits,pg,slowhttp,brokers,functions,"
-                                       "ops,worker)")
+                                       "fairness,run,fixture,console,maprun_page,limits,telemetry,pg,slowhttp,brokers,"
+                                       "functions,ops,worker)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -78,7 +80,7 @@ def main() -> None:
              "parked": 300 if quick else 10_000, "dmap": 500 if quick else 10_000, "parked_inproc": 200 if quick else 1_000,
              "fairness": 30 if quick else 200, "run": 2_000 if quick else 10_000,
              "console": (5_000, 2_500) if quick else (100_000, 25_000), "ops": 500 if quick else 5_000,
-             "worker": (50, 1_000) if quick else (300, 10_000)}
+             "worker": (50, 1_000) if quick else (300, 10_000), "telemetry": 300 if quick else 3_000}
     results: dict[str, Any] = {"quick": quick, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                                "sizes": sizes, "stats": {}}
     began = time.monotonic()
@@ -233,6 +235,10 @@ def main() -> None:
         print("maprun_page", flush=True)
         results["maprun_page"] = console_maprun.maprun_pages(10_000, runs=3 if quick else 9)
         print(f"  maprun_page: {results['maprun_page']}", flush=True)
+    if wanted("telemetry"):
+        print("telemetry", flush=True)
+        results["telemetry"] = tracing.tracing_overhead(sizes["telemetry"], 3 if quick else 7)
+        print(f"  telemetry: {results['telemetry']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -397,6 +403,12 @@ def markdown(results: dict[str, Any]) -> str:
                            ("parent", "console: parent execution page with the Map Run card")):
             text += (f"| {label} | first byte {mr[key + '_ttfb_ms']:.1f} ms (first view "
                      f"{mr[key + '_first_ttfb_ms']:.0f} ms) | {mr[key + '_bytes'] / 1024:.0f} KiB | |\n")
+    traced = results.get("telemetry", {})
+    if traced:
+        text += (f"| tracing at 100% sampling, {traced['executions']:,} five-state executions, OTLP export to a local "
+                 f"receiver | {num(traced['eps_on_exported'])} executions/s with spans exported "
+                 f"({num(traced['eps_on'])} until the last ended) | untraced {num(traced['eps_off'])} executions/s: "
+                 f"{traced['overhead_percent']:.1f}% fewer | {traced['spans_dropped']} spans dropped |\n")
     o = results.get("ops")
     if o:
         text += (f"\n## Operating executions ({sizes.get('ops', 0):,} parked executions)\n\n"

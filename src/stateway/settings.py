@@ -15,6 +15,7 @@ The config file's sections::
     [http]         allow, deny, internal
     [dispatch]     <action prefix or action> = <how many of its tasks run at once>
     [oss_buckets]  <bucket name> = "<directory>"
+    [telemetry]    otlp_endpoint, service_name, sample_ratio
     [functions]         defaults for every function: timeout, reuse, instance_concurrency, max_instances,
                         idle_seconds, memory_mb, initializer, max_dispatches, max_waiting
     [functions.<name>]  url | command | file, and any of the above, environment
@@ -43,7 +44,7 @@ _V1_STEP_BYTES = 32 * 1024
 _MAP_ITEMS = 10_000
 DEFAULT_LEASE_SECONDS = 6.0  # a dead worker's work moves within 1.25 x this (docs/deploy.md)
 SECTIONS = ("store", "limits", "express", "http", "oss_buckets", "functions", "access_keys",
-            "dispatch", "brokers", "retention")
+            "dispatch", "brokers", "retention", "telemetry")
 BROKER_SCHEMES = {"amqp": "amqp", "amqps": "amqp", "redis": "redis", "rediss": "redis", "nats": "nats", "tls": "nats"}
 
 
@@ -350,6 +351,32 @@ class BrokerSettings:
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """``[telemetry]``: OpenTelemetry traces (docs/telemetry.md), off unless ``otlp_endpoint`` is set."""
+
+    otlp_endpoint: str | None = None  # the collector's OTLP HTTP base URL (``/v1/traces`` is added)
+    service_name: str = "stateway"
+    sample_ratio: float = 1.0  # the share of executions traced, decided per execution
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.otlp_endpoint)
+
+    @classmethod
+    def parse(cls, section: Mapping[str, Any]) -> TelemetrySettings:
+        _unknown("telemetry", section, ("otlp_endpoint", "service_name", "sample_ratio"))
+        values: dict[str, Any] = {}
+        for key in ("otlp_endpoint", "service_name"):
+            if key in section:
+                if not isinstance(section[key], str) or not section[key].strip():
+                    raise SettingsError(f"[telemetry] {key} must be non-empty text, got {_describe(section[key])}")
+                values[key] = section[key].strip()
+        if "sample_ratio" in section:
+            values["sample_ratio"] = _number("telemetry", "sample_ratio", section["sample_ratio"], low=0, high=1)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Stateway process is configured with. Build it with ``Settings.load`` (the CLI)
     or ``Settings.from_config`` (a dict shaped like the config file); change a copy with
@@ -369,6 +396,7 @@ class Settings:
     dispatch_limits: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
     log_format: str = "text"  # "text" or "json"
     brokers: Mapping[str, BrokerSettings] = field(default_factory=lambda: _frozen({}), repr=False)  # name → broker
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     # -- building --------------------------------------------------------------------------------------
     @classmethod
@@ -426,7 +454,7 @@ class Settings:
                    dispatch_threads=(64 if dispatch_threads is None else
                                      _number("runtime", "dispatch_threads", dispatch_threads, integer=True, low=1)),
                    dispatch_limits=_frozen(_dispatch_limits(_table(config, "dispatch"))),
-                   log_format=format_,
+                   log_format=format_, telemetry=TelemetrySettings.parse(_table(config, "telemetry")),
                    brokers=_frozen({str(n): BrokerSettings.parse(str(n), e) for n, e in _table(config, "brokers").items()}))
 
     def with_function_env(self, env: Mapping[str, str]) -> Settings:
@@ -527,4 +555,4 @@ def _access_keys(config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str,
 
 __all__ = ["BROKER_SCHEMES", "DEFAULT_LEASE_SECONDS", "FUNCTION_OPTIONS", "BrokerSettings", "ExpressSettings",
            "FunctionSettings", "HttpSettings", "Limits", "RetentionSettings", "Settings", "SettingsError",
-           "StoreSettings"]
+           "StoreSettings", "TelemetrySettings"]

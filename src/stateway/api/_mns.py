@@ -52,6 +52,15 @@ def _elements(pairs: list[tuple[str, Any]]) -> str:
     return "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in pairs)
 
 
+def _user_properties(properties: dict[str, str]) -> str:
+    """MNS's ``<UserProperties>`` of a received message (docs/reference/mns.md), all STRING."""
+    if not properties:
+        return ""
+    return "<UserProperties>" + "".join(
+        f"<PropertyValue>{_elements([('Name', k), ('Value', v), ('Type', 'STRING')])}</PropertyValue>"
+        for k, v in properties.items()) + "</UserProperties>"
+
+
 def _error(exc: ProtocolError, request_id: str) -> Response:
     return _xml("Error", _elements([("Code", exc.code), ("Message", exc.message), ("RequestId", request_id),
                                     ("HostId", "stateway")]), exc.status, request_id)
@@ -319,7 +328,7 @@ class QueueApi:
             pairs.append(("NextVisibleTime", int((m.next_visible or 0) * 1000)))
         pairs += [("FirstDequeueTime", int(m.first_dequeued * 1000)), ("DequeueCount", m.dequeue_count),
                   ("Priority", m.priority)]
-        return _elements(pairs)
+        return _elements(pairs) + _user_properties(m.properties)
 
     def _delete_one(self, queue: str, handle: str) -> None:
         try:

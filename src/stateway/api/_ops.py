@@ -40,6 +40,7 @@ def ops_routes(runtime: Runtime) -> list[Route]:
                 metrics.OUTBOX_DEPTH.set(stats["outbox_depth"])
                 metrics.DUE_LAG.set(stats["due_lag"])
                 metrics.QUEUE_DEPTH.set(stats["queue_depth"])
+                metrics.TASKS_OPEN.set(stats.get("tasks_open", 0.0))
             except Exception:  # the store is away: serve the counters we have
                 pass
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

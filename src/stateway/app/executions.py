@@ -8,6 +8,7 @@ beyond the newest ``express_keep`` or after ``express_keep_seconds``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from stateway.app._waits import Waiters
 from stateway.app.flows import is_express
 from stateway.app.redrive import Redrives
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, Runtime
+from stateway.settings import TelemetrySettings
 from stateway.store import ExecutionNotExists, ExecutionRow, SQLiteStore
 
 STATUSES = ("Starting", "Running", "Succeeded", "Failed", "Stopped", "TimedOut")
@@ -101,7 +103,9 @@ class Executions:
         """The in-memory runtime of Express executions, started on first use."""
         with self._express_lock:
             if self._express is None:
-                self._express = Runtime(SQLiteStore.in_memory(), settings=self.runtime.settings)
+                # untraced: its ids restart with the process, and traceparent_for names the main runtime's spans
+                settings = dataclasses.replace(self.runtime.settings, telemetry=TelemetrySettings())
+                self._express = Runtime(SQLiteStore.in_memory(), settings=settings)
                 self.waiters.attach(self._express)
                 self._express.start()
             return self._express

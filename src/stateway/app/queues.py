@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -55,12 +55,14 @@ class Message:
     dequeue_count: int
     receipt_handle: str = ""  # empty when peeked
     next_visible: float | None = None
+    properties: dict[str, str] = field(default_factory=dict)  # MNS UserProperties (e.g. traceparent)
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> Message:
         return cls(id=row["id"], body=row["body"], priority=row["priority"], enqueued=row["enqueued"],
                    first_dequeued=row["first_dequeued"], dequeue_count=row["dequeue_count"],
-                   receipt_handle=row.get("receipt_handle", ""), next_visible=row.get("next_visible"))
+                   receipt_handle=row.get("receipt_handle", ""), next_visible=row.get("next_visible"),
+                   properties=row.get("properties") or {})
 
 
 def bounded_int(value: Any, name: str, low: int, high: int, unit: str = "seconds") -> int:

@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+from stateway import telemetry
 from stateway.runtime import Runtime
 from stateway.timefmt import iso
 
@@ -25,6 +26,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {"time": iso(record.created), "level": record.levelname, "logger": record.name,
                 "message": record.getMessage(), **_fields(record)}
+        if "trace_id" not in line:  # a line written while a task runs names the task's span
+            line.update(telemetry.log_ids())
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
@@ -79,13 +82,14 @@ class ExecutionLog:
                 kind = event["Type"]
                 if kind == "ExecutionStarted":
                     flow, name, _ = self._names(execution_id)
-                    log.info("execution started", extra={"flow": flow, "execution": name})
+                    log.info("execution started", extra={"flow": flow, "execution": name,
+                                                         **telemetry.log_ids(execution_id)})
                 elif kind in self.ENDS:
                     flow, name, started = self._names(execution_id)
                     self.names.pop(execution_id, None)
                     detail = event["EventDetail"]
                     fields = {"flow": flow, "execution": name, "status": self.ENDS[kind],
-                              "seconds": round(event["Time"] - started, 3)}
+                              "seconds": round(event["Time"] - started, 3), **telemetry.log_ids(execution_id)}
                     if detail.get("error"):
                         fields.update(error=detail["error"], cause=str(detail.get("cause") or "")[:500])
                     log.log(logging.INFO if kind == "ExecutionSucceeded" else logging.WARNING, "execution ended",
@@ -102,4 +106,4 @@ class ExecutionLog:
         log.info("task waiting for a callback", extra={
             "flow": flow, "execution": name, "step": event["StepName"], "task": task,
             "action": event["EventDetail"].get("action"), "since": iso(event["Time"]),
-            "token": tokens[0] if tokens else ""})
+            "token": tokens[0] if tokens else "", **telemetry.log_ids(execution_id, task)})

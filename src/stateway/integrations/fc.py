@@ -18,6 +18,7 @@ from stateway.runtime._outcomes import Completed, Failed, IntegrationError, Outc
 from stateway.runtime._registry import Integration
 from stateway.services.functions import FunctionCrashed, FunctionRuntime, FunctionSpec
 from stateway.store import StoreUnavailable
+from stateway.telemetry import traceparent_for
 
 log = logging.getLogger("stateway.fc")
 HISTORY_TAIL = 1024  # characters of stdout and of stderr copied into the task's history event
@@ -93,7 +94,9 @@ class InvokeFunction(Integration):
         try:
             spec = self.functions.resolve(job["function"])
             result, info = self._counted(spec, job["event"], job["id"], job["id"], None, job["execution_id"],
-                                         job["task_id"], on_logs, int(job.get("dispatches") or 1) > 1)
+                                         job["task_id"], on_logs, int(job.get("dispatches") or 1) > 1,
+                                         traceparent=traceparent_for(job["execution_id"], job["task_id"])
+                                         if job["execution_id"] else None)
             if info.get("coldStart") and job["execution_id"]:
                 logs[-1:] = [{**(logs[-1] if logs else {}), "coldStart": True}]
             finish: tuple[Any, ...] = ("Succeeded", result, None, None)
@@ -152,7 +155,8 @@ class InvokeFunction(Integration):
         try:
             result, info = self._counted(spec, body, self.invocation_id(call), call.key, call.timeout,
                                          call.execution_id, call.task_id,
-                                         self._log_keeper(call.execution_id, call.task_id, logs), again, info)
+                                         self._log_keeper(call.execution_id, call.task_id, logs), again, info,
+                                         traceparent=traceparent_for(call.execution_id, call.task_id))
         except IntegrationError as exc:
             exc.logs = _reference(logs, info)
             raise
@@ -162,7 +166,7 @@ class InvokeFunction(Integration):
 
     def _counted(self, spec: FunctionSpec, event: Any, invocation: str, key: str, timeout: float | None,
                  execution_id: int | None, task_id: str | None, on_logs: Any, again: bool,
-                 info: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+                 info: dict[str, Any] | None = None, traceparent: str | None = None) -> tuple[Any, dict[str, Any]]:
         """Invoke, counting the dispatches that give no result: ``again`` says this one follows a
         dispatch lost with its worker. A crashed instance's call runs again on a fresh one until
         ``max_dispatches`` are lost."""
@@ -174,7 +178,8 @@ class InvokeFunction(Integration):
             self._give_up_after(spec, invocation, lost)
         while True:
             try:
-                return self.functions.invoke(spec, event, invocation, key, timeout, on_logs=on_logs, info=info), info
+                return self.functions.invoke(spec, event, invocation, key, timeout, on_logs=on_logs, info=info,
+                                             traceparent=traceparent), info
             except FunctionCrashed as crash:
                 lost = self._until_stored(lambda crash=crash: store.note_lost_dispatch(  # type: ignore[misc]
                     invocation, execution_id, task_id, spec.name, crash.exit, crash.stderr, time.time()))

@@ -21,6 +21,7 @@ from stateway.integrations._http_guard import HostRules, PinnedBackend, resolve
 from stateway.runtime._context import IntegrationContext
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
+from stateway.telemetry import traceparent_for
 
 TOKEN_HEADER = "X-FnF-Http-Callback-Task-Token"
 DEFAULT_TIMEOUT = 60.0
@@ -69,6 +70,8 @@ class HttpRequest(Integration):
             headers.setdefault("Content-Type", "application/json")
         if call.mode == "WaitForCustomCallback":
             headers[TOKEN_HEADER] = call.token
+        if traceparent := traceparent_for(call.execution_id, call.task_id):  # the server continues the task's span
+            headers.setdefault("traceparent", traceparent)
         timeout = float(params.get("timeout") or call.timeout or DEFAULT_TIMEOUT)
         limit = self.context.settings.limits.payload_bytes
         rules = self.rules()

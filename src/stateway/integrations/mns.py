@@ -9,6 +9,7 @@ import re
 from stateway.integrations._arn import match_resource_arn
 from stateway.runtime._outcomes import Completed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
+from stateway.telemetry import traceparent_for
 
 _ARN = re.compile(r"^acs:mns:[^:]*:[^:]*:/queues/(?P<queue>[^/]+)/messages$")
 
@@ -35,8 +36,10 @@ class SendMessage(Integration):
             raise IntegrationError("FnF.InvalidArgument", f"priority must be 1 to 16, got {priority!r}")
         if not isinstance(delay, (int, float)) or not 0 <= delay <= 604800:
             raise IntegrationError("FnF.InvalidArgument", f"delaySeconds must be 0 to 604800, got {delay!r}")
+        traceparent = traceparent_for(call.execution_id, call.task_id)  # a consumer continues the task's trace
         sent = self.context.queues.send_message(queue, body, priority, float(delay), self.context.now(),
-                                                message_id=self.message_id(call))
+                                                message_id=self.message_id(call),
+                                                properties={"traceparent": traceparent} if traceparent else None)
         result = {"MessageId": sent["id"], "MessageBodyMD5": hashlib.md5(body.encode()).hexdigest().upper(),
                   "RequestId": call.key}
         self.context.notify_queue()

@@ -33,6 +33,7 @@ def _register(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803  
         OUTBOX_DEPTH=Gauge("stateway_outbox_depth", "Commands waiting to be dispatched"),
         DUE_LAG=Gauge("stateway_due_work_lag_seconds", "How late the oldest due timer is"),
         QUEUE_DEPTH=Gauge("stateway_queue_depth", "Messages in the built-in queues"),
+        TASKS_OPEN=Gauge("stateway_tasks_open", "Task attempts waiting for their result (running or awaiting a callback)"),
         API_SECONDS=Histogram("stateway_api_seconds", "API request latency, by action", ["action"]),
         # fn: a new function instance (a process that imports its handler), by function
         FUNCTION_COLD_STARTS=Counter("stateway_function_cold_starts", "Function instances started (cold starts)",

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
+from stateway import telemetry
 from stateway.engine import MAP_RUN_ACTION, Decision, Interpreter, check_execution_input, new_execution_state
 from stateway.engine.messages import (
     Cancel,
@@ -100,6 +101,7 @@ class Runtime:
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
         self.queue_listeners: list[Callable[[], None]] = []  # told of every queue change notify_queue hears
         self.turns = Turns()
+        self.tracing: Any = None  # stateway.telemetry's listener while [telemetry] is on
         self._quarantined: set[int] = set()  # executions whose failure could not even be written
         # claims: this process's owner id and how long its claims last without renewal
         self.owner = new_owner_id()
@@ -135,6 +137,7 @@ class Runtime:
             if not self.store.shared:
                 self.store.release_claims(None)  # one process owns the file: old claims died with their process
             self._leases = LeaseKeeper(self.store, self.owner, self.lease, self.clock.now).start()
+            self.tracing = self.tracing or telemetry.attach(self)
             self.registry.start()
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
@@ -167,6 +170,7 @@ class Runtime:
             self._thread.join(timeout=5)
         self.registry.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        telemetry.detach(self, self.tracing)
         if self._leases is not None:
             self._leases.stop()
             try:  # hand our claims back now rather than when they expire
@@ -541,7 +545,8 @@ class Runtime:
                 return
             self._inflight.add(outbox_id)
         try:
-            self._pool_for(command).submit(self._dispatch, outbox_id, execution_id, command)
+            self._pool_for(command).submit(telemetry.scoped(execution_id, command.get("task"), self._dispatch),
+                                           outbox_id, execution_id, command)
         except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
             pass
 

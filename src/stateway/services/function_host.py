@@ -192,6 +192,10 @@ class Host:
             os.close(out_fd)
             os.close(err_fd)
             os.environ["STATEWAY_REQUEST_ID"] = str(request["context"].get("request_id", ""))
+            if request["context"].get("traceparent"):  # this call's task span (docs/telemetry.md)
+                os.environ["TRACEPARENT"] = str(request["context"]["traceparent"])
+            else:
+                os.environ.pop("TRACEPARENT", None)
         else:
             self._local.out = io.TextIOWrapper(os.fdopen(out_fd, "wb"), encoding="utf-8", line_buffering=True)
             self._local.err = io.TextIOWrapper(os.fdopen(err_fd, "wb"), encoding="utf-8", line_buffering=True)

@@ -166,7 +166,7 @@ class FunctionRuntime:
 
     def invoke(self, spec: FunctionSpec, event: Any, request_id: str, key: str,
                timeout: float | None = None, on_logs: Callable[[str, str], None] | None = None,
-               info: dict[str, Any] | None = None) -> Any:
+               info: dict[str, Any] | None = None, traceparent: str | None = None) -> Any:
         """Run the function to completion; its return value, or IntegrationError (``FunctionCrashed``
         when its instance ended without an answer).
 
@@ -175,11 +175,13 @@ class FunctionRuntime:
         ``info`` (a dict) is given ``coldStart`` and ``instance`` for a Python function."""
         limit = min(timeout, spec.timeout) if timeout else spec.timeout
         if spec.kind == "http":
-            return self._invoke_http(spec, event, request_id, limit)
+            return self._invoke_http(spec, event, request_id, limit, traceparent)
         if spec.kind == "command":
-            return self._invoke_command(spec, event, request_id, key, limit, on_logs)
+            return self._invoke_command(spec, event, request_id, key, limit, on_logs, traceparent)
         context = {"request_id": request_id, "function_name": spec.name, "requestId": request_id,
                    "function": {"name": spec.name}}
+        if traceparent:  # the task attempt's span (docs/telemetry.md): the function continues the trace
+            context["traceparent"] = traceparent
         with self._lock:
             if key in self._cancelled:
                 self._cancelled.discard(key)
@@ -215,9 +217,11 @@ class FunctionRuntime:
             return key in self._cancelled
 
     def _invoke_command(self, spec: FunctionSpec, event: Any, request_id: str, key: str, limit: float,
-                        on_logs: Callable[[str, str], None] | None) -> Any:
+                        on_logs: Callable[[str, str], None] | None, traceparent: str | None = None) -> Any:
         env = {**os.environ, **self.environment, **dict(spec.options.environment),
                "STATEWAY_REQUEST_ID": request_id, "STATEWAY_FUNCTION_NAME": spec.name}
+        if traceparent:
+            env["TRACEPARENT"] = traceparent
         with self._lock:
             if key in self._cancelled:
                 self._cancelled.discard(key)
@@ -254,10 +258,11 @@ class FunctionRuntime:
                 "FC.Unknown", (err.text().strip() or f"command exited with {proc.returncode}")[-CAUSE_LIMIT:])
         return _json_or_text(text)
 
-    def _invoke_http(self, spec: FunctionSpec, event: Any, request_id: str, timeout: float) -> Any:
+    def _invoke_http(self, spec: FunctionSpec, event: Any, request_id: str, timeout: float,
+                     traceparent: str | None = None) -> Any:
+        headers = {"x-fc-request-id": request_id, **({"traceparent": traceparent} if traceparent else {})}
         try:
-            response = httpx.post(spec.target, json=event, timeout=timeout,
-                                  headers={"x-fc-request-id": request_id})
+            response = httpx.post(spec.target, json=event, timeout=timeout, headers=headers)
         except httpx.TimeoutException:
             raise IntegrationError("FC.FunctionTimeout", f"{spec.target} did not answer within {timeout:g}s") from None
         except httpx.HTTPError as exc:

@@ -163,3 +163,10 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS task_keys_execution ON task_keys (execution_id, task_id);
     """
 )
+
+# telemetry: a message's user properties (MNS UserProperties), e.g. the traceparent of the task that sent it
+MIGRATIONS.append(
+    """
+    ALTER TABLE messages ADD COLUMN properties TEXT;
+    """
+)

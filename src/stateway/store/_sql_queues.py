@@ -87,7 +87,8 @@ class QueuesMixin(SqlStore):
         with self._read() as db:
             rows = db.execute(self._sql(_READY), (queue, now, count)).fetchall()
         return [{"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3],
-                 "first_dequeued": r[4] if r[4] is not None else r[3], "dequeue_count": r[5]} for r in rows]
+                 "first_dequeued": r[4] if r[4] is not None else r[3], "dequeue_count": r[5],
+                 "properties": loads(r[6]) if r[6] else {}} for r in rows]
 
     def next_visible(self, queue: str) -> float | None:
         """When the queue's next message becomes visible (now or later), or None if it has none."""
@@ -96,14 +97,14 @@ class QueuesMixin(SqlStore):
         return row[0] if row else None
 
     def send_message(self, queue: str, body: str, priority: int, delay: float, now: float,
-                     message_id: str | None = None) -> dict[str, Any]:
+                     message_id: str | None = None, properties: dict[str, str] | None = None) -> dict[str, Any]:
         self.ensure_queue(queue)
         message_id = message_id or uuid.uuid4().hex.upper()
         with self._tx() as db:
             db.execute(self._sql(
-                "INSERT INTO messages (id, queue, body, priority, visible_at, enqueued, dequeue_count, seq) "
-                f"VALUES (?, ?, ?, ?, ?, ?, 0, {self._MESSAGE_SEQ}) ON CONFLICT (id) DO NOTHING"),
-                (message_id, queue, body, priority, now + delay, now))
+                "INSERT INTO messages (id, queue, body, priority, visible_at, enqueued, dequeue_count, seq, properties) "
+                f"VALUES (?, ?, ?, ?, ?, ?, 0, {self._MESSAGE_SEQ}, ?) ON CONFLICT (id) DO NOTHING"),
+                (message_id, queue, body, priority, now + delay, now, dumps(properties) if properties else None))
             self._notify(db, "queue")
         return {"id": message_id}
 
@@ -118,7 +119,8 @@ class QueuesMixin(SqlStore):
                 db.execute(sql("UPDATE messages SET visible_at=?, receipt_handle=?, dequeue_count=dequeue_count+1, "
                                "first_dequeued=? WHERE id=?"), (now + visibility, handle, first, r[0]))
                 out.append({"id": r[0], "body": r[1], "priority": r[2], "enqueued": r[3], "first_dequeued": first,
-                            "dequeue_count": r[5] + 1, "receipt_handle": handle, "next_visible": now + visibility})
+                            "dequeue_count": r[5] + 1, "receipt_handle": handle, "next_visible": now + visibility,
+                            "properties": loads(r[6]) if r[6] else {}})
             return out
 
     def delete_message(self, queue: str, receipt_handle: str) -> bool:

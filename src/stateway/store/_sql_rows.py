@@ -14,7 +14,7 @@ FLOW_COLUMNS = "name, id, definition, meta, created, modified"
 SCHEDULE_COLUMNS = ("flow_name", "name", "id", "cron", "description", "enable", "payload", "created", "modified",
                     "next_fire")
 HISTORY_COLUMNS = "event_id, type, step_name, time, schedule_event_id, detail"
-MESSAGE_COLUMNS = "id, body, priority, enqueued, first_dequeued, dequeue_count"
+MESSAGE_COLUMNS = "id, body, priority, enqueued, first_dequeued, dequeue_count, properties"
 
 
 def loads_or_none(text: str | None) -> Any:

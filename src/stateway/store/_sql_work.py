@@ -113,10 +113,11 @@ class WorkMixin(SqlStore):
 
     def work_stats(self, now: float) -> dict[str, float]:
         """Gauges: outbox depth, how late the oldest due timer is (due-work lag, seconds; events
-        written "due now" carry due=0, which says nothing about lateness), and queue depth."""
+        written "due now" carry due=0, which says nothing about lateness), queue depth, and the task
+        attempts waiting for their result (running, or waiting for a callback)."""
         with self._read() as db:
-            outbox, oldest, messages = db.execute(self._sql(
+            outbox, oldest, messages, tasks = db.execute(self._sql(
                 "SELECT (SELECT COUNT(*) FROM outbox), (SELECT MIN(due) FROM inbox WHERE due > 0 AND due <= ?), "
-                "(SELECT COUNT(*) FROM messages)"), (now,)).fetchone()
+                "(SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM open_tasks)"), (now,)).fetchone()
         return {"outbox_depth": float(outbox), "due_lag": now - oldest if oldest else 0.0,
-                "queue_depth": float(messages)}
+                "queue_depth": float(messages), "tasks_open": float(tasks)}
