@@ -31,6 +31,7 @@ from stateway.engine.state import StateVersionError, upgrade_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
+from stateway.runtime._admission import Admission
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._context import RuntimeContext
 from stateway.runtime._cron import Cron
@@ -112,6 +113,7 @@ class Runtime:
         if dispatch is None:  # each integration its own bounded pool: a slow one cannot hold the others' threads
             self._pool = DispatchLimits.for_runtime(self._pool, self.settings, self.registry)
         self.housekeeping = Housekeeping(self)  # retention sweep and bulk operations (runtime/_retention.py)
+        self.admission = Admission(self)  # executions waiting for their flow's concurrency limit
         if store.shared:
             store.subscribe(self._on_notice)
 
@@ -138,6 +140,7 @@ class Runtime:
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
             self.housekeeping.start()
+            self.admission.start()
             self.sweep()
             self.adopt_outbox()
         return self
@@ -162,6 +165,7 @@ class Runtime:
         self._stopping = True
         self.notify()
         self.housekeeping.stop()
+        self.admission.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.registry.close()
@@ -244,6 +248,7 @@ class Runtime:
                                                 **map_run[3]})
         if created:
             metrics.EXECUTIONS_STARTED.inc()
+            self.admission.started(row)
             self.notify()
         return row
 
@@ -526,6 +531,7 @@ class Runtime:
         if merged.history:
             self._tell_listeners(execution_id, merged.history)
         if merged.ended is not None:
+            self.admission.ended()
             with self._ended:
                 self._ended.notify_all()
         metrics.DECISIONS.inc()

@@ -4,6 +4,7 @@ wake-ups) and set ``SqlStore``'s dialect hooks."""
 
 from __future__ import annotations
 
+from stateway.store._sql_admission import AdmissionMixin
 from stateway.store._sql_dispatches import DispatchesMixin
 from stateway.store._sql_executions import ExecutionsMixin
 from stateway.store._sql_flows import FlowsMixin
@@ -23,5 +24,5 @@ from stateway.store._sql_work import WorkMixin
 
 class SharedSql(FlowsMixin, ExecutionsMixin, WorkMixin, TasksMixin, HistoryMixin, InvocationsMixin, SchedulesMixin,
                 QueuesMixin, MapRunsMixin, NoncesMixin, StatusMixin, SecretMixin, SessionsMixin,
-                DispatchesMixin, OpsMixin):
+                DispatchesMixin, OpsMixin, AdmissionMixin):
     pass
