@@ -94,8 +94,8 @@ class AdmissionMixin(SqlStore):
         return admitted
 
     def _admit(self, db: Any, flow_name: str, now: float) -> list[int]:
-        """In the caller's transaction. The key served next is the one with the fewest Running, then
-        the one after the last key served (round robin); within a key, oldest first."""
+        """In the caller's transaction. Keys are served round robin (in key order, the key after the last
+        one served, among those with executions waiting); within a key, oldest first."""
         sql = self._sql
         limit = db.execute(sql("SELECT max_running, starts_per_second, tat, last_key FROM flow_limits "
                                "WHERE flow_name=?" + self._FOR_UPDATE), (flow_name,)).fetchone()
@@ -105,10 +105,11 @@ class AdmissionMixin(SqlStore):
             "GROUP BY concurrency_key"), (flow_name,)).fetchall()}
         if not heads:
             return []
-        running = {k: int(n) for k, n in db.execute(sql(
-            "SELECT concurrency_key, COUNT(*) FROM executions WHERE flow_name=? AND status='Running' "
-            "AND concurrency_key IS NOT NULL GROUP BY concurrency_key"), (flow_name,)).fetchall()}
-        free = math.inf if not max_running else max_running - sum(running.values())
+        free = math.inf
+        if max_running:
+            free = max_running - db.execute(sql(
+                "SELECT COUNT(*) FROM executions WHERE flow_name=? AND status='Running' "
+                "AND concurrency_key IS NOT NULL"), (flow_name,)).fetchone()[0]
         admitted: list[int] = []
         start = dumps(Start().to_wire())
         while free > 0 and heads:
@@ -116,14 +117,13 @@ class AdmissionMixin(SqlStore):
                 tat = max(tat or 0.0, now)
                 if tat > now + RATE_CREDIT:
                     break
-            after = last_key or ""
-            key = min(heads, key=lambda k: (running.get(k, 0), k <= after if last_key is not None else False, k))
+            after = last_key
+            key = min(heads, key=lambda k: (after is not None and k <= after, k))  # the next key after the last
             execution_id = heads[key]
             if db.execute(sql("UPDATE executions SET status='Running' WHERE id=? AND status='Starting'"),
                           (execution_id,)).rowcount:
                 db.execute(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"), (execution_id, start))
                 admitted.append(execution_id)
-                running[key] = running.get(key, 0) + 1
                 free -= 1
                 last_key = key
                 if rate:
