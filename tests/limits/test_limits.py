@@ -171,10 +171,8 @@ States:
         - Type: Task
           Name: Child
           Action: FNF:StartExecution
-          TaskMode: RequestComplete
-          Parameters:
-            flowName: child
-            input: {}
+          TaskMode: WaitForSystemCallback
+          Parameters: {resourceArn: "acs:fnf:::flow/child", input: {}}
           End: true
     End: true
 """
