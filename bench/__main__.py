@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import console, ops, scenarios
+from bench import limits as limits_bench
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
 
@@ -36,6 +37,7 @@ TARGETS.update({"console.list_ttfb_ms": ("<", 200), "console.execution_ttfb_ms":
                 "console.list_bytes": ("<", 2 * 2**20), "console.execution_bytes": ("<", 2 * 2**20),
                 "console.execution_last_history_bytes": ("<", 2 * 2**20)})
 TARGETS["functions.warm_cpu_ms_per_step"] = ("<=", 3)  # issue 19: every process together, per function step
+TARGETS["limits.start_p50_ratio"] = ("<=", 1.5)  # issue 22 §4: a start under a concurrency limit vs without
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -54,7 +56,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions,ops)")
+                                       "fairness,run,fixture,console,pg,slowhttp,brokers,functions,ops,"
+                                       "limits)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -198,6 +201,10 @@ def main() -> None:
                           "bulk_delete_p50_ratio": delete["p50_ratio"]}
         record("ops", "retention_eps", repeat(ops.retention_sweep_eps, runs, n))
         print(f"  ops: {results['ops']}", flush=True)
+    if wanted("limits"):
+        print("limits", flush=True)
+        results["limits"] = limits_bench.start_latency(200 if quick else 2_000)
+        print(f"  limits: {results['limits']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -340,6 +347,14 @@ def markdown(results: dict[str, Any]) -> str:
                  f"{o['bulk_delete_meanwhile_p50_ms']:.2f} ms vs {o['bulk_delete_quiet_p50_ms']:.2f} ms quiet "
                  f"({o['bulk_delete_p50_ratio']:.2f}x) |\n"
                  f"| retention sweep | {num(o['retention_eps'])} executions deleted/s |\n")
+    lim = results.get("limits")
+    if lim:
+        text += ("\n## Concurrency limits\n\n| figure | without a limit | with a limit | ratio |\n"
+                 "| --- | --- | --- | --- |\n"
+                 f"| StartExecution call, p50 | {lim['free_call_p50_ms']:.2f} ms | {lim['limited_call_p50_ms']:.2f} ms "
+                 f"| {lim['call_p50_ratio']:.2f}x |\n"
+                 f"| start to end (two Pass states), p50 | {lim['free_end_p50_ms']:.2f} ms | "
+                 f"{lim['limited_end_p50_ms']:.2f} ms | {lim['start_p50_ratio']:.2f}x |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

@@ -93,6 +93,30 @@ class AdmissionMixin(SqlStore):
                 self._notify(db, "work")
         return admitted
 
+    def _may_start_now(self, db: Any, flow_name: str, now: float) -> bool:
+        """In a start's transaction, before its insert: whether it may run at once (nothing of the
+        flow waits, a slot is free, the rate allows it). Locks the flow's limit row until the
+        transaction ends, so two starts do not both take the last slot."""
+        sql = self._sql
+        limit = db.execute(sql("SELECT max_running, starts_per_second, tat FROM flow_limits WHERE flow_name=?"
+                               + self._FOR_UPDATE), (flow_name,)).fetchone()
+        if limit is None:
+            return True
+        max_running, rate, tat = limit
+        if rate and max(tat or 0.0, now) > now + RATE_CREDIT:
+            return False
+        if db.execute(sql("SELECT 1 FROM executions WHERE flow_name=? AND status='Starting' LIMIT 1"),
+                      (flow_name,)).fetchone() is not None:
+            return False  # they go first
+        if max_running and db.execute(sql(
+                "SELECT COUNT(*) FROM executions WHERE flow_name=? AND status='Running' "
+                "AND concurrency_key IS NOT NULL"), (flow_name,)).fetchone()[0] >= max_running:
+            return False
+        if rate:
+            db.execute(sql("UPDATE flow_limits SET tat=? WHERE flow_name=?"), (max(tat or 0.0, now) + 1.0 / rate,
+                                                                              flow_name))
+        return True
+
     def _admit(self, db: Any, flow_name: str, now: float) -> list[int]:
         """In the caller's transaction. Keys are served round robin (in key order, the key after the last
         one served, among those with executions waiting); within a key, oldest first."""

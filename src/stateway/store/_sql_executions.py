@@ -34,17 +34,18 @@ class ExecutionsMixin(SqlStore):
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
             key_expr = flow[1]
+            waits = key_expr is not None and not self._may_start_now(db, flow_name, now)  # type: ignore[attr-defined]
             # two nodes starting the same name race here: one inserts, the other finds it
             inserted = db.execute(sql(
                 "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
                 "parent_task, callback_token, flow_version, qualifier, map_run, state, concurrency_key) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (flow_name, name) DO NOTHING RETURNING id"),
-                (flow_name, name, "Running" if key_expr is None else "Starting", dumps(input_), now,
+                (flow_name, name, "Starting" if waits else "Running", dumps(input_), now,
                  flow[0] if definition is None else definition, parent_id, parent_task, callback_token, flow_version,
                  qualifier, map_run, None if state is None else dumps(state),
                  None if key_expr is None else concurrency_key(key_expr, input_))).fetchone()
-            if inserted is not None and key_expr is not None:  # waits until the limit admits it (perhaps now)
+            if inserted is not None and waits:  # until the limit admits it: perhaps now, after those before it
                 if self._admit(db, flow_name, now):  # type: ignore[attr-defined]
                     self._notify(db, "work")
                 return self._execution(db, inserted[0]), True
