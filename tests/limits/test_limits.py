@@ -188,3 +188,17 @@ States:
             answer(sw, child)
         time.sleep(0.02)
     assert sw.store.execution_status(row.id) == "Succeeded"
+
+
+def test_a_bulk_stop_ends_waiting_executions_without_running_them(sw):
+    from stateway.app.bulk import BulkFilter
+
+    sw.flows.create("lim", CALLBACK)
+    sw.flows.set_limit("lim", 2)
+    rows = [sw.executions.start("lim", {}, f"e{i}") for i in range(10)]
+    job = sw.bulk.wait(sw.bulk.start("stop", BulkFilter("lim"))["id"], 60)
+    assert (job["status"], job["n_done"]) == ("Succeeded", 10)
+    until(lambda: all(sw.store.execution_status(r.id) == "Stopped" for r in rows))
+    ran = [r.name for r in rows if "ExecutionStarted" in [e["Type"] for e in sw.store.history(r.id)]]
+    assert ran == ["e0", "e1"]  # only those admitted before the stop
+    assert sw.store.waiting_executions() == {}
