@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import console, console_maprun, limits, ops, scenarios
+from bench import concurrency_limits, console, console_maprun, limits, ops, scenarios
 from bench import telemetry as tracing
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
@@ -46,6 +46,8 @@ TARGETS.update({"limits.large_definition_cpu_s": ("<", 1.0), "limits.deep_nestin
                 "limits.small_next_to_loops_p50_s": ("<", 0.5), "limits.small_next_to_loops_max_s": ("<", 1.0),
                 "limits.stop_loop_s": ("<", 1.0)})
 TARGETS["telemetry.overhead_percent"] = ("<=", 10)  # issue 23: tracing at 100% sampling
+# issue 22 §4: a start under a concurrency limit vs without
+TARGETS["concurrency.start_p50_ratio"] = ("<=", 1.5)
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -65,7 +67,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
     parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
                                        "fairness,run,fixture,console,maprun_page,limits,telemetry,pg,slowhttp,brokers,"
-                                       "functions,ops,worker)")
+                                       "functions,ops,worker,concurrency)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -239,6 +241,10 @@ def main() -> None:
         print("telemetry", flush=True)
         results["telemetry"] = tracing.tracing_overhead(sizes["telemetry"], 3 if quick else 7)
         print(f"  telemetry: {results['telemetry']}", flush=True)
+    if wanted("concurrency"):
+        print("concurrency", flush=True)
+        results["concurrency"] = concurrency_limits.start_latency(200 if quick else 2_000)
+        print(f"  concurrency: {results['concurrency']}", flush=True)
     results["seconds"] = time.monotonic() - began
     results["targets"] = {key: check(results, key, *rule) for key, rule in TARGETS.items()
                           if lookup(results, key) is not None}
@@ -420,6 +426,14 @@ def markdown(results: dict[str, Any]) -> str:
                  f"{o['bulk_delete_meanwhile_p50_ms']:.2f} ms vs {o['bulk_delete_quiet_p50_ms']:.2f} ms quiet "
                  f"({o['bulk_delete_p50_ratio']:.2f}x) |\n"
                  f"| retention sweep | {num(o['retention_eps'])} executions deleted/s |\n")
+    lim = results.get("limits")
+    if lim:
+        text += ("\n## Concurrency limits\n\n| figure | without a limit | with a limit | ratio |\n"
+                 "| --- | --- | --- | --- |\n"
+                 f"| StartExecution call, p50 | {lim['free_call_p50_ms']:.2f} ms | {lim['limited_call_p50_ms']:.2f} ms "
+                 f"| {lim['call_p50_ratio']:.2f}x |\n"
+                 f"| start to end (two Pass states), p50 | {lim['free_end_p50_ms']:.2f} ms | "
+                 f"{lim['limited_end_p50_ms']:.2f} ms | {lim['start_p50_ratio']:.2f}x |\n")
     text += "\n## Against the targets\n\n| figure | value | target | met |\n| --- | --- | --- | --- |\n"
     for key, t in results["targets"].items():
         text += f"| `{key}` | {num(t['value'])} | {t['target']} | {'yes' if t['met'] else '**no**'} |\n"

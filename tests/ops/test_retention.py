@@ -44,7 +44,11 @@ def test_old_ended_executions_go_recent_and_running_stay(sw):
     with sw.store._tx() as db:  # a running execution that started long ago is still running
         db.execute("UPDATE executions SET started = started - ? WHERE id=?", (100 * DAY, running.id))
     sw.store.put_task_log(old[0].id, "1", "out", "err", time.time())
+    sw.store.note_lost_dispatch("inv-old", old[0].id, "1", "f", "SIGKILL", "", time.time(), gave_up=True)
+    sw.store.note_lost_dispatch("inv-running", running.id, "1", "f", "SIGKILL", "", time.time())
     assert sw.runtime.housekeeping.sweep() == 20  # in batches of 7
+    assert sw.store.lost_dispatches("inv-old")["lost"] == 0  # its dispatch record went with it
+    assert sw.store.lost_dispatches("inv-running")["lost"] == 1
     for row in old:
         with pytest.raises(ExecutionNotExists):
             sw.executions.describe("quick", row.name)

@@ -151,7 +151,30 @@ def flow_view(flow: dict[str, Any]) -> dict[str, Any]:
         view["Environment"] = meta["Environment"]
     if "RetentionDays" in meta:
         view["RetentionDays"] = meta["RetentionDays"]
+    limit = flow.get("limit")
+    if limit:  # Stateway's concurrency limit (docs/operations.md)
+        view.update({"MaxRunning": limit["max_running"] or 0, "ConcurrencyKey": limit["key_expr"],
+                     "StartsPerSecond": limit["starts_per_second"] or 0})
     return view
+
+
+LIMIT_PARAMS = ("MaxRunning", "ConcurrencyKey", "StartsPerSecond")
+
+
+def _set_limit(service: CloudFlowService, name: str, params: Mapping[str, str]) -> dict[str, Any] | None:
+    """UpdateFlow's Stateway parameters: what is not given stays as it was."""
+    limit = service.app.flows.limit(name) or {"max_running": None, "key_expr": "", "starts_per_second": None}
+    if not any(k in params for k in LIMIT_PARAMS):
+        return limit if limit.get("max_running") or limit.get("starts_per_second") else None
+    max_running = _int(params, "MaxRunning", 0, 0, 1_000_000) if params.get("MaxRunning") else limit["max_running"]
+    key = params["ConcurrencyKey"] if "ConcurrencyKey" in params else limit["key_expr"]
+    rate = limit["starts_per_second"]
+    if params.get("StartsPerSecond"):
+        try:
+            rate = float(params["StartsPerSecond"])
+        except ValueError:
+            raise ApiError(400, "InvalidArgument", "StartsPerSecond must be a number") from None
+    return service.app.flows.set_limit(name, max_running, key, rate)
 
 
 def _flow_meta(params: Mapping[str, str]) -> dict[str, Any]:
@@ -172,15 +195,20 @@ def create_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[st
 
 
 def update_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
+    name = required(params, "Name")
     try:
-        return flow_view(service.app.flows.update(required(params, "Name"), params.get("Definition") or None,
-                                                  _flow_meta(params)))
+        service.app.flows.require(name)
+        limit = _set_limit(service, name, params)
+        flow = service.app.flows.update(name, params.get("Definition") or None, _flow_meta(params))
     except FlowDefinitionError as exc:
         raise _definition_error(exc) from None
+    return flow_view({**flow, "limit": limit})
 
 
 def describe_flow(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
-    return flow_view(service.app.flows.describe(required(params, "Name")))
+    name = required(params, "Name")
+    flow = service.app.flows.describe(name)
+    return flow_view({**flow, "limit": service.app.flows.limit(name)})
 
 
 def list_flows(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:

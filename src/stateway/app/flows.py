@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stateway.app._checks import check_name
+from stateway.expr import ExpressionError, compile_expression
 from stateway.fdl import Flow
 from stateway.runtime import InvalidArgument, Runtime
 from stateway.store import FlowNotExists
@@ -134,6 +135,33 @@ class Flows:
 
     def delete(self, name: str) -> None:
         self.store.delete_flow(name)
+
+    # -- concurrency limits (store/_sql_admission.py, docs/operations.md) ------------------------------
+    def limit(self, name: str) -> dict[str, Any] | None:
+        """The flow's limit ``{"max_running", "key_expr", "starts_per_second"}``, or None."""
+        self.store.get_flow(name)
+        return self.store.flow_limit(name)
+
+    def set_limit(self, name: str, max_running: int | None = None, key: str = "",
+                  starts_per_second: float | None = None) -> dict[str, Any] | None:
+        """At most ``max_running`` executions of the flow Running at once (over it, a start waits as
+        ``Starting``), executions sorted by ``key`` (an expression on the input) and served in turn,
+        at most ``starts_per_second`` admitted a second. Neither a cap nor a rate: no limit."""
+        if max_running is not None and (isinstance(max_running, bool) or not isinstance(max_running, int)
+                                        or not 0 <= max_running <= 1_000_000):
+            raise InvalidArgument(f"MaxRunning must be an integer from 0 (no limit) to 1000000, got {max_running!r}")
+        if starts_per_second is not None and (isinstance(starts_per_second, bool)
+                                              or not isinstance(starts_per_second, (int, float))
+                                              or not 0 <= starts_per_second <= 1_000_000):
+            raise InvalidArgument(f"StartsPerSecond must be a number from 0 (no limit) to 1000000, "
+                                  f"got {starts_per_second!r}")
+        key = key or ""
+        if key:
+            try:
+                compile_expression(key)
+            except ExpressionError as exc:
+                raise InvalidArgument(f"ConcurrencyKey is not a valid expression: {exc}") from None
+        return self.store.set_flow_limit(name, max_running or None, key, starts_per_second or None)
 
     def require(self, name: str) -> dict[str, Any]:
         """The flow, or ``FlowNotExists``."""

@@ -252,6 +252,9 @@ def flow_describe(name: str, definition: bool, as_json: bool, endpoint: str) -> 
     _pairs([("flow", result["Name"]), ("mode", result.get("ExecutionMode")), ("type", result.get("Type")),
             ("description", result.get("Description")), ("created", result.get("CreatedTime")),
             ("modified", result.get("LastModifiedTime"))])
+    if result.get("MaxRunning") or result.get("StartsPerSecond"):  # a concurrency limit (cli/_limits.py)
+        _pairs([("max running", result.get("MaxRunning") or "-"), ("key", result.get("ConcurrencyKey") or "-"),
+                ("starts/s", result.get("StartsPerSecond") or "-")])
     if definition:
         click.echo("definition:")
         click.echo(str(result.get("Definition", "")).rstrip())
@@ -583,6 +586,8 @@ cli.add_command(_tasks.task_worker_command)
 from stateway.cli import _operations  # noqa: E402  (exec redrive/stop/delete --all, bulk, flow update)
 
 cli.add_command(_operations.bulk)
+
+from stateway.cli import _limits  # noqa: E402, F401  (flow limit)
 
 
 def main() -> None:

@@ -298,6 +298,7 @@ class Console:
         flow = self._flow(request.path_params["flow"])
         recent = self.store.page_executions(flow_name=flow["name"], limit=20)
         schedules = self.store.list_schedules(flow["name"])
+        flow = {**flow, "limit": self.store.flow_limit(flow["name"])}
         return self.render("flow.html", request, session, status=400 if start_error else 200, flow=flow,
                            svg=self._svg(flow["definition"]), lines=flow["definition"].splitlines(), recent=recent,
                            schedules=schedules, express=flow["meta"].get("ExecutionMode") == "Express",

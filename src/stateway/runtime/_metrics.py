@@ -44,6 +44,9 @@ def _register(Counter: Any, Gauge: Any, Histogram: Any) -> None:  # noqa: N803  
                              "Executions deleted per second by the last retention sweep that deleted any"),
         BULK_EXECUTIONS=Counter("stateway_bulk_executions", "Executions a bulk operation went through, by "
                                 "operation and outcome (done, skipped, failed)", ["operation", "outcome"]),
+        # limits: executions waiting (status Starting) for their flow's concurrency limit, by flow
+        WAITING_EXECUTIONS=Gauge("stateway_waiting_executions",
+                                 "Executions waiting for a slot under their flow's concurrency limit", ["flow"]),
     )
     for kind in ("execution", "invocation", "outbox"):  # shown as 0 before the first one, not absent
         _made["TAKEOVERS"].labels(kind)

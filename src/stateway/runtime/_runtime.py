@@ -32,6 +32,7 @@ from stateway.engine.state import StateVersionError, upgrade_state
 from stateway.fdl import Flow, FlowDefinitionError, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
+from stateway.runtime._admission import Admission
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._context import RuntimeContext
 from stateway.runtime._correlation import key_refused
@@ -115,6 +116,7 @@ class Runtime:
         if dispatch is None:  # each integration its own bounded pool: a slow one cannot hold the others' threads
             self._pool = DispatchLimits.for_runtime(self._pool, self.settings, self.registry)
         self.housekeeping = Housekeeping(self)  # retention sweep and bulk operations (runtime/_retention.py)
+        self.admission = Admission(self)  # executions waiting for their flow's concurrency limit
         if store.shared:
             store.subscribe(self._on_notice)
 
@@ -142,6 +144,7 @@ class Runtime:
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
             self.housekeeping.start()
+            self.admission.start()
             self.sweep()
             self.adopt_outbox()
         return self
@@ -166,6 +169,7 @@ class Runtime:
         self._stopping = True
         self.notify()
         self.housekeeping.stop()
+        self.admission.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.registry.close()
@@ -249,6 +253,7 @@ class Runtime:
                                                 **map_run[3]})
         if created:
             metrics.EXECUTIONS_STARTED.inc()
+            self.admission.started(row)
             self.notify()
         return row
 
@@ -531,6 +536,7 @@ class Runtime:
         if merged.history:
             self._tell_listeners(execution_id, merged.history)
         if merged.ended is not None:
+            self.admission.ended()
             with self._ended:
                 self._ended.notify_all()
         metrics.DECISIONS.inc()

@@ -177,3 +177,18 @@ MIGRATIONS.append(
     ALTER TABLE messages ADD COLUMN properties TEXT;
     """
 )
+
+# limits: concurrency limits per flow (a cap on its Running executions, a fairness key, a start
+# rate) and each execution's key; waiting executions are status 'Starting' until admitted
+MIGRATIONS.append(
+    """
+    ALTER TABLE executions ADD COLUMN concurrency_key TEXT;
+    CREATE TABLE IF NOT EXISTS flow_limits (
+        flow_name TEXT PRIMARY KEY, max_running INTEGER, key_expr TEXT NOT NULL, starts_per_second REAL,
+        tat REAL NOT NULL DEFAULT 0, last_key TEXT);
+    CREATE INDEX IF NOT EXISTS executions_waiting ON executions (flow_name, concurrency_key, id)
+        WHERE status = 'Starting';
+    CREATE INDEX IF NOT EXISTS executions_limited ON executions (flow_name, concurrency_key)
+        WHERE status = 'Running' AND concurrency_key IS NOT NULL;
+    """
+)

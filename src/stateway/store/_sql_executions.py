@@ -8,6 +8,7 @@ from typing import Any
 from stateway.engine.messages import Start
 from stateway.jsontext import dumps
 from stateway.store._errors import ExecutionAlreadyExists, ExecutionNotExists, FlowNotExists
+from stateway.store._sql_admission import concurrency_key
 from stateway.store._sql_base import SqlStore
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._types import ExecutionRow
@@ -27,19 +28,27 @@ class ExecutionsMixin(SqlStore):
         definition."""
         sql = self._sql
         with self._tx() as db:
-            flow = db.execute(sql("SELECT definition FROM flows WHERE name=?"), (flow_name,)).fetchone()
+            # the flow's limit comes along (store/_sql_admission.py): a flow without one is started as before
+            flow = db.execute(sql("SELECT f.definition, l.key_expr FROM flows f LEFT JOIN flow_limits l "
+                                  "ON l.flow_name = f.name WHERE f.name=?"), (flow_name,)).fetchone()
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
-            if definition is not None:
-                flow = (definition,)
+            key_expr = flow[1]
+            waits = key_expr is not None and not self._may_start_now(db, flow_name, now)  # type: ignore[attr-defined]
             # two nodes starting the same name race here: one inserts, the other finds it
             inserted = db.execute(sql(
                 "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                "parent_task, callback_token, flow_version, qualifier, map_run, state) "
-                "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "parent_task, callback_token, flow_version, qualifier, map_run, state, concurrency_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (flow_name, name) DO NOTHING RETURNING id"),
-                (flow_name, name, dumps(input_), now, flow[0], parent_id, parent_task, callback_token, flow_version,
-                 qualifier, map_run, None if state is None else dumps(state))).fetchone()
+                (flow_name, name, "Starting" if waits else "Running", dumps(input_), now,
+                 flow[0] if definition is None else definition, parent_id, parent_task, callback_token, flow_version,
+                 qualifier, map_run, None if state is None else dumps(state),
+                 None if key_expr is None else concurrency_key(key_expr, input_))).fetchone()
+            if inserted is not None and waits:  # until the limit admits it: perhaps now, after those before it
+                if self._admit(db, flow_name, now):  # type: ignore[attr-defined]
+                    self._notify(db, "work")
+                return self._execution(db, inserted[0]), True
             if inserted is not None:
                 db.execute(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"),
                            (inserted[0], dumps(Start().to_wire())))
@@ -139,7 +148,7 @@ class ExecutionsMixin(SqlStore):
             rows = db.execute(
                 f"SELECT {', '.join('c.' + c.strip() for c in EXEC_COLUMNS.split(','))} FROM executions c "
                 "JOIN executions p ON p.id = c.parent_id "
-                "WHERE c.status='Running' AND p.status NOT IN ('Running', 'Starting')").fetchall()
+                "WHERE c.status IN ('Running', 'Starting') AND p.status NOT IN ('Running', 'Starting')").fetchall()
         return [execution_row(r) for r in rows]
 
     def prune_ended_executions(self, ended_before: float, keep: int) -> int:

@@ -55,6 +55,7 @@ class FlowsMixin(VersionsMixin):  # a flow deleted takes its versions and aliase
             if row is None:
                 raise FlowNotExists(f"the flow {name!r} does not exist")
             self._delete_versions_of(db, row[0])
+            db.execute(self._sql("DELETE FROM flow_limits WHERE flow_name=?"), (name,))
 
     def page_flows(self, query: str = "", offset: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
         """Flows whose name contains ``query`` (no definitions), by name, and how many match."""

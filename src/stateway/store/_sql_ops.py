@@ -18,7 +18,8 @@ _ENDED_SQL = "('Succeeded', 'Failed', 'Stopped', 'TimedOut')"
 _REDRIVABLE_SQL = "('Failed', 'Stopped', 'TimedOut')"
 # the rows an execution leaves, besides its own, by the column naming it
 _LEFTOVERS = (("history", "execution_id"), ("inbox", "execution_id"), ("open_tasks", "execution_id"),
-              ("outbox", "execution_id"), ("task_logs", "execution_id"), ("invocations", "execution_id"))
+              ("outbox", "execution_id"), ("task_logs", "execution_id"), ("invocations", "execution_id"),
+              ("function_dispatches", "execution_id"))
 BULK_FIELDS = ("id", "operation", "filter", "status", "created", "updated", "max_id", "cursor", "total", "n_done",
                "n_skipped", "n_failed", "owner", "lease_until", "reason")
 BULK_OPERATIONS = ("stop", "redrive", "delete")

@@ -4,6 +4,7 @@ wake-ups) and set ``SqlStore``'s dialect hooks."""
 
 from __future__ import annotations
 
+from stateway.store._sql_admission import AdmissionMixin
 from stateway.store._sql_callbacks import CallbacksMixin
 from stateway.store._sql_console_reads import HistorySearchMixin, MapRunPagesMixin
 from stateway.store._sql_dispatches import DispatchesMixin
@@ -25,5 +26,5 @@ from stateway.store._sql_work import WorkMixin
 
 class SharedSql(FlowsMixin, ExecutionsMixin, WorkMixin, TasksMixin, HistoryMixin, InvocationsMixin, SchedulesMixin,
                 QueuesMixin, MapRunsMixin, MapRunPagesMixin, HistorySearchMixin, NoncesMixin, StatusMixin,
-                SecretMixin, SessionsMixin, DispatchesMixin, OpsMixin, CallbacksMixin):
+                SecretMixin, SessionsMixin, DispatchesMixin, OpsMixin, CallbacksMixin, AdmissionMixin):
     pass

@@ -125,6 +125,17 @@ class OpsStore(Protocol):
                   redrive_after: float) -> dict[str, Any]: ...
 
 
+class AdmissionStore(Protocol):
+    """Concurrency limits per flow and the admission of executions waiting as ``Starting``
+    (store/_sql_admission.py)."""
+
+    def set_flow_limit(self, flow_name: str, max_running: int | None, key_expr: str = "",
+                       starts_per_second: float | None = None) -> dict[str, Any] | None: ...
+    def flow_limit(self, flow_name: str) -> dict[str, Any] | None: ...
+    def waiting_executions(self) -> dict[str, int]: ...
+    def admit_waiting(self, flow_name: str, now: float) -> list[int]: ...
+
+
 class MapRunStore(Protocol):
     """Distributed Map runs: the run, its items (pending, running, ended) and their results."""
 
@@ -286,7 +297,8 @@ class ConsoleStore(Protocol):
 
 
 @runtime_checkable
-class Store(MetaStore, SessionStore, FlowStore, ExecutionStore, OpsStore, MapRunStore, WorkStore, TaskStore,
+class Store(MetaStore, SessionStore, FlowStore, ExecutionStore, OpsStore, AdmissionStore, MapRunStore, WorkStore,
+            TaskStore,
             InvocationStore,
             ScheduleStore, QueueStore, Wakeups, Protocol):
     """Everything: what ``open_store`` returns."""
