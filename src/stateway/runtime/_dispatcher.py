@@ -1,0 +1,143 @@
+"""The dispatcher: outbox commands run on a thread pool (``_submit`` is the one way in), each
+through its integration; what comes back goes to the store as an inbox event, and the outbox row
+is deleted after that, so a crash in between re-dispatches it. A mixin of ``Runtime``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from stateway.engine import MAP_RUN_ACTION
+from stateway.engine.messages import Cancel, CancelResult, Invoke, Report, TaskResult, command_from_wire
+from stateway.runtime._errors import InvalidArgument, TaskAlreadyCompleted
+from stateway.runtime._outcomes import (
+    Completed,
+    Failed,
+    IntegrationError,
+    SubmitFailed,
+    Submitted,
+    TaskCall,
+    outcome_event,
+)
+from stateway.runtime._tokens import InvalidTaskToken
+
+log = logging.getLogger("stateway.runtime")
+
+
+class Dispatcher:
+    """Needs from ``Runtime``: store, registry, _pool, _inflight, _inflight_lock, _dispatch_attempts,
+    _stopping, notify, complete_task, report_success, report_failure."""
+
+    # -- dispatch ----------------------------------------------------------------------------------
+    def _submit(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
+        with self._inflight_lock:
+            if outbox_id in self._inflight:
+                return
+            self._inflight.add(outbox_id)
+        try:
+            self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+        except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
+            pass
+
+    def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
+        try:
+            message = command_from_wire(command)  # an unknown kind (a newer Stateway's) raises: retried, not lost
+            if isinstance(message, Invoke):
+                self._invoke(execution_id, message)
+            elif isinstance(message, Cancel):
+                self._cancel(execution_id, message)
+            else:
+                self._report_end(message)
+            self.store.outbox_done(outbox_id)
+        except Exception as exc:
+            log.exception("dispatch of %s failed", command.get("kind"))
+            # we still hold the row's claim (renewed while we live): try again later, ourselves
+            if self._retry_dispatch(outbox_id, execution_id, command, exc):
+                return
+        with self._inflight_lock:
+            self._inflight.discard(outbox_id)
+        self.notify()
+
+    def _retry_dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any], exc: Exception) -> bool:
+        attempt = self._dispatch_attempts.get(outbox_id, 0) + 1
+        self._dispatch_attempts[outbox_id] = attempt
+        if self._stopping:
+            return False
+        delay = min(0.5 * 2 ** attempt, 60.0)
+
+        def again() -> None:
+            if self._stopping:
+                return
+            try:
+                self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+            except RuntimeError:
+                pass
+
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def task_call(self, execution_id: int, command: Invoke | Cancel | dict[str, Any]) -> TaskCall:
+        if isinstance(command, dict):
+            command = command_from_wire(command)  # type: ignore[assignment]
+        row = self.store.get_execution(execution_id)
+        if isinstance(command, Invoke):
+            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
+                            task_id=command.task, token=command.token, action=command.action, mode=command.mode,
+                            parameters=command.parameters or {}, timeout=command.timeout, step=command.step)
+        if isinstance(command, Cancel):
+            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
+                            task_id=command.task, token="", action=command.action, mode=command.mode,
+                            parameters={}, timeout=None, step=command.step)
+        raise TypeError(f"a task call is made from an invoke or cancel command, not {command!r}")
+
+    def _invoke(self, execution_id: int, command: Invoke) -> None:
+        call = self.task_call(execution_id, command)
+        if not self.store.is_task_open(execution_id, call.task_id):
+            return  # closed (cancelled, timed out) before it was dispatched
+        integration = self.registry.get(call.action)
+        aliases: tuple[str, ...] = ()  # exception classes Retry/Catch may name
+        logs: dict[str, Any] | None = None  # a reference to what the task printed
+        try:
+            outcome = integration.invoke(call)
+        except IntegrationError as exc:
+            outcome = SubmitFailed(exc.error, exc.cause) if call.mode != "RequestComplete" else Failed(exc.error,
+                                                                                                      exc.cause)
+            aliases, logs = tuple(exc.aliases), exc.logs
+        except Exception as exc:
+            log.exception("integration %s failed", call.action)
+            outcome = Failed(f"{call.action.split(':')[0]}.InternalError", str(exc))
+        if not isinstance(outcome, (Completed, Failed, Submitted, SubmitFailed)):
+            outcome = Failed(f"{call.action.split(':')[0]}.InternalError",
+                             f"the integration answered {outcome!r:.200}, not an outcome")
+        event = outcome_event(call.task_id, outcome, aliases=aliases, logs=logs)
+        if isinstance(event, TaskResult):
+            self.complete_task(execution_id, call.task_id, event)
+        else:
+            self.store.add_event(execution_id, event.to_wire())
+
+    def _cancel(self, execution_id: int, command: Cancel) -> None:
+        call = self.task_call(execution_id, command)
+        integration = self.registry.get(call.action)
+        try:
+            detail = integration.cancel(call, command.reason)
+            event = CancelResult(call.task_id, True, detail or "", call.step)
+        except Exception as exc:
+            event = CancelResult(call.task_id, False, str(exc), call.step)
+        self.store.add_event(execution_id, event.to_wire())
+
+    def _report_end(self, command: Report) -> None:
+        scheme, _, rest = command.token.partition(":")
+        if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
+            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command.to_wire())  # type: ignore[attr-defined]
+            return
+        try:
+            if command.status == "Succeeded":
+                self.report_success(command.token, command.output)
+            else:
+                error = command.error or f"FnF.Execution{command.status}"
+                self.report_failure(command.token, error, command.cause or "")
+        except (InvalidTaskToken, TaskAlreadyCompleted, InvalidArgument) as exc:
+            log.info("callback token of an ended execution not reported: %s", exc)
