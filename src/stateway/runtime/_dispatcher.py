@@ -11,6 +11,7 @@ from typing import Any
 from stateway.engine import MAP_RUN_ACTION
 from stateway.engine.messages import Cancel, CancelResult, Invoke, Report, TaskResult, command_from_wire
 from stateway.runtime._errors import InvalidArgument, TaskAlreadyCompleted
+from stateway.runtime._held import HeldResult
 from stateway.runtime._outcomes import (
     Completed,
     Failed,
@@ -30,26 +31,31 @@ class Dispatcher:
     _stopping, notify, complete_task, report_success, report_failure."""
 
     # -- dispatch ----------------------------------------------------------------------------------
-    def _submit(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
+    def _submit(self, outbox_id: int, execution_id: int, command: dict[str, Any],
+                names: tuple[str, str] | None = None) -> None:
+        """``names``: (execution, flow) of a command this worker has just committed; its task is open
+        and nothing needs to be read before it runs."""
         with self._inflight_lock:
             if outbox_id in self._inflight:
                 return
             self._inflight.add(outbox_id)
         try:
-            self._pool.submit(self._dispatch, outbox_id, execution_id, command)
+            self._pool.submit(self._dispatch, outbox_id, execution_id, command, names)
         except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
             pass
 
-    def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
+    def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any],
+                  names: tuple[str, str] | None = None) -> None:
         try:
             message = command_from_wire(command)  # an unknown kind (a newer Stateway's) raises: retried, not lost
             if isinstance(message, Invoke):
-                self._invoke(execution_id, message)
+                if self._invoke(execution_id, message, outbox_id, names):
+                    return  # its result is held for the loop, whose commit deletes the outbox row
             elif isinstance(message, Cancel):
-                self._cancel(execution_id, message)
+                self._cancel(execution_id, message, outbox_id)
             else:
                 self._report_end(message)
-            self.store.outbox_done(outbox_id)
+                self.store.outbox_done(outbox_id)
         except Exception as exc:
             log.exception("dispatch of %s failed", command.get("kind"))
             # we still hold the row's claim (renewed while we live): try again later, ourselves
@@ -79,24 +85,36 @@ class Dispatcher:
         timer.start()
         return True
 
-    def task_call(self, execution_id: int, command: Invoke | Cancel | dict[str, Any]) -> TaskCall:
+    def _settled(self, outbox_ids: list[int]) -> None:
+        """Outbox rows whose results a commit consumed (or dropped): no longer in flight here."""
+        if outbox_ids:
+            with self._inflight_lock:
+                self._inflight.difference_update(outbox_ids)
+
+    def task_call(self, execution_id: int, command: Invoke | Cancel | dict[str, Any],
+                  names: tuple[str, str] | None = None) -> TaskCall:
         if isinstance(command, dict):
             command = command_from_wire(command)  # type: ignore[assignment]
-        row = self.store.get_execution(execution_id)
+        if names is None:
+            row = self.store.get_execution(execution_id)
+            names = (row.name, row.flow_name)
+        name, flow_name = names
         if isinstance(command, Invoke):
-            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
+            return TaskCall(execution_id=execution_id, execution_name=name, flow_name=flow_name,
                             task_id=command.task, token=command.token, action=command.action, mode=command.mode,
                             parameters=command.parameters or {}, timeout=command.timeout, step=command.step)
         if isinstance(command, Cancel):
-            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
+            return TaskCall(execution_id=execution_id, execution_name=name, flow_name=flow_name,
                             task_id=command.task, token="", action=command.action, mode=command.mode,
                             parameters={}, timeout=None, step=command.step)
         raise TypeError(f"a task call is made from an invoke or cancel command, not {command!r}")
 
-    def _invoke(self, execution_id: int, command: Invoke) -> None:
-        call = self.task_call(execution_id, command)
-        if not self.store.is_task_open(execution_id, call.task_id):
-            return  # closed (cancelled, timed out) before it was dispatched
+    def _invoke(self, execution_id: int, command: Invoke, outbox_id: int, names: tuple[str, str] | None) -> bool:
+        """Runs the task; True when its result was handed to the loop rather than written here."""
+        call = self.task_call(execution_id, command, names)
+        if names is None and not self.store.is_task_open(execution_id, call.task_id):
+            self.store.outbox_done(outbox_id)
+            return False  # closed (cancelled, timed out) before it was dispatched
         integration = self.registry.get(call.action)
         aliases: tuple[str, ...] = ()  # exception classes Retry/Catch may name
         logs: dict[str, Any] | None = None  # a reference to what the task printed
@@ -113,12 +131,18 @@ class Dispatcher:
             outcome = Failed(f"{call.action.split(':')[0]}.InternalError",
                              f"the integration answered {outcome!r:.200}, not an outcome")
         event = outcome_event(call.task_id, outcome, aliases=aliases, logs=logs)
+        if isinstance(event, TaskResult) and self.batches_results:
+            self.held.hold(execution_id, HeldResult(outbox_id, call.task_id, event.to_wire()))
+            self.notify()
+            return True
         if isinstance(event, TaskResult):
             self.complete_task(execution_id, call.task_id, event)
+            self.store.outbox_done(outbox_id)
         else:
-            self.store.add_event(execution_id, event.to_wire())
+            self.store.add_event(execution_id, event.to_wire(), outbox_done=outbox_id)
+        return False
 
-    def _cancel(self, execution_id: int, command: Cancel) -> None:
+    def _cancel(self, execution_id: int, command: Cancel, outbox_id: int) -> None:
         call = self.task_call(execution_id, command)
         integration = self.registry.get(call.action)
         try:
@@ -126,7 +150,7 @@ class Dispatcher:
             event = CancelResult(call.task_id, True, detail or "", call.step)
         except Exception as exc:
             event = CancelResult(call.task_id, False, str(exc), call.step)
-        self.store.add_event(execution_id, event.to_wire())
+        self.store.add_event(execution_id, event.to_wire(), outbox_done=outbox_id)
 
     def _report_end(self, command: Report) -> None:
         scheme, _, rest = command.token.partition(":")

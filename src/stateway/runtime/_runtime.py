@@ -24,10 +24,12 @@ from stateway.runtime import _metrics as metrics
 from stateway.runtime._batches import Batches
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._context import RuntimeContext
+from stateway.runtime._continuing import InMemory
 from stateway.runtime._cron import Cron
 from stateway.runtime._dispatcher import Dispatcher
 from stateway.runtime._errors import InvalidArgument, TaskAlreadyCompleted
 from stateway.runtime._fairness import Turns
+from stateway.runtime._held import HeldResults
 from stateway.runtime._leases import LeaseKeeper, new_owner_id
 from stateway.runtime._qualifier import Resolved
 from stateway.runtime._qualifier import resolve as resolve_qualifier
@@ -68,6 +70,9 @@ class Runtime(Batches, Dispatcher):
         self._inflight: set[int] = set()
         self._dispatch_attempts: dict[int, int] = {}
         self._inflight_lock = threading.Lock()
+        self.memory: dict[int, InMemory] = {}  # continuing executions whose state this worker keeps (_continuing.py)
+        self.held = HeldResults()  # synchronous task results waiting for the decision that consumes them
+        self.batches_results = False  # held only while the loop runs (a stepped test harness completes them itself)
         self.sweep_interval = sweep_interval
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
         self.queue_listeners: list[Callable[[], None]] = []  # told of every queue change notify_queue hears
@@ -105,6 +110,7 @@ class Runtime(Batches, Dispatcher):
                 self.store.release_claims(None)  # one process owns the file: old claims died with their process
             self._leases = LeaseKeeper(self.store, self.owner, self.lease, self.clock.now).start()
             self.registry.start()
+            self.batches_results = True
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
             self.sweep()
@@ -277,9 +283,11 @@ class Runtime(Batches, Dispatcher):
             now = self.clock.now()
             try:
                 self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
-                due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined)
+                due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined,
+                                                  also=self.held.executions())
                 this_round = self.turns.this_round(due)
-                later = sorted(set(due) - set(this_round))
+                # a streak kept in memory keeps its claim: released, it would go back to its stored state
+                later = sorted(set(due) - set(this_round) - set(self.memory))
                 if later:  # continuing executions beyond this round's one: free for any worker meanwhile
                     self.store.release_executions(later, self.owner)
                 # fresh work is committed before a continuing execution takes its turn, never after it

@@ -22,7 +22,7 @@ from stateway.store._open import open_store, sqlite_path
 from stateway.store._sql_maprun import tolerance_exceeded
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow
-from stateway.store.contract import DecisionCommit, LeaseLost, Store, StoreUnavailable
+from stateway.store.contract import DecisionCommit, LeaseLost, ResultGateClosed, Store, StoreUnavailable
 
 __all__ = [
     "DatabaseInUse",
@@ -39,6 +39,7 @@ __all__ = [
     "DecisionCommit",
     "LeaseLost",
     "MapRunNotExists",
+    "ResultGateClosed",
     "SQLiteStore",
     "ScheduleAlreadyExists",
     "ScheduleNotExists",

@@ -29,7 +29,7 @@ from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
 from stateway.store._types import ExecutionRow
-from stateway.store.contract import DecisionCommit, StoreUnavailable
+from stateway.store.contract import DecisionCommit, ResultGateClosed, StoreUnavailable
 
 log = logging.getLogger("stateway.store.postgres")
 
@@ -183,18 +183,18 @@ class PostgresStore(SharedSql):
 
     # -- claims ----------------------------------------------------------------------------------
     def claim_executions(self, owner: str, now: float, limit: int, lease: float,
-                         exclude: Collection[int] = ()) -> list[int]:
+                         exclude: Collection[int] = (), also: Collection[int] = ()) -> list[int]:
         with self._tx() as db:
             rows = db.execute(
                 "WITH due AS (SELECT e.id, e.owner AS was FROM executions e "
-                "  WHERE e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s) "
+                "  WHERE (e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s) OR e.id = ANY(%(also)s)) "
                 "    AND (e.owner IS NULL OR e.lease_until <= %(now)s OR e.owner = %(owner)s) "
                 "    AND e.id <> ALL(%(exclude)s) "
                 "  ORDER BY e.id LIMIT %(limit)s FOR UPDATE OF e SKIP LOCKED) "
                 "UPDATE executions x SET owner=%(owner)s, lease_until=%(until)s FROM due WHERE x.id = due.id "
                 "RETURNING x.id, due.was",
                 {"now": now, "owner": owner, "limit": limit, "until": now + lease,
-                 "exclude": list(exclude)}).fetchall()
+                 "exclude": list(exclude), "also": list(also)}).fetchall()
         self.takeovers["execution"] += sum(1 for _, was in rows if was is not None and was != owner)
         return sorted(r[0] for r in rows)
 
@@ -247,12 +247,22 @@ class PostgresStore(SharedSql):
                 "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%s) AND owner=%s "
                 "AND lease_until>%s RETURNING id", (ids, owner, now)).fetchall()}
             kept = [c for c in commits if c.execution_id in held]
+            gated = [(c.execution_id, t) for c in kept for t in c.gated_tasks]
+            if gated:  # the one gate of a task's completion, as complete_task's: its open row, deleted once
+                opened = {(r[0], r[1]) for r in db.execute(
+                    "DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                    "WHERE o.execution_id = c.x AND o.task_id = c.t RETURNING o.execution_id, o.task_id",
+                    _columns(gated, 2)).fetchall()}
+                closed = sorted({x for x, t in gated if (x, t) not in opened})
+                if closed:
+                    raise ResultGateClosed(closed)  # rolls the whole transaction back
             outboxes = self._write_decisions(db, kept, now, owner, lease) if kept else {}
         return [outboxes.get(c.execution_id) for c in commits]
 
     def _write_decisions(self, db: psycopg.Connection[Any], commits: list[DecisionCommit], now: float,
                          owner: str | None, lease: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
         consumed = [i for c in commits for i in c.consumed]
+        outbox_done = [i for c in commits for i in c.outbox_done]
         history: dict[tuple[int, int], tuple[Any, ...]] = {}  # a rewritten event once, its latest form
         timers, cancelled, closed, opened, commands = [], [], [], [], []
         for c in commits:
@@ -262,13 +272,16 @@ class PostgresStore(SharedSql):
                                               h["ScheduleEventId"], _dumps(h["EventDetail"]))
             timers += [(x, t["due"], t["timer"], _dumps(t["event"])) for t in d.timers]
             cancelled += [(x, t) for t in d.cancelled_timers]
-            closed += [(x, t) for t in d.closed_tasks]
+            gated = set(c.gated_tasks)  # deleted already, by the gate
+            closed += [(x, t) for t in d.closed_tasks if t not in gated]
             opened += [(x, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
                        for t in d.opened_tasks]
             commands += [(x, command) for command in [*d.commands, *c.extra_commands]]
         with db.cursor() as cur:
             if consumed:
                 cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", (consumed,))
+            if outbox_done:
+                cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", (outbox_done,))
             if history:
                 cur.execute(
                     "INSERT INTO history SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
