@@ -55,14 +55,18 @@ def handler(event, context):
 """
 
 
+STATEMENTS = "-c shared_preload_libraries=pg_stat_statements"
+
+
 @contextmanager
-def cluster() -> Iterator[Any]:
+def cluster(statements: bool = False) -> Iterator[Any]:
+    """``statements``: with ``pg_stat_statements`` loaded (``db_counters``)."""
     from tests.pg.cluster import PgCluster, postgres_bin
 
     bindir = postgres_bin()
     if bindir is None:
         raise RuntimeError("no PostgreSQL binaries (initdb, pg_ctl)")
-    pg = PgCluster(bindir, durable=True).init()
+    pg = PgCluster(bindir, durable=True, options=STATEMENTS if statements else "").init()
     try:
         yield pg
     finally:
@@ -136,6 +140,30 @@ def _small_run(count: int, workers: int, clients: int) -> tuple[float, dict[str,
             cpu = {k: (sum(map(_cpu_seconds, v)) - before[k]) * 1000 / count for k, v in pids.items()}
         cpu["postgres"] = (_postgres_cpu() - pg_before) * 1000 / count
         return eps, {k: round(v, 2) for k, v in cpu.items()}
+
+
+def db_counters(url: str) -> dict[str, float]:
+    """Statements PostgreSQL ran for this database so far (``pg_stat_statements``: every statement a client
+    sent) and its commits (``COMMIT`` statements: the transactions that wrote)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        # the nodes' role only: the bench watches through a role of its own (``watcher_url``)
+        rows = conn.execute("SELECT query, calls FROM pg_stat_statements WHERE dbid = "
+                            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                            "AND userid = (SELECT oid FROM pg_roles WHERE rolname = 'postgres')").fetchall()
+    return {"statements": float(sum(calls for _, calls in rows)),
+            "commits": float(sum(calls for query, calls in rows if query.strip().upper() == "COMMIT"))}
+
+
+def watcher_url(pg: Any, url: str) -> str:
+    """``url`` as the role ``bench``, whose statements (the bench polling for ends) are not counted."""
+    import psycopg
+
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'bench'").fetchone() is None:
+            conn.execute("CREATE ROLE bench LOGIN SUPERUSER")
+    return url.replace("postgres@", "bench@", 1)
 
 
 def _postgres_cpu() -> float:

@@ -185,11 +185,13 @@ class Runtime(Batches, Dispatcher):
     def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
                         parent: tuple[int, str] | None = None, callback_token: str | None = None,
                         qualifier: str | None = None, versions: Any = None,
-                        map_run: tuple[str, str, str, dict[str, Any]] | None = None) -> ExecutionRow:
+                        map_run: tuple[str, str, str, dict[str, Any]] | None = None,
+                        definition: str | None = None) -> ExecutionRow:
         """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
         this runtime's own by default, the durable one for Express runs in memory). ``map_run``:
         (Map Run name, definition, flow version, context) of a distributed Map's child, whose name the
-        engine made; context: its starting ``globals`` and ``$Context.Map``."""
+        engine made; context: its starting ``globals`` and ``$Context.Map``. ``definition``: the flow's
+        current definition when the caller has just read it (so a start reads its flow once)."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
         elif map_run is None and not EXECUTION_NAME.match(name):
@@ -204,7 +206,9 @@ class Runtime(Batches, Dispatcher):
         pinned = (resolve_qualifier(versions or self.store, flow_name, qualifier, name) if map_run is None
                   else Resolved(map_run[1], map_run[2], ""))
         if pinned.definition is not None and map_run is None:
-            self.load(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
+            self.flow_model(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
+        elif pinned.definition is None and definition is not None:
+            pinned = Resolved(definition, "", "")
         row, created = self.store.create_execution(
             flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token,

@@ -27,24 +27,24 @@ class ExecutionsMixin(SqlStore):
         definition."""
         sql = self._sql
         with self._tx() as db:
-            flow = db.execute(sql("SELECT definition FROM flows WHERE name=?"), (flow_name,)).fetchone()
+            # a definition given was read by the caller (the flow, one of its versions, a Map's Processor)
+            flow = (definition,) if definition is not None else db.execute(
+                sql("SELECT definition FROM flows WHERE name=?"), (flow_name,)).fetchone()
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
-            if definition is not None:
-                flow = (definition,)
             # two nodes starting the same name race here: one inserts, the other finds it
             inserted = db.execute(sql(
                 "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
                 "parent_task, callback_token, flow_version, qualifier, map_run, state) "
                 "VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (flow_name, name) DO NOTHING RETURNING id"),
+                f"ON CONFLICT (flow_name, name) DO NOTHING RETURNING {EXEC_COLUMNS}"),
                 (flow_name, name, dumps(input_), now, flow[0], parent_id, parent_task, callback_token, flow_version,
                  qualifier, map_run, None if state is None else dumps(state))).fetchone()
             if inserted is not None:
                 db.execute(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"),
                            (inserted[0], dumps(Start().to_wire())))
                 self._notify(db, "work")
-                return self._execution(db, inserted[0]), True
+                return execution_row(inserted), True
             row = db.execute(sql(f"SELECT {EXEC_COLUMNS} FROM executions WHERE flow_name=? AND name=?"),
                              (flow_name, name)).fetchone()
         if row is None or row[3] not in ("Running", "Starting"):
