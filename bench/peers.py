@@ -105,7 +105,13 @@ def compare(count: int, runs: int, callbacks: int) -> dict[str, Any]:
                     samples.setdefault(workload, {}).setdefault("stateway", []).append(
                         _stateway_run(client, store, nodes, workload, n, ours))
                     if why_not is None:
-                        samples[workload].setdefault("dbos", []).append(_dbos_run(theirs, workload, n))
+                        try:
+                            samples[workload].setdefault("dbos", []).append(_dbos_run(theirs, workload, n))
+                        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                            why_not = f"the DBOS run failed: {exc}"  # said in the results, not fatal
+                            out["dbos"] = f"skipped: {why_not}"
+                            print(f"  peers: {why_not}", flush=True)
+                            samples[workload].pop("dbos", None)
                 out[workload] = _summary(samples[workload])
                 print(f"  peers.{workload}: {out[workload]}", flush=True)
         finally:
@@ -122,7 +128,7 @@ def compare(count: int, runs: int, callbacks: int) -> dict[str, Any]:
 
 def _summary(sides: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     summary: dict[str, Any] = {side: {key: statistics.median(s[key] for s in runs) for key in runs[0]}
-                               for side, runs in sides.items()}
+                               for side, runs in sides.items() if runs}
     if "dbos" in summary:
         summary["ratio"] = summary["stateway"]["wf_s"] / summary["dbos"]["wf_s"]
         if "p50_ms" in summary["dbos"]:

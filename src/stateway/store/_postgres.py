@@ -309,14 +309,20 @@ class PostgresStore(SharedSql):
                     _columns(list(latest.values()), 8))
             outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
             if commands:
-                # ids first, so each row is known to be its command's (RETURNING promises no order)
-                ids = [r[0] for r in cur.execute("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) "
-                                                 "FROM generate_series(1, %s)", (len(commands),)).fetchall()]
                 until = now + lease if owner else None
-                cur.execute("INSERT INTO outbox (id, execution_id, command, owner, lease_until) "
-                            "SELECT i, x, c, %s, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS u(i, x, c)",
-                            (owner, until, ids, [x for x, _ in commands], [_dumps(c) for _, c in commands]))
-                for outbox_id, (x, command) in zip(ids, commands, strict=True):
+                texts = [_dumps(c) for _, c in commands]
+                rows = cur.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) "
+                                   "SELECT x, c, %s, %s FROM unnest(%s::bigint[], %s::text[]) AS u(x, c) "
+                                   "RETURNING id, execution_id, command",
+                                   (owner, until, [x for x, _ in commands], texts)).fetchall()
+                # RETURNING promises no order: each row goes back to its command by (execution, text);
+                # equal commands of one execution are interchangeable
+                places: dict[tuple[int, str], list[int]] = {}
+                for n, ((x, _), text) in enumerate(zip(commands, texts, strict=True)):
+                    places.setdefault((x, text), []).append(n)
+                placed = sorted((places[(x, text)].pop(0), outbox_id) for outbox_id, x, text in rows)
+                for n, outbox_id in placed:
+                    x, command = commands[n]
                     outboxes[x].append((outbox_id, command))
             ended = [c for c in commits if c.decision.ended is not None]
             running = [c for c in commits if c.decision.ended is None]
