@@ -95,7 +95,9 @@ def main() -> None:
     if wanted("serve"):
         print("serve", flush=True)
         ours = record("serve", "tps", repeat(scenarios.serve_loop_tps, runs, sizes["loop"]))
-        peer = record("serve", "peer_tps", repeat(scenarios.peer_loop_tps, runs, sizes["loop"]))
+        # the peer's loop of the same size, measured once in this run
+        peer = results.get("loop", {}).get("peer_tps") or record("serve", "peer_tps",
+                                                                  repeat(scenarios.peer_loop_tps, runs, sizes["loop"]))
         results["serve"]["ratio"] = ours / peer
     if wanted("many"):
         print("many", flush=True)
@@ -348,6 +350,14 @@ def markdown(results: dict[str, Any]) -> str:
     if loop_fraction and ceiling:
         text += (f"\nThe durable loop runs at {loop_fraction / ceiling:.1%} of the bare Python dispatch loop's rate "
                  "on this machine.\n")
+    if results.get("peers", {}).get("per_function_step"):
+        text += ("\nAgainst DBOS Transact (`bench/peers.py`, `bench/dbos_peer.py`): one throwaway PostgreSQL 15 with "
+                 "fsync on and `pg_stat_statements` loaded, one database each, the two taking turns on each workload. "
+                 "Stateway runs as deployed (an API-only node and one worker, started through the API), DBOS in one "
+                 "process through its Python API. Statements are what `pg_stat_statements` counted for the "
+                 "nodes' role (the bench polls through a role of its own); commits are `COMMIT` statements, the "
+                 "transactions that wrote. A function step's cost beyond a Pass state is (five-step − five-pass) / 5. "
+                 "The five-step figure measures whatever function runtime this Stateway has.\n")
     return text
 
 

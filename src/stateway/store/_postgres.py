@@ -242,27 +242,48 @@ class PostgresStore(SharedSql):
         if not commits:
             return []
         ids = [c.execution_id for c in commits]
+        gated = [(c.execution_id, t) for c in commits for t in c.gated_tasks]
         with self._tx() as db:
-            held = set(ids) if owner is None else {r[0] for r in db.execute(
-                "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%s) AND owner=%s "
-                "AND lease_until>%s RETURNING id", (ids, owner, now)).fetchall()}
+            if owner is None:
+                held, opened = set(ids), set()
+                if gated:
+                    opened = {(r[0], r[1]) for r in db.execute(
+                        "DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                        "WHERE o.execution_id = c.x AND o.task_id = c.t RETURNING o.execution_id, o.task_id",
+                        _columns(gated, 2)).fetchall()}
+                removed = False
+            else:
+                # one statement: the fence (claims still held, and released), the gate of each held result
+                # (its open task, deleted once, as complete_task's), the consumed inbox rows and the outbox
+                # rows the held results came from; only for executions whose claim held
+                rows = db.execute(
+                    "WITH held AS (UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%(ids)s) "
+                    "  AND owner=%(owner)s AND lease_until>%(now)s RETURNING id), "
+                    "gate AS (DELETE FROM open_tasks o USING unnest(%(gx)s::bigint[], %(gt)s::text[]) AS c(x, t) "
+                    "  WHERE o.execution_id = c.x AND o.task_id = c.t AND c.x IN (SELECT id FROM held) "
+                    "  RETURNING o.execution_id, o.task_id), "
+                    "done AS (DELETE FROM outbox WHERE id = ANY(%(done)s) AND execution_id IN (SELECT id FROM held)), "
+                    "used AS (DELETE FROM inbox WHERE id = ANY(%(used)s) AND execution_id IN (SELECT id FROM held)) "
+                    "SELECT id, NULL FROM held UNION ALL SELECT execution_id, task_id FROM gate",
+                    {"ids": ids, "owner": owner, "now": now, "gx": [x for x, _ in gated], "gt": [t for _, t in gated],
+                     "done": [i for c in commits for i in c.outbox_done],
+                     "used": [i for c in commits for i in c.consumed]}).fetchall()
+                held = {x for x, t in rows if t is None}
+                opened = {(x, t) for x, t in rows if t is not None}
+                removed = True
+            closed = sorted({x for x, t in gated if x in held and (x, t) not in opened})
+            if closed:
+                raise ResultGateClosed(closed)  # rolls the whole transaction back
             kept = [c for c in commits if c.execution_id in held]
-            gated = [(c.execution_id, t) for c in kept for t in c.gated_tasks]
-            if gated:  # the one gate of a task's completion, as complete_task's: its open row, deleted once
-                opened = {(r[0], r[1]) for r in db.execute(
-                    "DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
-                    "WHERE o.execution_id = c.x AND o.task_id = c.t RETURNING o.execution_id, o.task_id",
-                    _columns(gated, 2)).fetchall()}
-                closed = sorted({x for x, t in gated if (x, t) not in opened})
-                if closed:
-                    raise ResultGateClosed(closed)  # rolls the whole transaction back
-            outboxes = self._write_decisions(db, kept, now, owner, lease) if kept else {}
+            outboxes = self._write_decisions(db, kept, now, owner, lease, removed=removed) if kept else {}
         return [outboxes.get(c.execution_id) for c in commits]
 
     def _write_decisions(self, db: psycopg.Connection[Any], commits: list[DecisionCommit], now: float,
-                         owner: str | None, lease: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
-        consumed = [i for c in commits for i in c.consumed]
-        outbox_done = [i for c in commits for i in c.outbox_done]
+                         owner: str | None, lease: float, *, removed: bool = False
+                         ) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        """``removed``: the consumed inbox rows and finished outbox rows are deleted already."""
+        consumed = [] if removed else [i for c in commits for i in c.consumed]
+        outbox_done = [] if removed else [i for c in commits for i in c.outbox_done]
         history: dict[tuple[int, int], tuple[Any, ...]] = {}  # a rewritten event once, its latest form
         timers, cancelled, closed, opened, commands = [], [], [], [], []
         for c in commits:
