@@ -122,7 +122,7 @@ class Batches:
             if is_transient(exc) or isinstance(exc, StoreUnavailable):
                 raise
             # one of them holds what the store refuses: alone, each finds out whether it is the one
-            outboxes = [self._commit_alone(c, rows[c.execution_id], events_of[c.execution_id], now)
+            outboxes = [self._commit_alone(c, rows[c.execution_id], events_of.get(c.execution_id, []), now)
                         for c, _ in pending]
         for (commit, began), outbox in zip(pending, outboxes, strict=True):
             mine = consumed_of.pop(commit.execution_id, [])
