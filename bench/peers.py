@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.pg import _postgres_cpu, _wait, cluster, db_counters, watcher_url
+from bench.pg import _postgres_cpu, _wait, cluster, db_counters, postmaster_pid, watcher_url
 
 WORK = """def handler(event, context):
     return {"x": int(event.get("x", 0)) + 1}
@@ -92,6 +92,7 @@ def compare(count: int, runs: int, callbacks: int) -> dict[str, Any]:
         store = open_store(watcher_url(pg, ours))
         nodes = [api_node(ours, Path(tmp) / "api.log"), worker(ours, functions, Path(tmp) / "worker.log")]
         try:
+            os.environ["STATEWAY_BENCH_POSTMASTER"] = str(postmaster_pid(pg))  # this cluster's CPU only, DBOS's too
             for node in nodes:
                 node.wait_ready(60)
             client = RpcClient(nodes[0].endpoint, "test", "test")
@@ -115,6 +116,7 @@ def compare(count: int, runs: int, callbacks: int) -> dict[str, Any]:
                 out[workload] = _summary(samples[workload])
                 print(f"  peers.{workload}: {out[workload]}", flush=True)
         finally:
+            os.environ.pop("STATEWAY_BENCH_POSTMASTER", None)
             for node in nodes:
                 node.stop()
             store.close()

@@ -166,16 +166,28 @@ def watcher_url(pg: Any, url: str) -> str:
     return url.replace("postgres@", "bench@", 1)
 
 
-def _postgres_cpu() -> float:
+def _postgres_cpu(postmaster: int | None = None) -> float:
+    """CPU of PostgreSQL's processes; with ``postmaster`` (a pid), of that cluster's alone (other
+    clusters on the machine, e.g. tests running beside the bench, are not counted). Backends that
+    ended meanwhile are lost to the count, so a figure can only be too low."""
+    if postmaster is None:
+        postmaster = int(os.environ.get("STATEWAY_BENCH_POSTMASTER", "0")) or None
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
-            if text.split("(", 1)[1].startswith("postgres"):
-                total += _cpu_seconds(int(stat.parent.name))
+            if not text.split("(", 1)[1].startswith("postgres"):
+                continue
+            pid = int(stat.parent.name)
+            if postmaster is None or pid == postmaster or int(text.rsplit(")", 1)[1].split()[1]) == postmaster:
+                total += _cpu_seconds(pid)
         except (OSError, IndexError, ValueError):
             continue
     return total
+
+
+def postmaster_pid(pg: Any) -> int:
+    return int(Path(pg.data, "postmaster.pid").read_text().split()[0])
 
 
 def callback_p50_ms(rounds: int) -> dict[str, float]:

@@ -303,39 +303,51 @@ class PostgresStore(SharedSql):
                 cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", (consumed,))
             if outbox_done:
                 cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", (outbox_done,))
+            # one statement for every row kind (data-modifying CTEs, each given only when it has rows): they
+            # touch different rows, so the one snapshot they share changes nothing against running them in turn
+            parts: list[tuple[str, tuple[Any, ...]]] = []
             if history:
-                cur.execute(
+                parts.append((
                     "INSERT INTO history SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
                     "%s::float8[], %s::bigint[], %s::text[]) ON CONFLICT (execution_id, event_id) "
                     "DO UPDATE SET type=excluded.type, step_name=excluded.step_name, time=excluded.time, "
                     "schedule_event_id=excluded.schedule_event_id, detail=excluded.detail",
-                    _columns(list(history.values()), 7))
+                    _columns(list(history.values()), 7)))
             if cancelled:
-                cur.execute("DELETE FROM inbox i USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
-                            "WHERE i.execution_id = c.x AND i.timer_id = c.t", _columns(cancelled, 2))
+                parts.append(("DELETE FROM inbox i USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                              "WHERE i.execution_id = c.x AND i.timer_id = c.t", _columns(cancelled, 2)))
             if timers:
-                cur.execute("INSERT INTO inbox (execution_id, due, timer_id, event) "
-                            "SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])",
-                            _columns(timers, 4))
+                parts.append(("INSERT INTO inbox (execution_id, due, timer_id, event) "
+                              "SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])",
+                              _columns(timers, 4)))
             if closed:
-                cur.execute("DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
-                            "WHERE o.execution_id = c.x AND o.task_id = c.t", _columns(closed, 2))
+                parts.append(("DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                              "WHERE o.execution_id = c.x AND o.task_id = c.t", _columns(closed, 2)))
             if opened:
                 latest = {(o[0], o[1]): o for o in opened}
-                cur.execute(
+                parts.append((
                     "INSERT INTO open_tasks SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
                     "%s::text[], %s::text[], %s::text[], %s::float8[]) ON CONFLICT (execution_id, task_id) "
                     "DO UPDATE SET token=excluded.token, state=excluded.state, step=excluded.step, "
                     "action=excluded.action, mode=excluded.mode, opened=excluded.opened",
-                    _columns(list(latest.values()), 8))
+                    _columns(list(latest.values()), 8)))
+            running = [c for c in commits if c.decision.ended is None]
+            if running:
+                parts.append(("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
+                              "WHERE e.id = u.x", ([c.execution_id for c in running],
+                                                    [_dumps(c.decision.state) for c in running])))
             outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
+            texts = [_dumps(c) for _, c in commands]
             if commands:
-                until = now + lease if owner else None
-                texts = [_dumps(c) for _, c in commands]
-                rows = cur.execute("INSERT INTO outbox (execution_id, command, owner, lease_until) "
-                                   "SELECT x, c, %s, %s FROM unnest(%s::bigint[], %s::text[]) AS u(x, c) "
-                                   "RETURNING id, execution_id, command",
-                                   (owner, until, [x for x, _ in commands], texts)).fetchall()
+                parts.append(("INSERT INTO outbox (execution_id, command, owner, lease_until) "
+                              "SELECT x, c, %s::text, %s::float8 FROM unnest(%s::bigint[], %s::text[]) AS u(x, c) "
+                              "RETURNING id, execution_id, command",
+                              (owner, now + lease if owner else None, [x for x, _ in commands], texts)))
+            if parts:
+                sql = "WITH " + ", ".join(f"w{i} AS ({text})" for i, (text, _) in enumerate(parts)) + (
+                    f" SELECT id, execution_id, command FROM w{len(parts) - 1}" if commands else " SELECT 1")
+                rows = cur.execute(sql, tuple(arg for _, args in parts for arg in args)).fetchall()
+            if commands:
                 # RETURNING promises no order: each row goes back to its command by (execution, text);
                 # equal commands of one execution are interchangeable
                 places: dict[tuple[int, str], list[int]] = {}
@@ -346,11 +358,6 @@ class PostgresStore(SharedSql):
                     x, command = commands[n]
                     outboxes[x].append((outbox_id, command))
             ended = [c for c in commits if c.decision.ended is not None]
-            running = [c for c in commits if c.decision.ended is None]
-            if running:
-                cur.execute("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
-                            "WHERE e.id = u.x", ([c.execution_id for c in running],
-                                                 [_dumps(c.decision.state) for c in running]))
             if ended:
                 rows = []
                 for c in ended:
