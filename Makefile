@@ -25,6 +25,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -rs -m "not slow"
 
 bench: $(STAMP)
+	@$(PY) -c "import dbos" 2>/dev/null || $(PY) -m pip install -q -e '.[peers]' || \
+		echo "dbos (the peers extra) could not be installed: the bench skips DBOS Transact and says so"
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 clean:

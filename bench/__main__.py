@@ -29,6 +29,10 @@ TARGETS = {
     "dmap.ratio_to_peer_tenth": ("<=", 3),
     "pg.eps_two_workers": (">=", 800), "pg.takeover_s": ("<=", 10),
     "ops.bulk_stop_p50_ratio": ("<=", 2), "ops.bulk_delete_p50_ratio": ("<=", 2),
+    "serve.ratio": (">=", 100), "many.http_start_rps": (">=", 800), "pg.dmap_two_workers_s": ("<=", 15),
+    "peers.five_step_ratio": (">=", 2), "peers.five_pass_ratio": (">=", 5), "peers.callback_ratio": (">=", 2),
+    "peers.callback_latency_ratio": ("<=", 1), "peers.step_statements": ("<=", 3), "peers.step_commits": ("<=", 0.5),
+    "peers.step_cpu_ms": ("<=", 3),
 }
 TARGETS["slowhttp.p50_ratio"] = ("<=", 2)  # issue 20: 100 slow HTTP tasks leave function calls alone
 TARGETS["fixture.ms_30_day_wait"] = ("<", 100)  # the issue's bound for a test with a 30-day Wait
@@ -65,9 +69,9 @@ def repeat(fn: Any, runs: int, *args: Any) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, finishes in under a minute")
-    parser.add_argument("--only", help="comma-separated workloads (loop,many,map,dmap,callback,parked,ceiling,"
-                                       "fairness,run,fixture,console,maprun_page,limits,telemetry,pg,slowhttp,brokers,"
-                                       "functions,ops,worker,concurrency)")
+    parser.add_argument("--only", help="comma-separated workloads (loop,serve,many,map,dmap,callback,parked,ceiling,"
+                                       "fairness,run,fixture,console,maprun_page,limits,telemetry,pg,peers,slowhttp,"
+                                       "brokers,functions,ops,worker,concurrency)")
     parser.add_argument("--markdown", action="store_true", help="rewrite docs/benchmarks.md from latest.json only")
     args = parser.parse_args()
     if args.markdown:
@@ -106,6 +110,13 @@ def main() -> None:
         ours = record("loop", "stateway_tps", repeat(scenarios.loop_tps, runs, sizes["loop"]))
         peer = record("loop", "peer_tps", repeat(scenarios.peer_loop_tps, runs, sizes["loop"]))
         results["loop"]["ratio"] = ours / peer
+    if wanted("serve"):
+        print("serve", flush=True)
+        ours = record("serve", "tps", repeat(scenarios.serve_loop_tps, runs, sizes["loop"]))
+        # the peer's loop of the same size, measured once in this run
+        peer = results.get("loop", {}).get("peer_tps") or record("serve", "peer_tps",
+                                                                  repeat(scenarios.peer_loop_tps, runs, sizes["loop"]))
+        results["serve"]["ratio"] = ours / peer
     if wanted("many"):
         print("many", flush=True)
         ours = record("many", "eps", repeat(scenarios.many_eps, runs, sizes["many"]))
@@ -161,6 +172,25 @@ def main() -> None:
         found = brokers.all_round_trips(rounds, burst, kinds)
         results["brokers"] = {f"{kind}_{key}": value for kind, figures in found.items()
                               for key, value in figures.items() if key in ("p50_ms", "p99_ms", "tasks_per_s")}
+    if wanted("peers"):  # DBOS Transact on the same PostgreSQL, taking turns; skipped with the reason if absent
+        from bench import peers
+
+        print("peers", flush=True)
+        try:
+            found = peers.compare(10 if quick else 500, runs, 10 if quick else 200)
+        except Exception as exc:  # no PostgreSQL here, or a run that did not finish: said, never failed
+            found = {"skipped": f"{type(exc).__name__}: {exc}"}
+        if "skipped" not in found and "ratio" not in found["five_step"]:
+            print(f"  peers: DBOS {found['dbos']}", flush=True)
+        results["peers"] = found
+        if "skipped" not in found:
+            flat = results["peers"]
+            for workload in ("five_step", "five_pass", "callback"):
+                for key in ("ratio", "latency_ratio"):
+                    if key in found[workload]:
+                        flat[f"{workload}_{key}"] = found[workload][key]
+            flat.update({f"step_{k}": v for k, v in found["per_function_step"].items()})
+        print(f"  peers: {found.get('skipped') or found['per_function_step']}", flush=True)
     if wanted("parked"):
         print("parked", flush=True)
         results["parked"] = scenarios.parked_in_serve(sizes["parked"])
@@ -256,6 +286,33 @@ def main() -> None:
     print(f"wrote {out} in {results['seconds']:.0f}s")
 
 
+def peers_markdown(found: dict[str, Any]) -> str:
+    """Rows for the DBOS comparison (``bench/peers.py``)."""
+    if not found:
+        return ""
+    if "skipped" in found or "ratio" not in found.get("five_step", {}):
+        return f"| against DBOS Transact | not measured: {found.get('skipped') or found.get('dbos')} | | |\n"
+    text = ""
+    labels = {"five_step": "five Tasks calling a local Python function (DBOS: five steps)",
+              "five_pass": "five Pass states (DBOS: five steps returning their input)",
+              "callback": f"WaitForCustomCallback + report, {found['callbacks']} at once (DBOS: recv/send)"}
+    for workload, label in labels.items():
+        f = found[workload]
+        ours, theirs = f["stateway"], f["dbos"]
+        n = found["callbacks"] if workload == "callback" else found["count"]
+        latency = (f"; p50 round trip {ours['p50_ms']:.1f} ms vs {theirs['p50_ms']:.1f} ms"
+                   if "p50_ms" in ours else "")
+        text += (f"| PostgreSQL vs DBOS, {n:,} workflows: {label} | {ours['wf_s']:.1f} vs {theirs['wf_s']:.1f} wf/s "
+                 f"(**{f['ratio']:.2f}×**){latency} | CPU ms/wf: Stateway {ours['cpu_ms']:.1f} + postgres "
+                 f"{ours['postgres_cpu_ms']:.1f}, DBOS {theirs['cpu_ms']:.1f} + postgres {theirs['postgres_cpu_ms']:.1f}"
+                 f" | statements/commits per wf: {ours['statements']:.1f}/{ours['commits']:.1f} vs "
+                 f"{theirs['statements']:.1f}/{theirs['commits']:.1f} |\n")
+    step = found["per_function_step"]
+    text += (f"| PostgreSQL: a function step beyond a Pass state (pg_stat_statements) | {step['statements']:.2f} "
+             f"statements, {step['commits']:.2f} commits | CPU {step['cpu_ms']:.1f} ms | |\n")
+    return text
+
+
 def lookup(results: dict[str, Any], key: str) -> float | None:
     section, name = key.split(".")
     value = results.get(section, {}).get(name)
@@ -318,6 +375,10 @@ def markdown(results: dict[str, Any]) -> str:
                  f"p99 {pg['callback_p99_ms']:.1f} ms | |\n")
         text += row("PostgreSQL: a surviving worker takes over after kill -9", "pg.takeover_s", "s")
         text += row("PostgreSQL: CPU of an idle worker", "pg.idle_cpu_percent", "%")
+    if "serve.tps" in s:
+        text += row(f"loop in `stateway serve` (its own process, official SDK), {sizes['loop']:,} transitions",
+                    "serve.tps", "transitions/s")
+    text += peers_markdown(results.get("peers", {}))
     text += row("ceiling: bare Python dispatch loop", "ceiling.python_tps", "transitions/s")
     text += row("ceiling: SQLite WAL commits", "ceiling.sqlite_commits_per_s", "commits/s")
     if "fixture.ms_1k_steps" in s:
@@ -447,6 +508,14 @@ def markdown(results: dict[str, Any]) -> str:
     from bench.functions import markdown as functions_markdown
 
     text += functions_markdown(results)
+    if results.get("peers", {}).get("per_function_step"):
+        text += ("\nAgainst DBOS Transact (`bench/peers.py`, `bench/dbos_peer.py`): one throwaway PostgreSQL 15 with "
+                 "fsync on and `pg_stat_statements` loaded, one database each, the two taking turns on each workload. "
+                 "Stateway runs as deployed (an API-only node and one worker, started through the API), DBOS in one "
+                 "process through its Python API. Statements are what `pg_stat_statements` counted for the "
+                 "nodes' role (the bench polls through a role of its own); commits are `COMMIT` statements, the "
+                 "transactions that wrote. A function step's cost beyond a Pass state is (five-step − five-pass) / 5. "
+                 "The five-step figure measures whatever function runtime this Stateway has.\n")
     return text
 
 

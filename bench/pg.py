@@ -55,14 +55,18 @@ def handler(event, context):
 """
 
 
+STATEMENTS = "-c shared_preload_libraries=pg_stat_statements"
+
+
 @contextmanager
-def cluster() -> Iterator[Any]:
+def cluster(statements: bool = False) -> Iterator[Any]:
+    """``statements``: with ``pg_stat_statements`` loaded (``db_counters``)."""
     from tests.pg.cluster import PgCluster, postgres_bin
 
     bindir = postgres_bin()
     if bindir is None:
         raise RuntimeError("no PostgreSQL binaries (initdb, pg_ctl)")
-    pg = PgCluster(bindir, durable=True).init()
+    pg = PgCluster(bindir, durable=True, options=STATEMENTS if statements else "").init()
     try:
         yield pg
     finally:
@@ -138,16 +142,52 @@ def _small_run(count: int, workers: int, clients: int) -> tuple[float, dict[str,
         return eps, {k: round(v, 2) for k, v in cpu.items()}
 
 
-def _postgres_cpu() -> float:
+def db_counters(url: str) -> dict[str, float]:
+    """Statements PostgreSQL ran for this database so far (``pg_stat_statements``: every statement a client
+    sent) and its commits (``COMMIT`` statements: the transactions that wrote)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        # the nodes' role only: the bench watches through a role of its own (``watcher_url``)
+        rows = conn.execute("SELECT query, calls FROM pg_stat_statements WHERE dbid = "
+                            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                            "AND userid = (SELECT oid FROM pg_roles WHERE rolname = 'postgres')").fetchall()
+    return {"statements": float(sum(calls for _, calls in rows)),
+            "commits": float(sum(calls for query, calls in rows if query.strip().upper() == "COMMIT"))}
+
+
+def watcher_url(pg: Any, url: str) -> str:
+    """``url`` as the role ``bench``, whose statements (the bench polling for ends) are not counted."""
+    import psycopg
+
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'bench'").fetchone() is None:
+            conn.execute("CREATE ROLE bench LOGIN SUPERUSER")
+    return url.replace("postgres@", "bench@", 1)
+
+
+def _postgres_cpu(postmaster: int | None = None) -> float:
+    """CPU of PostgreSQL's processes; with ``postmaster`` (a pid), of that cluster's alone (other
+    clusters on the machine, e.g. tests running beside the bench, are not counted). Backends that
+    ended meanwhile are lost to the count, so a figure can only be too low."""
+    if postmaster is None:
+        postmaster = int(os.environ.get("STATEWAY_BENCH_POSTMASTER", "0")) or None
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
-            if text.split("(", 1)[1].startswith("postgres"):
-                total += _cpu_seconds(int(stat.parent.name))
+            if not text.split("(", 1)[1].startswith("postgres"):
+                continue
+            pid = int(stat.parent.name)
+            if postmaster is None or pid == postmaster or int(text.rsplit(")", 1)[1].split()[1]) == postmaster:
+                total += _cpu_seconds(pid)
         except (OSError, IndexError, ValueError):
             continue
     return total
+
+
+def postmaster_pid(pg: Any) -> int:
+    return int(Path(pg.data, "postmaster.pid").read_text().split()[0])
 
 
 def callback_p50_ms(rounds: int) -> dict[str, float]:

@@ -111,6 +111,24 @@ def loop_tps(transitions: int) -> float:
     return transitions / elapsed
 
 
+def serve_loop_tps(transitions: int) -> float:
+    """The loop in ``stateway serve`` (its own process, durable SQLite), started and watched through the
+    official SDK: from StartExecution to the end seen in the database."""
+    from alibabacloud_fnf20190315 import models as m
+
+    with serve_process() as (endpoint, db, _pid):
+        client = _client(endpoint)
+        client.create_flow(m.CreateFlowRequest(name="loop", definition=LOOP_FDL, description="", type="FDL"))
+        began = time.perf_counter()
+        client.start_execution(m.StartExecutionRequest(flow_name="loop", execution_name="l",
+                                                       input=json.dumps({"i": 0, "n": transitions // 2})))
+        wait_until(lambda: db.execute("SELECT status FROM executions WHERE name='l'").fetchone() not in
+                   (None, ("Running",)), 600)
+        elapsed = time.perf_counter() - began
+        assert db.execute("SELECT status FROM executions WHERE name='l'").fetchone() == ("Succeeded",)
+    return transitions / elapsed
+
+
 def peer_loop_tps(transitions: int) -> float:
     with peer.stepfunctions() as sfn:
         arn = peer.create(sfn, "loop", LOOP_ASL)

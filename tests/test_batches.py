@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stateway.runtime import Runtime
-from stateway.runtime import _runtime as runtime_module
+from stateway.runtime import _batches as runtime_module
 from stateway.settings import Settings
 from stateway.store import SQLiteStore
 

@@ -33,9 +33,10 @@ def _free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self, bindir: str, durable: bool = False) -> None:
+    def __init__(self, bindir: str, durable: bool = False, options: str = "") -> None:
         self.bindir = bindir
         self.durable = durable
+        self.options = options  # more server settings (``-c name=value``), e.g. the bench's pg_stat_statements
         self.root = tempfile.mkdtemp(prefix="stateway-pg-")
         self.data = os.path.join(self.root, "data")
         self.log = os.path.join(self.root, "log")
@@ -61,6 +62,8 @@ class PgCluster:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=200"
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        if self.options:
+            options += " " + self.options
         self._run("pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:

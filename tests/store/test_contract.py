@@ -309,3 +309,32 @@ def test_a_batch_commits_each_fenced_on_its_own(store):
     assert store.due_events(ids[0], now) == [] and store.due_events(ids[0], now + 61) != []
     # everything w1 held was released by the commit: another worker can claim what is due
     assert store.claim_executions("w2", now, 10, 5.0) == [ids[1]]
+
+
+def test_a_held_result_commits_through_its_gate_with_its_outbox_row(store):
+    """A task result decided straight from the dispatcher: its open task is deleted by the commit (the
+    gate), its outbox row too; a second such commit finds the gate closed and writes nothing at all."""
+    from stateway.store import DecisionCommit, ResultGateClosed
+
+    a, b = _started(store, "g1"), _started(store, "g2")
+    now = time.time()
+    opened = {"task": "7", "token": "t", "state": "S", "step": "S", "action": "X:Y", "mode": "RequestComplete"}
+    assert sorted(store.claim_executions("w1", now, 10, 5.0)) == [a, b]
+    events = store.due_events_of([a, b], now)
+    store.commit_batch([DecisionCommit(x, [events[x][0][0]], Decision(state={"s": 0}, opened_tasks=[opened],
+                                                                       commands=[{"kind": "invoke", "task": "7"}]))
+                        for x in (a, b)], now, owner="w1", lease=5.0)
+    outbox = {x: i for i, x, _ in store.pending_outbox()}
+    # nothing due in the inbox: the executions are claimed for their held results
+    assert sorted(store.claim_executions("w1", now, 10, 5.0, also=[a, b])) == [a, b]
+    assert store.complete_task(b, "7", {"type": "task_result", "task": "7", "ok": True, "output": {}})  # b's gate: taken
+    commits = [DecisionCommit(x, [], Decision(state={"s": 1}, closed_tasks=["7"]), gated_tasks=["7"],
+                              outbox_done=[outbox[x]]) for x in (a, b)]
+    with pytest.raises(ResultGateClosed) as lost:
+        store.commit_batch(commits, now, owner="w1", lease=5.0)
+    assert lost.value.execution_ids == [b]
+    assert store.get_execution(a).state == {"s": 0} and len(store.pending_outbox()) == 2  # all rolled back
+    assert store.commit_batch(commits[:1], now, owner="w1", lease=5.0) == [[]]
+    assert store.get_execution(a).state == {"s": 1}
+    assert [t["execution_id"] for t in store.open_tasks()] == []
+    assert [x for _, x, _ in store.pending_outbox()] == [b]

@@ -257,10 +257,10 @@ def _find(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
 
 def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     flow_name = required(params, "FlowName")
-    service.app.flows.require(flow_name)  # FlowNotExists before a problem with the input
+    flow = service.app.flows.require(flow_name)  # FlowNotExists before a problem with the input
     row = service.app.executions.start(flow_name, _json_object(params, "Input"), params.get("ExecutionName") or None,
                                        callback_token=params.get("CallbackFnFTaskToken") or None,
-                                       qualifier=params.get("Qualifier") or None)
+                                       qualifier=params.get("Qualifier") or None, flow=flow)
     return execution_view(row)
 
 

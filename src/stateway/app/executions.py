@@ -53,13 +53,18 @@ class Executions:
 
     # -- starting -------------------------------------------------------------------------------------
     def start(self, flow_name: str, input: Any = None, name: str | None = None, *,  # noqa: A002
-              qualifier: str | None = None, callback_token: str | None = None) -> ExecutionRow:
+              qualifier: str | None = None, callback_token: str | None = None,
+              flow: dict[str, Any] | None = None) -> ExecutionRow:
         """Start a Standard flow's execution; a repeated start with the same name finds the first one.
-        ``qualifier``: a published version number or an alias."""
-        if is_express(self.store.get_flow(flow_name)):
+        ``qualifier``: a published version number or an alias. ``flow``: the flow as the caller has just
+        read it (``flows.require``), so that a start reads its flow once."""
+        if flow is None or flow.get("name") != flow_name:
+            flow = self.store.get_flow(flow_name)  # read once: the mode checked here, the definition run
+        if is_express(flow):
             raise InvalidArgument(f"the flow {flow_name!r} is an Express flow: use StartSyncExecution")
         return self.runtime.start_execution(flow_name, input, None if name is None else check_name(name, "ExecutionName"),
-                                            callback_token=callback_token, qualifier=qualifier)
+                                            callback_token=callback_token, qualifier=qualifier,
+                                            definition=flow["definition"])
 
     def start_express(self, flow_name: str, input: Any = None, name: str | None = None, *,  # noqa: A002
                       qualifier: str | None = None) -> tuple[Runtime, ExecutionRow]:

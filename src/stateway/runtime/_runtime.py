@@ -17,66 +17,43 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from stateway import telemetry
-from stateway.engine import MAP_RUN_ACTION, Decision, Interpreter, check_execution_input, new_execution_state
-from stateway.engine.messages import (
-    Cancel,
-    CancelResult,
-    Invoke,
-    Report,
-    Stop,
-    TaskResult,
-    command_from_wire,
-    event_from_wire,
-)
-from stateway.engine.state import StateVersionError, upgrade_state
-from stateway.fdl import Flow, FlowDefinitionError, load_flow
+from stateway.engine import Interpreter, check_execution_input, new_execution_state
+from stateway.engine.messages import Stop, TaskResult, event_from_wire
+from stateway.fdl import Flow, load_flow
 from stateway.jsontext import InvalidJSONValue, check_value
 from stateway.runtime import _metrics as metrics
 from stateway.runtime._admission import Admission
+from stateway.runtime._batches import Batches
 from stateway.runtime._clock import SYSTEM_CLOCK, Clock
 from stateway.runtime._context import RuntimeContext
-from stateway.runtime._correlation import key_refused
+from stateway.runtime._continuing import InMemory
 from stateway.runtime._cron import Cron
 from stateway.runtime._dispatch_limits import DispatchLimits
-from stateway.runtime._fairness import DECISION_SECONDS, Turns, is_transient, poison_decision
+from stateway.runtime._dispatcher import Dispatcher
+from stateway.runtime._errors import InvalidArgument, TaskAlreadyCompleted
+from stateway.runtime._fairness import Turns
+from stateway.runtime._held import HeldResults
 from stateway.runtime._leases import LeaseKeeper, new_owner_id
-from stateway.runtime._outcomes import (
-    Completed,
-    Failed,
-    IntegrationError,
-    SubmitFailed,
-    Submitted,
-    TaskCall,
-    outcome_event,
-)
 from stateway.runtime._qualifier import Resolved
 from stateway.runtime._qualifier import resolve as resolve_qualifier
 from stateway.runtime._registry import IntegrationRegistry
 from stateway.runtime._retention import Housekeeping
-from stateway.runtime._tokens import InvalidTaskToken, TaskRef, TokenSigner
+from stateway.runtime._tokens import TaskRef, TokenSigner
 from stateway.settings import Settings
-from stateway.store import DecisionCommit, ExecutionAlreadyExists, ExecutionRow, LeaseLost, Store, StoreUnavailable
+from stateway.store import ExecutionAlreadyExists, ExecutionRow, Store, StoreUnavailable
+
+__all__ = ["FINAL_STATUSES", "InvalidArgument", "Runtime", "TaskAlreadyCompleted"]
 
 log = logging.getLogger("stateway.runtime")
 
 EXECUTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")
 FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Stopped", "TimedOut"})
-_POISONED: Any = object()  # a batch member that was failed on its own instead of committed
 # on a shared store, a worker that found only a few due executions waits this long before it looks
 # again, so that starts arriving one by one are claimed and committed in batches
 GATHER_BELOW, GATHER_SECONDS = 8, 0.003
-BATCH_BYTES = 8 * 1024 * 1024  # history detail a batch holds before it is committed (one decision's worth)
 
 
-class TaskAlreadyCompleted(Exception):
-    code = "TaskAlreadyCompleted"
-
-
-class InvalidArgument(ValueError):
-    code = "InvalidArgument"
-
-
-class Runtime:
+class Runtime(Batches, Dispatcher):
     def __init__(self, store: Store, *, registry: IntegrationRegistry | None = None,
                  settings: Settings | None = None, sweep_interval: float = 5.0,
                  clock: Clock | None = None, dispatch: Executor | None = None) -> None:
@@ -98,6 +75,9 @@ class Runtime:
         self._inflight: set[int] = set()
         self._dispatch_attempts: dict[int, int] = {}
         self._inflight_lock = threading.Lock()
+        self.memory: dict[int, InMemory] = {}  # continuing executions whose state this worker keeps (_continuing.py)
+        self.held = HeldResults()  # synchronous task results waiting for the decision that consumes them
+        self.batches_results = False  # held only while the loop runs (a stepped test harness completes them itself)
         self.sweep_interval = sweep_interval
         self.listeners: list[Callable[[int, list[dict[str, Any]]], None]] = []
         self.queue_listeners: list[Callable[[], None]] = []  # told of every queue change notify_queue hears
@@ -141,6 +121,7 @@ class Runtime:
             self._leases = LeaseKeeper(self.store, self.owner, self.lease, self.clock.now).start()
             self.tracing = self.tracing or telemetry.attach(self)
             self.registry.start()
+            self.batches_results = True
             self._thread = threading.Thread(target=self._loop, name="stateway-runtime", daemon=True)
             self._thread.start()
             self.housekeeping.start()
@@ -224,11 +205,13 @@ class Runtime:
     def start_execution(self, flow_name: str, execution_input: Any = None, name: str | None = None, *,
                         parent: tuple[int, str] | None = None, callback_token: str | None = None,
                         qualifier: str | None = None, versions: Any = None,
-                        map_run: tuple[str, str, str, dict[str, Any]] | None = None) -> ExecutionRow:
+                        map_run: tuple[str, str, str, dict[str, Any]] | None = None,
+                        definition: str | None = None) -> ExecutionRow:
         """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
         this runtime's own by default, the durable one for Express runs in memory). ``map_run``:
         (Map Run name, definition, flow version, context) of a distributed Map's child, whose name the
-        engine made; context: its starting ``globals`` and ``$Context.Map``."""
+        engine made; context: its starting ``globals`` and ``$Context.Map``. ``definition``: the flow's
+        current definition when the caller has just read it (so a start reads its flow once)."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
         elif map_run is None and not EXECUTION_NAME.match(name):
@@ -243,7 +226,9 @@ class Runtime:
         pinned = (resolve_qualifier(versions or self.store, flow_name, qualifier, name) if map_run is None
                   else Resolved(map_run[1], map_run[2], ""))
         if pinned.definition is not None and map_run is None:
-            self.load(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
+            self.flow_model(pinned.definition)  # a version's snapshot was valid when published; fail clearly if not
+        elif pinned.definition is None and definition is not None:
+            pinned = Resolved(definition, "", "")
         row, created = self.store.create_execution(
             flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token,
@@ -323,9 +308,11 @@ class Runtime:
             now = self.clock.now()
             try:
                 self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
-                due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined)
+                due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined,
+                                                  also=self.held.executions())
                 this_round = self.turns.this_round(due)
-                later = sorted(set(due) - set(this_round))
+                # a streak kept in memory keeps its claim: released, it would go back to its stored state
+                later = sorted(set(due) - set(this_round) - set(self.memory))
                 if later:  # continuing executions beyond this round's one: free for any worker meanwhile
                     self.store.release_executions(later, self.owner)
                 # fresh work is committed before a continuing execution takes its turn, never after it
@@ -373,301 +360,6 @@ class Runtime:
             if delay > 0:
                 with self._wake:
                     self._wake.wait(timeout=delay)
-
-    def process(self, execution_id: int) -> Decision | None:
-        """One turn of one execution (what ``process_batch`` does for many)."""
-        return self.process_batch([execution_id]).get(execution_id)
-
-    def process_batch(self, execution_ids: list[int]) -> dict[int, Decision | None]:
-        """One turn each for claimed executions: each decides its due events within its own budget,
-        then all commit in one transaction (one WAL flush for the batch on PostgreSQL). Any unexpected
-        exception ends only its own execution ``FnF.RuntimeError`` (``_poisoned``), never a retry."""
-        results: dict[int, Decision | None] = dict.fromkeys(execution_ids)
-        if not execution_ids:
-            return results
-        now = self.clock.now()
-        events_of = self.store.due_events_of(execution_ids, now)
-        idle = [x for x in execution_ids if not events_of.get(x)]
-        if idle:
-            self.store.release_executions(idle, self.owner)
-        busy = [x for x in execution_ids if events_of.get(x)]
-        rows = self.store.get_executions(busy) if busy else {}
-        pending: list[tuple[DecisionCommit, float]] = []
-        pending_bytes, batch_began = 0, time.monotonic()
-        for execution_id in busy:
-            row = rows.get(execution_id)
-            if row is None:  # pruned meanwhile (an ended Express execution): nothing to decide
-                continue
-            began = time.monotonic()
-            try:
-                commit = self._decide(execution_id, row, events_of[execution_id], now)
-            except Exception as exc:
-                if is_transient(exc) or isinstance(exc, StoreUnavailable):
-                    raise
-                self._poisoned(execution_id, row, events_of[execution_id], now, exc)
-                continue
-            pending.append((commit, began))
-            pending_bytes += commit.decision.detail_bytes
-            # what is decided is committed once it is big, or has waited a decision's time: a batch
-            # never holds more in memory, nor keeps its first members waiting longer, than one turn
-            if pending_bytes >= BATCH_BYTES or time.monotonic() - batch_began >= DECISION_SECONDS:
-                self._commit_pending(pending, rows, events_of, now, results)
-                pending, pending_bytes, batch_began = [], 0, time.monotonic()
-        self._commit_pending(pending, rows, events_of, now, results)
-        return results
-
-    def _commit_pending(self, pending: list[tuple[DecisionCommit, float]], rows: dict[int, ExecutionRow],
-                        events_of: dict[int, list[tuple[int, dict[str, Any]]]], now: float,
-                        results: dict[int, Decision | None]) -> None:
-        if not pending:
-            return
-        try:
-            outboxes: list[Any] = self.store.commit_batch([c for c, _ in pending], now, owner=self.owner,
-                                                          lease=self.lease)
-        except Exception as exc:
-            if is_transient(exc) or isinstance(exc, StoreUnavailable):
-                raise
-            # one of them holds what the store refuses: alone, each finds out whether it is the one
-            outboxes = [self._commit_alone(c, rows[c.execution_id], events_of[c.execution_id], now)
-                        for c, _ in pending]
-        for (commit, began), outbox in zip(pending, outboxes, strict=True):
-            if outbox is _POISONED:
-                continue
-            if outbox is None:  # another worker holds it now and decides these events itself
-                metrics.LEASES_LOST.inc()
-                log.warning("lease on execution %s lost before commit; its events stay for the new owner",
-                            commit.execution_id)
-                continue
-            results[commit.execution_id] = commit.decision
-            try:
-                self._after_commit(commit.execution_id, commit.decision, outbox, began)
-            except Exception:  # committed already: whatever fails from here on is not the execution's doing
-                log.exception("after the commit of execution %s", commit.execution_id)
-
-    def _commit_alone(self, commit: DecisionCommit, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
-                      now: float) -> Any:
-        try:
-            return self.store.commit_batch([commit], now, owner=self.owner, lease=self.lease)[0]
-        except Exception as exc:
-            if is_transient(exc) or isinstance(exc, StoreUnavailable):
-                raise
-            self._poisoned(commit.execution_id, row, events, now, exc)
-            return _POISONED
-
-    def _poisoned(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
-                  now: float, exc: Exception) -> None:
-        log.error("execution %s/%s (id %s) hit an unexpected error and ends Failed with FnF.RuntimeError",
-                  row.flow_name, row.name, execution_id, exc_info=exc)
-        state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
-        try:
-            state = upgrade_state(state)
-        except StateVersionError:  # from a newer Stateway (the error being written): ended as it stands
-            pass
-        decision = poison_decision(state, exc, now)
-        extra: list[dict[str, Any]] = []
-        if row.callback_token:
-            extra.append(Report.of_end(row.callback_token, decision.ended).to_wire())  # type: ignore[arg-type]
-        try:  # its own transaction: every due event is consumed, so a restart does not bring the loop back
-            outbox = self.store.commit(execution_id, [i for i, _ in events], decision, now, extra, owner=self.owner,
-                                       lease=self.lease)
-        except LeaseLost:  # another worker holds it now: it meets the same error and writes the failure itself
-            return
-        except Exception:
-            log.exception("the failure of execution %s could not be written; it is set aside until a restart",
-                          execution_id)
-            self._quarantined.add(execution_id)
-            try:  # another worker (on a shared store) may manage to write it
-                self.store.release_executions([execution_id], self.owner)
-            except Exception:
-                log.debug("the claim on execution %s was not released; it expires", execution_id, exc_info=True)
-            return
-        for outbox_id, command in outbox:
-            self._submit(outbox_id, execution_id, command)
-        self._tell_listeners(execution_id, decision.history)
-        self.sweep()  # its open tasks and children: cancelled as for any ended execution
-        with self._ended:
-            self._ended.notify_all()
-
-    def _tell_listeners(self, execution_id: int, history: list[dict[str, Any]]) -> None:
-        for listener in self.listeners:
-            try:
-                listener(execution_id, history)
-            except Exception:
-                log.exception("a history listener failed")
-
-    def _decide(self, execution_id: int, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
-                now: float) -> DecisionCommit:
-        try:
-            interp = self.flow_model(row.definition)
-        except FlowDefinitionError as exc:
-            # a definition that stopped validating (e.g. an integration was removed): fail, don't loop
-            state = row.state or new_execution_state(row.name, row.flow_name, row.input, row.started)
-            decision = Decision(state={**state, "status": "Failed"},
-                                ended={"status": "Failed", "output": None, "error": "FnF.InvalidArgument",
-                                       "cause": str(exc)})
-            return DecisionCommit(execution_id, [i for i, _ in events], decision, [])
-        # a state stored by an earlier Stateway is upgraded; one from a newer Stateway raises (→ _poisoned)
-        state = upgrade_state(row.state or new_execution_state(row.name, row.flow_name, row.input, row.started))
-
-        def mint(task_id: str) -> str:
-            return self.signer.mint(TaskRef(row.flow_name, execution_id, row.name, task_id))
-
-        merged: Decision | None = None
-        consumed: list[int] = []
-        should_yield = self.turns.should_yield(execution_id)
-        for inbox_id, event in events:
-            # the state was just read from the store (or made by the previous decision): ours to hand over
-            decision = interp.decide(state, event_from_wire(event), now, mint, owned=True, should_yield=should_yield)
-            consumed.append(inbox_id)
-            state = decision.state
-            merged = decision if merged is None else _merge(merged, decision)
-            if decision.yielded or should_yield():
-                break  # the rest of its events wait for its next turn
-        assert merged is not None
-        extra: list[dict[str, Any]] = []
-        if merged.ended is not None and row.callback_token:
-            extra.append(Report.of_end(row.callback_token, merged.ended).to_wire())
-        return DecisionCommit(execution_id, consumed, merged, extra)
-
-    def _after_commit(self, execution_id: int, merged: Decision, outbox: list[tuple[int, dict[str, Any]]],
-                      began: float) -> None:
-        for outbox_id, command in outbox:
-            self._submit(outbox_id, execution_id, command)
-        if merged.history:
-            self._tell_listeners(execution_id, merged.history)
-        if merged.ended is not None:
-            self.admission.ended()
-            with self._ended:
-                self._ended.notify_all()
-        metrics.DECISIONS.inc()
-        metrics.DECISION_SECONDS.observe(time.monotonic() - began)
-        if merged.ended is not None:
-            metrics.EXECUTIONS_ENDED.labels(merged.ended["status"]).inc()
-
-    # -- dispatch ----------------------------------------------------------------------------------
-    def _submit(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
-        with self._inflight_lock:
-            if outbox_id in self._inflight:
-                return
-            self._inflight.add(outbox_id)
-        try:
-            self._pool_for(command).submit(telemetry.scoped(execution_id, command.get("task"), self._dispatch),
-                                           outbox_id, execution_id, command)
-        except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
-            pass
-
-    def _pool_for(self, command: dict[str, Any]) -> Executor:
-        """The shared dispatch pool, or the integration's own (a broker's: one that is down or slow
-        then holds only its own threads, never those other integrations run on)."""
-        if self._own_pool and command.get("kind") == "invoke":
-            pool = self.registry.dispatch_pool(command.get("action"), command.get("parameters") or {})
-            if pool is not None:
-                return pool
-        return self._pool
-
-    def _dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any]) -> None:
-        try:
-            message = command_from_wire(command)  # an unknown kind (a newer Stateway's) raises: retried, not lost
-            if isinstance(message, Invoke):
-                self._invoke(execution_id, message)
-            elif isinstance(message, Cancel):
-                self._cancel(execution_id, message)
-            else:
-                self._report_end(message)
-            self.store.outbox_done(outbox_id)
-        except Exception as exc:
-            log.exception("dispatch of %s failed", command.get("kind"))
-            # we still hold the row's claim (renewed while we live): try again later, ourselves
-            if self._retry_dispatch(outbox_id, execution_id, command, exc):
-                return
-        with self._inflight_lock:
-            self._inflight.discard(outbox_id)
-        self.notify()
-
-    def _retry_dispatch(self, outbox_id: int, execution_id: int, command: dict[str, Any], exc: Exception) -> bool:
-        attempt = self._dispatch_attempts.get(outbox_id, 0) + 1
-        self._dispatch_attempts[outbox_id] = attempt
-        if self._stopping:
-            return False
-        delay = min(0.5 * 2 ** attempt, 60.0)
-
-        def again() -> None:
-            if self._stopping:
-                return
-            try:
-                self._pool_for(command).submit(self._dispatch, outbox_id, execution_id, command)
-            except RuntimeError:
-                pass
-
-        timer = threading.Timer(delay, again)
-        timer.daemon = True
-        timer.start()
-        return True
-
-    def task_call(self, execution_id: int, command: Invoke | Cancel | dict[str, Any]) -> TaskCall:
-        if isinstance(command, dict):
-            command = command_from_wire(command)  # type: ignore[assignment]
-        row = self.store.get_execution(execution_id)
-        if isinstance(command, Invoke):
-            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
-                            task_id=command.task, token=command.token, action=command.action, mode=command.mode,
-                            parameters=command.parameters or {}, timeout=command.timeout, step=command.step)
-        if isinstance(command, Cancel):
-            return TaskCall(execution_id=execution_id, execution_name=row.name, flow_name=row.flow_name,
-                            task_id=command.task, token="", action=command.action, mode=command.mode,
-                            parameters={}, timeout=None, step=command.step)
-        raise TypeError(f"a task call is made from an invoke or cancel command, not {command!r}")
-
-    def _invoke(self, execution_id: int, command: Invoke) -> None:
-        call = self.task_call(execution_id, command)
-        if not self.store.is_task_open(execution_id, call.task_id):
-            return  # closed (cancelled, timed out) before it was dispatched
-        if command.key is not None and key_refused(self, execution_id, call, command.key):
-            return
-        integration = self.registry.get(call.action)
-        aliases: tuple[str, ...] = ()  # exception classes Retry/Catch may name
-        logs: dict[str, Any] | None = None  # a reference to what the task printed
-        try:
-            outcome = integration.invoke(call)
-        except IntegrationError as exc:
-            outcome = SubmitFailed(exc.error, exc.cause) if call.mode != "RequestComplete" else Failed(exc.error,
-                                                                                                      exc.cause)
-            aliases, logs = tuple(exc.aliases), exc.logs
-        except Exception as exc:
-            log.exception("integration %s failed", call.action)
-            outcome = Failed(f"{call.action.split(':')[0]}.InternalError", str(exc))
-        if not isinstance(outcome, (Completed, Failed, Submitted, SubmitFailed)):
-            outcome = Failed(f"{call.action.split(':')[0]}.InternalError",
-                             f"the integration answered {outcome!r:.200}, not an outcome")
-        event = outcome_event(call.task_id, outcome, aliases=aliases, logs=logs)
-        if isinstance(event, TaskResult):
-            self.complete_task(execution_id, call.task_id, event)
-        else:
-            self.store.add_event(execution_id, event.to_wire())
-
-    def _cancel(self, execution_id: int, command: Cancel) -> None:
-        call = self.task_call(execution_id, command)
-        integration = self.registry.get(call.action)
-        try:
-            detail = integration.cancel(call, command.reason)
-            event = CancelResult(call.task_id, True, detail or "", call.step)
-        except Exception as exc:
-            event = CancelResult(call.task_id, False, str(exc), call.step)
-        self.store.add_event(execution_id, event.to_wire())
-
-    def _report_end(self, command: Report) -> None:
-        scheme, _, rest = command.token.partition(":")
-        if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
-            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command.to_wire())  # type: ignore[attr-defined]
-            return
-        try:
-            if command.status == "Succeeded":
-                self.report_success(command.token, command.output)
-            else:
-                error = command.error or f"FnF.Execution{command.status}"
-                self.report_failure(command.token, error, command.cause or "")
-        except (InvalidTaskToken, TaskAlreadyCompleted, InvalidArgument) as exc:
-            log.info("callback token of an ended execution not reported: %s", exc)
 
     # -- sweep ---------------------------------------------------------------------------------------
     def sweep(self) -> int:
@@ -718,21 +410,3 @@ class Runtime:
                 return True
             time.sleep(0.05)
         return False
-
-
-def _merge(a: Decision, b: Decision) -> Decision:
-    closed_timers = set(b.cancelled_timers)
-    a.timers = [t for t in a.timers if t["timer"] not in closed_timers]
-    closed_tasks = set(b.closed_tasks)
-    return Decision(
-        state=b.state,
-        history=a.history + b.history,
-        commands=a.commands + b.commands,
-        timers=a.timers + b.timers,
-        cancelled_timers=a.cancelled_timers + b.cancelled_timers,
-        opened_tasks=[t for t in a.opened_tasks if t["task"] not in closed_tasks] + b.opened_tasks,
-        closed_tasks=a.closed_tasks + b.closed_tasks,
-        ended=b.ended or a.ended,
-        yielded=b.yielded,
-        detail_bytes=a.detail_bytes + b.detail_bytes,
-    )

@@ -23,7 +23,7 @@ from stateway.store._sql_maprun import tolerance_exceeded
 from stateway.store._sql_ops import BULK_OPERATIONS, BulkOperationNotExists
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow
-from stateway.store.contract import DecisionCommit, LeaseLost, Store, StoreUnavailable
+from stateway.store.contract import DecisionCommit, LeaseLost, ResultGateClosed, Store, StoreUnavailable
 
 __all__ = [
     "BULK_OPERATIONS",
@@ -42,6 +42,7 @@ __all__ = [
     "DecisionCommit",
     "LeaseLost",
     "MapRunNotExists",
+    "ResultGateClosed",
     "SQLiteStore",
     "ScheduleAlreadyExists",
     "ScheduleNotExists",

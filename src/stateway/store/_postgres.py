@@ -30,7 +30,7 @@ from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
 from stateway.store._types import ExecutionRow
-from stateway.store.contract import DecisionCommit, StoreUnavailable
+from stateway.store.contract import DecisionCommit, ResultGateClosed, StoreUnavailable
 
 log = logging.getLogger("stateway.store.postgres")
 
@@ -187,18 +187,18 @@ class PostgresStore(SharedSql):
 
     # -- claims ----------------------------------------------------------------------------------
     def claim_executions(self, owner: str, now: float, limit: int, lease: float,
-                         exclude: Collection[int] = ()) -> list[int]:
+                         exclude: Collection[int] = (), also: Collection[int] = ()) -> list[int]:
         with self._tx() as db:
             rows = db.execute(
                 "WITH due AS (SELECT e.id, e.owner AS was FROM executions e "
-                "  WHERE e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s) "
+                "  WHERE (e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s) OR e.id = ANY(%(also)s)) "
                 "    AND (e.owner IS NULL OR e.lease_until <= %(now)s OR e.owner = %(owner)s) "
                 "    AND e.id <> ALL(%(exclude)s) "
                 "  ORDER BY e.id LIMIT %(limit)s FOR UPDATE OF e SKIP LOCKED) "
                 "UPDATE executions x SET owner=%(owner)s, lease_until=%(until)s FROM due WHERE x.id = due.id "
                 "RETURNING x.id, due.was",
                 {"now": now, "owner": owner, "limit": limit, "until": now + lease,
-                 "exclude": list(exclude)}).fetchall()
+                 "exclude": list(exclude), "also": list(also)}).fetchall()
         self.takeovers["execution"] += sum(1 for _, was in rows if was is not None and was != owner)
         return sorted(r[0] for r in rows)
 
@@ -250,17 +250,48 @@ class PostgresStore(SharedSql):
         if not commits:
             return []
         ids = [c.execution_id for c in commits]
+        gated = [(c.execution_id, t) for c in commits for t in c.gated_tasks]
         with self._tx() as db:
-            held = set(ids) if owner is None else {r[0] for r in db.execute(
-                "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%s) AND owner=%s "
-                "AND lease_until>%s RETURNING id", (ids, owner, now)).fetchall()}
+            if owner is None:
+                held, opened = set(ids), set()
+                if gated:
+                    opened = {(r[0], r[1]) for r in db.execute(
+                        "DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                        "WHERE o.execution_id = c.x AND o.task_id = c.t RETURNING o.execution_id, o.task_id",
+                        _columns(gated, 2)).fetchall()}
+                removed = False
+            else:
+                # one statement: the fence (claims still held, and released), the gate of each held result
+                # (its open task, deleted once, as complete_task's), the consumed inbox rows and the outbox
+                # rows the held results came from; only for executions whose claim held
+                rows = db.execute(
+                    "WITH held AS (UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%(ids)s) "
+                    "  AND owner=%(owner)s AND lease_until>%(now)s RETURNING id), "
+                    "gate AS (DELETE FROM open_tasks o USING unnest(%(gx)s::bigint[], %(gt)s::text[]) AS c(x, t) "
+                    "  WHERE o.execution_id = c.x AND o.task_id = c.t AND c.x IN (SELECT id FROM held) "
+                    "  RETURNING o.execution_id, o.task_id), "
+                    "done AS (DELETE FROM outbox WHERE id = ANY(%(done)s) AND execution_id IN (SELECT id FROM held)), "
+                    "used AS (DELETE FROM inbox WHERE id = ANY(%(used)s) AND execution_id IN (SELECT id FROM held)) "
+                    "SELECT id, NULL FROM held UNION ALL SELECT execution_id, task_id FROM gate",
+                    {"ids": ids, "owner": owner, "now": now, "gx": [x for x, _ in gated], "gt": [t for _, t in gated],
+                     "done": [i for c in commits for i in c.outbox_done],
+                     "used": [i for c in commits for i in c.consumed]}).fetchall()
+                held = {x for x, t in rows if t is None}
+                opened = {(x, t) for x, t in rows if t is not None}
+                removed = True
+            closed = sorted({x for x, t in gated if x in held and (x, t) not in opened})
+            if closed:
+                raise ResultGateClosed(closed)  # rolls the whole transaction back
             kept = [c for c in commits if c.execution_id in held]
-            outboxes = self._write_decisions(db, kept, now, owner, lease) if kept else {}
+            outboxes = self._write_decisions(db, kept, now, owner, lease, removed=removed) if kept else {}
         return [outboxes.get(c.execution_id) for c in commits]
 
     def _write_decisions(self, db: psycopg.Connection[Any], commits: list[DecisionCommit], now: float,
-                         owner: str | None, lease: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
-        consumed = [i for c in commits for i in c.consumed]
+                         owner: str | None, lease: float, *, removed: bool = False
+                         ) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        """``removed``: the consumed inbox rows and finished outbox rows are deleted already."""
+        consumed = [] if removed else [i for c in commits for i in c.consumed]
+        outbox_done = [] if removed else [i for c in commits for i in c.outbox_done]
         history: dict[tuple[int, int], tuple[Any, ...]] = {}  # a rewritten event once, its latest form
         timers, cancelled, closed, opened, commands = [], [], [], [], []
         for c in commits:
@@ -270,55 +301,71 @@ class PostgresStore(SharedSql):
                                               h["ScheduleEventId"], _dumps(h["EventDetail"]))
             timers += [(x, t["due"], t["timer"], _dumps(t["event"])) for t in d.timers]
             cancelled += [(x, t) for t in d.cancelled_timers]
-            closed += [(x, t) for t in d.closed_tasks]
+            gated = set(c.gated_tasks)  # deleted already, by the gate
+            closed += [(x, t) for t in d.closed_tasks if t not in gated]
             opened += [(x, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
                        for t in d.opened_tasks]
             commands += [(x, command) for command in [*d.commands, *c.extra_commands]]
         with db.cursor() as cur:
             if consumed:
                 cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", (consumed,))
+            if outbox_done:
+                cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", (outbox_done,))
+            # one statement for every row kind (data-modifying CTEs, each given only when it has rows): they
+            # touch different rows, so the one snapshot they share changes nothing against running them in turn
+            parts: list[tuple[str, tuple[Any, ...]]] = []
             if history:
-                cur.execute(
+                parts.append((
                     "INSERT INTO history SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
                     "%s::float8[], %s::bigint[], %s::text[]) ON CONFLICT (execution_id, event_id) "
                     "DO UPDATE SET type=excluded.type, step_name=excluded.step_name, time=excluded.time, "
                     "schedule_event_id=excluded.schedule_event_id, detail=excluded.detail",
-                    _columns(list(history.values()), 7))
+                    _columns(list(history.values()), 7)))
             if cancelled:
-                cur.execute("DELETE FROM inbox i USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
-                            "WHERE i.execution_id = c.x AND i.timer_id = c.t", _columns(cancelled, 2))
+                parts.append(("DELETE FROM inbox i USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                              "WHERE i.execution_id = c.x AND i.timer_id = c.t", _columns(cancelled, 2)))
             if timers:
-                cur.execute("INSERT INTO inbox (execution_id, due, timer_id, event) "
-                            "SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])",
-                            _columns(timers, 4))
+                parts.append(("INSERT INTO inbox (execution_id, due, timer_id, event) "
+                              "SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])",
+                              _columns(timers, 4)))
             if closed:
-                cur.execute("DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
-                            "WHERE o.execution_id = c.x AND o.task_id = c.t", _columns(closed, 2))
+                parts.append(("DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                              "WHERE o.execution_id = c.x AND o.task_id = c.t", _columns(closed, 2)))
             if opened:
                 latest = {(o[0], o[1]): o for o in opened}
-                cur.execute(
+                parts.append((
                     "INSERT INTO open_tasks SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
                     "%s::text[], %s::text[], %s::text[], %s::float8[]) ON CONFLICT (execution_id, task_id) "
                     "DO UPDATE SET token=excluded.token, state=excluded.state, step=excluded.step, "
                     "action=excluded.action, mode=excluded.mode, opened=excluded.opened",
-                    _columns(list(latest.values()), 8))
-            outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
-            if commands:
-                # ids first, so each row is known to be its command's (RETURNING promises no order)
-                ids = [r[0] for r in cur.execute("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) "
-                                                 "FROM generate_series(1, %s)", (len(commands),)).fetchall()]
-                until = now + lease if owner else None
-                cur.execute("INSERT INTO outbox (id, execution_id, command, owner, lease_until) "
-                            "SELECT i, x, c, %s, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS u(i, x, c)",
-                            (owner, until, ids, [x for x, _ in commands], [_dumps(c) for _, c in commands]))
-                for outbox_id, (x, command) in zip(ids, commands, strict=True):
-                    outboxes[x].append((outbox_id, command))
-            ended = [c for c in commits if c.decision.ended is not None]
+                    _columns(list(latest.values()), 8)))
             running = [c for c in commits if c.decision.ended is None]
             if running:
-                cur.execute("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
-                            "WHERE e.id = u.x", ([c.execution_id for c in running],
-                                                 [_dumps(c.decision.state) for c in running]))
+                parts.append(("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
+                              "WHERE e.id = u.x", ([c.execution_id for c in running],
+                                                    [_dumps(c.decision.state) for c in running])))
+            outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
+            texts = [_dumps(c) for _, c in commands]
+            if commands:
+                parts.append(("INSERT INTO outbox (execution_id, command, owner, lease_until) "
+                              "SELECT x, c, %s::text, %s::float8 FROM unnest(%s::bigint[], %s::text[]) AS u(x, c) "
+                              "RETURNING id, execution_id, command",
+                              (owner, now + lease if owner else None, [x for x, _ in commands], texts)))
+            if parts:
+                sql = "WITH " + ", ".join(f"w{i} AS ({text})" for i, (text, _) in enumerate(parts)) + (
+                    f" SELECT id, execution_id, command FROM w{len(parts) - 1}" if commands else " SELECT 1")
+                rows = cur.execute(sql, tuple(arg for _, args in parts for arg in args)).fetchall()
+            if commands:
+                # RETURNING promises no order: each row goes back to its command by (execution, text);
+                # equal commands of one execution are interchangeable
+                places: dict[tuple[int, str], list[int]] = {}
+                for n, ((x, _), text) in enumerate(zip(commands, texts, strict=True)):
+                    places.setdefault((x, text), []).append(n)
+                placed = sorted((places[(x, text)].pop(0), outbox_id) for outbox_id, x, text in rows)
+                for n, outbox_id in placed:
+                    x, command = commands[n]
+                    outboxes[x].append((outbox_id, command))
+            ended = [c for c in commits if c.decision.ended is not None]
             if ended:
                 rows = []
                 for c in ended:

@@ -28,9 +28,14 @@ class ExecutionsMixin(SqlStore):
         definition."""
         sql = self._sql
         with self._tx() as db:
+            # a definition given was read by the caller (the flow, one of its versions, a Map's Processor);
             # the flow's limit comes along (store/_sql_admission.py): a flow without one is started as before
-            flow = db.execute(sql("SELECT f.definition, l.key_expr FROM flows f LEFT JOIN flow_limits l "
-                                  "ON l.flow_name = f.name WHERE f.name=?"), (flow_name,)).fetchone()
+            if definition is not None:
+                limit = db.execute(sql("SELECT key_expr FROM flow_limits WHERE flow_name=?"), (flow_name,)).fetchone()
+                flow = (definition, None if limit is None else limit[0])
+            else:
+                flow = db.execute(sql("SELECT f.definition, l.key_expr FROM flows f LEFT JOIN flow_limits l "
+                                      "ON l.flow_name = f.name WHERE f.name=?"), (flow_name,)).fetchone()
             if flow is None:
                 raise FlowNotExists(f"the flow {flow_name!r} does not exist")
             key_expr = flow[1]
@@ -40,10 +45,9 @@ class ExecutionsMixin(SqlStore):
                 "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
                 "parent_task, callback_token, flow_version, qualifier, map_run, state, concurrency_key) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (flow_name, name) DO NOTHING RETURNING id"),
-                (flow_name, name, "Starting" if waits else "Running", dumps(input_), now,
-                 flow[0] if definition is None else definition, parent_id, parent_task, callback_token, flow_version,
-                 qualifier, map_run, None if state is None else dumps(state),
+                f"ON CONFLICT (flow_name, name) DO NOTHING RETURNING {EXEC_COLUMNS}"),
+                (flow_name, name, "Starting" if waits else "Running", dumps(input_), now, flow[0], parent_id,
+                 parent_task, callback_token, flow_version, qualifier, map_run, None if state is None else dumps(state),
                  None if key_expr is None else concurrency_key(key_expr, input_))).fetchone()
             if inserted is not None and waits:  # until the limit admits it: perhaps now, after those before it
                 if self._admit(db, flow_name, now):  # type: ignore[attr-defined]
@@ -53,7 +57,7 @@ class ExecutionsMixin(SqlStore):
                 db.execute(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"),
                            (inserted[0], dumps(Start().to_wire())))
                 self._notify(db, "work")
-                return self._execution(db, inserted[0]), True
+                return execution_row(inserted), True
             row = db.execute(sql(f"SELECT {EXEC_COLUMNS} FROM executions WHERE flow_name=? AND name=?"),
                              (flow_name, name)).fetchone()
         if row is None or row[3] not in ("Running", "Starting"):

@@ -37,10 +37,13 @@ class WorkMixin(SqlStore):
             row = db.execute("SELECT MIN(due) FROM inbox").fetchone()
         return row[0] if row else None
 
-    def add_event(self, execution_id: int, event: dict[str, Any], due: float = 0.0) -> None:
+    def add_event(self, execution_id: int, event: dict[str, Any], due: float = 0.0,
+                  outbox_done: int | None = None) -> None:
         with self._tx() as db:
             db.execute(self._sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, ?, ?)"),
                        (execution_id, due, dumps(event)))
+            if outbox_done is not None:
+                db.execute(self._sql("DELETE FROM outbox WHERE id=?"), (outbox_done,))
             self._notify(db, "work")
 
     def commit(self, execution_id: int, consumed: list[int], decision: Decision, now: float,
@@ -54,6 +57,26 @@ class WorkMixin(SqlStore):
         if done is None:
             raise LeaseLost(f"execution {execution_id} is no longer claimed by {owner}")
         return done
+
+    def append_history(self, execution_id: int, history: list[dict[str, Any]], now: float, *, owner: str,
+                       lease: float) -> bool:
+        """A turn whose state stays in its worker's memory: only its history is written, fenced by the
+        claim, which is kept and extended (False, and nothing written, when the claim is lost). An
+        event written again after a crash replaces the first writing."""
+        fence = "UPDATE executions SET lease_until=? WHERE id=? AND owner=?" + (" AND lease_until>?" if self.shared
+                                                                                else "")
+        args = (now + lease, execution_id, owner, now) if self.shared else (now + lease, execution_id, owner)
+        with self._tx() as db:
+            if db.execute(self._sql(fence), args).rowcount == 0:
+                return False
+            if history:
+                db.executemany(self._sql(
+                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id, event_id) DO UPDATE SET "
+                    "type=excluded.type, step_name=excluded.step_name, time=excluded.time, "
+                    "schedule_event_id=excluded.schedule_event_id, detail=excluded.detail"),
+                    [(execution_id, h["EventId"], h["Type"], h["StepName"], h["Time"], h["ScheduleEventId"],
+                      dumps(h["EventDetail"])) for h in history])
+        return True
 
     def release_execution(self, execution_id: int, owner: str) -> None:
         with self._tx() as db:

@@ -17,7 +17,9 @@ from stateway.jsontext import loads
 from stateway.store._schema import MIGRATIONS
 from stateway.store._sql_shared import SharedSql
 from stateway.store._types import ExecutionRow
-from stateway.store.contract import DecisionCommit
+from stateway.store.contract import DecisionCommit, ResultGateClosed
+
+_GATE_CLOSED: Any = object()
 
 
 class _Locked:
@@ -118,7 +120,11 @@ class SQLiteStore(SharedSql):
     def commit_batch(self, commits: list[DecisionCommit], now: float, *, owner: str | None = None,
                      lease: float = 0.0) -> list[list[tuple[int, dict[str, Any]]] | None]:
         with self._tx() as db:
-            return [self._write_decision(db, c, now, owner, lease) for c in commits]
+            done = [self._write_decision(db, c, now, owner, lease) for c in commits]
+            closed = [c.execution_id for c, d in zip(commits, done, strict=True) if d is _GATE_CLOSED]
+            if closed:
+                raise ResultGateClosed(closed)  # rolls the whole transaction back
+            return done
 
     def _write_decision(self, db: sqlite3.Connection, commit: DecisionCommit, now: float, owner: str | None,
                         lease: float) -> list[tuple[int, dict[str, Any]]] | None:
@@ -132,6 +138,12 @@ class SQLiteStore(SharedSql):
                 "UPDATE executions SET owner=NULL, lease_until=NULL WHERE id=? AND owner=?",
                 (execution_id, owner)).rowcount == 0:
             return None
+        for task_id in commit.gated_tasks:  # the one gate of a task's completion, as complete_task's
+            if db.execute("DELETE FROM open_tasks WHERE execution_id=? AND task_id=?",
+                          (execution_id, task_id)).rowcount == 0:
+                return _GATE_CLOSED
+        if commit.outbox_done:
+            db.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in commit.outbox_done])
         if commit.consumed:
             db.executemany("DELETE FROM inbox WHERE id=?", [(i,) for i in commit.consumed])
         if decision.history:
@@ -180,7 +192,7 @@ class SQLiteStore(SharedSql):
 
     # -- claims ---------------------------------------------------------------------------------
     def claim_executions(self, owner: str, now: float, limit: int, lease: float,
-                         exclude: Collection[int] = ()) -> list[int]:
+                         exclude: Collection[int] = (), also: Collection[int] = ()) -> list[int]:
         """Executions with due events that nobody holds (or whose holder's lease ran out), oldest
         event first, claimed by ``owner`` until ``now + lease``; none of ``exclude``."""
         with self._tx() as db:
@@ -190,6 +202,11 @@ class SQLiteStore(SharedSql):
                 "GROUP BY i.execution_id ORDER BY MIN(i.id) LIMIT ?",
                 (now, now, owner, limit + len(exclude))).fetchall()
             ids = [r[0] for r in rows if r[0] not in exclude][:limit]
+            if also:
+                more = set(also) - set(ids) - set(exclude)
+                ids += [r[0] for r in db.execute(
+                    f"SELECT id FROM executions WHERE id IN ({','.join('?' * len(more))}) AND "
+                    "(owner IS NULL OR lease_until <= ? OR owner = ?)", (*more, now, owner)).fetchall()] if more else []
             db.executemany("UPDATE executions SET owner=?, lease_until=? WHERE id=?",
                            [(owner, now + lease, i) for i in ids])
         return ids

@@ -37,12 +37,28 @@ class DecisionCommit:
     consumed: list[int]
     decision: Decision
     extra_commands: list[dict[str, Any]] = field(default_factory=list)
+    # task results decided straight from the dispatcher, never written to the inbox: each task's
+    # open row is the gate (deleted here, or the whole commit fails ``ResultGateClosed``), and the
+    # outbox rows whose dispatch produced them are deleted with the decision
+    gated_tasks: list[str] = field(default_factory=list)
+    outbox_done: list[int] = field(default_factory=list)
 
 
 class LeaseLost(StoreError):
     """A fenced commit found the claim gone (expired, or taken over by another worker)."""
 
     code = "LeaseLost"
+
+
+class ResultGateClosed(StoreError):
+    """A batched commit carried a task result whose open task was closed meanwhile (another report
+    came first): nothing of the batch is written; ``execution_ids`` say whose result lost."""
+
+    code = "TaskAlreadyCompleted"
+
+    def __init__(self, execution_ids: list[int]) -> None:
+        super().__init__(f"results of executions {execution_ids} found their task already completed")
+        self.execution_ids = execution_ids
 
 
 class StoreUnavailable(StoreError):
@@ -164,7 +180,9 @@ class WorkStore(Protocol):
     takeovers: collections.Counter[str]
 
     def claim_executions(self, owner: str, now: float, limit: int, lease: float,
-                         exclude: Collection[int] = ()) -> list[int]: ...
+                         exclude: Collection[int] = (), also: Collection[int] = ()) -> list[int]:
+        """``also``: executions to claim even without a due inbox row (a task result held in memory)."""
+        ...
     def release_execution(self, execution_id: int, owner: str) -> None: ...
     def renew_claims(self, owner: str, now: float, lease: float) -> int: ...
     def release_claims(self, owner: str | None = None) -> None: ...
@@ -178,13 +196,21 @@ class WorkStore(Protocol):
                      lease: float = 0.0) -> list[Outbox | None]:
         """Many executions' decisions in one transaction (a worker's batch: one WAL flush, a few
         statements). Each is fenced on its own: ``None`` in its place when its claim was lost, and
-        nothing of it written; the others commit."""
+        nothing of it written; the others commit. A result gate that finds its task closed raises
+        ``ResultGateClosed`` and nothing is written."""
+        ...
+    def append_history(self, execution_id: int, history: list[dict[str, Any]], now: float, *, owner: str,
+                       lease: float) -> bool:
+        """A turn kept in its worker's memory: its history alone, fenced; the claim kept and extended."""
         ...
     def due_events_of(self, execution_ids: list[int], now: float
                       ) -> dict[int, list[tuple[int, dict[str, Any]]]]: ...
     def get_executions(self, execution_ids: list[int]) -> dict[int, ExecutionRow]: ...
     def release_executions(self, execution_ids: list[int], owner: str) -> None: ...
-    def add_event(self, execution_id: int, event: dict[str, Any], due: float = 0.0) -> None: ...
+    def add_event(self, execution_id: int, event: dict[str, Any], due: float = 0.0,
+                  outbox_done: int | None = None) -> None:
+        """``outbox_done``: the outbox row whose dispatch produced the event, deleted in the same transaction."""
+        ...
     def pending_outbox(self) -> list[tuple[int, int, dict[str, Any]]]: ...
     def claim_outbox(self, owner: str, now: float, lease: float, limit: int = 100
                      ) -> list[tuple[int, int, dict[str, Any]]]: ...

@@ -229,7 +229,7 @@ class Harness:
 
     def _in_background(self, args: tuple[Any, ...]) -> bool:
         """Whether an outbox command goes to a real service (a thread), rather than the test's queue."""
-        if len(args) != 3 or not isinstance(args[2], dict) or not self._real_actions:
+        if len(args) < 3 or not isinstance(args[2], dict) or not self._real_actions:
             return False
         execution_id, command = args[1], args[2]
         action = command.get("action")
