@@ -78,9 +78,9 @@ class DispatchLimits(Executor):
 
     # -- Executor ----------------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """``fn(outbox_id, execution_id, command)``: an ``invoke`` command runs on its integration's
-        pool, anything else on the shared one."""
-        command = args[-1] if args else None
+        """``fn(outbox_id, execution_id, command, ...)``: an ``invoke`` command runs on its
+        integration's pool, anything else on the shared one."""
+        command = next((a for a in args if isinstance(a, dict) and "kind" in a), None)
         action = command.get("action") if isinstance(command, dict) and command.get("kind") == "invoke" else None
         if not isinstance(action, str) or not action:
             return self.shared.submit(fn, *args, **kwargs)
