@@ -18,6 +18,25 @@ from tests.pg.cluster import pg_cluster, pg_url  # noqa: E402, F401  (fixtures)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _stateway_logger_reset():
+    """A command run in-process (click's runner, a server a fixture started) points the ``stateway``
+    logger at its own stderr and stops propagation, and a tool configuring logging (import-linter)
+    disables the loggers that exist; each test starts with them plain again, so its ``caplog`` hears
+    them and nothing writes to a stream a runner closed."""
+    import logging
+
+    logger = logging.getLogger("stateway")
+    logger.handlers[:], logger.propagate = [], True
+    logger.setLevel(logging.NOTSET)
+    for name, each in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("stateway") and isinstance(each, logging.Logger):
+            each.disabled = False
+    yield
+    logger.handlers[:], logger.propagate = [], True
+    logger.setLevel(logging.NOTSET)
+
+
 @pytest.fixture
 def memory_runtime(tmp_path):
     from stateway.runtime import Runtime
