@@ -158,6 +158,7 @@ def test_timeout_is_a_deadline_for_the_whole_request(memory_runtime, server):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_a_pinned_https_request_keeps_its_name_for_sni_and_the_certificate(tmp_path, rebinding):
     import asyncio
+    import concurrent.futures
     import ssl
     import subprocess
     import threading
@@ -200,8 +201,9 @@ def test_a_pinned_https_request_keeps_its_name_for_sni_and_the_certificate(tmp_p
         async with httpx.AsyncClient(transport=transport) as client:
             return await client.get(f"https://{name}:{port}/")
 
-    try:
-        response = asyncio.run(get())
+    try:  # a loop of its own, on a thread of its own: whatever loop an earlier test left behind
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            response = pool.submit(asyncio.run, get()).result()
     finally:
         listener.close()
     thread.join(10)

@@ -19,7 +19,7 @@ TINY_ROWS = b"c\n" + b"a\n" * (8 * MIB - 2)  # 16 MiB - 2 bytes: within the byte
 
 # run in a fresh interpreter, so that its peak RSS is the reads' and nothing else's
 PROBE = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from stateway.runtime import Runtime
     from stateway.settings import Settings
     from stateway.store import SQLiteStore
@@ -27,7 +27,11 @@ PROBE = textwrap.dedent("""
     bucket, flows = sys.argv[1], json.loads(sys.argv[2])
     runtime = Runtime(SQLiteStore.in_memory(), settings=Settings.from_config({"oss_buckets": {"data": bucket}}))
     runtime.start()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    def peak():  # VmHWM starts again at exec; ru_maxrss may carry the parent's (pytest's) peak over it
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+    before = peak()
     out = {}
     for name, source in flows.items():
         runtime.register_flow(name, source)
@@ -35,7 +39,7 @@ PROBE = textwrap.dedent("""
         out[name] = row.output
     runtime.close()
     print(json.dumps({"results": out, "before_mib": before,
-                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_mib": peak()}))
 """)
 
 
