@@ -65,6 +65,7 @@ class Runtime(Batches, Dispatcher):
         self.signer = TokenSigner(store.get_secret())
         self._interpreters: dict[str, Interpreter] = {}
         self._wake = threading.Condition()
+        self._woken = False  # a wake-up that came while the loop was busy: the next wait returns at once
         self._ended = threading.Condition()
         self.queue_changed = threading.Condition()
         self._stopping = False
@@ -172,6 +173,7 @@ class Runtime(Batches, Dispatcher):
     def notify(self) -> None:
         self.turns.fresh_work = True
         with self._wake:
+            self._woken = True
             self._wake.notify_all()
 
     def notify_queue(self) -> None:
@@ -306,6 +308,8 @@ class Runtime(Batches, Dispatcher):
         backoff = 0.1
         while not self._stopping:
             now = self.clock.now()
+            with self._wake:  # what arrives from here on is seen by this claim or wakes the wait below
+                self._woken = False
             try:
                 self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
                 due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined,
@@ -359,7 +363,8 @@ class Runtime(Batches, Dispatcher):
                                                      min(0.5, next_due - self.clock.now()))
             if delay > 0:
                 with self._wake:
-                    self._wake.wait(timeout=delay)
+                    if not self._woken:
+                        self._wake.wait(timeout=delay)
 
     # -- sweep ---------------------------------------------------------------------------------------
     def sweep(self) -> int:
