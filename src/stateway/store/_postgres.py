@@ -189,6 +189,9 @@ class PostgresStore(SharedSql):
     def claim_executions(self, owner: str, now: float, limit: int, lease: float,
                          exclude: Collection[int] = (), also: Collection[int] = ()) -> list[int]:
         with self._tx() as db:
+            # a claim lost to a database crash is harmless (the decision's commit is fenced on it, and that
+            # commit flushes the log up to here): the claim need not wait for the disk on the event's path
+            db.execute(self._ASYNC_COMMIT)
             rows = db.execute(
                 # candidates from the inbox's index first: an OR across two sources made the planner walk
                 # every execution, a cost that grew with the table and widened each idle turn
@@ -302,8 +305,9 @@ class PostgresStore(SharedSql):
             for h in d.history:
                 history[(x, h["EventId"])] = (x, h["EventId"], h["Type"], h["StepName"], h["Time"],
                                               h["ScheduleEventId"], _dumps(h["EventDetail"]))
-            timers += [(x, t["due"], t["timer"], _dumps(t["event"])) for t in d.timers]
-            cancelled += [(x, t) for t in d.cancelled_timers]
+            if d.ended is None:  # an ended execution's timers all go (below): none is set, none singled out
+                timers += [(x, t["due"], t["timer"], _dumps(t["event"])) for t in d.timers]
+                cancelled += [(x, t) for t in d.cancelled_timers]
             gated = set(c.gated_tasks)  # deleted already, by the gate
             closed += [(x, t) for t in d.closed_tasks if t not in gated]
             opened += [(x, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
@@ -347,6 +351,25 @@ class PostgresStore(SharedSql):
                 parts.append(("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
                               "WHERE e.id = u.x", ([c.execution_id for c in running],
                                                     [_dumps(c.decision.state) for c in running])))
+            ended = [c for c in commits if c.decision.ended is not None]
+            if ended:
+                rows = []
+                for c in ended:
+                    end = c.decision.ended
+                    assert end is not None
+                    rows.append((c.execution_id, end["status"], None if end["output"] is None else _dumps(end["output"]),
+                                 end["error"], end["cause"], _dumps(c.decision.state)))
+                ended_ids = [c.execution_id for c in ended]
+                # the end notice rides on the update's RETURNING, which runs whether or not it is read;
+                # NOTIFY is sent at commit, so a waiter never hears of an end that rolled back
+                parts.append((
+                    "UPDATE executions e SET status=u.st, output=u.o, error=u.er, cause=u.ca, stopped=%s, state=u.s "
+                    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "AS u(x, st, o, er, ca, s) WHERE e.id = u.x RETURNING pg_notify(%s, 'ended:' || e.id)",
+                    (now, *_columns(rows, 6), CHANNEL)))
+                # nothing more can happen to them: leftover timers would only wake them for nothing
+                parts.append(("DELETE FROM inbox WHERE execution_id = ANY(%s::bigint[]) AND timer_id IS NOT NULL",
+                              (ended_ids,)))
             outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
             texts = [_dumps(c) for _, c in commands]
             if commands:
@@ -368,23 +391,6 @@ class PostgresStore(SharedSql):
                 for n, outbox_id in placed:
                     x, command = commands[n]
                     outboxes[x].append((outbox_id, command))
-            ended = [c for c in commits if c.decision.ended is not None]
-            if ended:
-                rows = []
-                for c in ended:
-                    end = c.decision.ended
-                    assert end is not None
-                    rows.append((c.execution_id, end["status"], None if end["output"] is None else _dumps(end["output"]),
-                                 end["error"], end["cause"], _dumps(c.decision.state)))
-                cur.execute(
-                    "UPDATE executions e SET status=u.st, output=u.o, error=u.er, cause=u.ca, stopped=%s, state=u.s "
-                    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-                    "AS u(x, st, o, er, ca, s) WHERE e.id = u.x", (now, *_columns(rows, 6)))
-                ended_ids = [c.execution_id for c in ended]
-                # nothing more can happen to them: leftover timers would only wake them for nothing
-                cur.execute("DELETE FROM inbox WHERE execution_id = ANY(%s) AND timer_id IS NOT NULL", (ended_ids,))
-                cur.execute("SELECT pg_notify(%s, 'ended:' || x) FROM unnest(%s::bigint[]) AS x",
-                            (CHANNEL, ended_ids))
         return outboxes
 
     def due_events_of(self, execution_ids: list[int], now: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
