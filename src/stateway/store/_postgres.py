@@ -197,7 +197,7 @@ class PostgresStore(SharedSql):
                 # every execution, a cost that grew with the table and widened each idle turn
                 "WITH due AS (SELECT e.id, e.owner AS was FROM executions e "
                 "  WHERE e.id IN (SELECT execution_id FROM inbox WHERE due <= %(now)s "
-                "                 UNION SELECT unnest(%(also)s::bigint[])) "
+                "                 UNION SELECT unnest(%(also)b::bigint[])) "
                 "    AND (e.owner IS NULL OR e.lease_until <= %(now)s OR e.owner = %(owner)s) "
                 "    AND e.id <> ALL(%(exclude)s) "
                 "  ORDER BY e.id LIMIT %(limit)s FOR UPDATE OF e SKIP LOCKED) "
@@ -262,7 +262,7 @@ class PostgresStore(SharedSql):
                 held, opened = set(ids), set()
                 if gated:
                     opened = {(r[0], r[1]) for r in db.execute(
-                        "DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                        "DELETE FROM open_tasks o USING unnest(%b::bigint[], %b::text[]) AS c(x, t) "
                         "WHERE o.execution_id = c.x AND o.task_id = c.t RETURNING o.execution_id, o.task_id",
                         _columns(gated, 2)).fetchall()}
                 removed = False
@@ -271,13 +271,13 @@ class PostgresStore(SharedSql):
                 # (its open task, deleted once, as complete_task's), the consumed inbox rows and the outbox
                 # rows the held results came from; only for executions whose claim held
                 rows = db.execute(
-                    "WITH held AS (UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%(ids)s) "
+                    "WITH held AS (UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%(ids)b::bigint[]) "
                     "  AND owner=%(owner)s AND lease_until>%(now)s RETURNING id), "
-                    "gate AS (DELETE FROM open_tasks o USING unnest(%(gx)s::bigint[], %(gt)s::text[]) AS c(x, t) "
+                    "gate AS (DELETE FROM open_tasks o USING unnest(%(gx)b::bigint[], %(gt)b::text[]) AS c(x, t) "
                     "  WHERE o.execution_id = c.x AND o.task_id = c.t AND c.x IN (SELECT id FROM held) "
                     "  RETURNING o.execution_id, o.task_id), "
-                    "done AS (DELETE FROM outbox WHERE id = ANY(%(done)s) AND execution_id IN (SELECT id FROM held)), "
-                    "used AS (DELETE FROM inbox WHERE id = ANY(%(used)s) AND execution_id IN (SELECT id FROM held)) "
+                    "done AS (DELETE FROM outbox WHERE id = ANY(%(done)b::bigint[]) AND execution_id IN (SELECT id FROM held)), "
+                    "used AS (DELETE FROM inbox WHERE id = ANY(%(used)b::bigint[]) AND execution_id IN (SELECT id FROM held)) "
                     "SELECT id, NULL FROM held UNION ALL SELECT execution_id, task_id FROM gate",
                     {"ids": ids, "owner": owner, "now": now, "gx": [x for x, _ in gated], "gt": [t for _, t in gated],
                      "done": [i for c in commits for i in c.outbox_done],
@@ -315,40 +315,40 @@ class PostgresStore(SharedSql):
             commands += [(x, command) for command in [*d.commands, *c.extra_commands]]
         with db.cursor() as cur:
             if consumed:
-                cur.execute("DELETE FROM inbox WHERE id = ANY(%s)", (consumed,))
+                cur.execute("DELETE FROM inbox WHERE id = ANY(%b::bigint[])", (consumed,))
             if outbox_done:
-                cur.execute("DELETE FROM outbox WHERE id = ANY(%s)", (outbox_done,))
+                cur.execute("DELETE FROM outbox WHERE id = ANY(%b::bigint[])", (outbox_done,))
             # one statement for every row kind (data-modifying CTEs, each given only when it has rows): they
             # touch different rows, so the one snapshot they share changes nothing against running them in turn
             parts: list[tuple[str, tuple[Any, ...]]] = []
             if history:
                 parts.append((
-                    "INSERT INTO history SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-                    "%s::float8[], %s::bigint[], %s::text[]) ON CONFLICT (execution_id, event_id) "
+                    "INSERT INTO history SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[], "
+                    "%s::float8[], %b::bigint[], %b::text[]) ON CONFLICT (execution_id, event_id) "
                     "DO UPDATE SET type=excluded.type, step_name=excluded.step_name, time=excluded.time, "
                     "schedule_event_id=excluded.schedule_event_id, detail=excluded.detail",
                     _columns(list(history.values()), 7)))
             if cancelled:
-                parts.append(("DELETE FROM inbox i USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                parts.append(("DELETE FROM inbox i USING unnest(%b::bigint[], %b::text[]) AS c(x, t) "
                               "WHERE i.execution_id = c.x AND i.timer_id = c.t", _columns(cancelled, 2)))
             if timers:
                 parts.append(("INSERT INTO inbox (execution_id, due, timer_id, event) "
-                              "SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])",
+                              "SELECT * FROM unnest(%b::bigint[], %s::float8[], %b::text[], %b::text[])",
                               _columns(timers, 4)))
             if closed:
-                parts.append(("DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                parts.append(("DELETE FROM open_tasks o USING unnest(%b::bigint[], %b::text[]) AS c(x, t) "
                               "WHERE o.execution_id = c.x AND o.task_id = c.t", _columns(closed, 2)))
             if opened:
                 latest = {(o[0], o[1]): o for o in opened}
                 parts.append((
-                    "INSERT INTO open_tasks SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
-                    "%s::text[], %s::text[], %s::text[], %s::float8[]) ON CONFLICT (execution_id, task_id) "
+                    "INSERT INTO open_tasks SELECT * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], "
+                    "%b::text[], %b::text[], %b::text[], %s::float8[]) ON CONFLICT (execution_id, task_id) "
                     "DO UPDATE SET token=excluded.token, state=excluded.state, step=excluded.step, "
                     "action=excluded.action, mode=excluded.mode, opened=excluded.opened",
                     _columns(list(latest.values()), 8)))
             running = [c for c in commits if c.decision.ended is None]
             if running:
-                parts.append(("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
+                parts.append(("UPDATE executions e SET state=u.s FROM unnest(%b::bigint[], %b::text[]) AS u(x, s) "
                               "WHERE e.id = u.x", ([c.execution_id for c in running],
                                                     [_dumps(c.decision.state) for c in running])))
             ended = [c for c in commits if c.decision.ended is not None]
@@ -364,17 +364,17 @@ class PostgresStore(SharedSql):
                 # NOTIFY is sent at commit, so a waiter never hears of an end that rolled back
                 parts.append((
                     "UPDATE executions e SET status=u.st, output=u.o, error=u.er, cause=u.ca, stopped=%s, state=u.s "
-                    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
                     "AS u(x, st, o, er, ca, s) WHERE e.id = u.x RETURNING pg_notify(%s, 'ended:' || e.id)",
                     (now, *_columns(rows, 6), CHANNEL)))
                 # nothing more can happen to them: leftover timers would only wake them for nothing
-                parts.append(("DELETE FROM inbox WHERE execution_id = ANY(%s::bigint[]) AND timer_id IS NOT NULL",
+                parts.append(("DELETE FROM inbox WHERE execution_id = ANY(%b::bigint[]) AND timer_id IS NOT NULL",
                               (ended_ids,)))
             outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
             texts = [_dumps(c) for _, c in commands]
             if commands:
                 parts.append(("INSERT INTO outbox (execution_id, command, owner, lease_until) "
-                              "SELECT x, c, %s::text, %s::float8 FROM unnest(%s::bigint[], %s::text[]) AS u(x, c) "
+                              "SELECT x, c, %s::text, %s::float8 FROM unnest(%b::bigint[], %b::text[]) AS u(x, c) "
                               "RETURNING id, execution_id, command",
                               (owner, now + lease if owner else None, [x for x, _ in commands], texts)))
             if parts:
@@ -396,7 +396,7 @@ class PostgresStore(SharedSql):
     def due_events_of(self, execution_ids: list[int], now: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
         found: dict[int, list[tuple[int, dict[str, Any]]]] = {x: [] for x in execution_ids}
         with self._read() as db:
-            rows = db.execute("SELECT execution_id, id, event FROM inbox WHERE execution_id = ANY(%s) AND due <= %s "
+            rows = db.execute("SELECT execution_id, id, event FROM inbox WHERE execution_id = ANY(%b::bigint[]) AND due <= %s "
                               "ORDER BY execution_id, due, id", (execution_ids, now)).fetchall()
         for x, inbox_id, event in rows:
             found[x].append((inbox_id, loads(event)))
@@ -404,13 +404,13 @@ class PostgresStore(SharedSql):
 
     def get_executions(self, execution_ids: list[int]) -> dict[int, ExecutionRow]:
         with self._read() as db:
-            rows = db.execute(f"SELECT {EXEC_COLUMNS} FROM executions WHERE id = ANY(%s)",
+            rows = db.execute(f"SELECT {EXEC_COLUMNS} FROM executions WHERE id = ANY(%b::bigint[])",
                               (execution_ids,)).fetchall()
         return {r.id: r for r in map(execution_row, rows)}
 
     def release_executions(self, execution_ids: list[int], owner: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%s) AND owner=%s",
+            db.execute("UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%b::bigint[]) AND owner=%s",
                        (execution_ids, owner))
 
 
