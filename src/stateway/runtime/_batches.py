@@ -77,7 +77,7 @@ class Batches:
             began = time.monotonic()
             memo = memory.pop(execution_id, None)  # back only if this turn, too, only goes on
             try:
-                mine = held.pop(execution_id, [])
+                mine = sorted(held.pop(execution_id, []), key=lambda h: h.gate)  # submissions first, as decided
                 commit, left, went_on = self._decide(execution_id, row, events_of.get(execution_id, []), now, mine,
                                                      memo)
                 held[execution_id], consumed_of[execution_id] = left, mine[:len(mine) - len(left)]
@@ -226,10 +226,11 @@ class Batches:
         gated: list[str] = []
         done: list[int] = []
         should_yield = self.turns.should_yield(execution_id)
-        # inbox order (results and stops are due at 0, before a "continue"), then held results, then the
-        # streak's own "continue" last, as its inbox row would come
-        items: list[tuple[int, dict[str, Any], HeldResult | None]] = [(i, e, None) for i, e in events]
-        items += [(0, h.event, h) for h in held]
+        # held submissions (``held`` has them first), then inbox order (results and stops are due at 0, before
+        # a "continue"), then held results, then the streak's own "continue" last, as its inbox row would come
+        items: list[tuple[int, dict[str, Any], HeldResult | None]] = [(0, h.event, h) for h in held if not h.gate]
+        items += [(i, e, None) for i, e in events]
+        items += [(0, h.event, h) for h in held if h.gate]
         if memo is not None:
             items.append((-1, CONTINUE, None))
         taken, went_on = 0, False
@@ -237,7 +238,7 @@ class Batches:
             if result is not None:
                 taken += 1
                 done.append(result.outbox_id)
-                if result.task_id in state.get("tasks", {}):  # else closed already: a late result, no gate
+                if result.gate and result.task_id in state.get("tasks", {}):  # else closed already: no gate
                     gated.append(result.task_id)
             elif inbox_id == -1:
                 assert memo is not None

@@ -11,7 +11,7 @@ from typing import Any
 
 from stateway import telemetry
 from stateway.engine import MAP_RUN_ACTION
-from stateway.engine.messages import Cancel, CancelResult, Invoke, Report, TaskResult, command_from_wire
+from stateway.engine.messages import Cancel, CancelResult, Invoke, Report, TaskResult, TaskSubmitted, command_from_wire
 from stateway.runtime._correlation import key_refused
 from stateway.runtime._errors import InvalidArgument, TaskAlreadyCompleted
 from stateway.runtime._held import HeldResult
@@ -147,8 +147,9 @@ class Dispatcher:
             outcome = Failed(f"{call.action.split(':')[0]}.InternalError",
                              f"the integration answered {outcome!r:.200}, not an outcome")
         event = outcome_event(call.task_id, outcome, aliases=aliases, logs=logs)
-        if isinstance(event, TaskResult) and self.batches_results:
-            self.held.hold(execution_id, HeldResult(outbox_id, call.task_id, event.to_wire()))
+        if isinstance(event, (TaskResult, TaskSubmitted)) and self.batches_results:
+            self.held.hold(execution_id, HeldResult(outbox_id, call.task_id, event.to_wire(),
+                                                    gate=isinstance(event, TaskResult)))
             self.notify()
             return True
         if isinstance(event, TaskResult):

@@ -1,4 +1,5 @@
-"""Task results held in memory until the decision that consumes them commits.
+"""Task results (and submissions of callback tasks) held in memory until the decision that
+consumes them commits.
 
 A synchronous task's result never goes through the inbox: the dispatcher hands it here, the loop
 claims its execution at its next round (``claim_executions(also=...)``), decides it with the
@@ -19,7 +20,8 @@ from typing import Any
 class HeldResult:
     outbox_id: int
     task_id: str
-    event: dict[str, Any]  # the TaskResult's wire form
+    event: dict[str, Any]  # the TaskResult's wire form, or a TaskSubmitted's
+    gate: bool = True  # a result closes its task (the gate); a submission leaves it open for its callback
 
 
 class HeldResults:
