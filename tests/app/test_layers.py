@@ -1,5 +1,6 @@
 """Layers import downward only (tests/app/layers.ini): the service layer sits above the runtime and
-the integrations and below the API, the console and the CLI."""
+the integrations and below the API, the console and the CLI. Inside a package, modules import
+each other without circles (the ``acyclic_siblings`` contract of the same file)."""
 
 from __future__ import annotations
 

@@ -13,13 +13,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from stateway.policies import AccessDenied, Policy
-from stateway.runtime import InvalidTaskToken
-
-if TYPE_CHECKING:
-    from stateway.app._facade import Stateway
+from stateway.runtime import InvalidTaskToken, Runtime
+from stateway.store import Store
 
 FLOW, QUEUE, TOKEN, EXECUTION, NONE = "flow", "queue", "token", "execution", "none"
 
@@ -68,6 +66,14 @@ METHODS: dict[str, dict[str, tuple[str, str]]] = {
 # what the first argument is called, when passed by keyword; in this order, as a method may also
 # take a ``name`` that is not its flow's (executions.start(flow_name, input, name))
 _FIRST = ("flow_name", "queue", "token", "execution", "execution_id", "name")
+
+
+class GuardedServices(Protocol):
+    """What a view needs of the services it guards (``Stateway`` is one): the runtime that verifies
+    task tokens, the store that names an execution's flow, and each service of ``METHODS`` by name."""
+
+    runtime: Runtime
+    store: Store
 
 
 class _Guarded:
@@ -138,7 +144,7 @@ class ScopedStateway:
     """``Stateway``'s services as one access key may use them. ``checks_actions=False``: the action
     was checked already (the RPC dispatcher does it by name); only names are checked and lists filtered."""
 
-    def __init__(self, app: Stateway, policy: Policy, key_id: str = "", *, checks_actions: bool = True) -> None:
+    def __init__(self, app: GuardedServices, policy: Policy, key_id: str = "", *, checks_actions: bool = True) -> None:
         self.app = app
         self.policy = policy if checks_actions else policy.resources_only()
         self.key_id = key_id

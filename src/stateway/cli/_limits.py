@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from stateway.cli._main import _call, endpoint_option, flow
+from stateway.cli._remote import _call, endpoint_option
 
 
-@flow.command("limit")
+@click.command("limit")
 @click.argument("name")
 @click.option("--max-running", type=click.IntRange(0, 1_000_000),
               help="at most this many executions Running at once; more wait as Starting (0: no cap)")

@@ -5,15 +5,17 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from stateway.cli import _tasks
+from stateway.cli import _limits, _operations, _tasks, _versions
 from stateway.cli._convert import convert_command
 from stateway.cli._history_text import detail_lines
+from stateway.cli._output import _dump, _duration, _pairs, _table
+from stateway.cli._remote import _call, _listing, endpoint_option, json_option
 from stateway.cli._run import read_input, read_text, run_command
 from stateway.cli._serve import serve_command
 from stateway.cli._stores import store_option
@@ -21,11 +23,9 @@ from stateway.cli._test import test_command
 from stateway.cli._wait_option import BARE as WAIT_BARE
 from stateway.cli._wait_option import OptionalWaitCommand, wait_option
 from stateway.cli._worker import worker_command
-from stateway.client import ApiCallError, RpcClient
 from stateway.fdl import validate_flow
 from stateway.runtime import IntegrationRegistry
 
-DEFAULT_ENDPOINT = "127.0.0.1:8765"
 ENDED = ("Succeeded", "Failed", "Stopped", "TimedOut")
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 110}
 
@@ -71,67 +71,6 @@ cli.add_command(serve_command)
 cli.add_command(worker_command)
 cli.add_command(test_command)
 cli.add_command(convert_command)
-
-
-def _call(endpoint: str | None, action: str, **params: Any) -> dict[str, Any]:
-    try:
-        return RpcClient(endpoint).call(action, **params)
-    except ApiCallError as exc:
-        click.echo(f"error: {exc.code}: {exc.message}", err=True)
-        sys.exit(1)
-
-
-endpoint_option = click.option("--endpoint", envvar="STATEWAY_ENDPOINT", default=DEFAULT_ENDPOINT, show_envvar=True,
-                               help="host:port of a running Stateway")
-json_option = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table or summary")
-
-
-def _listing(endpoint: str | None, action: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-    """Every item of a paged List* action."""
-    token = None
-    while True:
-        page = _call(endpoint, action, Limit=100, NextToken=token, **params)
-        yield from page[key]
-        token = page.get("NextToken")
-        if not token:
-            return
-
-
-def _dump(value: Any) -> None:
-    if isinstance(value, dict):
-        value.pop("RequestId", None)
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "") -> None:
-    """Aligned columns under a header line; the last column is not padded (it may be long)."""
-    if not rows:
-        if empty:
-            click.echo(empty, err=True)
-        return
-    text = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in text)) for i, h in enumerate(headers)]
-    for row in [list(headers), *text]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + ("  " if len(row) > 1
-                                                                                          else "") + row[-1])
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
-def _pairs(pairs: Sequence[tuple[str, Any]]) -> None:
-    width = max(len(k) for k, _ in pairs)
-    for key, value in pairs:
-        if value not in (None, ""):
-            click.echo(f"{key.ljust(width)}  {value}")
 
 
 def _show_execution(result: dict[str, Any], as_json: bool, definition: bool) -> None:
@@ -577,17 +516,21 @@ def queue_list(as_json: bool, db: str | None, store_url: str | None) -> None:
     _table(["QUEUE", "MESSAGES"], [(q["name"], f"{q['messages']} messages") for q in queues], empty="no queue")
 
 
-from stateway.cli import _versions  # noqa: E402  (adds flow publish/versions/alias)
-
+# the commands of their own modules, added here (they import nothing of this one); added last, so
+# that exec stop and flow update of _operations take the place of the plainer ones above
+flow.add_command(_versions.flow_publish)
+flow.add_command(_versions.flow_versions)
+flow.add_command(_versions.flow_unpublish)
+flow.add_command(_versions.alias)
 cli.add_command(_versions.maprun)
 task.add_command(_tasks.task_heartbeat)
 cli.add_command(_tasks.task_worker_command)
-
-from stateway.cli import _operations  # noqa: E402  (exec redrive/stop/delete --all, bulk, flow update)
-
+exec_group.add_command(_operations.exec_redrive)
+exec_group.add_command(_operations.exec_stop)  # --all: a bulk operation
+exec_group.add_command(_operations.exec_delete)
+flow.add_command(_operations.flow_update)  # --retention-days
 cli.add_command(_operations.bulk)
-
-from stateway.cli import _limits  # noqa: E402, F401  (flow limit)
+flow.add_command(_limits.flow_limit)
 
 
 def main() -> None:

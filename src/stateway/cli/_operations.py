@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from stateway.cli._main import _call, _dump, _pairs, _table, endpoint_option, exec_group, flow, json_option
+from stateway.cli._output import _dump, _pairs, _table
+from stateway.cli._remote import _call, endpoint_option, json_option
 from stateway.cli._run import read_text
 
 ENDED_JOB = ("Succeeded", "Cancelled")
@@ -100,7 +101,7 @@ def _single_or_bulk(operation: str, flow_arg: str | None, name: str | None, sele
     return True
 
 
-@exec_group.command("redrive")
+@click.command("redrive")
 @click.argument("flow_arg", metavar="[FLOW]", required=False)
 @click.argument("name", required=False)
 @filter_options
@@ -116,7 +117,7 @@ def exec_redrive(flow_arg: str | None, name: str | None, select_all: bool, yes: 
     run_bulk("redrive", endpoint, yes=yes, no_wait=no_wait, **selection)
 
 
-@exec_group.command("stop")
+@click.command("stop")
 @click.argument("flow_arg", metavar="[FLOW]", required=False)
 @click.argument("name", required=False)
 @click.option("--cause", default="", help="one execution: the detail recorded on ExecutionStopped")
@@ -135,7 +136,7 @@ def exec_stop(flow_arg: str | None, name: str | None, cause: str, select_all: bo
     run_bulk("stop", endpoint, yes=yes, no_wait=no_wait, **selection)
 
 
-@exec_group.command("delete")
+@click.command("delete")
 @click.argument("flow_arg", metavar="[FLOW]", required=False)
 @filter_options
 @endpoint_option
@@ -194,7 +195,7 @@ def bulk_cancel(operation_id: str, endpoint: str) -> None:
     click.echo(f"{operation_id}: {job['Status']} (done {job['Done']} of {job['Total']})")
 
 
-@flow.command("update")
+@click.command("update")
 @click.argument("name")
 @click.argument("file", type=click.Path(dir_okay=False), required=False)
 @click.option("--description", help="a new description (default: unchanged)")

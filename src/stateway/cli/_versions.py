@@ -7,7 +7,8 @@ import json
 
 import click
 
-from stateway.cli._main import _call, _dump, _listing, _table, endpoint_option, flow, json_option
+from stateway.cli._output import _dump, _table
+from stateway.cli._remote import _call, _listing, endpoint_option, json_option
 
 
 def _routes(routes: tuple[str, ...]) -> str:
@@ -21,7 +22,7 @@ def _routes(routes: tuple[str, ...]) -> str:
     return json.dumps(parsed)
 
 
-@flow.command("publish")
+@click.command("publish")
 @click.argument("name")
 @click.option("--description", default="", help="the version's own description")
 @endpoint_option
@@ -31,7 +32,7 @@ def flow_publish(name: str, description: str, endpoint: str | None) -> None:
     click.echo(f"published {name} version {result['Version']}")
 
 
-@flow.command("versions")
+@click.command("versions")
 @click.argument("name")
 @json_option
 @endpoint_option
@@ -45,7 +46,7 @@ def flow_versions(name: str, as_json: bool, endpoint: str | None) -> None:
                                                    for v in versions], empty="no version published")
 
 
-@flow.command("unpublish")
+@click.command("unpublish")
 @click.argument("name")
 @click.argument("version")
 @endpoint_option
@@ -55,7 +56,7 @@ def flow_unpublish(name: str, version: str, endpoint: str | None) -> None:
     click.echo(f"deleted {name} version {version}")
 
 
-@flow.group("alias")
+@click.group("alias")
 def alias() -> None:
     """Aliases: named, weighted routes over one or two versions (StartExecution --qualifier ALIAS)."""
 

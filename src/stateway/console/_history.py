@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from stateway.console._site import Site
 from stateway.store import ExecutionNotExists, FlowNotExists
 
 if TYPE_CHECKING:
-    from stateway.console._app import Console
     from stateway.console._auth import Session
 
 EVENT_TYPES = ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionStopped", "ExecutionTimedOut",
@@ -31,7 +31,7 @@ def history_filters(params: Mapping[str, str]) -> dict[str, str]:
     return {k: params.get(k, "").strip()[:200] for k in FILTERS if params.get(k, "").strip()}
 
 
-def filtered_events(console: Console, execution_id: int, filters: dict[str, str], after: int,
+def filtered_events(console: Site, execution_id: int, filters: dict[str, str], after: int,
                     limit: int) -> tuple[list[dict[str, Any]], str]:
     """A page of matching events and the query of the next page ('' when this is the last)."""
     kind = filters.get("htype", "")
@@ -43,7 +43,7 @@ def filtered_events(console: Console, execution_id: int, filters: dict[str, str]
 
 
 class HistoryDownload:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
 
     def routes(self, page: Callable[..., Any]) -> list[Route]:

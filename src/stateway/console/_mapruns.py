@@ -15,11 +15,11 @@ from starlette.routing import Route
 
 from stateway.app.errors import AppError
 from stateway.console._progress import Progress, node_path
+from stateway.console._site import Site
 from stateway.runtime import InvalidArgument
 from stateway.store import ExecutionNotExists, FlowNotExists, MapRunNotExists
 
 if TYPE_CHECKING:
-    from stateway.console._app import Console
     from stateway.console._auth import Session
 
 ITEM_PAGE = 50
@@ -72,7 +72,7 @@ def _index(text: str | None) -> int | None:
 
 
 class MapRunPages:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
         self.service = console.service
         self.store = console.store

@@ -5,7 +5,7 @@ their progress. Changes go through the application services (``executions.redriv
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from anyio import from_thread
@@ -16,15 +16,13 @@ from starlette.routing import Route
 from stateway.app.bulk import BulkFilter
 from stateway.console import _queries as q
 from stateway.console._auth import Session
+from stateway.console._site import HttpError, Site
 from stateway.store import BulkOperationNotExists
-
-if TYPE_CHECKING:
-    from stateway.console._app import Console
 
 PICKS = 500  # executions one "selected" action may name
 
 
-def routes(console: Console) -> list[Route]:
+def routes(console: Site) -> list[Route]:
     ops = Operations(console)
     page = console._page
     return [
@@ -36,7 +34,7 @@ def routes(console: Console) -> list[Route]:
 
 
 class Operations:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
         self.service = console.service
 
@@ -112,7 +110,6 @@ class Operations:
                                  notice="Cancelled after the page in progress.")
 
     def _job(self, request: Request) -> dict[str, Any]:
-        from stateway.console._app import HttpError  # _app builds these routes: imported once it is loaded
 
         try:
             return self.service.bulk.describe(request.path_params["job"])

@@ -12,17 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stateway.console._site import Site
 from stateway.runtime import InvalidArgument
 
 if TYPE_CHECKING:
-    from stateway.console._app import Console
     from stateway.console._auth import Session
 
 SHOWN = 60  # versions and aliases listed on the page, newest versions first
 
 
 class VersionPages:
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Site) -> None:
         self.console = console
         self.flows = console.service.flows
 

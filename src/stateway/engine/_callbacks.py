@@ -20,7 +20,7 @@ from stateway.expr import EvaluationError
 from stateway.jsontext import dumps
 
 if TYPE_CHECKING:
-    from stateway.engine._interpreter import _Run
+    from stateway.engine._run import Run
     from stateway.fdl import State
 
 HEARTBEAT_TIMEOUT = "FnF.HeartbeatTimeout"
@@ -33,7 +33,7 @@ def heartbeat_timer_id(task_id: str, seconds: float) -> str:
     return f"{HEARTBEAT_PREFIX}{task_id}:{seconds:g}"
 
 
-def prepare(run: _Run, frame: dict[str, Any], state: State, current: dict[str, Any] | None,
+def prepare(run: Run, frame: dict[str, Any], state: State, current: dict[str, Any] | None,
             env: Any) -> tuple[Any, float | None, str | None]:
     """HeartbeatSeconds and CorrelationKey of a task about to be scheduled, and the environment its
     Parameters are built in (``$Context.Current.HeartbeatSeconds`` / ``.CorrelationKey`` added)."""
@@ -74,7 +74,7 @@ def check_window(seconds: float | None, timeout: float | None) -> None:
                            f"({timeout:g})")
 
 
-def start(run: _Run, frame: dict[str, Any], task_id: str, seconds: float | None) -> None:
+def start(run: Run, frame: dict[str, Any], task_id: str, seconds: float | None) -> None:
     if seconds is None:
         return
     timer_id = heartbeat_timer_id(task_id, seconds)
@@ -84,13 +84,13 @@ def start(run: _Run, frame: dict[str, Any], task_id: str, seconds: float | None)
     frame["heartbeat_timer"] = timer_id
 
 
-def stop(run: _Run, frame: dict[str, Any]) -> None:
+def stop(run: Run, frame: dict[str, Any]) -> None:
     timer_id = frame.pop("heartbeat_timer", None)
     if timer_id:
         run.drop_timer(timer_id)
 
 
-def fired(run: _Run, frame: dict[str, Any], timer: dict[str, Any]) -> None:
+def fired(run: Run, frame: dict[str, Any], timer: dict[str, Any]) -> None:
     """No heartbeat within the window: the task fails (and is cancelled at its integration)."""
     task_id = timer["task"]
     frame.pop("heartbeat_timer", None)

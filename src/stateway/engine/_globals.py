@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from stateway.fdl import State
 
 if TYPE_CHECKING:
-    from stateway.engine._interpreter import _Run
+    from stateway.engine._run import Run
     from stateway.engine.state import Frame
 
 
-def apply_globals(run: _Run, frame: Frame, state: State, raw_output: Any) -> dict[str, Any]:
+def apply_globals(run: Run, frame: Frame, state: State, raw_output: Any) -> dict[str, Any]:
     """Merges the state's GlobalConstructor into ``$Global``; returns ``$Global`` as it was before,
     which the state's OutputConstructor reads (fdl.md §3.4)."""
     before: dict[str, Any] = run.state["globals"]

@@ -9,11 +9,11 @@ from stateway.engine._maprun import _number
 from stateway.fdl import State
 
 if TYPE_CHECKING:
-    from stateway.engine._interpreter import _Run
+    from stateway.engine._run import Run
     from stateway.engine.state import Frame
 
 
-def concurrency(run: _Run, frame: Frame, state: State) -> int:
+def concurrency(run: Run, frame: Frame, state: State) -> int:
     """How many items run at once; 0 = no limit. ``MaxConcurrency.$`` is evaluated once, on the
     Map's input, when the Map starts."""
     if state.max_concurrency_expr is None:

@@ -23,28 +23,25 @@ from typing import Any
 
 import orjson
 
-from stateway.engine import _callbacks as callbacks
 from stateway.engine import _inline_map as inline_map
 from stateway.engine import _redrive
 from stateway.engine import _v1 as v1
-from stateway.engine import _wait_until as wait_until
+from stateway.engine._branches import BranchSteps
 from stateway.engine._errors import (
     DATA_LIMIT,
     EVENTS_LIMIT,
     INVALID_ARGUMENT,
-    TIMEOUT,
     StateFailure,
     matches_error,
 )
 from stateway.engine._globals import apply_globals
-from stateway.engine._maprun import MAP_RUN_ACTION, MAP_RUN_MODE, map_run_name
-from stateway.engine._maprun import plan as plan_map_run
+from stateway.engine._run import _Env
+from stateway.engine._tasks import TaskSteps
+from stateway.engine._timers import TimerSteps
 from stateway.engine.messages import (
-    Cancel,
     CancelResult,
     Continue,
     Event,
-    Invoke,
     Redrive,
     Start,
     Stop,
@@ -119,37 +116,6 @@ def new_execution_state(name: str, flow_name: str, execution_input: Any, started
     }
 
 
-class _Env:
-    """Expression environment; $Context is built only if an expression asks for it."""
-
-    __slots__ = ("input", "output", "item", "globals", "_ctx", "_frame", "_interp")
-
-    def __init__(self, interp: _Run, frame: Frame, input_: Any, output: Any = None, item: Any = None,
-                 current_extra: dict[str, Any] | None = None) -> None:
-        self.input = input_
-        self.output = output
-        self.item = item
-        self.globals = interp.state["globals"]
-        self._frame = frame
-        self._interp = interp
-        self._ctx: Any = current_extra
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if name == "Input":
-            return self.input
-        if name == "Output":
-            return self.output
-        if name == "Global":
-            return self.globals
-        if name == "Item":
-            return self.item
-        if name == "Context":
-            if not isinstance(self._ctx, dict) or "Execution" not in self._ctx:
-                self._ctx = self._interp.context(self._frame, self.input, self.output, self._ctx)
-            return self._ctx
-        return default
-
-
 class Interpreter:
     """Interprets one flow. ``decide`` is the only entry point; it never mutates its inputs."""
 
@@ -170,13 +136,6 @@ class Interpreter:
         return run.decision
 
 
-def _task_kind(state: State) -> tuple[str | None, str]:
-    """The action and TaskMode a state's task runs with; a distributed Map's is the Map Run."""
-    if state.map_run is not None:
-        return MAP_RUN_ACTION, MAP_RUN_MODE
-    return state.action, state.task_mode
-
-
 def _size(value: Any) -> int:
     return len(_dumps(value).encode())
 
@@ -195,7 +154,7 @@ def _strict_text(value: Any, what: str) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class _Run:
+class _Run(TimerSteps, TaskSteps, BranchSteps):
     def __init__(self, interp: Interpreter, state: dict[str, Any], now: float, mint_token: TokenMinter) -> None:
         self.interp = interp
         self.flow = interp.flow
@@ -576,330 +535,6 @@ class _Run:
         self.history("StepExited", step, {})
         self.end_scope(frame, False, None, error, cause)
 
-    # -- timers ----------------------------------------------------------------------------------
-    def add_timer(self, owner: str, payload: dict[str, Any], delay: float) -> str:
-        timer_id = f"t{self.state['event_id']}-{owner}-{len(self.state['timers'])}"
-        self.state["timers"][timer_id] = {"owner": owner, **payload}
-        self.decision.timers.append({"timer": timer_id, "due": self.now + max(0.0, delay),
-                                     "event": TimerFired(timer_id).to_wire()})
-        return timer_id
-
-    def drop_timer(self, timer_id: str | None) -> None:
-        if timer_id and self.state["timers"].pop(timer_id, None) is not None:
-            self.decision.cancelled_timers.append(timer_id)
-
-    def on_timer(self, event: TimerFired) -> None:
-        timer = self.state["timers"].pop(event.timer, None)
-        if timer is None:
-            return  # cancelled before it fired
-        purpose = timer["purpose"]
-        if purpose == "execution_timeout":
-            self.end_execution("TimedOut", None, TIMEOUT, f"the execution passed its Timeout of "
-                               f"{timer['seconds']:g}s", reason="execution timed out")
-            return
-        frame = self.state["frames"].get(timer["owner"])
-        if frame is None:
-            return
-        if purpose == "wait":
-            frame["timer"] = None
-            state = self.state_of(frame)
-            try:
-                if self.finish_state(frame, state, frame["input"]):
-                    self.ready.append(frame["id"])
-            except StateFailure as failure:
-                self.fail_state(frame, failure.error, failure.cause)
-        elif purpose == "retry":
-            frame["timer"] = None
-            frame["stage"] = "attempt"
-            self.ready.append(frame["id"])
-        elif purpose == "heartbeat":
-            callbacks.fired(self, frame, timer)
-        elif purpose == "task_timeout":
-            task_id = timer["task"]
-            if frame.get("task") != task_id:
-                return
-            state = self.state_of(frame)
-            self.close_task(frame, cancel=True, reason="task timed out")
-            self.history("TaskTimedOut", self._exit_name(frame, state),
-                         {"error": TIMEOUT, "cause": f"the task passed its Timeout of {timer['seconds']:g}s"},
-                         schedule=int(task_id))
-            self.fail_state(frame, TIMEOUT, f"the task passed its Timeout of {timer['seconds']:g}s")
-
-    def start_wait(self, frame: Frame, state: State) -> None:
-        seconds: Any = v1.wait_seconds(self, frame, state) if state.v1 is not None else state.seconds
-        if state.timestamp is not None or state.timestamp_expr is not None:
-            seconds = wait_until.seconds_left(self, frame, state)
-        if state.seconds_expr is not None:
-            try:
-                seconds = state.seconds_expr.evaluate(self.env(frame, frame["input"]))
-            except EvaluationError as exc:
-                raise StateFailure(INVALID_ARGUMENT, f"Seconds.$: {exc.message}") from None
-            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
-                raise StateFailure(INVALID_ARGUMENT, f"Seconds.$ gave {_dumps(seconds)}, not a number of seconds ≥ 0")
-        frame["stage"] = "waiting"
-        frame["timer"] = self.add_timer(frame["id"], {"purpose": "wait"}, float(seconds or 0))
-
-    # -- tasks -----------------------------------------------------------------------------------
-    def schedule_task(self, frame: Frame, state: State) -> None:
-        step = self._exit_name(frame, state)
-        self.history("StepStarted", step, {})
-        task_event = self.state["event_id"] + 1
-        task_id = str(task_event)
-        token = self.mint_token(task_id)
-        action, mode = _task_kind(state)
-        current = {"TaskToken": token} if mode == "WaitForCustomCallback" else None
-        env = self.env(frame, frame["input"], current=current)
-        env, heartbeat, key = callbacks.prepare(self, frame, state, current, env)
-        timeout = state.timeout
-        if state.map_run is not None:
-            run_name = map_run_name(self.state["name"], task_id)
-            parameters = plan_map_run(self, frame, state, run_name, self.interp.limits)
-            _redrive.map_run_parameters(frame, parameters, run_name)
-            self.history("MapRunStarted", step, {"output": _dumps({"MapRunName": run_name}), "mapRunName": run_name})
-        elif state.v1 is not None:
-            parameters = v1.task_parameters(self, frame, state, token)
-        else:
-            parameters = self.build(state.parameters, env, "Parameters") if state.parameters is not None else {}
-        if state.timeout_expr is not None:
-            try:
-                timeout = state.timeout_expr.evaluate(env)
-            except EvaluationError as exc:
-                raise StateFailure(INVALID_ARGUMENT, f"Timeout.$: {exc.message}") from None
-            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 <= timeout <= 604800:
-                raise StateFailure(INVALID_ARGUMENT, f"Timeout.$ gave {_dumps(timeout)}, not 0–604800 seconds")
-        callbacks.check_window(heartbeat, timeout)
-        if state.map_run is None:
-            self.history("TaskScheduled", step, {"action": action, "taskMode": mode,
-                                                 "parameters": self.output_text(parameters, "Parameters"),
-                                                 **v1.scheduled_detail(state)})
-        frame["task"] = task_id
-        frame["stage"] = "task"
-        frame["submitted"] = False
-        self.state["tasks"][task_id] = frame["id"]
-        invoke = Invoke(task_id, token, state.name, step, action or "", mode, parameters, timeout or None, key)
-        self.decision.opened_tasks.append(invoke.opened_task())
-        self.decision.commands.append(invoke.to_wire())
-        if timeout:
-            frame["timer"] = self.add_timer(frame["id"], {"purpose": "task_timeout", "task": task_id,
-                                                          "seconds": timeout}, float(timeout))
-        callbacks.start(self, frame, task_id, heartbeat)
-
-    def close_task(self, frame: Frame, *, cancel: bool, reason: str) -> None:
-        task_id = frame["task"]
-        if task_id is None:
-            return
-        state = self.state_of(frame)
-        self.state["tasks"].pop(task_id, None)
-        self.decision.closed_tasks.append(task_id)
-        frame["task"] = None
-        self.drop_timer(frame.get("timer"))
-        frame["timer"] = None
-        callbacks.stop(self, frame)
-        if cancel:
-            step = self._exit_name(frame, state)
-            action, mode = _task_kind(state)
-            if state.map_run is not None:
-                name = map_run_name(self.state["name"], task_id)
-                self.history("MapRunAborted", step, {"output": _dumps({"MapRunName": name}), "mapRunName": name,
-                                                     "reason": reason}, schedule=int(task_id))
-            self.history("TaskCancelRequested", step, {"reason": reason}, schedule=int(task_id))
-            self.decision.commands.append(Cancel(task_id, action or "", mode, step, reason).to_wire())
-
-    def on_task_submitted(self, event: TaskSubmitted) -> None:
-        fid = self.state["tasks"].get(event.task)
-        frame = self.state["frames"].get(fid) if fid else None
-        if frame is None or frame.get("submitted"):
-            return
-        frame["submitted"] = True
-        if self.state_of(frame).map_run is not None:
-            return  # MapRunStarted said it already
-        self.history("TaskSubmitted", self._exit_name(frame, self.state_of(frame)),
-                     _with_logs({"output": _dumps(event.output)} if event.output is not None else {}, event),
-                     schedule=int(event.task))
-
-    def on_task_result(self, event: TaskResult) -> None:
-        task_id = event.task
-        fid = self.state["tasks"].get(task_id)
-        frame = self.state["frames"].get(fid) if fid else None
-        if frame is None:
-            return  # closed already (timed out, cancelled): a late result changes nothing
-        state = self.state_of(frame)
-        step = self._exit_name(frame, state)
-        if event.submit_failed:
-            self.close_task(frame, cancel=False, reason="")
-            self.history("TaskSubmitFailed", step, _with_logs({"error": event.error, "cause": event.cause}, event),
-                         schedule=int(task_id))
-            frame["error_aliases"] = list(event.aliases) or None
-            self.fail_state(frame, event.error, event.cause)
-            return
-        if state.map_run is not None:
-            frame["submitted"] = True
-            summary = event.map_run or {}
-            detail = {"output": _dumps(summary), "mapRunName": summary.get("MapRunName", "")}
-            if not event.ok:
-                detail.update({"error": event.error, "cause": event.cause})
-            self.history("MapRunSucceeded" if event.ok else "MapRunFailed", step, detail, schedule=int(task_id))
-        if not frame.get("submitted"):
-            frame["submitted"] = True
-            self.history("TaskSubmitted", step, {}, schedule=int(task_id))
-        self.close_task(frame, cancel=False, reason="")
-        if event.ok and state.map_run is not None:
-            output = event.output
-            try:
-                limit = self.interp.limits["payload_bytes"]
-                if len(_dumps(output).encode()) > limit:
-                    raise StateFailure(DATA_LIMIT, f"the Map's output is over {limit} bytes; write the children's "
-                                       "results to files with ResultWriter")
-                if self.finish_state(frame, state, output):
-                    self.ready.append(frame["id"])
-            except StateFailure as failure:
-                self.fail_state(frame, failure.error, failure.cause)
-        elif event.ok:
-            output = event.output
-            try:
-                check_value(output)
-                text = _dumps(output)
-            except InvalidJSONValue as exc:
-                output, text = None, "null"
-                failure: StateFailure | None = StateFailure(INVALID_ARGUMENT, f"the task's output is not JSON: {exc}")
-            else:
-                failure = None
-            self.history("TaskSucceeded", step, _with_logs({"output": text}, event), schedule=int(task_id))
-            try:
-                if failure is not None:
-                    raise failure
-                if len(text) > self.interp.limits["payload_bytes"] // 4 and \
-                        len(text.encode()) > self.interp.limits["payload_bytes"]:
-                    raise StateFailure(DATA_LIMIT, f"the task's output is over {self.interp.limits['payload_bytes']} "
-                                       "bytes")
-                if self.finish_state(frame, state, output):
-                    self.ready.append(frame["id"])
-            except StateFailure as failure:
-                self.fail_state(frame, failure.error, failure.cause)
-        else:
-            if state.map_run is None:
-                self.history("TaskFailed", step, _with_logs({"error": event.error, "cause": event.cause}, event),
-                             schedule=int(task_id))
-            frame["error_aliases"] = list(event.aliases) or None
-            self.fail_state(frame, event.error, event.cause)
-
-    # -- Parallel and Map -------------------------------------------------------------------------
-    def start_parallel(self, frame: Frame, state: State) -> None:
-        self.history("StepStarted", self._exit_name(frame, state), {})
-        frame["stage"] = "children"
-        base = self._exit_name(frame, state)
-        kids: dict[str, Any] = {"kind": "parallel", "results": [None] * len(state.branches), "done": 0,
-                                "running": []}
-        frame["kids"] = kids
-        for i, scope in enumerate(state.branches):
-            self.history("BranchEntered", f"{base}/Branch{i}", {})
-            kids["running"].append(self.new_frame(frame["id"], scope, f"{base}/Branch{i}", frame["input"], index=i))
-
-    def start_map(self, frame: Frame, state: State) -> None:
-        if state.v1 is not None:
-            self.start_items(frame, state, *v1.foreach_inputs(self, frame, state))
-            return
-        env = self.env(frame, frame["input"])
-        try:
-            items = state.items_path.evaluate(env) if state.items_path is not None else None
-        except EvaluationError as exc:
-            raise StateFailure(INVALID_ARGUMENT, f"ItemsPath: {exc.message}") from None
-        if type(items) is not list:
-            raise StateFailure(INVALID_ARGUMENT, f"ItemsPath {state.items_path.source if state.items_path else ''!r} "
-                               f"gave {type_name(items)}, not an array")
-        self.history("StepStarted", self._exit_name(frame, state), {})
-        inputs = []
-        own_item = frame.get("item")
-        for index, item in enumerate(items):
-            if state.item_constructor is not None:
-                frame["item"] = {"Index": index, "Value": item}  # $Context.Map.Item in ItemConstructor too
-                item_env = self.env(frame, frame["input"], item=item)
-                inputs.append(self.build(state.item_constructor, item_env, "ItemConstructor"))
-            else:
-                inputs.append(item)
-        frame["item"] = own_item
-        self.start_items(frame, state, items, inputs, inline_map.concurrency(self, frame, state))
-
-    def start_items(self, frame: Frame, state: State, items: list[Any], inputs: list[Any],
-                    limit: int | None = None) -> None:
-        if state.v1 is not None:
-            self.history("StepStarted", self._exit_name(frame, state), {})
-        frame["stage"] = "children"
-        frame["kids"] = {"kind": "map", "results": [None] * len(items), "items": inputs, "values": items,
-                         "next": 0, "done": 0, "running": [],
-                         "limit": state.max_concurrency if limit is None else limit}
-        if not items:
-            self.children_done(frame, state)
-            return
-        self.fill_map(frame, state)
-
-    def fill_map(self, frame: Frame, state: State) -> None:
-        kids = frame["kids"]
-        base = self._exit_name(frame, state)
-        limit = kids["limit"] or len(kids["items"])
-        assert state.processor is not None
-        while kids["next"] < len(kids["items"]) and len(kids["running"]) < limit:
-            i = kids["next"]
-            kids["next"] += 1
-            self.history("IterationEntered", f"{base}/Item[{i}]", {"index": i})
-            kids["running"].append(self.new_frame(frame["id"], state.processor, f"{base}/Item[{i}]",
-                                                  kids["items"][i], index=i,
-                                                  item={"Index": i, "Value": kids["values"][i]}))
-
-    def end_scope(self, frame: Frame, ok: bool, output: Any, error: str = "", cause: str = "") -> None:
-        if not ok:
-            _redrive.keep(self)  # before the failure pops anything: where a redrive carries on
-        frames = self.state["frames"]
-        frames.pop(frame["id"], None)
-        parent_id = frame["parent"]
-        if parent_id is None:
-            if ok and self.flow.v1 is not None:
-                output = v1.flow_output(self, frame, output)
-            if ok:
-                self.end_execution("Succeeded", output, "", "", reason="")
-            else:
-                self.end_execution("Failed", None, error, cause, reason="execution failed")
-            return
-        parent = frames[parent_id]
-        kids = parent["kids"]
-        if kids["kind"] == "option":
-            v1.option_ended(self, frame, parent, ok, output, error, cause)
-            return
-        pstate = self.state_of(parent)
-        kids["running"].remove(frame["id"])
-        label = "BranchExited" if kids["kind"] == "parallel" else "IterationExited"
-        self.history(label, frame["path"], {"output": _dumps(output)} if ok else {"error": error, "cause": cause})
-        if not ok:
-            reason = (f"branch {frame['index']} failed with {error}" if kids["kind"] == "parallel"
-                      else f"item {frame['index']} failed with {error}")
-            for sibling in list(kids["running"]):
-                self.cancel_frame(sibling, reason)
-            parent["kids"] = None
-            parent["stage"] = "attempt_failed"
-            self.fail_state(parent, error, cause)
-            return
-        kids["results"][frame["index"]] = output
-        kids["done"] += 1
-        if kids["kind"] == "map":
-            self.fill_map(parent, pstate)
-        if kids["done"] == len(kids["results"]):
-            self.children_done(parent, pstate)
-
-    def children_done(self, frame: Frame, state: State) -> None:
-        kids = frame["kids"]
-        if state.v1 is not None:
-            raw = list(kids["results"])
-        elif kids["kind"] == "parallel":
-            raw = {f"Branch{i}": out for i, out in enumerate(kids["results"])}
-        else:
-            raw = {"Items": kids["results"]}
-        frame["kids"] = None
-        try:
-            if self.finish_state(frame, state, raw):
-                self.ready.append(frame["id"])
-        except StateFailure as failure:
-            self.fail_state(frame, failure.error, failure.cause)
-
     # -- cancellation -------------------------------------------------------------------------------
     def cancel_frame(self, fid: str, reason: str) -> None:
         frame = self.state["frames"].pop(fid, None)
@@ -928,10 +563,3 @@ class _Run:
         self.history(f"Execution{status}", "", detail)
         st["status"] = status
         self.decision.ended = {"status": status, "output": output, "error": error or None, "cause": cause or None}
-
-
-def _with_logs(detail: dict[str, Any], event: TaskResult | TaskSubmitted) -> dict[str, Any]:
-    """A task's history detail, with the reference to what it printed when there is one."""
-    if event.logs:
-        detail["logs"] = event.logs
-    return detail

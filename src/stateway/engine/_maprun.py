@@ -14,7 +14,7 @@ from stateway.fdl import State
 from stateway.jsontext import dumps, loads
 
 if TYPE_CHECKING:
-    from stateway.engine._interpreter import _Run
+    from stateway.engine._run import Run
 
 MAP_RUN_ACTION = "stateway:MapRun"
 MAP_RUN_MODE = "WaitForSystemCallback"
@@ -27,7 +27,7 @@ def map_run_name(execution_name: str, task_id: str) -> str:
     return hashlib.sha256(f"{execution_name}\n{task_id}".encode()).hexdigest()[:32]
 
 
-def _number(run: _Run, env: Any, expr: Expression | None, literal: float | None, field: str, *,
+def _number(run: Run, env: Any, expr: Expression | None, literal: float | None, field: str, *,
             integer: bool, high: float | None = None) -> float | None:
     if expr is None:
         return literal
@@ -42,7 +42,7 @@ def _number(run: _Run, env: Any, expr: Expression | None, literal: float | None,
     return int(value) if integer else float(value)
 
 
-def plan(run: _Run, frame: dict[str, Any], state: State, map_run: str, limits: dict[str, int]) -> dict[str, Any]:
+def plan(run: Run, frame: dict[str, Any], state: State, map_run: str, limits: dict[str, int]) -> dict[str, Any]:
     """The Map Run task's parameters. With ItemsPath the children are built here; with an ItemReader
     (files: I/O, so not in the engine) the integration reads the items and builds them the same way."""
     config = state.map_run

@@ -22,22 +22,22 @@ from stateway.engine.messages import Redrive
 from stateway.jsontext import deep_copy, dumps
 
 if TYPE_CHECKING:
-    from stateway.engine._interpreter import _Run
+    from stateway.engine._run import Run
 
 KEY = "redrive"
 _LEAF_RESET = {"task": None, "timer": None, "submitted": False, "retries": 0}
 
 
-def keep(run: _Run) -> None:
+def keep(run: Run) -> None:
     if run.failed_frames is None:
         run.failed_frames = deep_copy(run.state["frames"])
 
 
-def forget(run: _Run) -> None:
+def forget(run: Run) -> None:
     run.failed_frames = None
 
 
-def remember(run: _Run, status: str) -> None:
+def remember(run: Run, status: str) -> None:
     st = run.state
     if status == "Succeeded":
         st.pop(KEY, None)
@@ -52,7 +52,7 @@ def redrivable(state: dict[str, Any] | None) -> bool:
     return bool(state) and isinstance(state.get(KEY), dict)  # type: ignore[union-attr]
 
 
-def resume(run: _Run, event: Redrive) -> None:
+def resume(run: Run, event: Redrive) -> None:
     st = run.state
     if st["status"] == "Running":
         return  # a repeated event: the first one redrove it

@@ -18,7 +18,7 @@ from stateway.fdl._v1data import Path, V1EvalError
 from stateway.jsontext import dumps as _dumps
 
 if TYPE_CHECKING:
-    from stateway.engine._interpreter import _Run
+    from stateway.engine._run import Run
 
 STARTED_KINDS = ("task", "parallel", "foreach")
 DEFAULT_STEP_BYTES = 32 * 1024
@@ -29,7 +29,7 @@ def init_frame(frame: dict[str, Any], scope_input: Any) -> None:
     frame["loc"] = {}
 
 
-def context(run: _Run, frame: dict[str, Any], state: State | None, token: str | None = None) -> dict[str, Any]:
+def context(run: Run, frame: dict[str, Any], state: State | None, token: str | None = None) -> dict[str, Any]:
     st = run.state
     task = {"token": token, "retryCount": frame["retries"]} if token is not None else {"token": None,
                                                                                           "retryCount": None}
@@ -37,7 +37,7 @@ def context(run: _Run, frame: dict[str, Any], state: State | None, token: str | 
             "step": {"name": state.name if state is not None else None}}
 
 
-def flow_input(run: _Run, execution_input: Any) -> Any:
+def flow_input(run: Run, execution_input: Any) -> Any:
     mappings = run.flow.v1.input_mappings if run.flow.v1 is not None else None
     if mappings is None:
         return execution_input
@@ -48,7 +48,7 @@ def flow_input(run: _Run, execution_input: Any) -> Any:
     return mappings.build(roots)
 
 
-def flow_output(run: _Run, frame: dict[str, Any], local: Any) -> Any:
+def flow_output(run: Run, frame: dict[str, Any], local: Any) -> Any:
     mappings = run.flow.v1.output_mappings if run.flow.v1 is not None else None
     if mappings is None:
         return local
@@ -56,7 +56,7 @@ def flow_output(run: _Run, frame: dict[str, Any], local: Any) -> Any:
     return mappings.build({"input": scope_in, "local": local, "": scope_in, "context": context(run, frame, None)})
 
 
-def step_input(run: _Run, frame: dict[str, Any], state: State, token: str | None = None) -> Any:
+def step_input(run: Run, frame: dict[str, Any], state: State, token: str | None = None) -> Any:
     assert state.v1 is not None
     scope_in, loc = frame["scope_in"], frame["loc"]
     default = {**scope_in, **loc} if isinstance(scope_in, dict) else dict(loc)
@@ -69,11 +69,11 @@ def step_input(run: _Run, frame: dict[str, Any], state: State, token: str | None
     return mappings.build(roots)
 
 
-def enter(run: _Run, frame: dict[str, Any], state: State) -> None:
+def enter(run: Run, frame: dict[str, Any], state: State) -> None:
     frame["input"] = step_input(run, frame, state)
 
 
-def _eval(path: Any, run: _Run, frame: dict[str, Any], state: State, token: str | None = None) -> Any:
+def _eval(path: Any, run: Run, frame: dict[str, Any], state: State, token: str | None = None) -> Any:
     if not isinstance(path, Path):
         return path
     roots = {"": frame["input"], "input": frame["input"]}
@@ -82,7 +82,7 @@ def _eval(path: Any, run: _Run, frame: dict[str, Any], state: State, token: str 
     return path.evaluate(roots)
 
 
-def task_parameters(run: _Run, frame: dict[str, Any], state: State, token: str) -> dict[str, Any]:
+def task_parameters(run: Run, frame: dict[str, Any], state: State, token: str) -> dict[str, Any]:
     """The request of one task attempt; inputMappings are evaluated again for it (§5.1)."""
     v1 = state.v1
     assert v1 is not None
@@ -124,7 +124,7 @@ def _result(state: State, raw: Any) -> Any:
     return {} if raw is None or raw == "" else raw
 
 
-def finish(run: _Run, frame: dict[str, Any], state: State, raw: Any, *, jump: str | None = None,
+def finish(run: Run, frame: dict[str, Any], state: State, raw: Any, *, jump: str | None = None,
            stop: bool = False) -> bool:
     """A step completed with ``raw``: its local, output, the merge into the scope's local, and the
     next step (§3.2, §2). False when the frame's scope ended."""
@@ -164,7 +164,7 @@ def finish(run: _Run, frame: dict[str, Any], state: State, raw: Any, *, jump: st
     return transition(run, frame, state, jump, stop or v1.stop)
 
 
-def transition(run: _Run, frame: dict[str, Any], state: State, jump: str | None, stop: bool) -> bool:
+def transition(run: Run, frame: dict[str, Any], state: State, jump: str | None, stop: bool) -> bool:
     if jump:
         frame["state"] = jump
         frame["stage"] = "enter"
@@ -184,7 +184,7 @@ def _kind(value: Any) -> str:
     return type_name(value)
 
 
-def choose(run: _Run, frame: dict[str, Any], state: State) -> bool:
+def choose(run: Run, frame: dict[str, Any], state: State) -> bool:
     """Takes the first option whose condition is true, else the default (§5.3)."""
     v1 = state.v1
     assert v1 is not None
@@ -213,7 +213,7 @@ def choose(run: _Run, frame: dict[str, Any], state: State) -> bool:
     return False
 
 
-def option_ended(run: _Run, child: dict[str, Any], parent: dict[str, Any], ok: bool, output: Any, error: str,
+def option_ended(run: Run, child: dict[str, Any], parent: dict[str, Any], ok: bool, output: Any, error: str,
                  cause: str) -> None:
     """A choice option's steps ended: the choice completes with their local, then jumps; a stop
     (succeed / end: true) inside the option ends the scope around the choice too (§2)."""
@@ -232,7 +232,7 @@ def option_ended(run: _Run, child: dict[str, Any], parent: dict[str, Any], ok: b
         run.fail_state(parent, failure.error, failure.cause)
 
 
-def caught(run: _Run, frame: dict[str, Any], state: State, rule: CatchRule, error: str, cause: str) -> None:
+def caught(run: Run, frame: dict[str, Any], state: State, rule: CatchRule, error: str, cause: str) -> None:
     """A catch rule matched: the task's output is its errorMappings (§8.3), then goto."""
     v1 = state.v1
     assert v1 is not None
@@ -250,7 +250,7 @@ def caught(run: _Run, frame: dict[str, Any], state: State, rule: CatchRule, erro
     run.ready.append(frame["id"])
 
 
-def wait_seconds(run: _Run, frame: dict[str, Any], state: State) -> float:
+def wait_seconds(run: Run, frame: dict[str, Any], state: State) -> float:
     v1 = state.v1
     assert v1 is not None
     if v1.duration is not None:
@@ -265,7 +265,7 @@ def wait_seconds(run: _Run, frame: dict[str, Any], state: State) -> float:
     return max(0.0, instant - run.now)
 
 
-def foreach_inputs(run: _Run, frame: dict[str, Any], state: State) -> tuple[list[Any], list[Any]]:
+def foreach_inputs(run: Run, frame: dict[str, Any], state: State) -> tuple[list[Any], list[Any]]:
     v1 = state.v1
     assert v1 is not None
     items = _eval(v1.collection, run, frame, state)

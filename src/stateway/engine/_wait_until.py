@@ -12,11 +12,11 @@ from stateway.fdl._v1 import parse_instant
 from stateway.jsontext import dumps
 
 if TYPE_CHECKING:
-    from stateway.engine._interpreter import _Run
+    from stateway.engine._run import Run
     from stateway.engine.state import Frame
 
 
-def seconds_left(run: _Run, frame: Frame, state: State) -> float:
+def seconds_left(run: Run, frame: Frame, state: State) -> float:
     instant = state.timestamp
     if state.timestamp_expr is not None:
         try:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
+from stateway.fdl._fields import FieldReader, to_plain
 from stateway.fdl._model import MapRunConfig
 from stateway.jsontext import dumps
-
-if TYPE_CHECKING:
-    from stateway.fdl._loader import _Loader
 
 DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "MaxItems", "ToleratedFailurePercentage",
                     "ToleratedFailureCount", "ToleratedFailurePercentage.$", "ToleratedFailureCount.$")
@@ -23,7 +21,7 @@ EXECUTION_MODES = ("Express", "Standard")
 BATCHER_FIELDS = {"MaxItemsPerBatch", "MaxInputBytesPerBatch", "BatchInput"}
 
 
-def map_mode(loader: _Loader, node: CommentedMap, path: str) -> str | None:
+def map_mode(loader: FieldReader, node: CommentedMap, path: str) -> str | None:
     """'inline', 'Express' or 'Standard' (distributed, with that child mode); None after an error."""
     config = node.get("ProcessorConfig")
     if config is None:
@@ -58,7 +56,7 @@ def map_mode(loader: _Loader, node: CommentedMap, path: str) -> str | None:
     return str(execution_mode or "Express")
 
 
-def _int_or_expr(loader: _Loader, node: CommentedMap, key: str, path: str, fields: dict[str, Any], name: str,
+def _int_or_expr(loader: FieldReader, node: CommentedMap, key: str, path: str, fields: dict[str, Any], name: str,
                  *, integer: bool = True, high: float | None = None) -> None:
     if f"{key}.$" in node:
         if key in node:
@@ -68,7 +66,7 @@ def _int_or_expr(loader: _Loader, node: CommentedMap, key: str, path: str, field
         fields[name] = loader.number(node, key, path, low=0, high=high, integer=integer)
 
 
-def read_map_run(loader: _Loader, node: CommentedMap, path: str, execution_mode: str, flow_name: str | None,
+def read_map_run(loader: FieldReader, node: CommentedMap, path: str, execution_mode: str, flow_name: str | None,
                  max_concurrency: int) -> MapRunConfig | None:
     for field in NOT_YET:
         if field in node:
@@ -117,8 +115,6 @@ def read_map_run(loader: _Loader, node: CommentedMap, path: str, execution_mode:
 
 def processor_source(processor: CommentedMap, flow_name: str | None) -> str:
     """The Processor as the standalone flow each child runs (its FlowDefinition)."""
-    from stateway.fdl._loader import to_plain
-
     body = to_plain(processor)
     doc: dict[str, Any] = {"Type": "StateMachine", "SpecVersion": "v1"}
     if flow_name:
@@ -132,9 +128,7 @@ def processor_source(processor: CommentedMap, flow_name: str | None) -> str:
     return out.getvalue()
 
 
-def _read_item_reader(loader: _Loader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
-    from stateway.fdl._loader import to_plain
-
+def _read_item_reader(loader: FieldReader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
     rpath = f"{path} > ItemReader"
     reader = node["ItemReader"]
     if not isinstance(reader, CommentedMap):
@@ -168,7 +162,7 @@ def _read_item_reader(loader: _Loader, node: CommentedMap, path: str, fields: di
         fields["item_constructor_source"] = dumps(to_plain(node["ItemConstructor"]))
 
 
-def _read_result_writer(loader: _Loader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
+def _read_result_writer(loader: FieldReader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
     wpath = f"{path} > ResultWriter"
     writer = node["ResultWriter"]
     if isinstance(writer, CommentedMap) and set(writer) == {"Parameters"}:

@@ -11,22 +11,17 @@ takes well under a second.
 
 from __future__ import annotations
 
-import difflib
 import io
-import math
 import re
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import yaml as libyaml
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from stateway.expr import Expression, ExpressionError, Template, compile_expression, compile_template
 from stateway.fdl._callbacks import CALLBACK_TASK_FIELDS, read_callback_fields
 from stateway.fdl._distributed import map_mode, read_map_run
+from stateway.fdl._fields import Check, FieldReader, _describe, _suggest
 from stateway.fdl._model import (
     TASK_MODES,
     CatchRule,
@@ -39,7 +34,7 @@ from stateway.fdl._model import (
     State,
 )
 from stateway.fdl._wait_until import read_timestamp
-from stateway.jsontext import InvalidJSONValue, check_value
+from stateway.fdl._yaml_limits import MAX_DEFINITION_BYTES, MAX_YAML_DEPTH, _bad_text, _expanded_size, _prescan, _TooLarge, _yaml
 
 COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor",
                  "InputConstructor.$", "OutputConstructor.$"}  # '.$': Stateway's whole-value constructor
@@ -65,26 +60,11 @@ TYPE_FIELDS: dict[str, set[str]] = {
 }
 RETRY_FIELDS = {"Errors", "Description", "MaxAttempts", "IntervalSeconds", "BackoffRate", "MaxBackoffSeconds"}
 CATCH_FIELDS = {"Errors", "Description", "Next", "OutputConstructor"}
-# an integration's check of a Task's Parameters (as written): (parameter, message) errors
-Check = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
 MAX_TASK_TIMEOUT = 604800
 MAX_PARALLEL_BRANCHES = 50
-MAX_DEFINITION_BYTES = 96 * 1024  # the text, and its YAML-alias-expanded form
-MAX_YAML_DEPTH = 200
-MAX_PROBLEMS = 100
 MAX_GLOBAL_KEY_BYTES = 128  # fdl.md §3.5
-VARIABLES = ("Input", "Output", "Context", "Global", "Item")
 
 _OLDER_DIALECT = re.compile(r"""^(?:version|steps|type[ \t]*:[ \t]*["']?flow\b)|^\{?\s*"version"\s*:""", re.M)
-_local = threading.local()  # a ruamel YAML instance is not safe to share between threads
-
-
-def _yaml() -> YAML:
-    yaml = getattr(_local, "yaml", None)
-    if yaml is None:
-        yaml = _local.yaml = YAML(typ="rt")
-        yaml.allow_duplicate_keys = False
-    return yaml
 
 
 def canonical_action(action: str) -> str:
@@ -92,266 +72,7 @@ def canonical_action(action: str) -> str:
     return re.sub(r"::+", ":", action.strip())
 
 
-def _suggest(word: str, choices: Any) -> str:
-    choices = list(choices)
-    if len(choices) > 500 or len(word) > 200:  # a suggestion is a courtesy, not worth seconds
-        return ""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _variable_problem(expression: Expression) -> str | None:
-    """Variables are case-sensitive: ``$input.x`` would silently be null, so it is an error."""
-    for name in sorted(expression.variables):
-        if name not in VARIABLES:
-            close = [v for v in VARIABLES if v.lower() == name.lower()] or difflib.get_close_matches(
-                name, VARIABLES, n=1, cutoff=0.6)
-            hint = f"; did you mean ${close[0]}?" if close else f"; variables are {', '.join('$' + v for v in VARIABLES)}"
-            return f"unknown variable ${name} in {expression.source!r}{hint}"
-    return None
-
-
-class _TooLarge(Exception):
-    pass
-
-
-_EVENTS_LOADER = getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)  # libyaml's C parser when built with it
-
-
-def _prescan(source: str, budget: int) -> None:
-    """libyaml's event stream (C, iterative, linear): nesting depth and the alias-expanded size,
-    before the pure-Python round-trip loader sees a text that would cost it seconds or gigabytes.
-    Raises _TooLarge; a text libyaml cannot read is left to the loader, which says why."""
-    anchors: dict[str, int] = {}
-    stack: list[list[Any]] = [[0, None]]  # [size so far, anchor] per open collection; the bottom is the stream
-    try:
-        for event in libyaml.parse(source, Loader=_EVENTS_LOADER):
-            if isinstance(event, libyaml.CollectionStartEvent):
-                if len(stack) > MAX_YAML_DEPTH:
-                    raise _TooLarge(f"the definition nests more than {MAX_YAML_DEPTH} deep")
-                stack.append([2, event.anchor])
-                continue
-            if isinstance(event, libyaml.ScalarEvent):
-                size = len(event.value) + 2
-                if event.anchor:
-                    anchors[event.anchor] = size
-            elif isinstance(event, libyaml.AliasEvent):
-                size = anchors.get(event.anchor, 0)
-            elif isinstance(event, libyaml.CollectionEndEvent):
-                size, anchor = stack.pop()
-                if anchor:
-                    anchors[anchor] = size
-            else:
-                continue
-            stack[-1][0] += size
-            if stack[-1][0] > budget:
-                raise _TooLarge(f"the definition is over {budget} bytes once its YAML aliases are expanded")
-    except libyaml.YAMLError as exc:
-        if "maximum nesting depth" in str(exc):
-            raise _TooLarge(f"the definition nests more than {MAX_YAML_DEPTH} deep") from None
-
-
-def _bad_text(text: str) -> bool:
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _expanded_size(doc: Any, budget: int) -> int:
-    """Bytes the document would take written out with every alias expanded, computed once per node
-    (aliases share nodes), so it costs the size of the text, not of the expansion. Raises _TooLarge
-    past ``budget``, for a node that contains itself, or nesting over MAX_YAML_DEPTH."""
-    memo: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: Any, depth: int) -> int:
-        if isinstance(node, (dict, list)):
-            key = id(node)
-            if key in memo:
-                return memo[key]
-            if key in active:
-                raise _TooLarge("a YAML alias refers to a node that contains it")
-            if depth > MAX_YAML_DEPTH:
-                raise _TooLarge(f"the definition nests more than {MAX_YAML_DEPTH} deep")
-            active.add(key)
-            total = 2
-            if isinstance(node, dict):
-                for k, v in node.items():
-                    total += size(k, depth + 1) + size(v, depth + 1) + 2
-                    if total > budget:
-                        raise _TooLarge(f"the definition is over {budget} bytes once its YAML aliases are expanded")
-            else:
-                for v in node:
-                    total += size(v, depth + 1) + 2
-                    if total > budget:
-                        raise _TooLarge(f"the definition is over {budget} bytes once its YAML aliases are expanded")
-            active.discard(key)
-            memo[key] = total
-            return total
-        if isinstance(node, str):
-            if _bad_text(node):
-                raise _TooLarge("the definition holds text that is not valid Unicode (a lone surrogate)")
-            return len(node)
-        return 8
-
-    return size(doc, 0)
-
-
-class _Loader:
-    def __init__(self, source: str, actions: Mapping[str, frozenset[str]] | None,
-                 parameters: Mapping[str, frozenset[str]] | None = None, checks: Mapping[str, Check] | None = None) -> None:
-        self.parameters = parameters or {}
-        self.checks = checks or {}
-        self.source = source
-        self.actions = actions
-        self.problems: list[Problem] = []
-        self.errors = 0
-        self.scopes: dict[str, Scope] = {}
-        self.doc_name: str | None = None
-
-    # -- problem reporting -------------------------------------------------------------
-    def _pos(self, node: Any, key: Any = None) -> tuple[int, int]:
-        try:
-            if key is not None and isinstance(node, CommentedMap) and key in node:
-                line, col = node.lc.key(key)
-                return line + 1, col + 1
-            if key is not None and isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
-                line, col = node.lc.item(key)
-                return line + 1, col + 1
-            if hasattr(node, "lc") and node.lc.line is not None:
-                return node.lc.line + 1, node.lc.col + 1
-        except (AttributeError, KeyError, IndexError, TypeError):
-            pass
-        return 0, 0
-
-    def error(self, path: str, message: str, node: Any, key: Any = None) -> None:
-        self.errors += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            line, col = self._pos(node, key)
-            self.problems.append(Problem("error", path, message, line, col))
-        elif len(self.problems) == MAX_PROBLEMS:
-            self.problems.append(Problem("error", "", f"more than {MAX_PROBLEMS} problems; the rest are not listed",
-                                         0, 0))
-
-    def warning(self, path: str, message: str, node: Any, key: Any = None) -> None:
-        if len(self.problems) < MAX_PROBLEMS:
-            line, col = self._pos(node, key)
-            self.problems.append(Problem("warning", path, message, line, col))
-
-    # -- field readers -------------------------------------------------------------
-    def text(self, node: CommentedMap, key: str, path: str, *, required: bool = False) -> str | None:
-        if key not in node:
-            if required:
-                self.error(path, f"missing required field {key!r}", node)
-            return None
-        value = node[key]
-        if not isinstance(value, str) or value == "":
-            self.error(f"{path} > {key}", f"expected a non-empty string, got {_describe(value)}", node, key)
-            return None
-        return str(value)
-
-    def number(self, node: CommentedMap, key: str, path: str, *, low: float = 0, high: float | None = None,
-               integer: bool = False) -> float | None:
-        if key not in node:
-            return None
-        value = node[key]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if ok and integer and isinstance(value, float) and not value.is_integer():
-            ok = False
-        if ok and (value < low or (high is not None and value > high)):
-            rng = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-            self.error(f"{path} > {key}", f"must be {rng}, got {value}", node, key)
-            return None
-        if not ok:
-            what = "an integer" if integer else "a number"
-            self.error(f"{path} > {key}", f"expected {what}, got {_describe(value)}", node, key)
-            return None
-        return float(value) if not integer else int(value)
-
-    def expression(self, node: Any, key: Any, path: str) -> Expression | None:
-        value = node[key]
-        try:
-            expression = compile_expression(value)
-        except ExpressionError as exc:
-            self.error(f"{path} > {key}", f"{exc.message} at position {exc.position} in {exc.expression!r}", node, key)
-            return None
-        problem = _variable_problem(expression)
-        if problem:
-            self.error(f"{path} > {key}", problem, node, key)
-            return None
-        return expression
-
-    def template(self, node: CommentedMap, key: str, path: str) -> Template | None:
-        if f"{key}.$" in node:
-            return self.whole_value_template(node, key, path)
-        if key not in node:
-            return None
-        value = node[key]
-        if not isinstance(value, dict):
-            self.error(f"{path} > {key}", f"expected an object template, got {_describe(value)}", node, key)
-            return None
-        if not self._check_template(value, f"{path} > {key}"):
-            return None
-        plain = to_plain(value)
-        try:
-            check_value(plain)
-        except InvalidJSONValue as exc:
-            self.error(f"{path} > {key}", f"the template is not JSON: {exc}", node, key)
-            return None
-        return compile_template(plain)
-
-    def whole_value_template(self, node: CommentedMap, key: str, path: str) -> Template | None:
-        """``OutputConstructor.$: EXPR``: the whole value is the expression's (a Stateway extension, so
-        that a constructor can give an object whose keys are not known in advance)."""
-        if key in node:
-            self.error(path, f"give either {key!r} or '{key}.$', not both", node, f"{key}.$")
-            return None
-        if not isinstance(node[f"{key}.$"], str):
-            self.error(f"{path} > {key}.$", f"expected an expression (text), got {_describe(node[key + '.$'])}",
-                       node, f"{key}.$")
-            return None
-        expression = self.expression(node, f"{key}.$", path)
-        if expression is None:
-            return None
-        template = compile_template({})
-        template.source = {f"{key}.$": expression.source}
-        template.build = expression.evaluate
-        template.dynamic = True
-        return template
-
-    def _check_template(self, node: Any, path: str) -> bool:
-        ok = True
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if isinstance(k, str) and k.endswith(".$"):
-                    if not isinstance(v, str):
-                        self.error(f"{path} > {k}", f"a '.$' key needs an expression (text), got {_describe(v)}", node, k)
-                        ok = False
-                        continue
-                    try:
-                        problem = _variable_problem(compile_expression(v))
-                    except ExpressionError as exc:
-                        problem = f"{exc.message} at position {exc.position} in {exc.expression!r}"
-                    if problem:
-                        self.error(f"{path} > {k}", problem, node, k)
-                        ok = False
-                else:
-                    ok = self._check_template(v, f"{path} > {k}") and ok
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                ok = self._check_template(v, f"{path}[{i}]") and ok
-        return ok
-
-    def unknown_fields(self, node: CommentedMap, allowed: set[str], path: str, what: str) -> None:
-        for key in node:
-            if key not in allowed:
-                self.error(f"{path} > {key}", f"unknown field {key!r} for {what}{_suggest(str(key), allowed)}",
-                           node, key)
-
+class _Loader(FieldReader):
     # -- document -------------------------------------------------------------------
     def load(self) -> Flow | None:
         if len(self.source) > MAX_DEFINITION_BYTES // 4 and len(self.source.encode(errors="replace")) > \
@@ -785,41 +506,6 @@ class _Loader:
             flow_name = self.doc_name if isinstance(self.doc_name, str) else None
             fields["map_run"] = read_map_run(self, node, path, mode, flow_name, fields.get("max_concurrency", 0))
         self.rules(node, path, fields)
-
-
-def to_plain(node: Any) -> Any:
-    """ruamel's round-trip nodes (CommentedMap, ScalarInt, ...) → plain JSON values."""
-    if isinstance(node, dict):
-        return {str(k): to_plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [to_plain(v) for v in node]
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    if node is None:
-        return None
-    return str(node)  # timestamps and other YAML-only scalars become text
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if isinstance(value, (int, float)):
-        return f"{value} (a number)"
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
 
 
 def validate_flow(source: str, actions: Mapping[str, frozenset[str]] | None = None,

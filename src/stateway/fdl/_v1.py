@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from stateway.fdl._fields import FieldReader, _describe, to_plain
 from stateway.fdl._model import CatchRule, Flow, RetryRule, Scope, State, V1Flow, V1Option, V1Step
 from stateway.fdl._v1data import (
     Mapping,
@@ -24,9 +25,6 @@ from stateway.fdl._v1data import (
     compile_path,
     is_path,
 )
-
-if TYPE_CHECKING:
-    from stateway.fdl._loader import _Loader
 
 VERSIONS = ("v1", "v1beta1")
 STEP_TYPES = ("task", "pass", "choice", "parallel", "foreach", "wait", "succeed", "fail")
@@ -83,7 +81,7 @@ def is_v1_document(doc: Any) -> bool:
 
 
 class V1Loader:
-    def __init__(self, base: _Loader) -> None:
+    def __init__(self, base: FieldReader) -> None:
         self.base = base
         self.error = base.error
         self.warning = base.warning
@@ -352,8 +350,6 @@ class V1Loader:
             if is_path(value):
                 out.append((key, self.path_value(params, key, ppath)))
             else:
-                from stateway.fdl._loader import to_plain
-
                 out.append((key, to_plain(value)))
         return tuple(out)
 
@@ -535,8 +531,6 @@ class V1Loader:
         if not isinstance(items, CommentedSeq):
             self.error(mpath, f"expected a list of {{target, source}}, got {_describe(items)}", node, key)
             return None
-        from stateway.fdl._loader import to_plain
-
         entries: list[tuple[str, Any]] = []
         uses_context = False
         for i, entry in enumerate(items):
@@ -590,9 +584,3 @@ def parse_instant(value: Any) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_dt.UTC)
     return moment.timestamp()
-
-
-def _describe(value: Any) -> str:
-    from stateway.fdl._loader import _describe as describe
-
-    return describe(value)

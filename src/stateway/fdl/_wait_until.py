@@ -6,17 +6,15 @@ An instant already past waits 0 seconds; a value that is not an instant fails th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
+from stateway.fdl._fields import FieldReader
 from stateway.fdl._v1 import parse_instant
 
-if TYPE_CHECKING:
-    from stateway.fdl._loader import _Loader
 
-
-def read_timestamp(loader: _Loader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
+def read_timestamp(loader: FieldReader, node: CommentedMap, path: str, fields: dict[str, Any]) -> None:
     if "Timestamp.$" in node:
         fields["timestamp_expr"] = loader.expression(node, "Timestamp.$", path)
         return
