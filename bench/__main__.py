@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency_limits, console, console_maprun, limits, ops, scenarios
+from bench import concurrency_limits, console, console_maprun, limits, ops, run_overhead, scenarios
 from bench import telemetry as tracing
 from bench.fixture import fixture_1k_steps_ms, fixture_30_day_wait_ms
 from bench.workloads import CALLBACK_FDL, TIMER_FDL
@@ -49,6 +49,7 @@ TARGETS.update({"limits.large_definition_cpu_s": ("<", 1.0), "limits.deep_nestin
                 "limits.v1_500_steps_cpu_s": ("<", 1.0), "limits.alias_bomb_s": ("<", 0.5),
                 "limits.small_next_to_loops_p50_s": ("<", 0.5), "limits.small_next_to_loops_max_s": ("<", 1.0),
                 "limits.stop_loop_s": ("<", 1.0)})
+TARGETS["run.cli_over_engine"] = ("<=", 1.3)  # `stateway run` vs the engine alone, the same loop
 TARGETS["telemetry.overhead_percent"] = ("<=", 10)  # issue 23: tracing at 100% sampling
 # issue 22 §4: a start under a concurrency limit vs without
 TARGETS["concurrency.start_p50_ratio"] = ("<=", 1.5)
@@ -216,6 +217,7 @@ def main() -> None:
         results["run"] = scenarios.run_loop(sizes["run"])
         results["run"]["peer_tps"] = record("run", "peer_tps", repeat(scenarios.peer_loop_tps, runs, sizes["run"]))
         results["run"]["ratio"] = results["run"]["tps"] / results["run"]["peer_tps"]
+        results["run"].update(run_overhead.cli_over_engine(2_000 if quick else 10_000, runs))
         print(f"  run: {results['run']}", flush=True)
     if wanted("fixture"):
         print("fixture", flush=True)
