@@ -104,7 +104,10 @@ class MnsClient:
             raise
         found = []
         for element in _parse(response.content).iter("Message"):
-            found.append({child.tag: child.text or "" for child in element})
+            raw: dict[str, Any] = {child.tag: child.text or "" for child in element if child.tag != "UserProperties"}
+            raw["UserProperties"] = {p.findtext("Name") or "": p.findtext("Value") or ""
+                                     for p in element.iter("PropertyValue")}
+            found.append(raw)
         return found
 
     def delete(self, queue: str, handle: str) -> None:
@@ -138,6 +141,7 @@ class MnsDelivery:
         self.body = raw.get("MessageBody", "")
         self.attempt = int(raw.get("DequeueCount") or 1)
         self.message_id = raw.get("MessageId", "")
+        self.traceparent = (raw.get("UserProperties") or {}).get("traceparent")  # its task attempt's trace
         self.handle = raw.get("ReceiptHandle", "")
         received = time.time()
         next_visible = int(raw.get("NextVisibleTime") or 0) / 1000

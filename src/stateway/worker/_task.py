@@ -51,6 +51,7 @@ class Task:
         self._beat = beat
         self.heartbeat_seconds = heartbeat_seconds  # None: not known yet (the first heartbeat tells)
         self._key = key
+        self.traceparent: str | None = None  # the task attempt's W3C trace context, when the message carries it
         self.started = time.monotonic()
         self.last_beat = self.started
         self.ended = False  # the server said the task is over (answered elsewhere, stopped)

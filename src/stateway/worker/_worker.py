@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from stateway.worker._client import FlowClient, ReportError, backoff
 from stateway.worker._task import Task, TaskFailure, failure_of
+from stateway.worker._tracing import task_span
 from stateway.worker.source import DEFAULT_MAX_DELIVERIES, Delivery, Source, SourceError, open_source
 
 log = logging.getLogger("stateway.worker")
@@ -88,7 +89,8 @@ class Worker:
 
     def __init__(self, endpoint: str | None = None, access_key_id: str | None = None,
                  access_key_secret: str | None = None, *, concurrency: int = 4, shutdown_seconds: float = 30.0,
-                 max_deliveries: int = DEFAULT_MAX_DELIVERIES, poll_seconds: float = 5.0) -> None:
+                 max_deliveries: int = DEFAULT_MAX_DELIVERIES, poll_seconds: float = 5.0,
+                 tracer_provider: Any = None) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.client = FlowClient(endpoint, access_key_id, access_key_secret)
@@ -97,6 +99,7 @@ class Worker:
         self.shutdown_seconds = shutdown_seconds
         self.max_deliveries = max_deliveries
         self.poll_seconds = poll_seconds
+        self.tracer_provider = tracer_provider  # None: OpenTelemetry's global one (the handler spans)
         self.subscriptions: list[_Subscription] = []
         self._stopping = threading.Event()  # no more receiving
         self._hard_stop = threading.Event()  # no more retrying reports: release what is left
@@ -277,6 +280,7 @@ class Worker:
         task = Task(message, token, delivery.attempt, body, self._beat_now,
                     float(window) if isinstance(window, (int, float)) and not isinstance(window, bool) else None,
                     str(key) if key is not None else None)
+        task.traceparent = getattr(delivery, "traceparent", None)
         item = _Running(task, delivery, sub)
         with self._lock:
             self._running[id(item)] = item
@@ -319,7 +323,8 @@ class Worker:
         began = time.monotonic()
         item.thread_id = threading.get_ident()
         try:
-            result = self._call(sub.handler, task)
+            with task_span(task.traceparent, sub.label, task.attempt, self.tracer_provider):
+                result = self._call(sub.handler, task)
             output = {} if result is None else result
             if not isinstance(output, dict):
                 outcome: tuple[str, Any] = ("fail", ("Worker.InvalidOutput", f"the handler returned "
