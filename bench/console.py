@@ -12,6 +12,8 @@ import random
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -73,15 +75,40 @@ def _ttfb(client: httpx.Client, url: str, runs: int) -> tuple[float, float, int]
     return cold, warm[len(warm) // 2], size
 
 
-def console_pages(executions: int, events: int, runs: int = 5) -> dict[str, Any]:
+@contextmanager
+def signed_in(runtime: Runtime) -> Iterator[tuple[httpx.Client, str]]:
+    """A server in this process for ``runtime``, and an HTTP client signed in to its console like a
+    browser: yields the client and the console's base URL."""
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(proxy, None)
+    app = create_app(runtime, {KEY_ID: SECRET})
+    server = BackgroundServer(app).start()
+    try:
+        base = f"http://{server.endpoint}/console"
+        with httpx.Client(timeout=60) as client:
+            form = client.get(f"{base}/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            client.post(f"{base}/login", data={"csrf": csrf, "access_key_id": KEY_ID, "access_key_secret": SECRET})
+            yield client, base
+    finally:
+        server.stop()
+        app.state.service.close()
+
+
+def measure_pages(client: httpx.Client, base: str, pages: dict[str, str], runs: int, out: dict[str, Any]) -> None:
+    """``KEY_ttfb_ms`` (median of ``runs`` warm fetches), ``KEY_first_ttfb_ms`` and ``KEY_bytes`` of each page."""
+    for key, path in pages.items():
+        cold, ms, size = _ttfb(client, base + path, runs)
+        out[f"{key}_ttfb_ms"] = ms
+        out[f"{key}_first_ttfb_ms"] = cold
+        out[f"{key}_bytes"] = size
+
+
+def console_pages(executions: int, events: int, runs: int = 5) -> dict[str, Any]:
     out: dict[str, Any] = {"executions": executions}
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(SQLiteStore(os.path.join(tmp, "console.db")),
                           settings=Settings.from_config({"limits": {"events": events + 100}})).start()
-        app = create_app(runtime, {KEY_ID: SECRET})
-        server = BackgroundServer(app).start()
         try:
             flows = [f"flow{i}" for i in range(5)]
             for name in [*flows, "fanout"]:
@@ -91,14 +118,9 @@ def console_pages(executions: int, events: int, runs: int = 5) -> dict[str, Any]
             row = runtime.start_execution("fanout", {"items": [{}] * items}, "big")  # under the 64 KiB input limit
             assert runtime.wait(row.id, 600).status == "Succeeded"
             out["events"] = runtime.store.history_count(row.id)
-            base = f"http://{server.endpoint}/console"
-            with httpx.Client(timeout=60) as client:
-                form = client.get(f"{base}/login").text
-                csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-                client.post(f"{base}/login", data={"csrf": csrf, "access_key_id": KEY_ID,
-                                                   "access_key_secret": SECRET})
+            with signed_in(runtime) as (client, base):
                 middle = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - executions * 0.25))
-                pages = {
+                measure_pages(client, base, {
                     "list": "/executions",
                     "list_status": "/executions?status=Failed",
                     "list_flow_status": "/executions?flow=flow3&status=Running",
@@ -109,15 +131,8 @@ def console_pages(executions: int, events: int, runs: int = 5) -> dict[str, Any]
                     "execution_last_history": f"/flows/fanout/executions/big?page={out['events'] // 100 + 1}",
                     "execution_live": "/flows/fanout/executions/big/live?n=0",
                     "execution_state": "/flows/fanout/executions/big?state=Each%2FItem%2FTouch",
-                }
-                for key, path in pages.items():
-                    cold, ms, size = _ttfb(client, base + path, runs)
-                    out[f"{key}_ttfb_ms"] = ms
-                    out[f"{key}_first_ttfb_ms"] = cold
-                    out[f"{key}_bytes"] = size
+                }, runs, out)
         finally:
-            server.stop()
-            app.state.service.close()
             runtime.close()
             runtime.store.close()
     return out

@@ -9,15 +9,11 @@ The run and its items are written in one transaction (a fixture, not a measureme
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from typing import Any
 
-import httpx
-
-from bench.console import KEY_ID, SECRET, _ttfb
-from stateway.api import BackgroundServer, create_app
+from bench.console import measure_pages, signed_in
 from stateway.jsontext import dumps
 from stateway.runtime import Runtime
 from stateway.store import SQLiteStore
@@ -56,33 +52,19 @@ def _fill(store: SQLiteStore, execution_id: int, items: int, failed_every: int) 
 
 
 def maprun_pages(items: int = 10_000, runs: int = 9) -> dict[str, Any]:
-    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        os.environ.pop(proxy, None)
     out: dict[str, Any] = {"items": items}
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Runtime(SQLiteStore(os.path.join(tmp, "console.db"))).start()
-        app = create_app(runtime, {KEY_ID: SECRET})
-        server = BackgroundServer(app).start()
         try:
             runtime.register_flow("parent", PARENT)
             row = runtime.wait(runtime.start_execution("parent", {}, "big").id, 60)
             out["failed"] = _fill(runtime.store, row.id, items, 250)
-            base = f"http://{server.endpoint}/console"
             here = f"/flows/parent/executions/big/mapruns/{RUN}"
-            with httpx.Client(timeout=60) as client:
-                form = client.get(f"{base}/login").text
-                csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-                client.post(f"{base}/login", data={"csrf": csrf, "access_key_id": KEY_ID, "access_key_secret": SECRET})
-                pages = {"page": here, "failed": here + "?status=failed", "deep": here + f"?after={items - 100}",
-                         "live": here + "/live", "parent": "/flows/parent/executions/big"}
-                for key, path in pages.items():
-                    cold, ms, size = _ttfb(client, base + path, runs)
-                    out[f"{key}_ttfb_ms"] = ms
-                    out[f"{key}_first_ttfb_ms"] = cold
-                    out[f"{key}_bytes"] = size
+            with signed_in(runtime) as (client, base):
+                measure_pages(client, base, {"page": here, "failed": here + "?status=failed",
+                                             "deep": here + f"?after={items - 100}", "live": here + "/live",
+                                             "parent": "/flows/parent/executions/big"}, runs, out)
         finally:
-            server.stop()
-            app.state.service.close()
             runtime.close()
             runtime.store.close()
     return out

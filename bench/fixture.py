@@ -51,40 +51,18 @@ def fixture_1k_steps_ms(steps: int = 1_000) -> float:
     return took
 
 
-LONG_WAIT_FDL = """Type: StateMachine
-Name: long-wait
-SpecVersion: v1
-StartAt: Call
-States:
-  - Type: Task
-    Name: Call
-    Action: FC:InvokeFunction
-    Timeout: 30
-    Parameters:
-      resourceArn: acs:fc:cn-hangzhou:123:functions/slow-service
-    Retry:
-      - Errors: [FnF.Timeout]
-        MaxAttempts: 3
-        IntervalSeconds: 10
-        BackoffRate: 2
-    Next: Sleep
-  - Type: Wait
-    Name: Sleep
-    Seconds: 2592000
-    End: true
-"""
-
-
 def fixture_30_day_wait_ms() -> float:
     """Milliseconds for the plugin's test of a 30-day Wait after three retried task timeouts (fresh engine)."""
+    from tests.testing.flows import LONG_WAIT_AND_TIMEOUTS  # the very flow of that test
+
     from stateway.testing import NO_ANSWER, Harness
 
     began = time.perf_counter()
     with Harness() as stateway:
-        stateway.register(LONG_WAIT_FDL)
+        stateway.register(LONG_WAIT_AND_TIMEOUTS)
         stateway.mock("FC:InvokeFunction", resource="functions/slow-service",
                       responses=[NO_ANSWER, NO_ANSWER, NO_ANSWER, {"Body": {}}])
-        result = stateway.run("long-wait")
+        result = stateway.run("long-wait", {"n": 1})
     took = (time.perf_counter() - began) * 1000
     assert result.status == "Succeeded" and result.step("Call").attempts == 4, result
     return took

@@ -13,38 +13,11 @@ import threading
 import time
 from typing import Any
 
+from tests.shared_flows import FUNCTION_CALL, QUICK_HANDLER, SLOW_HTTP
+
 from stateway.runtime import Runtime
 from stateway.settings import Settings
 from stateway.store import SQLiteStore
-
-SLOW_FDL = """Type: StateMachine
-SpecVersion: v1
-StartAt: Call
-States:
-  - Type: Task
-    Name: Call
-    Action: HTTP:Request
-    TaskMode: RequestComplete
-    Timeout: 3600
-    Parameters:
-      url.$: $Input.url
-      timeout: 3600
-    End: true
-"""
-
-CALL_FDL = """Type: StateMachine
-SpecVersion: v1
-StartAt: Call
-States:
-  - Type: Task
-    Name: Call
-    Action: FC:InvokeFunction
-    TaskMode: RequestComplete
-    Parameters:
-      resourceArn: acs:fc:::functions/quick
-      body: {n: 1}
-    End: true
-"""
 
 
 class _DripServer:
@@ -109,12 +82,12 @@ def slow_http(samples: int, slow: int = 100) -> dict[str, Any]:
         functions = os.path.join(tmp, "functions")
         os.mkdir(functions)
         with open(os.path.join(functions, "quick.py"), "w") as f:
-            f.write("def handler(event, context):\n    return {'ok': event['n']}\n")
+            f.write(QUICK_HANDLER)
         runtime = Runtime(SQLiteStore(os.path.join(tmp, "bench.db")),
                           settings=Settings.from_config({}, functions_dir=functions)).start()
         try:
-            runtime.register_flow("call", CALL_FDL)
-            runtime.register_flow("slow", SLOW_FDL)
+            runtime.register_flow("call", FUNCTION_CALL)
+            runtime.register_flow("slow", SLOW_HTTP)
             _latencies(runtime, 5)  # warm-up
             quiet = _latencies(runtime, samples)
             held = [runtime.start_execution("slow", {"url": f"http://127.0.0.1:{server.port}/drip"}).id

@@ -11,63 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SMALL = """Type: StateMachine
-SpecVersion: v1
-StartAt: One
-States:
-  - {Type: Pass, Name: One, Next: Two}
-  - {Type: Pass, Name: Two, End: true}
-"""
-
-ENDLESS = """Type: StateMachine
-SpecVersion: v1
-StartAt: A
-States:
-  - {Type: Pass, Name: A, Next: B}
-  - {Type: Pass, Name: B, Next: A}
-"""
-
-
-def large_definition() -> str:
-    """Pass states with an expression each, up to just under the definition limit (tests/test_fdl.py)."""
-    from stateway.fdl._loader import MAX_DEFINITION_BYTES
-
-    n, states = 0, []
-    while sum(map(len, states)) < MAX_DEFINITION_BYTES - 2_000:
-        states.append(f"  - {{Type: Pass, Name: S{n}, Next: S{n + 1}, "
-                      f"InputConstructor: {{a.$: 'length($Input.s) + 1'}}}}\n")
-        n += 1
-    return f"Type: StateMachine\nSpecVersion: v1\nStartAt: S0\nStates:\n{''.join(states)}  - {{Type: Succeed, Name: S{n}}}\n"
-
-
-def v1_big_flow(n: int = 500) -> str:
-    """n older-dialect steps of every kind (tests/test_fdl_v1.py's ``big_flow``)."""
-    lines = ["version: v1", "type: flow", "steps:"]
-    for i in range(n):
-        kind = i % 5
-        if kind == 0:
-            lines += [f"- {{type: task, name: T{i}, resourceArn: 'acs:fc:::functions/f',",
-                      f"   inputMappings: [{{target: a, source: $input.a{i}}}],",
-                      f"   catch: [{{errors: [FnF.ALL], goto: P{i + 1}}}]}}"]
-        elif kind == 1:
-            lines += [f"- {{type: pass, name: P{i}, outputMappings: [{{target: k, source: '$local.x[*].y'}}]}}"]
-        elif kind == 2:
-            lines += [f"- {{type: choice, name: C{i}, choices: [{{condition: '$.n > {i} && $.k == \"g\"',",
-                      f"   steps: [{{type: pass, name: In{i}}}], goto: W{i + 1}}}]}}"]
-        elif kind == 3:
-            lines += [f"- {{type: wait, name: W{i}, duration: $.delay}}"]
-        else:
-            lines += [f"- {{type: foreach, name: F{i}, iterationMapping: {{collection: $.items, item: it}},",
-                      f"   steps: [{{type: pass, name: E{i}}}]}}"]
-    return "\n".join(lines) + "\n"
-
-
-def alias_bomb(levels: int = 9) -> str:
-    lines = ["Type: StateMachine", "SpecVersion: v1", "StartAt: P", "States:", "  - Type: Pass", "    Name: P",
-             "    InputConstructor:", "      x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    for i in range(1, levels):
-        lines.append(f"      x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
-    return "\n".join([*lines, "    End: true"]) + "\n"
+from tests.shared_flows import ENDLESS, SMALL, alias_bomb, large_definition, v1_big_flow
 
 
 def _cpu(fn) -> float:  # type: ignore[no-untyped-def]

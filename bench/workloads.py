@@ -4,26 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-LOOP_FDL = """Type: StateMachine
-SpecVersion: v1
-Name: loop
-StartAt: Step
-States:
-  - Type: Pass
-    Name: Step
-    InputConstructor:
-      i.$: $Input.i + 1
-      n.$: $Input.n
-    Next: Check
-  - Type: Choice
-    Name: Check
-    Branches:
-      - Condition: $Input.i < $Input.n
-        Next: Step
-    Default: Done
-  - Type: Succeed
-    Name: Done
-"""
+from tests.shared_flows import LOOP
+
+LOOP_FDL = LOOP  # the same flow the tests run (tests/shared_flows.py)
 LOOP_ASL: dict[str, Any] = {"StartAt": "Step", "States": {
     "Step": {"Type": "Pass", "Parameters": {"i.$": "States.MathAdd($.i, 1)", "n.$": "$.n"}, "Next": "Check"},
     "Check": {"Type": "Choice", "Choices": [{"Variable": "$.i", "NumericLessThanPath": "$.n", "Next": "Step"}],

@@ -9,27 +9,8 @@ import time
 from stateway.runtime import Runtime
 from stateway.settings import Settings
 from stateway.store import SQLiteStore
+from tests.shared_flows import LOOP
 
-LOOP = """Type: StateMachine
-SpecVersion: v1
-Name: loop
-StartAt: Step
-States:
-  - Type: Pass
-    Name: Step
-    InputConstructor:
-      i.$: $Input.i + 1
-      n.$: $Input.n
-    Next: Check
-  - Type: Choice
-    Name: Check
-    Branches:
-      - Condition: $Input.i < $Input.n
-        Next: Step
-    Default: Done
-  - Type: Succeed
-    Name: Done
-"""
 N = 1_500  # about 6,000 events: six turns or so of 1,000
 
 

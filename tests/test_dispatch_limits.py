@@ -12,37 +12,9 @@ import pytest
 
 from stateway.runtime._dispatch_limits import DispatchLimits
 from tests.drip_server import DripServer, wait_until
-
-SLOW = """Type: StateMachine
-SpecVersion: v1
-StartAt: Call
-States:
-  - Type: Task
-    Name: Call
-    Action: HTTP:Request
-    TaskMode: RequestComplete
-    Timeout: 3600
-    Parameters:
-      url.$: $Input.url
-      timeout: 3600
-    End: true
-"""
-
-FAST = """Type: StateMachine
-SpecVersion: v1
-StartAt: Call
-States:
-  - Type: Task
-    Name: Call
-    Action: FC:InvokeFunction
-    TaskMode: RequestComplete
-    Parameters:
-      resourceArn: acs:fc:::functions/quick
-      body: {n: 1}
-    End: true
-"""
-
-QUICK = "def handler(event, context):\n    return {'ok': event['n']}\n"
+from tests.shared_flows import FUNCTION_CALL as FAST
+from tests.shared_flows import QUICK_HANDLER as QUICK
+from tests.shared_flows import SLOW_HTTP as SLOW
 
 
 @pytest.fixture

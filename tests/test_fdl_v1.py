@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from stateway.fdl import FlowDefinitionError, load_flow, validate_flow
 from stateway.runtime import IntegrationRegistry
+from tests.shared_flows import v1_big_flow
 
 ACTIONS = IntegrationRegistry.default().modes()
 
@@ -197,30 +198,8 @@ def test_fuzz_paths_and_conditions_never_raise_other_errors(text):
 
 
 # -- speed -----------------------------------------------------------------------------------------
-def big_flow(n: int) -> str:
-    """n steps of every kind, compact enough for the 64 KiB definition limit."""
-    lines = ["version: v1", "type: flow", "steps:"]
-    for i in range(n):
-        kind = i % 5
-        if kind == 0:
-            lines += [f"- {{type: task, name: T{i}, resourceArn: 'acs:fc:::functions/f',",
-                      f"   inputMappings: [{{target: a, source: $input.a{i}}}],",
-                      f"   catch: [{{errors: [FnF.ALL], goto: P{i + 1}}}]}}"]
-        elif kind == 1:
-            lines += [f"- {{type: pass, name: P{i}, outputMappings: [{{target: k, source: '$local.x[*].y'}}]}}"]
-        elif kind == 2:
-            lines += [f"- {{type: choice, name: C{i}, choices: [{{condition: '$.n > {i} && $.k == \"g\"',",
-                      f"   steps: [{{type: pass, name: In{i}}}], goto: W{i + 1}}}]}}"]
-        elif kind == 3:
-            lines += [f"- {{type: wait, name: W{i}, duration: $.delay}}"]
-        else:
-            lines += [f"- {{type: foreach, name: F{i}, iterationMapping: {{collection: $.items, item: it}},",
-                      f"   steps: [{{type: pass, name: E{i}}}]}}"]
-    return "\n".join(lines) + "\n"
-
-
 def test_loading_a_500_step_flow_finishes():
-    source = big_flow(500)  # ~45 KiB
+    source = v1_big_flow(500)  # ~45 KiB
     assert len(source) < 64 * 1024
     began = time.process_time()
     flow = load_flow(source, ACTIONS)

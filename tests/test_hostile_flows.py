@@ -17,22 +17,7 @@ from stateway.runtime import Runtime
 from stateway.runtime._runtime import InvalidArgument
 from stateway.settings import Settings
 from stateway.store import SQLiteStore
-
-SMALL = """Type: StateMachine
-SpecVersion: v1
-StartAt: One
-States:
-  - {Type: Pass, Name: One, Next: Two}
-  - {Type: Pass, Name: Two, End: true}
-"""
-
-ENDLESS = """Type: StateMachine
-SpecVersion: v1
-StartAt: A
-States:
-  - {Type: Pass, Name: A, Next: B}
-  - {Type: Pass, Name: B, Next: A}
-"""
+from tests.shared_flows import ENDLESS, SMALL, alias_bomb
 
 
 def one_expression(expression: str) -> str:
@@ -136,14 +121,6 @@ def test_a_pattern_re2_refuses_is_a_validation_error_then_invalid_argument_at_ru
     hostile = start_hostile(runtime, one_expression("regexMatchString($Input.s, $Input.p)"), {"s": "ab", "p": "(a)\\1"})
     ended = runtime.wait(hostile, 20)
     assert ended.status == "Failed" and ended.error == "FnF.InvalidArgument" and "RE2" in ended.cause, ended
-
-
-def alias_bomb(levels: int) -> str:
-    lines = ["Type: StateMachine", "SpecVersion: v1", "StartAt: P", "States:", "  - Type: Pass", "    Name: P",
-             "    InputConstructor:", "      x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
-    for i in range(1, levels):
-        lines.append(f"      x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
-    return "\n".join([*lines, "    End: true"]) + "\n"
 
 
 def test_a_yaml_alias_bomb_is_refused_at_once(memory_runtime):
