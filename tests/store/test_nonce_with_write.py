@@ -3,6 +3,8 @@ recorded once, a replay refused and its write rolled back, recorded on its own w
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from stateway.store import FlowAlreadyExists, NonceReplayed
@@ -54,3 +56,28 @@ def test_an_expired_nonce_may_be_used_again(store):
     with store.nonce_in_next_write("k\nn5", 1000.0 + WINDOW + 1, WINDOW):
         store.put_flow("e", FLOW, {}, replace=False)
     assert {"d", "e"} <= {f["name"] for f in store.list_flows()}
+
+
+def test_a_reported_task_and_its_nonce_commit_together_and_a_replay_leaves_the_task_open(store):
+    from stateway.engine import Decision
+    from tests.store.test_contract import _started
+
+    execution_id = _started(store)
+    now = time.time()
+    store.claim_executions("w", now, 1, 30)
+    store.commit(execution_id, [], Decision(state={}, opened_tasks=[
+        {"task": t, "token": "t", "state": "S", "step": "S", "action": "A", "mode": "M"} for t in ("7", "8")]),
+        now, [], owner="w", lease=30)
+    event = {"type": "task_result", "task": "7", "ok": True, "output": {}}
+    before = store.count_nonces()
+    with store.nonce_in_next_write("k\nr1", now, WINDOW):
+        assert store.complete_task(execution_id, "7", event)
+    assert store.count_nonces() == before + 1
+    with pytest.raises(NonceReplayed):  # a replay of that report, aimed at the other task: nothing happens
+        with store.nonce_in_next_write("k\nr1", now + 1, WINDOW):
+            store.complete_task(execution_id, "8", {**event, "task": "8"})
+    assert store.is_task_open(execution_id, "8")
+    with store.nonce_in_next_write("k\nr2", now, WINDOW):  # answered before: False, its nonce spent all the same
+        assert not store.complete_task(execution_id, "7", event)
+    assert store.remember_nonce("k\nr2", now + 1, WINDOW) is False
+    assert [e for _, e in store.due_events(execution_id, time.time())][-1] == event

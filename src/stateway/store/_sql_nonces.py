@@ -70,6 +70,23 @@ class NoncesMixin(SqlStore):
             if pending.state != "done" and not self.remember_nonce(nonce, now, window):
                 raise NonceReplayed(nonce)
 
+    def _pending_nonce(self) -> _Pending | None:
+        """The nonce this thread's next write is to record, for a store method that writes it in its
+        own statement (``_pg_tasks``); the method then calls ``_nonce_written``."""
+        local = self._nonce_local
+        pending = getattr(local, "pending", None) if local is not None else None
+        return pending if pending is not None and pending.state == "pending" and pending.depth == 0 else None
+
+    def _nonce_written(self, pending: _Pending, accepted: bool) -> None:
+        """``pending`` was committed (``accepted``), or found seen before: then ``NonceReplayed``."""
+        pending.state = "done"
+        self._nonce_inserts += 1
+        if self._nonce_inserts % NONCE_SWEEP_EVERY == 0:
+            with self._tx() as db:
+                db.execute(self._sql("DELETE FROM nonces WHERE seen < ?"), (pending.now - pending.window,))
+        if not accepted:
+            raise NonceReplayed(pending.nonce)
+
     def _write_begun(self, db: Any) -> None:
         """A write transaction began on this thread: a nonce waiting for it goes in first. Each call
         is paired with one ``_write_ended``, even when this one raises."""
