@@ -6,4 +6,6 @@ import datetime as _dt
 
 
 def iso(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat (milliseconds, truncated as strftime's %f[:-3] was) costs a quarter less than strftime,
+    # and a StartExecution answer writes one or two of these
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"

@@ -14,8 +14,8 @@ import pytest
 from stateway.api._guard import ConnectionLimits
 
 
-@pytest.fixture
-def serve(tmp_path):
+@pytest.fixture(params=["auto", "h11"])  # httptools' parser (when installed) and the h11 fallback
+def serve(tmp_path, request):
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(proxy, None)
     from stateway.api import BackgroundServer, create_app
@@ -27,7 +27,7 @@ def serve(tmp_path):
     def start(host: str = "127.0.0.1", **limits) -> BackgroundServer:
         runtime = Runtime(SQLiteStore(str(tmp_path / f"s{len(started)}.db"))).start()
         app = create_app(runtime, {"ak": "sk"})
-        server = BackgroundServer(app, host, limits=ConnectionLimits(**limits)).start()
+        server = BackgroundServer(app, host, limits=ConnectionLimits(**limits), parser=request.param).start()
         started.append((server, app, runtime))
         return server
 
@@ -55,7 +55,7 @@ def test_trickling_headers_are_cut_off_and_a_normal_client_is_served(serve):
     slow: list[socket.socket] = []
     for _ in range(60):
         sock = socket.create_connection((host, port))
-        sock.sendall(b"G")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # a valid start, never finished
         slow.append(sock)
     stop = threading.Event()
 
@@ -63,7 +63,7 @@ def test_trickling_headers_are_cut_off_and_a_normal_client_is_served(serve):
         while not stop.is_set():
             for sock in slow:
                 try:
-                    sock.sendall(b"E")
+                    sock.sendall(b"e")
                 except OSError:
                     pass
             time.sleep(0.3)
@@ -171,3 +171,13 @@ def test_at_the_cap_with_every_connection_busy_a_newcomer_is_refused(serve):
     finally:
         for sock in busy:
             sock.close()
+
+
+def test_the_guard_sits_on_the_c_parser_when_it_is_installed():
+    from stateway.api import _guard
+
+    limits = ConnectionLimits()
+    assert issubclass(_guard.protocol_class(limits, "h11"), _guard.GuardedH11Protocol)
+    if _guard.HttpToolsProtocol is not None:
+        assert issubclass(_guard.protocol_class(limits), _guard.GuardedHttpToolsProtocol)
+        assert _guard.protocol_class(limits).limits is limits

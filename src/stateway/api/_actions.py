@@ -38,6 +38,7 @@ class CloudFlowService:
             self.app = Stateway(runtime, express_keep=express.keep, express_keep_seconds=express.keep_seconds)
         self.runtime = self.app.runtime
         self.endpoint = endpoint
+        self.on_close: list[Callable[[], Any]] = []  # the app's own resources (the RPC path's threads)
 
     # the knobs tests turn, kept where they were
     @property
@@ -60,6 +61,8 @@ class CloudFlowService:
         return self.app.executions.express()
 
     def close(self) -> None:
+        for hook in self.on_close:
+            hook()
         self.app.close()
 
 

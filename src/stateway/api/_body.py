@@ -7,10 +7,11 @@ Nothing is parsed, verified or stored before the body is known to be within the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from stateway.api._values import invalid
 
@@ -30,6 +31,31 @@ async def read_body(request: Request, limit: int, too_large: Callable[[str], Exc
             raise too_large(f"the request body is over the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_asgi_body(declared: str | None, receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+                         limit: int, too_large: Callable[[str], Exception]) -> bytes:
+    """``read_body`` on the ASGI interface itself (the RPC path, which skips Starlette's request object);
+    ``declared``: the Content-Length header. ``ClientDisconnect`` when the client went away."""
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise invalid("Content-Length is not a number")
+        if int(declared) > limit:
+            raise too_large(f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise too_large(f"the request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def parse_form(raw: bytes | str, what: str) -> dict[str, str]:

@@ -63,14 +63,14 @@ def closing(app: Any) -> None:
 
 class BackgroundServer:
     def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0,
-                 limits: ConnectionLimits | None = None) -> None:
+                 limits: ConnectionLimits | None = None, parser: str = "auto") -> None:
         if port == 0:
             port = free_port(host)
         self.host = host
         self.port = port
         self.limits = limits or ConnectionLimits()
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                **uvicorn_options(self.limits))
+                                **uvicorn_options(self.limits, parser))
         self.server = ClosingServer(config)
         self.thread = threading.Thread(target=self.server.run, name="stateway-http", daemon=True)
 

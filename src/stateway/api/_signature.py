@@ -12,9 +12,12 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Protocol
 from urllib.parse import quote
+
+from stateway.store import NonceReplayed
 
 DEV_CREDENTIALS = {"test": "test"}
 SKEW_SECONDS = 900
@@ -121,17 +124,52 @@ class SignatureChecker:
             raise SignatureRefused(403, "RequestTimeTooSkewed", f"The difference between the request time {stamp} "
                                    "and the current time is too large.")
 
-    def _nonce(self, key_id: str, nonce: str) -> None:
+    @staticmethod
+    def _nonce_key(key_id: str, nonce: str) -> str:
+        """What the nonce store records: the nonce, per access key."""
         if not nonce:
             raise SignatureRefused(400, "MissingRequiredParams", "the request has no signature nonce")
         if len(nonce) > 128:
             raise SignatureRefused(400, "InvalidArgument", "the signature nonce is over 128 characters")
-        if not self.nonces.remember_nonce(f"{key_id}\n{nonce}", time.time(), NONCE_WINDOW):
-            raise SignatureRefused(400, "SignatureNonceUsed", f"The request signature nonce {nonce!r} has been "
-                                   "used.")
+        return f"{key_id}\n{nonce}"
+
+    @staticmethod
+    def _replayed(recorded: str) -> SignatureRefused:
+        nonce = recorded.split("\n", 1)[-1]
+        return SignatureRefused(400, "SignatureNonceUsed", f"The request signature nonce {nonce!r} has been used.")
+
+    def remember(self, recorded: str) -> None:
+        """Record a nonce ``verify_rpc`` answered; ``SignatureNonceUsed`` for a replay."""
+        if not self.nonces.remember_nonce(recorded, time.time(), NONCE_WINDOW):
+            raise self._replayed(recorded)
+
+    @contextmanager
+    def remembered_with_write(self, recorded: str) -> Iterator[None]:
+        """Record a nonce ``verify_rpc`` answered in the first write transaction of the block (the
+        request's own: one transaction fewer), or at its end if it made none; ``SignatureNonceUsed`` for
+        a replay, whose write is rolled back. A nonce store that cannot (memory): recorded first."""
+        within = getattr(self.nonces, "nonce_in_next_write", None)
+        if within is None:
+            self.remember(recorded)
+            yield
+            return
+        try:
+            with within(recorded, time.time(), NONCE_WINDOW):
+                yield
+        except NonceReplayed:
+            raise self._replayed(recorded) from None
 
     def check_rpc(self, method: str, query: Mapping[str, str], form: Mapping[str, str],
                   headers: Mapping[str, str], body: bytes) -> str:
+        """The access key of a signed request, its nonce recorded (``SignatureNonceUsed`` for a replay)."""
+        key_id, recorded = self.verify_rpc(method, query, form, headers, body)
+        self.remember(recorded)
+        return key_id
+
+    def verify_rpc(self, method: str, query: Mapping[str, str], form: Mapping[str, str],
+                   headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
+        """(access key, nonce to record) of a request whose signature holds; the nonce is not recorded
+        yet (``remember``, ``remembered_with_write``)."""
         authorization = headers.get("authorization", "")
         if authorization.startswith("ACS3-HMAC-SHA256"):
             return self._check_acs3(method, query, headers, body, authorization)
@@ -152,11 +190,10 @@ class SignatureChecker:
             raise SignatureRefused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
                                    "signature you provided. Check your access key and signing method. Server string "
                                    f"to sign is:{method.upper()}&%2F&{pct(canon)}")
-        self._nonce(key_id, params.get("SignatureNonce", ""))
-        return key_id
+        return key_id, self._nonce_key(key_id, params.get("SignatureNonce", ""))
 
     def _check_acs3(self, method: str, query: Mapping[str, str], headers: Mapping[str, str], body: bytes,
-                    authorization: str) -> str:
+                    authorization: str) -> tuple[str, str]:
         m = _ACS3.match(authorization.strip())
         if m is None:
             raise SignatureRefused(400, "InvalidArgument", "the Authorization header is not ACS3-HMAC-SHA256")
@@ -182,8 +219,7 @@ class SignatureChecker:
         if not _same(expected, signature):
             raise SignatureRefused(403, "SignatureNotMatch", "The request signature we calculated does not match the "
                                    "signature you provided.")
-        self._nonce(key_id, headers["x-acs-signature-nonce"])
-        return key_id
+        return key_id, self._nonce_key(key_id, headers["x-acs-signature-nonce"])
 
     def check_mns(self, method: str, raw_target: str, headers: Mapping[str, str], body: bytes) -> str:
         authorization = headers.get("authorization")

@@ -47,3 +47,8 @@ class FlowAliasAlreadyExists(StoreError):
 
 class MapRunNotExists(StoreError):
     code = "MapRunNotExists"
+
+
+class NonceReplayed(Exception):  # noqa: N818  (not a StoreError: nothing that handles those may swallow it)
+    """A signature nonce recorded with a request's write (``nonce_in_next_write``) was seen before:
+    the request is a replay, and its transaction was rolled back."""

@@ -27,6 +27,7 @@ from stateway.jsontext import dumps as _dumps
 from stateway.jsontext import loads
 from stateway.store._pg_connect import wait_until_reachable
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_tasks import PgTasksMixin
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
 from stateway.store._types import ExecutionRow
@@ -37,9 +38,12 @@ log = logging.getLogger("stateway.store.postgres")
 CHANNEL = "stateway"
 
 
-class PostgresStore(SharedSql):
+class PostgresStore(PgTasksMixin, SharedSql):
     """What differs from SQLite: a pool, migrations under an advisory lock, LISTEN/NOTIFY, claims
-    with SKIP LOCKED, and decisions committed as arrays; the dialect hooks of ``SqlStore``."""
+    with SKIP LOCKED, and decisions committed as arrays; the dialect hooks of ``SqlStore``; a task's
+    completion in one statement (``_pg_tasks``)."""
+
+    _CHANNEL = CHANNEL
 
     shared = True
     _FOR_UPDATE = " FOR UPDATE"
@@ -88,11 +92,18 @@ class PostgresStore(SharedSql):
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        committed = begun = False
         try:
             with self._pool.connection(timeout=self.connect_timeout) as conn, conn.transaction():
+                begun = True
+                self._write_begun(conn)  # a request's nonce rides on its write (store/_sql_nonces.py)
                 yield conn
+            committed = True
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
+        finally:
+            if begun:
+                self._write_ended(committed)
 
     def _migrate_with_retry(self, timeout: float) -> None:
         """Nodes may start before the database does: retry with backoff, then give up loudly."""

@@ -40,9 +40,14 @@ class _Locked:
 
 
 class _Transaction(_Locked):
-    """A write transaction under the store's lock; BEGIN IMMEDIATE takes the file's write lock at once."""
+    """A write transaction under the store's lock; BEGIN IMMEDIATE takes the file's write lock at once.
+    ``store``'s ``_write_begun``/``_write_ended`` are told (a request's nonce rides on its write)."""
 
-    __slots__ = ()
+    __slots__ = ("_store",)
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock, store: SQLiteStore) -> None:
+        super().__init__(db, lock)
+        self._store = store
 
     def __enter__(self) -> sqlite3.Connection:
         self._lock.acquire()
@@ -51,12 +56,24 @@ class _Transaction(_Locked):
         except BaseException:
             self._lock.release()
             raise
+        try:
+            self._store._write_begun(self._db)
+        except BaseException:
+            try:
+                self._db.execute("ROLLBACK")
+            finally:
+                self._store._write_ended(False)
+                self._lock.release()
+            raise
         return self._db
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        committed = False
         try:
             self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            committed = exc_type is None
         finally:
+            self._store._write_ended(committed)
             self._lock.release()
 
 
@@ -70,7 +87,7 @@ class SQLiteStore(SharedSql):
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
         self._reader = _Locked(self._db, self._lock)
-        self._writer = _Transaction(self._db, self._lock)
+        self._writer = _Transaction(self._db, self._lock, self)
         self.takeovers: collections.Counter[str] = collections.Counter()  # one process: never any
         self.redispatched: dict[tuple[int, str], int] = {}
         if path != ":memory:":

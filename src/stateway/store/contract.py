@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -72,6 +73,8 @@ class MetaStore(Protocol):
     def close(self) -> None: ...
     def ping(self) -> bool: ...
     def remember_nonce(self, nonce: str, now: float, window: float) -> bool: ...
+    # the nonce in this thread's next write transaction, or on its own at the end (NonceReplayed)
+    def nonce_in_next_write(self, nonce: str, now: float, window: float) -> AbstractContextManager[None]: ...
     def count_nonces(self) -> int: ...
 
 
