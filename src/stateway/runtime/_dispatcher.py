@@ -66,8 +66,7 @@ class Dispatcher:
                     return  # its result is held for the loop, whose commit deletes the outbox row
             elif isinstance(message, Cancel):
                 self._cancel(execution_id, message, outbox_id)
-            else:
-                self._report_end(message)
+            elif not self._report_end(message, outbox_id):
                 self.store.outbox_done(outbox_id)
         except Exception as exc:
             log.exception("dispatch of %s failed", command.get("kind"))
@@ -168,11 +167,12 @@ class Dispatcher:
             event = CancelResult(call.task_id, False, str(exc), call.step)
         self.store.add_event(execution_id, event.to_wire(), outbox_done=outbox_id)
 
-    def _report_end(self, command: Report) -> None:
+    def _report_end(self, command: Report, outbox_id: int | None = None) -> bool:
+        """True when the outbox row was deleted with what the report changed."""
         scheme, _, rest = command.token.partition(":")
         if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
-            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command.to_wire())  # type: ignore[attr-defined]
-            return
+            return bool(self.registry.get(MAP_RUN_ACTION).child_ended(  # type: ignore[attr-defined]
+                rest, command.to_wire(), outbox_id))
         try:
             if command.status == "Succeeded":
                 self.report_success(command.token, command.output)
@@ -181,3 +181,4 @@ class Dispatcher:
                 self.report_failure(command.token, error, command.cause or "")
         except (InvalidTaskToken, TaskAlreadyCompleted, InvalidArgument) as exc:
             log.info("callback token of an ended execution not reported: %s", exc)
+        return False

@@ -6,9 +6,12 @@ of workers never double-start, double-count or double-finish. Written once for b
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
+from stateway.engine import new_execution_state
+from stateway.engine.messages import Start
 from stateway.jsontext import dumps, loads
 from stateway.store._errors import MapRunNotExists
 from stateway.store._sql_base import SqlStore
@@ -32,6 +35,21 @@ def tolerance_exceeded(run: dict[str, Any]) -> bool:
         return True
     return (count is not None and failed > count) or (
         percentage is not None and failed * 100 > Fraction(str(percentage)) * total)
+
+
+def map_child(run: dict[str, Any], idx: int, child_input: Any, now: float) -> tuple[str, str, dict[str, Any]]:
+    """A child's name, callback token and starting state (versions-and-maprun.md §4.5): its own
+    execution, a copy of the parent's $Global, and $Context.Map (its item and the run)."""
+    name = f"{run['name']}-{idx}"
+    globals_ = run["globals"]
+    state = {**new_execution_state(name, run["flow_name"], child_input, now),
+             "globals": loads(globals_) if isinstance(globals_, str) else globals_,
+             "map": {"Item": {"Index": idx, "Value": child_input}, "RunName": run["name"]}}
+    return name, f"maprun:{run['name']}:{idx}", state
+
+
+# (index, succeeded, output, error, cause) of a child that ended
+ItemEnd = tuple[int, bool, Any, str, str]
 
 
 def item_counts(run: dict[str, Any]) -> dict[str, int]:
@@ -82,8 +100,10 @@ class MapRunsMixin(SqlStore):
             return []
         picked = db.execute(sql("SELECT idx, input, weight FROM map_run_items WHERE run=? AND status='pending' "
                                 "ORDER BY idx LIMIT ?"), (run["name"], free)).fetchall()
-        db.cursor().executemany(sql("UPDATE map_run_items SET status='running' WHERE run=? AND idx=?"),
-                                [(run["name"], idx) for idx, _, _ in picked])
+        if not picked:
+            return []
+        clause, arg = self._in("idx", [idx for idx, _, _ in picked])
+        db.execute(sql(f"UPDATE map_run_items SET status='running' WHERE run=? AND {clause}"), (run["name"], arg))
         moved = sum(w for _, _, w in picked)
         db.execute(sql("UPDATE map_runs SET n_pending=n_pending-?, n_running=n_running+?, live=live+? WHERE name=?"),
                    (moved, moved, len(picked), run["name"]))
@@ -176,3 +196,114 @@ class MapRunsMixin(SqlStore):
                 if value is not None:
                     db.execute(self._sql(f"UPDATE map_runs SET {column}=? WHERE name=?"), (value, name))
             return self._run(db, name)
+
+    # -- many ends and starts in one transaction -----------------------------------------------------
+    def map_items_ended(self, name: str, ends: list[ItemEnd], now: float, *, outbox_done: Iterable[int] = ()
+                        ) -> tuple[dict[str, Any] | None, int, int]:
+        """Record children's ends (each once, in the order given, none once the tolerance is exceeded:
+        as if each had been checked alone), delete the outbox rows that reported them, claim what the
+        concurrency frees and create those children: one transaction. With no ends, only the refill
+        (the run's start, a raised concurrency). Returns the run (None when it no longer exists: the
+        reports are dropped), how many children started and how many wait for their flow's limit."""
+        sql = self._sql
+        with self._tx() as db:
+            done = list(outbox_done)
+            if done:
+                clause, arg = self._in("id", done)
+                db.execute(sql(f"DELETE FROM outbox WHERE {clause}"), (arg,))
+            try:
+                run = self._run(db, name, lock=True)
+            except MapRunNotExists:
+                return None, 0, 0
+            started = waiting = 0
+            while run["status"] == "Running":
+                if ends:
+                    self._record_ends(db, run, ends)
+                claimed = self._claim(db, run)
+                if not claimed:
+                    break
+                more, later, ends = self._create_children(db, run, claimed, now)
+                started, waiting = started + more, waiting + later
+                if not ends:
+                    break
+            return run, started, waiting
+
+    def _record_ends(self, db: Any, run: dict[str, Any], ends: list[ItemEnd]) -> None:
+        sql, name = self._sql, run["name"]
+        clause, arg = self._in("idx", sorted({e[0] for e in ends}))
+        weights = dict(db.execute(sql(f"SELECT idx, weight FROM map_run_items WHERE run=? AND status='running' "
+                                      f"AND {clause}"), (name, arg)).fetchall())
+        rows, moved, freed = [], {"succeeded": 0, "failed": 0}, 0
+        for idx, ok, output, error, cause in ends:
+            weight = weights.pop(idx, None)
+            if weight is None:  # not running: a repeated report, or an item the run already counted
+                continue
+            if tolerance_exceeded(run):  # the run fails now: the rest stay running, to count as aborted
+                break
+            status = "succeeded" if ok else "failed"
+            rows.append((status, dumps(output) if ok else None, None if ok else error, None if ok else cause, name,
+                         idx))
+            moved[status] += weight
+            freed += 1
+            run[COUNTERS[status]] += weight
+            run["n_running"] -= weight
+            run["live"] -= 1
+        if rows:
+            db.cursor().executemany(sql("UPDATE map_run_items SET status=?, output=?, error=?, cause=? "
+                                        "WHERE run=? AND idx=?"), rows)
+            db.execute(sql("UPDATE map_runs SET n_running=n_running-?, n_succeeded=n_succeeded+?, "
+                           "n_failed=n_failed+?, live=live-? WHERE name=?"),
+                       (moved["succeeded"] + moved["failed"], moved["succeeded"], moved["failed"], freed, name))
+            run["counts"] = item_counts(run)
+
+    def _create_children(self, db: Any, run: dict[str, Any], claimed: list[tuple[int, Any]], now: float
+                         ) -> tuple[int, int, list[ItemEnd]]:
+        """The claimed items' children, in the claim's transaction: one statement for all (each its
+        own, admitted as any start, when the flow has a concurrency limit). A child that exists
+        already ended before a crash let the run hear of it: its end is returned, to be recorded."""
+        sql, flow = self._sql, run["flow_name"]
+        children = [(idx, child_input, *map_child(run, idx, child_input, now)) for idx, child_input in claimed]
+        clause, arg = self._in("name", [c[2] for c in children])
+        existing = {r[0]: r[1:] for r in db.execute(sql(
+            f"SELECT name, status, output, error, cause FROM executions WHERE flow_name=? AND {clause}"),
+            (flow, arg)).fetchall()}
+        ended: list[ItemEnd] = []
+        for idx, _, child, _, _ in children:
+            row = existing.get(child)
+            if row is not None and row[0] not in ("Running", "Starting"):
+                ended.append((idx, row[0] == "Succeeded", None if row[1] is None else loads(row[1]),
+                              row[2] or f"FnF.Execution{row[0]}", row[3] or ""))
+        fresh = [c for c in children if c[2] not in existing]
+        if not fresh:
+            return 0, 0, ended
+        parent = (run["execution_id"], run["task_id"])
+        if db.execute(sql("SELECT 1 FROM flow_limits WHERE flow_name=?"), (flow,)).fetchone() is not None:
+            waiting = 0
+            for _, child_input, child, token, state in fresh:
+                row, _ = self._insert_execution(  # type: ignore[attr-defined]
+                    db, flow, child, child_input, now, parent_id=parent[0], parent_task=parent[1],
+                    callback_token=token, definition=run["definition"], flow_version=run["flow_version"],
+                    map_run=run["name"], state=state)
+                waiting += row is not None and row.status == "Starting"
+            return len(fresh) - waiting, waiting, ended
+        db.cursor().executemany(sql(
+            "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, parent_task, "
+            "callback_token, flow_version, qualifier, map_run, state) VALUES (?, ?, 'Running', ?, ?, ?, ?, ?, ?, ?, "
+            "'', ?, ?) ON CONFLICT (flow_name, name) DO NOTHING"),
+            [(flow, child, dumps(child_input), now, run["definition"], parent[0], parent[1], token,
+              run["flow_version"], run["name"], dumps(state)) for _, child_input, child, token, state in fresh])
+        clause, arg = self._in("name", [c[2] for c in fresh])
+        ids = [r[0] for r in db.execute(sql(f"SELECT id FROM executions WHERE flow_name=? AND {clause}"),
+                                        (flow, arg)).fetchall()]
+        start = dumps(Start().to_wire())
+        db.cursor().executemany(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"),
+                                [(x, start) for x in ids])
+        self._notify(db, "work")
+        return len(ids), 0, ended
+
+    def unsettled_map_runs(self) -> list[str]:
+        """Runs that ended while their Map's task is still open: a crash came between the two."""
+        with self._read() as db:
+            return [r[0] for r in db.execute(
+                "SELECT m.name FROM map_runs m JOIN open_tasks t ON t.execution_id = m.execution_id "
+                "AND t.task_id = m.task_id WHERE m.status <> 'Running'").fetchall()]
