@@ -15,6 +15,8 @@ nothing: an unrecorded end's outbox row is dispatched again, and ``start`` repai
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from stateway.engine import MAP_RUN_ACTION, map_run_name
@@ -29,6 +31,8 @@ from stateway.runtime._registry import Integration
 from stateway.store import ExecutionAlreadyExists, ItemEnd, map_child, tolerance_exceeded
 
 log = logging.getLogger("stateway.maprun")
+# a reported end: (Map Run, the end, its outbox row, what to call once it is recorded)
+_Reported = tuple[str, ItemEnd, int, Callable[[], None]]
 THRESHOLD = "FnF.ExceedToleratedFailureThreshold"
 
 
@@ -55,6 +59,19 @@ class MapRun(Integration):
     def __init__(self, context: Any) -> None:
         super().__init__(context)
         self._ends: Combined[tuple[ItemEnd, int | None]] = Combined(self._record)
+        # ends from report_later: held for record_held, or queued for the own thread
+        self._held: list[_Reported] = []
+        self._later: list[_Reported] = []
+        self._later_changed = threading.Condition()
+        self._recorder: threading.Thread | None = None
+        self._closing = False
+
+    def close(self) -> None:
+        with self._later_changed:
+            self._closing = True
+            self._later_changed.notify_all()
+        if self._recorder is not None:
+            self._recorder.join(timeout=5)
 
     def start(self) -> None:
         runs = self.context.map_runs
@@ -165,6 +182,76 @@ class MapRun(Integration):
         end = _end_of(int(idx), command["status"], command.get("output"), command.get("error"), command.get("cause"))
         self._ends.submit(name, (end, outbox_id))
         return outbox_id is not None
+
+    def report_later(self, command: dict[str, Any], outbox_id: int, done: Callable[[], None], *,
+                     hold: bool = False) -> None:
+        """A child's end (its outbox row's ``report`` command), recorded soon with every end reported
+        meanwhile; the caller (the runtime's loop) does not wait, and no dispatcher thread is taken.
+        ``hold``: until ``record_held`` (the loop records a batch's ends itself, on a store no other
+        process shares: no thread to hand them to); else on this integration's own thread. ``done``
+        is called once it is recorded (and its outbox row deleted); until then the row stays, and
+        after a crash it is dispatched again."""
+        name, _, idx = command["token"].partition(":")[2].rpartition(":")
+        end = _end_of(int(idx), command["status"], command.get("output"), command.get("error"), command.get("cause"))
+        with self._later_changed:
+            if self._closing:
+                return  # the row stays, claimed by this process until it releases or its lease ends
+            if hold:
+                self._held.append((name, end, outbox_id, done))
+                return
+            self._queue_later([(name, end, outbox_id, done)])
+
+    def record_held(self) -> None:
+        """Record the ends ``report_later`` held, on this thread; those that fail go to the own thread."""
+        with self._later_changed:
+            held, self._held = self._held, []
+        failed = self._record_all(held)
+        if failed:
+            with self._later_changed:
+                self._queue_later(failed)
+
+    def _queue_later(self, entries: list[_Reported]) -> None:
+        """Under ``_later_changed``."""
+        self._later += entries
+        if self._recorder is None:
+            self._recorder = threading.Thread(target=self._record_later, name="stateway-maprun", daemon=True)
+            self._recorder.start()
+        self._later_changed.notify()
+
+    def _record_all(self, entries: list[_Reported]) -> list[_Reported]:
+        """Each run's ends in one transaction; returns the entries of runs whose transaction failed."""
+        runs: dict[str, list[_Reported]] = {}
+        for entry in entries:
+            runs.setdefault(entry[0], []).append(entry)
+        failed: list[_Reported] = []
+        for name, mine in runs.items():
+            try:
+                self._ended(name, [e[1] for e in mine], [e[2] for e in mine])
+            except Exception:
+                log.exception("ends of Map Run %s not recorded; trying again", name)
+                failed += mine
+                continue
+            for entry in mine:
+                entry[3]()
+        return failed
+
+    def _record_later(self) -> None:
+        backoff = 0.1
+        while True:
+            with self._later_changed:
+                while not self._later and not self._closing:
+                    self._later_changed.wait()
+                if self._closing:
+                    return
+                queued, self._later = self._later, []
+            failed = self._record_all(queued)
+            if failed:
+                with self._later_changed:
+                    self._later[:0] = failed
+                    self._later_changed.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.1
 
     def _record(self, name: str, reported: list[tuple[ItemEnd, int | None]]) -> None:
         self._ended(name, [end for end, _ in reported], [i for _, i in reported if i is not None])

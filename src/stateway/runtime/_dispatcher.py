@@ -42,11 +42,25 @@ class Dispatcher:
             if outbox_id in self._inflight:
                 return
             self._inflight.add(outbox_id)
+        if self._own_pool and command.get("kind") == "report" and str(command.get("token")).startswith("maprun:"):
+            # a distributed Map's child ended: its run records many such ends at once, on its own thread
+            self.registry.get(MAP_RUN_ACTION).report_later(  # type: ignore[attr-defined]
+                command, outbox_id, lambda: self._settled([outbox_id]), hold=self._gathering)
+            return
         try:
             self._pool_for(command).submit(telemetry.scoped(execution_id, command.get("task"), self._dispatch),
                                            outbox_id, execution_id, command, names)
         except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
             pass
+
+    # while the loop hands a committed batch's commands over: a Map Run's child ends are held, and
+    # recorded together once the batch is handed over (record_map_ends), on the loop's own thread
+    _gathering = False
+
+    def record_map_ends(self) -> None:
+        maprun = self.registry.instances.get(MAP_RUN_ACTION)
+        if maprun is not None:
+            maprun.record_held()  # type: ignore[attr-defined]
 
     def _pool_for(self, command: dict[str, Any]) -> Executor:
         """The shared dispatch pool, or the integration's own (a broker's: one that is down or slow
