@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from stateway.jsontext import dumps as _dumps
 from stateway.jsontext import loads
 from stateway.store._pg_connect import wait_until_reachable
+from stateway.store._pg_maprun import PgMapRunsMixin
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
@@ -37,7 +38,7 @@ log = logging.getLogger("stateway.store.postgres")
 CHANNEL = "stateway"
 
 
-class PostgresStore(SharedSql):
+class PostgresStore(PgMapRunsMixin, SharedSql):
     """What differs from SQLite: a pool, migrations under an advisory lock, LISTEN/NOTIFY, claims
     with SKIP LOCKED, and decisions committed as arrays; the dialect hooks of ``SqlStore``."""
 
@@ -48,6 +49,7 @@ class PostgresStore(SharedSql):
     _DUPLICATE = (errors.UniqueViolation,)
     _STRPOS = "strpos"
     _NO_LIMIT = None
+    _ARRAYS = True
     _MESSAGE_SEQ = "DEFAULT"
     _OUTLINE_MARK = ("CASE type WHEN 'TaskScheduled' THEN ((detail::jsonb ->> 'taskMode') = 'WaitForCustomCallback')::int "
                      "WHEN 'StepFailed' THEN (jsonb_exists(detail::jsonb, 'retry'))::int "
