@@ -53,7 +53,7 @@ class PgMapRunsMixin(MapRunsMixin):
             if done:
                 db.execute("DELETE FROM outbox WHERE id = ANY(%s)", (done,))
             recorded = db.execute(
-                "UPDATE map_run_items m SET status='succeeded', output=u.o FROM unnest(%s::int[], %s::text[]) "
+                "UPDATE map_run_items m SET status='succeeded', output=u.o FROM unnest(%s::int[], %b::text[]) "
                 "AS u(i, o) WHERE m.run=%s AND m.idx=u.i AND m.status='running' AND EXISTS "
                 "(SELECT 1 FROM map_runs r WHERE r.name=%s AND r.status='Running') RETURNING m.weight",
                 (list(successes), list(successes.values()), name, name)) if successes else None

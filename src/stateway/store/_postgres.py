@@ -248,6 +248,8 @@ class PostgresStore(PgMapRunsMixin, SharedSql):
                               ).rowcount
 
     # -- decisions -------------------------------------------------------------------------------
+    # text arrays go as binary parameters (%b): psycopg quotes and escapes a text-format array element
+    # by element in Python, which for JSON texts (states, history details) cost more than the commit
     def commit_batch(self, commits: list[DecisionCommit], now: float, *, owner: str | None = None,
                      lease: float = 0.0) -> list[list[tuple[int, dict[str, Any]]] | None]:
         """A few statements for the whole batch, whatever its size: every row kind goes in as arrays
@@ -261,7 +263,7 @@ class PostgresStore(PgMapRunsMixin, SharedSql):
                 held, opened = set(ids), set()
                 if gated:
                     opened = {(r[0], r[1]) for r in db.execute(
-                        "DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                        "DELETE FROM open_tasks o USING unnest(%s::bigint[], %b::text[]) AS c(x, t) "
                         "WHERE o.execution_id = c.x AND o.task_id = c.t RETURNING o.execution_id, o.task_id",
                         _columns(gated, 2)).fetchall()}
                 removed = False
@@ -272,7 +274,7 @@ class PostgresStore(PgMapRunsMixin, SharedSql):
                 rows = db.execute(
                     "WITH held AS (UPDATE executions SET owner=NULL, lease_until=NULL WHERE id = ANY(%(ids)s) "
                     "  AND owner=%(owner)s AND lease_until>%(now)s RETURNING id), "
-                    "gate AS (DELETE FROM open_tasks o USING unnest(%(gx)s::bigint[], %(gt)s::text[]) AS c(x, t) "
+                    "gate AS (DELETE FROM open_tasks o USING unnest(%(gx)s::bigint[], %(gt)b::text[]) AS c(x, t) "
                     "  WHERE o.execution_id = c.x AND o.task_id = c.t AND c.x IN (SELECT id FROM held) "
                     "  RETURNING o.execution_id, o.task_id), "
                     "done AS (DELETE FROM outbox WHERE id = ANY(%(done)s) AND execution_id IN (SELECT id FROM held)), "
@@ -304,8 +306,9 @@ class PostgresStore(PgMapRunsMixin, SharedSql):
             for h in d.history:
                 history[(x, h["EventId"])] = (x, h["EventId"], h["Type"], h["StepName"], h["Time"],
                                               h["ScheduleEventId"], _dumps(h["EventDetail"]))
-            timers += [(x, t["due"], t["timer"], _dumps(t["event"])) for t in d.timers]
-            cancelled += [(x, t) for t in d.cancelled_timers]
+            if d.ended is None:  # an ended execution's timers are all deleted below: none written first
+                timers += [(x, t["due"], t["timer"], _dumps(t["event"])) for t in d.timers]
+                cancelled += [(x, t) for t in d.cancelled_timers]
             gated = set(c.gated_tasks)  # deleted already, by the gate
             closed += [(x, t) for t in d.closed_tasks if t not in gated]
             opened += [(x, t["task"], t["token"], t["state"], t["step"], t["action"], t["mode"], now)
@@ -321,39 +324,39 @@ class PostgresStore(PgMapRunsMixin, SharedSql):
             parts: list[tuple[str, tuple[Any, ...]]] = []
             if history:
                 parts.append((
-                    "INSERT INTO history SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], "
-                    "%s::float8[], %s::bigint[], %s::text[]) ON CONFLICT (execution_id, event_id) "
+                    "INSERT INTO history SELECT * FROM unnest(%s::bigint[], %s::bigint[], %b::text[], %b::text[], "
+                    "%s::float8[], %s::bigint[], %b::text[]) ON CONFLICT (execution_id, event_id) "
                     "DO UPDATE SET type=excluded.type, step_name=excluded.step_name, time=excluded.time, "
                     "schedule_event_id=excluded.schedule_event_id, detail=excluded.detail",
                     _columns(list(history.values()), 7)))
             if cancelled:
-                parts.append(("DELETE FROM inbox i USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                parts.append(("DELETE FROM inbox i USING unnest(%s::bigint[], %b::text[]) AS c(x, t) "
                               "WHERE i.execution_id = c.x AND i.timer_id = c.t", _columns(cancelled, 2)))
             if timers:
                 parts.append(("INSERT INTO inbox (execution_id, due, timer_id, event) "
-                              "SELECT * FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::text[])",
+                              "SELECT * FROM unnest(%s::bigint[], %s::float8[], %b::text[], %b::text[])",
                               _columns(timers, 4)))
             if closed:
-                parts.append(("DELETE FROM open_tasks o USING unnest(%s::bigint[], %s::text[]) AS c(x, t) "
+                parts.append(("DELETE FROM open_tasks o USING unnest(%s::bigint[], %b::text[]) AS c(x, t) "
                               "WHERE o.execution_id = c.x AND o.task_id = c.t", _columns(closed, 2)))
             if opened:
                 latest = {(o[0], o[1]): o for o in opened}
                 parts.append((
-                    "INSERT INTO open_tasks SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], "
-                    "%s::text[], %s::text[], %s::text[], %s::float8[]) ON CONFLICT (execution_id, task_id) "
+                    "INSERT INTO open_tasks SELECT * FROM unnest(%s::bigint[], %b::text[], %b::text[], %b::text[], "
+                    "%b::text[], %b::text[], %b::text[], %s::float8[]) ON CONFLICT (execution_id, task_id) "
                     "DO UPDATE SET token=excluded.token, state=excluded.state, step=excluded.step, "
                     "action=excluded.action, mode=excluded.mode, opened=excluded.opened",
                     _columns(list(latest.values()), 8)))
             running = [c for c in commits if c.decision.ended is None]
             if running:
-                parts.append(("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %s::text[]) AS u(x, s) "
+                parts.append(("UPDATE executions e SET state=u.s FROM unnest(%s::bigint[], %b::text[]) AS u(x, s) "
                               "WHERE e.id = u.x", ([c.execution_id for c in running],
                                                     [_dumps(c.decision.state) for c in running])))
             outboxes: dict[int, list[tuple[int, dict[str, Any]]]] = {c.execution_id: [] for c in commits}
             texts = [_dumps(c) for _, c in commands]
             if commands:
                 parts.append(("INSERT INTO outbox (execution_id, command, owner, lease_until) "
-                              "SELECT x, c, %s::text, %s::float8 FROM unnest(%s::bigint[], %s::text[]) AS u(x, c) "
+                              "SELECT x, c, %s::text, %s::float8 FROM unnest(%s::bigint[], %b::text[]) AS u(x, c) "
                               "RETURNING id, execution_id, command",
                               (owner, now + lease if owner else None, [x for x, _ in commands], texts)))
             if parts:
@@ -380,7 +383,7 @@ class PostgresStore(PgMapRunsMixin, SharedSql):
                                  end["error"], end["cause"], _dumps(c.decision.state)))
                 cur.execute(
                     "UPDATE executions e SET status=u.st, output=u.o, error=u.er, cause=u.ca, stopped=%s, state=u.s "
-                    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "FROM unnest(%s::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
                     "AS u(x, st, o, er, ca, s) WHERE e.id = u.x", (now, *_columns(rows, 6)))
                 ended_ids = [c.execution_id for c in ended]
                 # nothing more can happen to them: leftover timers would only wake them for nothing

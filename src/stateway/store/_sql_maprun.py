@@ -73,7 +73,7 @@ class MapRunsMixin(SqlStore):
                        tuple(values[f] for f in RUN_FIELDS))
             if self._ARRAYS:
                 db.execute(sql("INSERT INTO map_run_items (run, idx, status, weight, input) SELECT ?, i - 1, "
-                               "'pending', w, t FROM unnest(?::int[], ?::text[]) WITH ORDINALITY AS u(w, t, i)"),
+                               "'pending', w, t FROM unnest(?::int[], %b::text[]) WITH ORDINALITY AS u(w, t, i)"),
                            (run["name"], list(weights), [dumps(child) for child in children]))
             else:
                 db.cursor().executemany(
@@ -272,7 +272,7 @@ class MapRunsMixin(SqlStore):
             return
         if self._ARRAYS:
             db.execute(sql("UPDATE map_run_items m SET status=u.s, output=u.o, error=u.e, cause=u.c FROM "
-                           "unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::text[]) AS u(i, s, o, e, c) "
+                           "unnest(?::int[], %b::text[], %b::text[], %b::text[], %b::text[]) AS u(i, s, o, e, c) "
                            "WHERE m.run=? AND m.idx=u.i"), (*(list(c) for c in zip(*rows, strict=True)), name))
         else:
             db.cursor().executemany(sql("UPDATE map_run_items SET status=?, output=?, error=?, cause=? "
@@ -316,7 +316,7 @@ class MapRunsMixin(SqlStore):
             found = db.execute(sql(
                 "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, parent_task, "
                 "callback_token, flow_version, qualifier, map_run, state) SELECT ?, n, 'Running', i, ?, ?, ?, ?, t, ?, "
-                "'', ?, s FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(n, i, t, s) "
+                "'', ?, s FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS u(n, i, t, s) "
                 "ON CONFLICT (flow_name, name) DO NOTHING RETURNING id, name"),
                 (flow, now, run["definition"], parent[0], parent[1], run["flow_version"], run["name"],
                  [c[2] for c in children], [dumps(c[1]) for c in children], [c[3] for c in children],

@@ -151,10 +151,10 @@ class SQLiteStore(SharedSql):
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(execution_id, h["EventId"], h["Type"], h["StepName"], h["Time"], h["ScheduleEventId"],
                   _dumps(h["EventDetail"])) for h in decision.history])
-        if decision.cancelled_timers:
+        if decision.cancelled_timers and ended is None:  # an ended one's timers are all deleted below
             db.executemany("DELETE FROM inbox WHERE execution_id=? AND timer_id=?",
                            [(execution_id, t) for t in decision.cancelled_timers])
-        if decision.timers:
+        if decision.timers and ended is None:
             db.executemany("INSERT INTO inbox (execution_id, due, timer_id, event) VALUES (?, ?, ?, ?)",
                            [(execution_id, t["due"], t["timer"], _dumps(t["event"])) for t in decision.timers])
         if decision.closed_tasks:
