@@ -3,26 +3,36 @@
 The engine plans the run (items, batches, settings) and hands it over as one WaitForSystemCallback
 task. This integration keeps the run in the store, starts children in item order within the
 concurrency, hears each child's end through its callback token (``maprun:<run>:<index>``), applies
-the failure tolerance, and completes the Map's task once. Every step is idempotent, so a crash at
-any point is repaired by ``reconcile`` at the next start.
+the failure tolerance, and completes the Map's task once.
+
+Cost per child is what makes a Map of 10,000 items scale: the ends that dispatcher threads report
+at about the same time are recorded together (``_combined.Combined``), and one transaction records
+them, deletes their outbox rows, and creates the children they free (``map_items_ended``). Every
+step is idempotent and each transaction leaves the run consistent, so a crash at any point loses
+nothing: an unrecorded end's outbox row is dispatched again, and ``start`` repairs the rest.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from stateway.engine import MAP_RUN_ACTION, map_run_name
 from stateway.engine._errors import StateFailure
 from stateway.engine._maprun import children_of
 from stateway.expr import EvaluationError, compile_template
+from stateway.integrations._combined import Combined
 from stateway.integrations._item_reader import read_items, write_results, writer_root
 from stateway.jsontext import dumps, loads
 from stateway.runtime._outcomes import Completed, Failed, IntegrationError, Outcome, Submitted, TaskCall
 from stateway.runtime._registry import Integration
-from stateway.store import ExecutionAlreadyExists, tolerance_exceeded
+from stateway.store import ExecutionAlreadyExists, ItemEnd, map_child, tolerance_exceeded
 
 log = logging.getLogger("stateway.maprun")
+# a reported end: (Map Run, the end, its outbox row, what to call once it is recorded)
+_Reported = tuple[str, ItemEnd, int, Callable[[], None]]
 THRESHOLD = "FnF.ExceedToleratedFailureThreshold"
 
 
@@ -46,12 +56,35 @@ class MapRun(Integration):
     action = MAP_RUN_ACTION
     modes = frozenset({"WaitForSystemCallback"})
 
+    def __init__(self, context: Any) -> None:
+        super().__init__(context)
+        self._ends: Combined[tuple[ItemEnd, int | None]] = Combined(self._record)
+        # ends from report_later: held for record_held, or queued for the own thread
+        self._held: list[_Reported] = []
+        self._later: list[_Reported] = []
+        self._later_changed = threading.Condition()
+        self._recorder: threading.Thread | None = None
+        self._closing = False
+
+    def close(self) -> None:
+        with self._later_changed:
+            self._closing = True
+            self._later_changed.notify_all()
+        if self._recorder is not None:
+            self._recorder.join(timeout=5)
+
     def start(self) -> None:
-        for name in self.context.map_runs.running_map_runs():
+        runs = self.context.map_runs
+        for name in runs.running_map_runs():
             try:
                 self.reconcile(name)
             except Exception:
                 log.exception("Map Run %s could not be reconciled", name)
+        for name in runs.unsettled_map_runs():  # ended, but a crash came before its Map heard of it
+            try:
+                self._resettle(name)
+            except Exception:
+                log.exception("Map Run %s could not be settled", name)
 
     def invoke(self, call: TaskCall) -> Outcome:
         p = call.parameters
@@ -118,23 +151,22 @@ class MapRun(Integration):
 
     # -- children ----------------------------------------------------------------------------------
     def _start_children(self, name: str, items: list[tuple[int, Any]]) -> None:
+        """One by one, for items marked running whose child may not exist (``reconcile``); the names
+        make it idempotent. Normal starts are ``map_items_ended``'s, many per transaction."""
         if not items:
             return
         run = self.context.map_runs.get_map_run(name)
         for idx, child_input in items:
-            child = f"{name}-{idx}"
+            child, token, state = map_child(run, idx, child_input, self.context.now())
             try:
                 self.context.start_child(run["flow_name"], child_input, child,
-                                         parent=(run["execution_id"], run["task_id"]),
-                                         callback_token=f"maprun:{name}:{idx}",
-                                         map_run=(name, run["definition"], run["flow_version"], {
-                                             "globals": loads(run["globals"]),
-                                             "map": {"Item": {"Index": idx, "Value": child_input},
-                                                     "RunName": name}}))
+                                         parent=(run["execution_id"], run["task_id"]), callback_token=token,
+                                         map_run=(name, run["definition"], run["flow_version"],
+                                                  {"globals": state["globals"], "map": state["map"]}))
             except ExecutionAlreadyExists:  # it ended before a crash let us hear of it
                 row = self.context.executions.find_execution(run["flow_name"], child)
                 if row is not None:
-                    self._ended(name, idx, row.status, row.output, row.error, row.cause)
+                    self._ended(name, [_end_of(idx, row.status, row.output, row.error, row.cause)])
 
     def _stop_children(self, name: str, indexes: list[int], cause: str) -> None:
         run = self.context.map_runs.get_map_run(name)
@@ -143,15 +175,93 @@ class MapRun(Integration):
             if row is not None:
                 self.context.stop_execution(row.id, "FnF.TaskCancelled", cause)
 
-    def child_ended(self, token_rest: str, command: dict[str, Any]) -> None:
+    def child_ended(self, token_rest: str, command: dict[str, Any], outbox_id: int | None = None) -> bool:
+        """A child's end, reported by its outbox row ``outbox_id``. Returns once the end is recorded,
+        with the ends other threads reported meanwhile; True: the outbox row was deleted with it."""
         name, _, idx = token_rest.rpartition(":")
-        self._ended(name, int(idx), command["status"], command.get("output"), command.get("error"),
-                    command.get("cause"))
+        end = _end_of(int(idx), command["status"], command.get("output"), command.get("error"), command.get("cause"))
+        self._ends.submit(name, (end, outbox_id))
+        return outbox_id is not None
 
-    def _ended(self, name: str, idx: int, status: str, output: Any, error: str | None, cause: str | None) -> None:
-        run, claimed = self.context.map_runs.map_item_ended(name, idx, status == "Succeeded", output,
-                                                            error or f"FnF.Execution{status}", cause or "")
-        self._start_children(name, claimed)
+    def report_later(self, command: dict[str, Any], outbox_id: int, done: Callable[[], None], *,
+                     hold: bool = False) -> None:
+        """A child's end (its outbox row's ``report`` command), recorded soon with every end reported
+        meanwhile; the caller (the runtime's loop) does not wait, and no dispatcher thread is taken.
+        ``hold``: until ``record_held`` (the loop records a batch's ends itself, on a store no other
+        process shares: no thread to hand them to); else on this integration's own thread. ``done``
+        is called once it is recorded (and its outbox row deleted); until then the row stays, and
+        after a crash it is dispatched again."""
+        name, _, idx = command["token"].partition(":")[2].rpartition(":")
+        end = _end_of(int(idx), command["status"], command.get("output"), command.get("error"), command.get("cause"))
+        with self._later_changed:
+            if self._closing:
+                return  # the row stays, claimed by this process until it releases or its lease ends
+            if hold:
+                self._held.append((name, end, outbox_id, done))
+                return
+            self._queue_later([(name, end, outbox_id, done)])
+
+    def record_held(self) -> None:
+        """Record the ends ``report_later`` held, on this thread; those that fail go to the own thread."""
+        with self._later_changed:
+            held, self._held = self._held, []
+        failed = self._record_all(held)
+        if failed:
+            with self._later_changed:
+                self._queue_later(failed)
+
+    def _queue_later(self, entries: list[_Reported]) -> None:
+        """Under ``_later_changed``."""
+        self._later += entries
+        if self._recorder is None:
+            self._recorder = threading.Thread(target=self._record_later, name="stateway-maprun", daemon=True)
+            self._recorder.start()
+        self._later_changed.notify()
+
+    def _record_all(self, entries: list[_Reported]) -> list[_Reported]:
+        """Each run's ends in one transaction; returns the entries of runs whose transaction failed."""
+        runs: dict[str, list[_Reported]] = {}
+        for entry in entries:
+            runs.setdefault(entry[0], []).append(entry)
+        failed: list[_Reported] = []
+        for name, mine in runs.items():
+            try:
+                self._ended(name, [e[1] for e in mine], [e[2] for e in mine])
+            except Exception:
+                log.exception("ends of Map Run %s not recorded; trying again", name)
+                failed += mine
+                continue
+            for entry in mine:
+                entry[3]()
+        return failed
+
+    def _record_later(self) -> None:
+        backoff = 0.1
+        while True:
+            with self._later_changed:
+                while not self._later and not self._closing:
+                    self._later_changed.wait()
+                if self._closing:
+                    return
+                queued, self._later = self._later, []
+            failed = self._record_all(queued)
+            if failed:
+                with self._later_changed:
+                    self._later[:0] = failed
+                    self._later_changed.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.1
+
+    def _record(self, name: str, reported: list[tuple[ItemEnd, int | None]]) -> None:
+        self._ended(name, [end for end, _ in reported], [i for _, i in reported if i is not None])
+
+    def _ended(self, name: str, ends: list[ItemEnd], outbox_done: list[int] | None = None) -> None:
+        run, started, waiting = self.context.map_runs.map_items_ended(name, ends, self.context.now(),
+                                                                      outbox_done=outbox_done or ())
+        if run is None:  # deleted with its execution: nobody to tell
+            return
+        self.context.children_started(run["flow_name"], started, waiting)
         self._settle(run)
 
     def reconcile(self, name: str) -> None:
@@ -160,17 +270,28 @@ class MapRun(Integration):
         runs, executions = self.context.map_runs, self.context.executions
         self._start_children(name, runs.running_map_items(name))
         run = runs.get_map_run(name)
+        ends = []
         for idx, _ in runs.running_map_items(name):
             row = executions.find_execution(run["flow_name"], f"{name}-{idx}")
             if row is not None and row.status not in ("Running", "Starting"):
-                self._ended(name, idx, row.status, row.output, row.error, row.cause)
-        self.check(name)
+                ends.append(_end_of(idx, row.status, row.output, row.error, row.cause))
+        self._ended(name, ends)
+
+    def _resettle(self, name: str) -> None:
+        """A run that ended while its Map's task stayed open: stop what still runs, complete the task."""
+        run = self.context.map_runs.get_map_run(name)
+        if run["status"] == "Aborted":  # the Map's task was cancelled: nothing waits for it
+            return
+        running = [r for r in self.context.executions.list_executions(
+            run["flow_name"], status="Running", map_run=name, with_state=False)]
+        for row in running:
+            self.context.stop_execution(row.id, "FnF.TaskCancelled", "the Map Run failed")
+        self._complete(name, ok=run["status"] == "Succeeded", error=run["error"] or "", cause=run["cause"] or "")
 
     # -- the run's progress ------------------------------------------------------------------------
     def check(self, name: str) -> None:
         """Start what the concurrency allows, then settle: tolerance first, then the end."""
-        self._start_children(name, self.context.map_runs.claim_map_items(name))
-        self._settle(self.context.map_runs.get_map_run(name))
+        self._ended(name, [])
 
     def _settle(self, run: dict[str, Any]) -> None:
         if run["status"] != "Running":
@@ -223,3 +344,7 @@ class MapRun(Integration):
         if updated is not None:
             self.check(name)  # a lowered threshold can fail the run now; a raised concurrency starts more
         return updated
+
+
+def _end_of(idx: int, status: str, output: Any, error: str | None, cause: str | None) -> ItemEnd:
+    return idx, status == "Succeeded", output, error or f"FnF.Execution{status}", cause or ""

@@ -28,7 +28,7 @@ BATCH_BYTES = 8 * 1024 * 1024  # history detail a batch holds before it is commi
 
 class Batches:
     """Needs from ``Runtime``: store, clock, owner, lease, turns, signer, listeners, flow_model,
-    sweep, _submit, _ended, _quarantined."""
+    sweep, _submit, _ended, _quarantined, _gathering, record_map_ends."""
 
     def process(self, execution_id: int) -> Decision | None:
         """One turn of one execution (what ``process_batch`` does for many)."""
@@ -124,6 +124,23 @@ class Batches:
             # one of them holds what the store refuses: alone, each finds out whether it is the one
             outboxes = [self._commit_alone(c, rows[c.execution_id], events_of.get(c.execution_id, []), now)
                         for c, _ in pending]
+        # one process owns a SQLite store: the loop records the Map Run ends of this batch itself, at
+        # once and together (no thread to wake, no lock to pass); a shared store's go to their thread
+        self._gathering = not self.store.shared
+        try:
+            ended = self._hand_over(pending, outboxes, rows, held, consumed_of, results)
+        finally:
+            self._gathering = False
+        if ended:  # each wait looks at its own execution: one wake-up for the whole batch
+            with self._ended:
+                self._ended.notify_all()
+        self.record_map_ends()
+
+    def _hand_over(self, pending: list[tuple[DecisionCommit, float]], outboxes: list[Any],
+                   rows: dict[int, ExecutionRow], held: dict[int, list[HeldResult]],
+                   consumed_of: dict[int, list[HeldResult]], results: dict[int, Decision | None]) -> bool:
+        """What follows a batch's commit, member by member; whether any of them ended."""
+        ended = False
         for (commit, began), outbox in zip(pending, outboxes, strict=True):
             mine = consumed_of.pop(commit.execution_id, [])
             if outbox is _POISONED or outbox is _GATE_CLOSED:
@@ -139,10 +156,13 @@ class Batches:
             self._settled(commit.outbox_done)
             results[commit.execution_id] = commit.decision
             row = rows[commit.execution_id]
+            ended = ended or commit.decision.ended is not None
             try:
-                self._after_commit(commit.execution_id, commit.decision, outbox, began, (row.name, row.flow_name))
+                self._after_commit(commit.execution_id, commit.decision, outbox, began, (row.name, row.flow_name),
+                                   notify_ended=False)
             except Exception:  # committed already: whatever fails from here on is not the execution's doing
                 log.exception("after the commit of execution %s", commit.execution_id)
+        return ended
 
     def _commit_alone(self, commit: DecisionCommit, row: ExecutionRow, events: list[tuple[int, dict[str, Any]]],
                       now: float) -> Any:
@@ -291,15 +311,17 @@ class Batches:
         self._settled([r.outbox_id for r in results])
 
     def _after_commit(self, execution_id: int, merged: Decision, outbox: list[tuple[int, dict[str, Any]]],
-                      began: float, names: tuple[str, str]) -> None:
+                      began: float, names: tuple[str, str], *, notify_ended: bool = True) -> None:
+        """``notify_ended``: wake the waits on ends now (a batch wakes them once, after its last member)."""
         for outbox_id, command in outbox:
             self._submit(outbox_id, execution_id, command, names)
         if merged.history:
             self._tell_listeners(execution_id, merged.history)
         if merged.ended is not None:
             self.admission.ended()
-            with self._ended:
-                self._ended.notify_all()
+            if notify_ended:
+                with self._ended:
+                    self._ended.notify_all()
         metrics.DECISIONS.inc()
         metrics.DECISION_SECONDS.observe(time.monotonic() - began)
         if merged.ended is not None:

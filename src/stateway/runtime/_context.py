@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stateway.engine.messages import TaskResult
+from stateway.runtime import _metrics as metrics
 from stateway.runtime._outcomes import Completed, Failed
 from stateway.store import ExecutionRow
 from stateway.store.contract import ExecutionStore, InvocationStore, MapRunStore, QueueStore
@@ -71,6 +72,12 @@ class IntegrationContext(Protocol):
         """Start an execution owned by task ``parent`` = (execution id, task id): it is stopped when
         its parent ends, and ``callback_token`` hears of its end. Raises what ``StartExecution``
         does (``ExecutionAlreadyExists``, ``FlowNotExists``, ``ValueError`` for a bad input)."""
+        ...
+
+    def children_started(self, flow_name: str, started: int, waiting: int = 0) -> None:
+        """Children the store created itself (a Map Run's, many in one transaction): ``started`` run
+        at once, ``waiting`` wait for their flow's concurrency limit. Counted and woken for as
+        ``start_child``'s are."""
         ...
 
     def stop_execution(self, execution_id: int, error: str = "", cause: str = "") -> ExecutionRow:
@@ -140,6 +147,14 @@ class RuntimeContext:
                     map_run: MapChild | None = None) -> ExecutionRow:
         return self._runtime.start_execution(flow_name, execution_input, name, parent=parent,
                                              callback_token=callback_token, qualifier=qualifier, map_run=map_run)
+
+    def children_started(self, flow_name: str, started: int, waiting: int = 0) -> None:
+        if started + waiting:
+            metrics.EXECUTIONS_STARTED.inc(started + waiting)
+        if waiting:
+            self._runtime.admission.waiting.add(flow_name)
+        if started:
+            self._runtime.notify()
 
     def stop_execution(self, execution_id: int, error: str = "", cause: str = "") -> ExecutionRow:
         return self._runtime.stop_execution(execution_id, error, cause)

@@ -42,11 +42,25 @@ class Dispatcher:
             if outbox_id in self._inflight:
                 return
             self._inflight.add(outbox_id)
+        if self._own_pool and command.get("kind") == "report" and str(command.get("token")).startswith("maprun:"):
+            # a distributed Map's child ended: its run records many such ends at once, on its own thread
+            self.registry.get(MAP_RUN_ACTION).report_later(  # type: ignore[attr-defined]
+                command, outbox_id, lambda: self._settled([outbox_id]), hold=self._gathering)
+            return
         try:
             self._pool_for(command).submit(telemetry.scoped(execution_id, command.get("task"), self._dispatch),
                                            outbox_id, execution_id, command, names)
         except RuntimeError:  # pool shut down: the row stays and is dispatched after a restart
             pass
+
+    # while the loop hands a committed batch's commands over: a Map Run's child ends are held, and
+    # recorded together once the batch is handed over (record_map_ends), on the loop's own thread
+    _gathering = False
+
+    def record_map_ends(self) -> None:
+        maprun = self.registry.instances.get(MAP_RUN_ACTION)
+        if maprun is not None:
+            maprun.record_held()  # type: ignore[attr-defined]
 
     def _pool_for(self, command: dict[str, Any]) -> Executor:
         """The shared dispatch pool, or the integration's own (a broker's: one that is down or slow
@@ -66,8 +80,7 @@ class Dispatcher:
                     return  # its result is held for the loop, whose commit deletes the outbox row
             elif isinstance(message, Cancel):
                 self._cancel(execution_id, message, outbox_id)
-            else:
-                self._report_end(message)
+            elif not self._report_end(message, outbox_id):
                 self.store.outbox_done(outbox_id)
         except Exception as exc:
             log.exception("dispatch of %s failed", command.get("kind"))
@@ -169,11 +182,12 @@ class Dispatcher:
             event = CancelResult(call.task_id, False, str(exc), call.step)
         self.store.add_event(execution_id, event.to_wire(), outbox_done=outbox_id)
 
-    def _report_end(self, command: Report) -> None:
+    def _report_end(self, command: Report, outbox_id: int | None = None) -> bool:
+        """True when the outbox row was deleted with what the report changed."""
         scheme, _, rest = command.token.partition(":")
         if scheme == "maprun":  # a distributed Map's child: its run, not a task, hears of its end
-            self.registry.get(MAP_RUN_ACTION).child_ended(rest, command.to_wire())  # type: ignore[attr-defined]
-            return
+            return bool(self.registry.get(MAP_RUN_ACTION).child_ended(  # type: ignore[attr-defined]
+                rest, command.to_wire(), outbox_id))
         try:
             if command.status == "Succeeded":
                 self.report_success(command.token, command.output)
@@ -182,3 +196,4 @@ class Dispatcher:
                 self.report_failure(command.token, error, command.cause or "")
         except (InvalidTaskToken, TaskAlreadyCompleted, InvalidArgument) as exc:
             log.info("callback token of an ended execution not reported: %s", exc)
+        return False

@@ -20,7 +20,7 @@ from stateway.store._errors import (
 )
 from stateway.store._lock import DatabaseInUse, EngineLock, lock_engine
 from stateway.store._open import open_store, sqlite_path
-from stateway.store._sql_maprun import tolerance_exceeded
+from stateway.store._sql_maprun import ItemEnd, map_child, tolerance_exceeded
 from stateway.store._sql_ops import BULK_OPERATIONS, BulkOperationNotExists
 from stateway.store._sqlite import SQLiteStore
 from stateway.store._types import ExecutionRow
@@ -40,6 +40,7 @@ __all__ = [
     "FlowNotExists",
     "FlowVersionInUse",
     "FlowVersionNotExists",
+    "ItemEnd",
     "DecisionCommit",
     "LeaseLost",
     "MapRunNotExists",
@@ -52,6 +53,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "lock_engine",
+    "map_child",
     "open_store",
     "sqlite_path",
     "tolerance_exceeded",

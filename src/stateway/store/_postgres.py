@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from stateway.jsontext import dumps as _dumps
 from stateway.jsontext import loads
 from stateway.store._pg_connect import wait_until_reachable
+from stateway.store._pg_maprun import PgMapRunsMixin
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
 from stateway.store._pg_tasks import PgTasksMixin
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
@@ -38,7 +39,7 @@ log = logging.getLogger("stateway.store.postgres")
 CHANNEL = "stateway"
 
 
-class PostgresStore(PgTasksMixin, SharedSql):
+class PostgresStore(PgTasksMixin, PgMapRunsMixin, SharedSql):
     """What differs from SQLite: a pool, migrations under an advisory lock, LISTEN/NOTIFY, claims
     with SKIP LOCKED, and decisions committed as arrays; the dialect hooks of ``SqlStore``; a task's
     completion in one statement (``_pg_tasks``)."""
@@ -52,6 +53,7 @@ class PostgresStore(PgTasksMixin, SharedSql):
     _DUPLICATE = (errors.UniqueViolation,)
     _STRPOS = "strpos"
     _NO_LIMIT = None
+    _ARRAYS = True
     _MESSAGE_SEQ = "DEFAULT"
     _OUTLINE_MARK = ("CASE type WHEN 'TaskScheduled' THEN ((detail::jsonb ->> 'taskMode') = 'WaitForCustomCallback')::int "
                      "WHEN 'StepFailed' THEN (jsonb_exists(detail::jsonb, 'retry'))::int "
@@ -260,6 +262,8 @@ class PostgresStore(PgTasksMixin, SharedSql):
                               ).rowcount
 
     # -- decisions -------------------------------------------------------------------------------
+    # text arrays go as binary parameters (%b): psycopg quotes and escapes a text-format array element
+    # by element in Python, which for JSON texts (states, history details) cost more than the commit
     def commit_batch(self, commits: list[DecisionCommit], now: float, *, owner: str | None = None,
                      lease: float = 0.0) -> list[list[tuple[int, dict[str, Any]]] | None]:
         """A few statements for the whole batch, whatever its size: every row kind goes in as arrays

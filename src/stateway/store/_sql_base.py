@@ -21,6 +21,9 @@ class SqlStore:
     _DUPLICATE: tuple[type[Exception], ...] = ()
     _STRPOS = "instr"  # a substring's 1-based position, 0 when absent: instr (SQLite), strpos (PostgreSQL)
     _NO_LIMIT: int | None = -1  # LIMIT's value for "all rows": -1 (SQLite), NULL (PostgreSQL)
+    # many rows in one statement from typed arrays (unnest; text arrays as binary parameters, %b): one
+    # round trip and one plan on PostgreSQL; SQLite, in process, takes them one by one (executemany)
+    _ARRAYS = False
     # messages.seq orders a queue's messages: an identity column on PostgreSQL, issued here on SQLite
     _MESSAGE_SEQ = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM messages)"
     # history_outline's mark (see HistoryMixin.history_outline) from the detail's compact JSON text

@@ -26,42 +26,56 @@ class ExecutionsMixin(SqlStore):
         that execution, not created. Same name finished: ExecutionAlreadyExists. ``definition`` is a
         published version's snapshot (or a Map Run's Processor) to run instead of the flow's current
         definition."""
-        sql = self._sql
         with self._tx() as db:
-            # a definition given was read by the caller (the flow, one of its versions, a Map's Processor);
-            # the flow's limit comes along (store/_sql_admission.py): a flow without one is started as before
-            if definition is not None:
-                limit = db.execute(sql("SELECT key_expr FROM flow_limits WHERE flow_name=?"), (flow_name,)).fetchone()
-                flow = (definition, None if limit is None else limit[0])
-            else:
-                flow = db.execute(sql("SELECT f.definition, l.key_expr FROM flows f LEFT JOIN flow_limits l "
-                                      "ON l.flow_name = f.name WHERE f.name=?"), (flow_name,)).fetchone()
-            if flow is None:
-                raise FlowNotExists(f"the flow {flow_name!r} does not exist")
-            key_expr = flow[1]
-            waits = key_expr is not None and not self._may_start_now(db, flow_name, now)  # type: ignore[attr-defined]
-            # two nodes starting the same name race here: one inserts, the other finds it
-            inserted = db.execute(sql(
-                "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
-                "parent_task, callback_token, flow_version, qualifier, map_run, state, concurrency_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                f"ON CONFLICT (flow_name, name) DO NOTHING RETURNING {EXEC_COLUMNS}"),
-                (flow_name, name, "Starting" if waits else "Running", dumps(input_), now, flow[0], parent_id,
-                 parent_task, callback_token, flow_version, qualifier, map_run, None if state is None else dumps(state),
-                 None if key_expr is None else concurrency_key(key_expr, input_))).fetchone()
-            if inserted is not None and waits:  # until the limit admits it: perhaps now, after those before it
-                if self._admit(db, flow_name, now):  # type: ignore[attr-defined]
-                    self._notify(db, "work")
-                return self._execution(db, inserted[0]), True
-            if inserted is not None:
-                db.execute(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"),
-                           (inserted[0], dumps(Start().to_wire())))
-                self._notify(db, "work")
-                return execution_row(inserted), True
-            row = db.execute(sql(f"SELECT {EXEC_COLUMNS} FROM executions WHERE flow_name=? AND name=?"),
-                             (flow_name, name)).fetchone()
-        if row is None or row[3] not in ("Running", "Starting"):
+            row, created = self._insert_execution(
+                db, flow_name, name, input_, now, parent_id=parent_id, parent_task=parent_task,
+                callback_token=callback_token, definition=definition, flow_version=flow_version, qualifier=qualifier,
+                map_run=map_run, state=state)
+        if row is None:
             raise ExecutionAlreadyExists(f"an execution named {name!r} of flow {flow_name!r} already ran")
+        return row, created
+
+    def _insert_execution(self, db: Any, flow_name: str, name: str, input_: Any, now: float, *,
+                          parent_id: int | None = None, parent_task: str | None = None,
+                          callback_token: str | None = None, definition: str | None = None, flow_version: str = "",
+                          qualifier: str = "", map_run: str = "", state: dict[str, Any] | None = None
+                          ) -> tuple[ExecutionRow | None, bool]:
+        """``create_execution`` in the caller's transaction; (None, False) for a name that ran already."""
+        sql = self._sql
+        # a definition given was read by the caller (the flow, one of its versions, a Map's Processor);
+        # the flow's limit comes along (store/_sql_admission.py): a flow without one is started as before
+        if definition is not None:
+            limit = db.execute(sql("SELECT key_expr FROM flow_limits WHERE flow_name=?"), (flow_name,)).fetchone()
+            flow = (definition, None if limit is None else limit[0])
+        else:
+            flow = db.execute(sql("SELECT f.definition, l.key_expr FROM flows f LEFT JOIN flow_limits l "
+                                  "ON l.flow_name = f.name WHERE f.name=?"), (flow_name,)).fetchone()
+        if flow is None:
+            raise FlowNotExists(f"the flow {flow_name!r} does not exist")
+        key_expr = flow[1]
+        waits = key_expr is not None and not self._may_start_now(db, flow_name, now)  # type: ignore[attr-defined]
+        # two nodes starting the same name race here: one inserts, the other finds it
+        inserted = db.execute(sql(
+            "INSERT INTO executions (flow_name, name, status, input, started, definition, parent_id, "
+            "parent_task, callback_token, flow_version, qualifier, map_run, state, concurrency_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT (flow_name, name) DO NOTHING RETURNING {EXEC_COLUMNS}"),
+            (flow_name, name, "Starting" if waits else "Running", dumps(input_), now, flow[0], parent_id,
+             parent_task, callback_token, flow_version, qualifier, map_run, None if state is None else dumps(state),
+             None if key_expr is None else concurrency_key(key_expr, input_))).fetchone()
+        if inserted is not None and waits:  # until the limit admits it: perhaps now, after those before it
+            if self._admit(db, flow_name, now):  # type: ignore[attr-defined]
+                self._notify(db, "work")
+            return self._execution(db, inserted[0]), True
+        if inserted is not None:
+            db.execute(sql("INSERT INTO inbox (execution_id, due, event) VALUES (?, 0, ?)"),
+                       (inserted[0], dumps(Start().to_wire())))
+            self._notify(db, "work")
+            return execution_row(inserted), True
+        row = db.execute(sql(f"SELECT {EXEC_COLUMNS} FROM executions WHERE flow_name=? AND name=?"),
+                         (flow_name, name)).fetchone()
+        if row is None or row[3] not in ("Running", "Starting"):
+            return None, False
         return execution_row(row), False
 
     def _execution(self, db: Any, execution_id: int) -> ExecutionRow:

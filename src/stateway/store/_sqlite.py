@@ -15,6 +15,7 @@ from typing import Any
 from stateway.jsontext import dumps as _dumps
 from stateway.jsontext import loads
 from stateway.store._schema import MIGRATIONS
+from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
 from stateway.store._types import ExecutionRow
 from stateway.store.contract import DecisionCommit, ResultGateClosed
@@ -168,10 +169,10 @@ class SQLiteStore(SharedSql):
                 "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(execution_id, h["EventId"], h["Type"], h["StepName"], h["Time"], h["ScheduleEventId"],
                   _dumps(h["EventDetail"])) for h in decision.history])
-        if decision.cancelled_timers:
+        if decision.cancelled_timers and ended is None:  # an ended one's timers are all deleted below
             db.executemany("DELETE FROM inbox WHERE execution_id=? AND timer_id=?",
                            [(execution_id, t) for t in decision.cancelled_timers])
-        if decision.timers:
+        if decision.timers and ended is None:
             db.executemany("INSERT INTO inbox (execution_id, due, timer_id, event) VALUES (?, ?, ?, ?)",
                            [(execution_id, t["due"], t["timer"], _dumps(t["event"])) for t in decision.timers])
         if decision.closed_tasks:
@@ -196,11 +197,20 @@ class SQLiteStore(SharedSql):
         return outbox
 
     def due_events_of(self, execution_ids: list[int], now: float) -> dict[int, list[tuple[int, dict[str, Any]]]]:
-        return {x: self.due_events(x, now) for x in execution_ids}  # in-process: no round trips to save
+        found: dict[int, list[tuple[int, dict[str, Any]]]] = {x: [] for x in execution_ids}
+        clause, arg = self._in("execution_id", execution_ids)
+        with self._read() as db:  # one statement for the batch: a Map's children come by the dozen
+            rows = db.execute(f"SELECT execution_id, id, event FROM inbox WHERE {clause} AND due <= ? "
+                              "ORDER BY execution_id, due, id", (arg, now)).fetchall()
+        for x, inbox_id, event in rows:
+            found[x].append((inbox_id, loads(event)))
+        return found
 
     def get_executions(self, execution_ids: list[int]) -> dict[int, ExecutionRow]:
+        clause, arg = self._in("id", execution_ids)
         with self._read() as db:
-            return {x: self._execution(db, x) for x in execution_ids}
+            rows = db.execute(f"SELECT {EXEC_COLUMNS} FROM executions WHERE {clause}", (arg,)).fetchall()
+        return {r.id: r for r in map(execution_row, rows)}
 
     def release_executions(self, execution_ids: list[int], owner: str) -> None:
         with self._tx() as db:

@@ -17,7 +17,7 @@ worker that lost its lease (paused, partitioned) can never get it back, and ``co
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -173,6 +173,12 @@ class MapRunStore(Protocol):
     def update_map_run(self, name: str, concurrency: int | None, tolerated_count: int | None,
                        tolerated_percentage: float | None) -> dict[str, Any] | None: ...
     def carry_over_map_run(self, name: str, previous: str) -> int: ...
+    def map_items_ended(self, name: str, ends: list[tuple[int, bool, Any, str, str]], now: float, *,
+                        outbox_done: Iterable[int] = ()) -> tuple[dict[str, Any] | None, int, int]:
+        """Many children's ends (index, succeeded, output, error, cause) and the children they free,
+        in one transaction; the reporting outbox rows deleted in it. (run or None, started, waiting)."""
+        ...
+    def unsettled_map_runs(self) -> list[str]: ...
 
 
 class WorkStore(Protocol):
