@@ -68,7 +68,8 @@ def deep_copy(value: Any) -> Any:
     return loads(dumps(value))
 
 
-def _bad_text(text: str) -> bool:
+def bad_text(text: str) -> bool:
+    """Text JSON cannot carry: a lone surrogate (not encodable as UTF-8)."""
     if text.isascii():
         return False
     try:
@@ -92,7 +93,7 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
     str, int, float, bool, None)."""
     t = type(value)
     if t is str:
-        if _bad_text(value):
+        if bad_text(value):
             raise InvalidJSONValue("text that is not valid Unicode (a lone surrogate)", "$")
         return
     if t is float:
@@ -112,13 +113,13 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
         items = node.items() if type(node) is dict else enumerate(node)
         for key, item in items:
             if type(key) is str:
-                if _bad_text(key):
+                if bad_text(key):
                     raise InvalidJSONValue("a key that is not valid Unicode (a lone surrogate)", _where(list(path)))
             elif type(node) is dict:
                 raise InvalidJSONValue(f"an object key must be text, not {type(key).__name__}", _where(list(path)))
             t = type(item)
             if t is str:
-                if _bad_text(item):
+                if bad_text(item):
                     raise InvalidJSONValue("text that is not valid Unicode (a lone surrogate)",
                                            _where([*path, key]))
             elif t is dict or t is list:

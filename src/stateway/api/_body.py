@@ -16,13 +16,17 @@ from starlette.requests import ClientDisconnect, Request
 from stateway.api._values import invalid
 
 
-async def read_body(request: Request, limit: int, too_large: Callable[[str], Exception]) -> bytes:
-    declared = request.headers.get("content-length")
+def _check_declared(declared: str | None, limit: int, too_large: Callable[[str], Exception]) -> None:
+    """A body refused by its Content-Length before a byte of it is read."""
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise invalid("Content-Length is not a number")
         if int(declared) > limit:
             raise too_large(f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes")
+
+
+async def read_body(request: Request, limit: int, too_large: Callable[[str], Exception]) -> bytes:
+    _check_declared(request.headers.get("content-length"), limit, too_large)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -37,11 +41,7 @@ async def read_asgi_body(declared: str | None, receive: Callable[[], Awaitable[M
                          limit: int, too_large: Callable[[str], Exception]) -> bytes:
     """``read_body`` on the ASGI interface itself (the RPC path, which skips Starlette's request object);
     ``declared``: the Content-Length header. ``ClientDisconnect`` when the client went away."""
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
-            raise invalid("Content-Length is not a number")
-        if int(declared) > limit:
-            raise too_large(f"the request body ({int(declared)} bytes) is over the limit of {limit} bytes")
+    _check_declared(declared, limit, too_large)
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -34,7 +34,8 @@ from stateway.fdl._model import (
     State,
 )
 from stateway.fdl._wait_until import read_timestamp
-from stateway.fdl._yaml_limits import MAX_DEFINITION_BYTES, MAX_YAML_DEPTH, _bad_text, _expanded_size, _prescan, _TooLarge, _yaml
+from stateway.fdl._yaml_limits import MAX_DEFINITION_BYTES, MAX_YAML_DEPTH, _expanded_size, _prescan, _TooLarge, _yaml
+from stateway.jsontext import bad_text
 
 COMMON_FIELDS = {"Name", "Type", "Description", "Comment", "InputConstructor", "OutputConstructor", "GlobalConstructor",
                  "InputConstructor.$", "OutputConstructor.$"}  # '.$': Stateway's whole-value constructor
@@ -79,7 +80,7 @@ class _Loader(FieldReader):
                 MAX_DEFINITION_BYTES:
             self.problems.append(Problem("error", "", f"the definition is over {MAX_DEFINITION_BYTES} bytes", 0, 0))
             return None
-        if _bad_text(self.source):
+        if bad_text(self.source):
             self.problems.append(Problem("error", "", "the definition is not valid Unicode text (a lone surrogate)",
                                          0, 0))
             return None

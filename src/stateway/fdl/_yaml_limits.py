@@ -10,6 +10,8 @@ from typing import Any
 import yaml as libyaml
 from ruamel.yaml import YAML
 
+from stateway.jsontext import bad_text
+
 MAX_DEFINITION_BYTES = 96 * 1024  # the text, and its YAML-alias-expanded form
 MAX_YAML_DEPTH = 200
 _local = threading.local()  # a ruamel YAML instance is not safe to share between threads
@@ -63,16 +65,6 @@ def _prescan(source: str, budget: int) -> None:
             raise _TooLarge(f"the definition nests more than {MAX_YAML_DEPTH} deep") from None
 
 
-def _bad_text(text: str) -> bool:
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _expanded_size(doc: Any, budget: int) -> int:
     """Bytes the document would take written out with every alias expanded, computed once per node
     (aliases share nodes), so it costs the size of the text, not of the expansion. Raises _TooLarge
@@ -105,7 +97,7 @@ def _expanded_size(doc: Any, budget: int) -> int:
             memo[key] = total
             return total
         if isinstance(node, str):
-            if _bad_text(node):
+            if bad_text(node):
                 raise _TooLarge("the definition holds text that is not valid Unicode (a lone surrogate)")
             return len(node)
         return 8
