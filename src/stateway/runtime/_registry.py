@@ -4,6 +4,7 @@ built with the runtime's ``IntegrationContext`` (``_context.py``), never the run
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 from collections.abc import Mapping
 from concurrent.futures import Executor
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from stateway.runtime._context import IntegrationContext
 
 ENTRY_POINT_GROUP = "stateway.integrations"
+BUILTIN_ENTRY = "builtin"  # pyproject.toml: Stateway's own integrations, a list
 
 
 class Integration:
@@ -59,11 +61,18 @@ class IntegrationRegistry:
 
     @classmethod
     def default(cls, extra: list[type[Integration]] | None = None) -> IntegrationRegistry:
-        from stateway.integrations import BUILTIN_INTEGRATIONS
-
-        classes: list[type[Integration]] = list(BUILTIN_INTEGRATIONS)
-        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            classes.append(entry.load())
+        """Every integration installed under the entry point group, Stateway's own (``builtin``: a list)
+        first, so an installed one may replace a built-in action; then ``extra``."""
+        entries = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                         key=lambda e: (e.name != BUILTIN_ENTRY, e.name))
+        loaded = [entry.load() for entry in entries]
+        if not any(entry.name == BUILTIN_ENTRY for entry in entries):
+            # a source tree run without installing (no entry points): the built-ins by their module name;
+            # the runtime never imports the integrations package, which builds on it
+            loaded.insert(0, importlib.import_module("stateway.integrations").BUILTIN_INTEGRATIONS)
+        classes: list[type[Integration]] = []
+        for found in loaded:
+            classes.extend(found if isinstance(found, (list, tuple)) else [found])
         classes.extend(extra or [])
         return cls(classes)
 
