@@ -185,7 +185,9 @@ def test_200_long_polls_leave_the_server_responsive(serve):
             assert [r.status_code for r in received] == [200] * 50
             synced = await asyncio.gather(*waiting[170:])
             assert {s["Status"] for s in synced} == {"Succeeded"}
-            assert time.monotonic() - began < 10
+            # the outcomes above prove each wait ended on its event (a timed-out describe answers Running,
+            # a timed-out receive 404); the time only catches a hang
+            assert time.monotonic() - began < 60
 
     asyncio.run(scenario())
 
