@@ -222,9 +222,9 @@ def test_convert_command_writes_the_flow_and_warns_on_stderr(tmp_path):
 
 
 def test_a_conversion_over_the_definition_limit_says_so():
-    from tests.test_fdl_v1 import big_flow
+    from tests.shared_flows import v1_big_flow
 
-    result = convert_flow(load_flow(big_flow(500)), "big")
+    result = convert_flow(load_flow(v1_big_flow(500)), "big")
     from stateway.fdl._loader import MAX_DEFINITION_BYTES
 
     assert any(f"over the {MAX_DEFINITION_BYTES}-byte limit" in note for note in result.notes)
