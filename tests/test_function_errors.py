@@ -197,3 +197,19 @@ def test_older_dialect_errors_may_name_the_exception_class(memory_runtime):
     runtime.register_flow("pay1", V1)
     row = runtime.wait(runtime.start_execution("pay1", {"card": "4111", "kind": "declined"}).id, 20)
     assert row.status == "Succeeded" and row.output["declined"] == "FC.Unknown"
+
+
+def test_options_are_kept_per_configured_function_not_per_name_a_flow_asks_for(tmp_path):
+    """A flow may name any number of functions (resourceArn.$): resolving them keeps no state per name."""
+    from stateway.runtime import IntegrationError
+    from stateway.services.function_instances import InstanceOptions
+    from stateway.services.functions import FunctionRuntime
+
+    (tmp_path / "known.py").write_text("def handler(event, context):\n    return {}\n")
+    functions = FunctionRuntime(tmp_path, {"tuned": {"file": "known.py", "max_instances": 3}})
+    for i in range(500):
+        with pytest.raises(IntegrationError):
+            functions.resolve(f"acs:fc:::functions/missing{i}")
+    assert functions.resolve("acs:fc:::functions/known").options.max_instances == InstanceOptions().max_instances
+    assert functions.resolve("acs:fc:::functions/tuned").options.max_instances == 3
+    assert len(functions._options) == 2  # the defaults' slot and the one configured function

@@ -89,7 +89,7 @@ class FunctionRuntime:
         self.directory = Path(directory) if directory else None
         self.config: dict[str, Mapping[str, Any]] = {}
         self.defaults: dict[str, Any] = {}
-        self._options: dict[str, tuple[dict[str, Any], InstanceOptions]] = {}
+        self._options: dict[str | None, tuple[dict[str, Any], InstanceOptions]] = {}
         self.config_error: str | None = None
         if self.directory is not None:
             self._read_directory_config(self.directory / "stateway.toml")
@@ -139,9 +139,12 @@ class FunctionRuntime:
         entry = self.config.get(name)
         settings = {**self.defaults, **(entry or {})}
         timeout = float(settings.get("timeout", DEFAULT_TIMEOUT))
-        known = self._options.get(name)
-        if known is None or known[0] != settings:  # built once per function and settings: every call asks
-            known = self._options[name] = (settings, _options(settings))
+        # built once per configured function (and once for all others, which share the defaults): every
+        # call asks, and a flow may name any number of functions, so unconfigured names are no key
+        slot = name if entry is not None else None
+        known = self._options.get(slot)
+        if known is None or known[0] != settings:
+            known = self._options[slot] = (settings, _options(settings))
         extra = {"options": known[1],
                  "max_dispatches": int(settings.get("max_dispatches", DEFAULT_MAX_DISPATCHES))}
         if entry is not None:
