@@ -3,10 +3,17 @@ run by a small worker pool, so they survive a restart.
 
 Poison calls: a dispatch that gave no result (its instance crashed, or the worker running it died
 and another took the task over) is counted in the store; once ``max_dispatches`` were lost, the
-call is not run again and its task fails ``FC.FunctionCrashed`` with the last exit and stderr."""
+call is not run again and its task fails ``FC.FunctionCrashed`` with the last exit and stderr.
+
+A worker's death cannot say which of its calls caused it, so a call taken over from a dead worker
+(a suspect) is counted only for the dispatches it really ran: each of its runs is counted before it
+starts, and a suspect lost twice waits for a lane of one on its worker. Two suspects never run side
+by side there, so an innocent call dispatched together with a call that kills its worker is not
+charged for that worker's deaths and does not reach ``max_dispatches``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -22,6 +29,7 @@ from stateway.telemetry import traceparent_for
 
 log = logging.getLogger("stateway.fc")
 HISTORY_TAIL = 1024  # characters of stdout and of stderr copied into the task's history event
+QUARANTINE_AFTER = 2  # dispatches a suspect lost before it runs alone on its worker
 
 
 def _tail(text: str) -> str:
@@ -45,6 +53,7 @@ class InvokeFunction(Integration):
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._work = threading.Condition()
+        self._quarantine = threading.Lock()  # the lane of one for suspects lost QUARANTINE_AFTER times
 
     # -- async worker pool ------------------------------------------------------------------
     def start(self) -> None:
@@ -168,24 +177,35 @@ class InvokeFunction(Integration):
                  execution_id: int | None, task_id: str | None, on_logs: Any, again: bool,
                  info: dict[str, Any] | None = None, traceparent: str | None = None) -> tuple[Any, dict[str, Any]]:
         """Invoke, counting the dispatches that give no result: ``again`` says this one follows a
-        dispatch lost with its worker. A crashed instance's call runs again on a fresh one until
-        ``max_dispatches`` are lost."""
+        dispatch lost with its worker (a suspect). A crashed instance's call runs again on a fresh
+        one until ``max_dispatches`` are lost."""
         store = self.context.invocations
         info = {} if info is None else info
+
+        def note(exit: str = "", stderr: str = "", count: int = 1) -> dict[str, Any]:
+            return self._until_stored(lambda: store.note_lost_dispatch(
+                invocation, execution_id, task_id, spec.name, exit, stderr, time.time(), count=count))
+
+        lane: Any = contextlib.nullcontext()
         if again:
-            lost = self._until_stored(lambda: store.note_lost_dispatch(
-                invocation, execution_id, task_id, spec.name, "", "", time.time()))
+            lost = self._until_stored(lambda: store.lost_dispatches(invocation))
+            if not lost["lost"]:  # the first dispatch died with its worker: run or not, it counts
+                lost = note()
             self._give_up_after(spec, invocation, lost)
-        while True:
-            try:
-                return self.functions.invoke(spec, event, invocation, key, timeout, on_logs=on_logs, info=info,
-                                             traceparent=traceparent), info
-            except FunctionCrashed as crash:
-                lost = self._until_stored(lambda crash=crash: store.note_lost_dispatch(  # type: ignore[misc]
-                    invocation, execution_id, task_id, spec.name, crash.exit, crash.stderr, time.time()))
-                log.warning("function %s: call %s ended without a result (%s), dispatch %d of at most %d",
-                            spec.name, invocation, crash.exit, lost["lost"], spec.max_dispatches)
-                self._give_up_after(spec, invocation, lost)
+            if lost["lost"] >= QUARANTINE_AFTER:
+                lane = self._quarantine
+        with lane:
+            while True:
+                if again:  # counted before it runs: if this worker dies too, the count is already there
+                    note()
+                try:
+                    return self.functions.invoke(spec, event, invocation, key, timeout, on_logs=on_logs, info=info,
+                                                 traceparent=traceparent), info
+                except FunctionCrashed as crash:
+                    lost = note(crash.exit, crash.stderr, count=0 if again else 1)
+                    log.warning("function %s: call %s ended without a result (%s), dispatch %d of at most %d",
+                                spec.name, invocation, crash.exit, lost["lost"], spec.max_dispatches)
+                    self._give_up_after(spec, invocation, lost)
 
     def _give_up_after(self, spec: FunctionSpec, invocation: str, lost: dict[str, Any]) -> None:
         if lost["lost"] < spec.max_dispatches:

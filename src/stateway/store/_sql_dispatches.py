@@ -16,20 +16,22 @@ REDISPATCHED_LIMIT = 10_000
 
 class DispatchesMixin(SqlStore):
     def note_lost_dispatch(self, invocation_id: str, execution_id: int | None, task_id: str | None, function: str,
-                           exit: str, stderr: str, now: float, *, gave_up: bool = False) -> dict[str, Any]:
-        """One more dispatch of the invocation that gave no result; what is known of it (``exit``,
-        ``stderr``: empty keeps the last known). Returns the row as :meth:`lost_dispatches` does."""
+                           exit: str, stderr: str, now: float, *, gave_up: bool = False, count: int = 1
+                           ) -> dict[str, Any]:
+        """``count`` more dispatches of the invocation that gave no result (0: one already counted
+        before it ran); what is known of it (``exit``, ``stderr``: empty keeps the last known).
+        Returns the row as :meth:`lost_dispatches` does."""
         with self._tx() as db:
             db.execute(self._sql(
                 "INSERT INTO function_dispatches (id, execution_id, task_id, function, lost, last_exit, last_stderr, "
-                "gave_up, updated) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "lost = function_dispatches.lost + 1, "
+                "gave_up, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "lost = function_dispatches.lost + excluded.lost, "
                 "last_exit = CASE WHEN excluded.last_exit = '' THEN function_dispatches.last_exit "
                 "ELSE excluded.last_exit END, "
                 "last_stderr = CASE WHEN excluded.last_exit = '' THEN function_dispatches.last_stderr "
                 "ELSE excluded.last_stderr END, "
                 "gave_up = excluded.gave_up, updated = excluded.updated"),
-                (invocation_id, execution_id, task_id, function, exit, self._text(stderr), int(gave_up), now))
+                (invocation_id, execution_id, task_id, function, count, exit, self._text(stderr), int(gave_up), now))
             row = db.execute(self._sql(
                 "SELECT lost, last_exit, last_stderr, gave_up FROM function_dispatches WHERE id=?"),
                 (invocation_id,)).fetchone()
