@@ -373,10 +373,10 @@ class Runtime(Batches, Dispatcher):
         return due
 
     def _let_woken_threads_run(self) -> None:
-        """Wait, GIL released, until fresh work arrives or the hand-over times out (``_fairness.py``)."""
+        """Wait, GIL released, until fresh work arrives or the hand-over times out (``_fairness.py``).
+        On ``fresh_work``, not ``_woken``: what set it also cuts the continuing turn short."""
         with self._wake:
-            if not self._woken:
-                self._wake.wait(timeout=self.turns.handoff_seconds)
+            self._wake.wait_for(lambda: self.turns.fresh_work or self._stopping, timeout=self.turns.handoff_seconds)
 
     # -- sweep ---------------------------------------------------------------------------------------
     def sweep(self) -> int:
