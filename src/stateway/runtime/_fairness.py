@@ -6,6 +6,14 @@ every execution with fresh work (a start, a task result, a timer, a stop) first,
 of one continuing execution, oldest turn first. A continuing turn is also cut short, within a
 few dozen events, as soon as fresh work arrives (``Runtime.notify``). So endless loops cost a new
 execution a few dozen events of waiting, and each loop still gets a turn every round.
+
+A round whose commits ended an execution hands over before its continuing turn (``HANDOFF_SECONDS``):
+the threads those ends woke (a ``Runtime.wait``, a long poll) run while the loop waits, until they bring
+fresh work (``notify``) or the hand-over times out. Without it a continuing turn, pure Python holding the
+GIL for its whole budget, began while they were still waking: CPython lets a waiting thread in only
+every switch interval (5 ms), and each of its SQLite calls gave the GIL back to the loop. A thread that
+starts the next execution reached ``notify`` (which cuts the turn short) only after a turn or two of
+1,000 events: 5-10 ms where the start alone takes one.
 """
 
 from __future__ import annotations
@@ -18,22 +26,32 @@ from stateway.engine import STATE_VERSION, Decision
 from stateway.engine._errors import RUNTIME_ERROR
 
 DECISION_SECONDS = 0.015  # the wall-clock part of a decision's budget
+HANDOFF_SECONDS = 0.002  # the longest a continuing turn waits for what the threads an end woke do next
 CAUSE_LIMIT = 4096
 
 
 class Turns:
     def __init__(self) -> None:
-        self.continuing: dict[int, None] = {}  # insertion-ordered set
+        self.continuing: dict[int, None] = {}  # insertion-ordered set: the next turn's first
         self.fresh_work = False  # set by Runtime.notify: something new is waiting in the inbox
+        self.handoff_seconds = HANDOFF_SECONDS
 
     def this_round(self, due: list[int]) -> list[int]:
-        """``due`` comes oldest inbox row first, so the first continuing one waited longest."""
+        """Every fresh one, and the continuing one whose last turn is oldest. Not the first by inbox row:
+        a streak kept in memory keeps the "continue" row it began with (``_continuing.py``), the oldest
+        row of all, and would take every turn while the others waited for its checkpoint."""
         fresh = [e for e in due if e not in self.continuing]
-        waiting = [e for e in due if e in self.continuing]
-        return fresh + waiting[:1]
+        waiting = set(due) - set(fresh)
+        return fresh + next(([e] for e in self.continuing if e in waiting), [])
+
+    @staticmethod
+    def hand_over(fresh: dict[int, Decision | None], continuing: list[int]) -> bool:
+        """Whether the loop lets the threads this round's ends woke run before its continuing turn."""
+        return bool(continuing) and any(d is not None and d.ended is not None for d in fresh.values())
 
     def record(self, execution_id: int, decision: Decision | None) -> None:
         if decision is not None and decision.yielded:
+            self.continuing.pop(execution_id, None)  # to the back of the line: the others' turns come first
             self.continuing[execution_id] = None
         else:
             self.continuing.pop(execution_id, None)

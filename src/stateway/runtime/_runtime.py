@@ -311,24 +311,7 @@ class Runtime(Batches, Dispatcher):
             with self._wake:  # what arrives from here on is seen by this claim or wakes the wait below
                 self._woken = False
             try:
-                self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
-                due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined,
-                                                  also=self.held.executions())
-                this_round = self.turns.this_round(due)
-                # a streak kept in memory keeps its claim: released, it would go back to its stored state
-                later = sorted(set(due) - set(this_round) - set(self.memory))
-                if later:  # continuing executions beyond this round's one: free for any worker meanwhile
-                    self.store.release_executions(later, self.owner)
-                # fresh work is committed before a continuing execution takes its turn, never after it
-                fresh = [e for e in this_round if e not in self.turns.continuing]
-                continuing = [e for e in this_round if e in self.turns.continuing]
-                for execution_id, decision in self.process_batch(fresh).items():
-                    self.turns.record(execution_id, decision)
-                if continuing:
-                    if fresh:  # let the threads those ends woke start what comes next: it cuts this turn short
-                        time.sleep(0)
-                    for execution_id, decision in self.process_batch(continuing).items():
-                        self.turns.record(execution_id, decision)
+                due = self.run_round(now)
                 self._count_takeovers()
                 if time.monotonic() - last_schedules > 0.25:
                     last_schedules = time.monotonic()
@@ -365,6 +348,35 @@ class Runtime(Batches, Dispatcher):
                 with self._wake:
                     if not self._woken:
                         self._wake.wait(timeout=delay)
+
+    def run_round(self, now: float) -> list[int]:
+        """One round of the loop (runtime/_fairness.py): every execution with fresh work, then one
+        continuing execution's turn. The executions claimed (the loop's own, or a stepped test's)."""
+        self.turns.fresh_work = False  # anything arriving from here on cuts a continuing turn short
+        due = self.store.claim_executions(self.owner, now, 64, self.lease, exclude=self._quarantined,
+                                          also=self.held.executions())
+        this_round = self.turns.this_round(due)
+        # a streak kept in memory keeps its claim: released, it would go back to its stored state
+        later = sorted(set(due) - set(this_round) - set(self.memory))
+        if later:  # continuing executions beyond this round's one: free for any worker meanwhile
+            self.store.release_executions(later, self.owner)
+        # fresh work is committed before a continuing execution takes its turn, never after it
+        fresh = [e for e in this_round if e not in self.turns.continuing]
+        continuing = [e for e in this_round if e in self.turns.continuing]
+        decided = self.process_batch(fresh)
+        for execution_id, decision in decided.items():
+            self.turns.record(execution_id, decision)
+        if self.turns.hand_over(decided, continuing):  # what the woken threads start cuts the turn short
+            self._let_woken_threads_run()
+        for execution_id, decision in self.process_batch(continuing).items():
+            self.turns.record(execution_id, decision)
+        return due
+
+    def _let_woken_threads_run(self) -> None:
+        """Wait, GIL released, until fresh work arrives or the hand-over times out (``_fairness.py``).
+        On ``fresh_work``, not ``_woken``: what set it also cuts the continuing turn short."""
+        with self._wake:
+            self._wake.wait_for(lambda: self.turns.fresh_work or self._stopping, timeout=self.turns.handoff_seconds)
 
     # -- sweep ---------------------------------------------------------------------------------------
     def sweep(self) -> int:
