@@ -27,7 +27,9 @@ from stateway.jsontext import dumps as _dumps
 from stateway.jsontext import loads
 from stateway.store._pg_connect import wait_until_reachable
 from stateway.store._pg_maprun import PgMapRunsMixin
+from stateway.store._pg_messages import PgMessagesMixin
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_starts import PgStartsMixin
 from stateway.store._pg_tasks import PgTasksMixin
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
@@ -39,10 +41,11 @@ log = logging.getLogger("stateway.store.postgres")
 CHANNEL = "stateway"
 
 
-class PostgresStore(PgTasksMixin, PgMapRunsMixin, SharedSql):
+class PostgresStore(PgStartsMixin, PgTasksMixin, PgMessagesMixin, PgMapRunsMixin, SharedSql):
     """What differs from SQLite: a pool, migrations under an advisory lock, LISTEN/NOTIFY, claims
     with SKIP LOCKED, and decisions committed as arrays; the dialect hooks of ``SqlStore``; a task's
-    completion in one statement (``_pg_tasks``)."""
+    completion (``_pg_tasks``), an execution's start (``_pg_starts``) and a message's sending
+    (``_pg_messages``) in one statement each."""
 
     _CHANNEL = CHANNEL
 
