@@ -16,11 +16,11 @@ import select
 import threading
 import urllib.request
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from stateway.api._signature import DEV_CREDENTIALS, sign_rpc_v1
+from stateway.api._signature import DEV_CREDENTIALS, sign_rpc_v1, signed_rpc_v1_text
 
 POST_ACTIONS = {"ReportTaskSucceeded", "ReportTaskFailed", "ReportTaskHeartbeat", "StopExecution", "StartExecution", "CreateFlow",
                 "UpdateFlow", "PublishFlowVersion", "DeleteFlowVersion", "CreateFlowAlias", "UpdateFlowAlias",
@@ -67,11 +67,10 @@ class RpcClient:
     def call(self, action: str, **params: Any) -> dict[str, Any]:
         method = "POST" if action in POST_ACTIONS else "GET"
         clean = {k: str(v) for k, v in params.items() if v is not None}
-        query = sign_rpc_v1(method, action, clean, self.key_id, self.secret)
         if self._lean is not None:
-            status, data = self._send(method, query)
+            status, data = self._send(method, signed_rpc_v1_text(method, action, clean, self.key_id, self.secret))
         else:
-            status, data = self._send_httpx(method, query)
+            status, data = self._send_httpx(method, sign_rpc_v1(method, action, clean, self.key_id, self.secret))
         if status >= 400:
             raise ApiCallError(status, data.get("Code", "Unknown"), data.get("Message", ""))
         return data
@@ -87,10 +86,9 @@ class RpcClient:
             raise ApiCallError(0, "ConnectionError", f"cannot reach {self.base}: {exc}") from None
         return response.status_code, response.json()
 
-    def _send(self, method: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _send(self, method: str, encoded: str) -> tuple[int, dict[str, Any]]:
         assert self._lean is not None
         host, port, prefix = self._lean
-        encoded = urlencode(query)
         conn = self._connection(host, port)
         try:
             if method == "POST":  # a form body, as for httpx: a large Input does not fit in a URL

@@ -60,3 +60,18 @@ def test_proxies_and_https_go_through_httpx(monkeypatch):
     assert _lean_target("http://10.1.2.3:8765") is None
     monkeypatch.setenv("NO_PROXY", "10.1.2.3")
     assert _lean_target("http://10.1.2.3:8765") == ("10.1.2.3", 8765, "")
+
+
+def test_the_signed_text_is_what_the_server_checks():
+    from urllib.parse import parse_qsl, quote
+
+    from stateway.api._signature import pct, rpc_v1_signature, signed_rpc_v1_text
+
+    for text in ("", "plain-Name_1.2~", "a b", "é+&=%/?:中", "{\"x\": [1, 2]}", "~tilde~"):
+        assert pct(text) == quote(text, safe="~")
+    params = {"FlowName": "f", "Input": '{"s": "é +&=%~ \\u00e9"}', "a b": "c+d", "Z": ""}
+    pairs = parse_qsl(signed_rpc_v1_text("POST", "StartExecution", params, "id", "secret"), keep_blank_values=True)
+    query = dict(pairs)
+    signature = query.pop("Signature")
+    assert rpc_v1_signature("POST", query, "secret") == signature
+    assert {k: query[k] for k in params} == params and query["Action"] == "StartExecution"
