@@ -120,3 +120,24 @@ def test_a_start_of_a_missing_or_limited_flow_still_records_its_nonce(store):
     assert second.status == "Starting"  # waits for the limit, as before
     assert store.remember_nonce("k\ns4", now + 1, WINDOW) is False
     assert store.remember_nonce("k\ns5", now + 1, WINDOW) is False
+
+
+def test_a_start_that_reads_its_flow_takes_its_definition_and_refuses_an_express_flow(store):
+    from stateway.store import FlowNotExists, FlowNotStandard
+
+    now = time.time()
+    store.put_flow("std", FLOW, {"ExecutionMode": "Standard"}, replace=False)
+    store.put_flow("fast", FLOW, {"ExecutionMode": "Express"}, replace=False)
+    with store.nonce_in_next_write("k\ns6", now, WINDOW):
+        row, created = store.create_execution("std", "e1", {}, now, standard_only=True)
+    assert created and row.definition == FLOW
+    other = FLOW.replace("P", "Q")  # a version's snapshot runs instead; the flow's mode is still checked
+    row, _ = store.create_execution("std", "e2", {}, now, definition=other, standard_only=True)
+    assert row.definition == other
+    with pytest.raises(FlowNotStandard):
+        with store.nonce_in_next_write("k\ns7", now, WINDOW):
+            store.create_execution("fast", "e1", {}, now, standard_only=True)
+    assert store.find_execution("fast", "e1") is None
+    assert store.remember_nonce("k\ns7", now + 1, WINDOW) is False  # recorded all the same
+    with pytest.raises(FlowNotExists):
+        store.create_execution("absent", "e1", {}, now, standard_only=True)
