@@ -94,7 +94,8 @@ def main() -> None:
     out = {"wf_s": count / elapsed, "cpu_ms": (time.process_time() - cpu0) * 1000 / count,
            "postgres_cpu_ms": (_postgres_cpu() - pg0) * 1000 / count,
            "statements": (counters["statements"] - counters0["statements"]) / count,
-           "commits": (counters["commits"] - counters0["commits"]) / count}
+           "commits": (counters["commits"] - counters0["commits"]) / count,
+           "write_xacts": (counters["write_xacts"] - counters0["write_xacts"]) / count}
     if samples:
         out["p50_ms"] = statistics.median(samples)
     print(json.dumps(out), flush=True)

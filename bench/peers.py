@@ -15,7 +15,9 @@ the bench's own threads; DBOS runs in one process (``bench/dbos_peer.py``), star
 Python API. CPU per workflow counts Stateway's API node, worker (and the function processes it
 waited for) and PostgreSQL; DBOS's process and PostgreSQL. Statements and commits are what
 ``pg_stat_statements`` counted for each side's database (commits: ``COMMIT`` statements, i.e.
-transactions that wrote; single autocommit reads are statements, not commits).
+explicit transactions; single autocommit statements are statements, not commits). ``write_xacts``
+counts every transaction that wrote, explicit or one autocommit statement (``bench/pg.py``:
+``db_counters``): the figure to compare where one side writes in autocommit.
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ def _stateway_run(client: Any, store: Any, nodes: list[Any], workload: str, coun
     out.update({"wf_s": count / elapsed, "cpu_ms": (sum(map(_cpu_all, pids)) - cpu0) * 1000 / count,
                 "postgres_cpu_ms": (_postgres_cpu() - pg0) * 1000 / count,
                 "statements": (counters["statements"] - counters0["statements"]) / count,
-                "commits": (counters["commits"] - counters0["commits"]) / count})
+                "commits": (counters["commits"] - counters0["commits"]) / count,
+                "write_xacts": (counters["write_xacts"] - counters0["write_xacts"]) / count})
     return out
 
 

@@ -144,7 +144,9 @@ def _small_run(count: int, workers: int, clients: int) -> tuple[float, dict[str,
 
 def db_counters(url: str) -> dict[str, float]:
     """Statements PostgreSQL ran for this database so far (``pg_stat_statements``: every statement a client
-    sent) and its commits (``COMMIT`` statements: the transactions that wrote)."""
+    sent), its commits (``COMMIT`` statements: explicit transactions) and ``write_xacts``, a counter of
+    the transactions that wrote (a ``COMMIT`` or an autocommit statement that wrote; a difference of
+    two readings counts the cluster's, so only while one side runs)."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
@@ -152,8 +154,12 @@ def db_counters(url: str) -> dict[str, float]:
         rows = conn.execute("SELECT query, calls FROM pg_stat_statements WHERE dbid = "
                             "(SELECT oid FROM pg_database WHERE datname = current_database()) "
                             "AND userid = (SELECT oid FROM pg_roles WHERE rolname = 'postgres')").fetchall()
+        # transactions that wrote, in whatever form (BEGIN ... COMMIT, or one statement in autocommit): the
+        # transaction ids handed out so far, read without taking one (cluster-wide: sides run in turns)
+        next_xid = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()[0]
     return {"statements": float(sum(calls for _, calls in rows)),
-            "commits": float(sum(calls for query, calls in rows if query.strip().upper() == "COMMIT"))}
+            "commits": float(sum(calls for query, calls in rows if query.strip().upper() == "COMMIT")),
+            "write_xacts": float(next_xid)}
 
 
 def watcher_url(pg: Any, url: str) -> str:

@@ -338,3 +338,21 @@ def test_a_held_result_commits_through_its_gate_with_its_outbox_row(store):
     assert store.get_execution(a).state == {"s": 1}
     assert [t["execution_id"] for t in store.open_tasks()] == []
     assert [x for _, x, _ in store.pending_outbox()] == [b]
+
+
+def test_a_message_sent_twice_under_one_id_is_queued_once_with_its_properties(store):
+    now = time.time()
+    store.send_message("q2", "a", 8, 0, now, message_id="M2", properties={"traceparent": "00-x"})  # creates the queue
+    store.send_message("q2", "b", 8, 0, now, message_id="M3", properties={"traceparent": "00-y"})
+    store.send_message("q2", "b again", 8, 0, now, message_id="M3")
+    got = store.receive_messages("q2", now, 16, 30)
+    assert [(m["id"], m["body"], m["properties"]) for m in got] == [
+        ("M2", "a", {"traceparent": "00-x"}), ("M3", "b", {"traceparent": "00-y"})]
+
+
+def test_a_message_not_durable_is_sent_all_the_same(store):
+    now = time.time()
+    store.send_message("q3", "a", 8, 0, now, message_id="M4", durable=False)  # the queue made on the way
+    store.send_message("q3", "b", 8, 0, now, message_id="M5", durable=False)
+    store.send_message("q3", "b", 8, 0, now, message_id="M5", durable=False)  # sent again after a crash: once
+    assert [m["body"] for m in store.receive_messages("q3", now, 16, 30)] == ["a", "b"]

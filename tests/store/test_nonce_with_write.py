@@ -81,3 +81,63 @@ def test_a_reported_task_and_its_nonce_commit_together_and_a_replay_leaves_the_t
         assert not store.complete_task(execution_id, "7", event)
     assert store.remember_nonce("k\nr2", now + 1, WINDOW) is False
     assert [e for _, e in store.due_events(execution_id, time.time())][-1] == event
+
+
+def test_a_start_and_its_nonce_commit_together_and_a_replay_starts_nothing(store):
+    store.put_flow("s", FLOW, {}, replace=False)
+    now = time.time()
+    before = store.count_nonces()
+    with store.nonce_in_next_write("k\ns1", now, WINDOW):
+        row, created = store.create_execution("s", "e1", {"a": 1}, now, definition=FLOW)
+    assert created and row.status == "Running" and row.input == {"a": 1} and row.definition == FLOW
+    assert store.count_nonces() == before + 1
+    assert [e["type"] for _, e in store.due_events(row.id, time.time())] == ["start"]
+    with pytest.raises(NonceReplayed):  # a replay under another name: no execution
+        with store.nonce_in_next_write("k\ns1", now + 1, WINDOW):
+            store.create_execution("s", "e2", {}, now + 1, definition=FLOW)
+    assert store.find_execution("s", "e2") is None
+    with store.nonce_in_next_write("k\ns2", now, WINDOW):  # the same name again: that execution, not created
+        again, created = store.create_execution("s", "e1", {}, now)
+    assert (again.id, created) == (row.id, False)
+    assert store.remember_nonce("k\ns2", now + 1, WINDOW) is False
+
+
+def test_a_start_of_a_missing_or_limited_flow_still_records_its_nonce(store):
+    from stateway.store import FlowNotExists
+
+    now = time.time()
+    with pytest.raises(FlowNotExists):
+        with store.nonce_in_next_write("k\ns3", now, WINDOW):
+            store.create_execution("absent", "e1", {}, now)
+    assert store.remember_nonce("k\ns3", now + 1, WINDOW) is False
+    store.put_flow("lim", FLOW, {}, replace=False)
+    store.set_flow_limit("lim", 1, "$Input.k", 0)
+    with store.nonce_in_next_write("k\ns4", now, WINDOW):
+        first, _ = store.create_execution("lim", "e1", {"k": "a"}, now, definition=FLOW)
+        assert first.status == "Running"
+    with store.nonce_in_next_write("k\ns5", now, WINDOW):
+        second, _ = store.create_execution("lim", "e2", {"k": "a"}, now, definition=FLOW)
+    assert second.status == "Starting"  # waits for the limit, as before
+    assert store.remember_nonce("k\ns4", now + 1, WINDOW) is False
+    assert store.remember_nonce("k\ns5", now + 1, WINDOW) is False
+
+
+def test_a_start_that_reads_its_flow_takes_its_definition_and_refuses_an_express_flow(store):
+    from stateway.store import FlowNotExists, FlowNotStandard
+
+    now = time.time()
+    store.put_flow("std", FLOW, {"ExecutionMode": "Standard"}, replace=False)
+    store.put_flow("fast", FLOW, {"ExecutionMode": "Express"}, replace=False)
+    with store.nonce_in_next_write("k\ns6", now, WINDOW):
+        row, created = store.create_execution("std", "e1", {}, now, standard_only=True)
+    assert created and row.definition == FLOW
+    other = FLOW.replace("P", "Q")  # a version's snapshot runs instead; the flow's mode is still checked
+    row, _ = store.create_execution("std", "e2", {}, now, definition=other, standard_only=True)
+    assert row.definition == other
+    with pytest.raises(FlowNotStandard):
+        with store.nonce_in_next_write("k\ns7", now, WINDOW):
+            store.create_execution("fast", "e1", {}, now, standard_only=True)
+    assert store.find_execution("fast", "e1") is None
+    assert store.remember_nonce("k\ns7", now + 1, WINDOW) is False  # recorded all the same
+    with pytest.raises(FlowNotExists):
+        store.create_execution("absent", "e1", {}, now, standard_only=True)

@@ -260,10 +260,15 @@ def _find(service: CloudFlowService, params: Mapping[str, str]) -> ExecutionRow:
 
 def start_execution(service: CloudFlowService, params: Mapping[str, str]) -> dict[str, Any]:
     flow_name = required(params, "FlowName")
-    flow = service.app.flows.require(flow_name)  # FlowNotExists before a problem with the input
-    row = service.app.executions.start(flow_name, _json_object(params, "Input"), params.get("ExecutionName") or None,
+    try:
+        execution_input = _json_object(params, "Input")
+    except ApiError:
+        service.app.flows.require(flow_name)  # FlowNotExists before a problem with the input
+        raise
+    # the flow is read with the start, in its statement (app/executions.py: the same errors, in order)
+    row = service.app.executions.start(flow_name, execution_input, params.get("ExecutionName") or None,
                                        callback_token=params.get("CallbackFnFTaskToken") or None,
-                                       qualifier=params.get("Qualifier") or None, flow=flow)
+                                       qualifier=params.get("Qualifier") or None)
     return execution_view(row)
 
 

@@ -22,7 +22,7 @@ from stateway.app.flows import is_express
 from stateway.app.redrive import Redrives
 from stateway.runtime import FINAL_STATUSES, InvalidArgument, Runtime
 from stateway.settings import TelemetrySettings
-from stateway.store import ExecutionNotExists, ExecutionRow, SQLiteStore
+from stateway.store import ExecutionNotExists, ExecutionRow, FlowNotExists, NonceReplayed, SQLiteStore
 
 STATUSES = ("Starting", "Running", "Succeeded", "Failed", "Stopped", "TimedOut")
 SYNC_SECONDS = 300  # a synchronous (Express) execution runs at most this long
@@ -57,14 +57,28 @@ class Executions:
               flow: dict[str, Any] | None = None) -> ExecutionRow:
         """Start a Standard flow's execution; a repeated start with the same name finds the first one.
         ``qualifier``: a published version number or an alias. ``flow``: the flow as the caller has just
-        read it (``flows.require``), so that a start reads its flow once."""
-        if flow is None or flow.get("name") != flow_name:
-            flow = self.store.get_flow(flow_name)  # read once: the mode checked here, the definition run
+        read it (``flows.require``); without it the store reads it with the start (its mode checked
+        there), so that a start reads its flow once. Errors come in the order of a read first:
+        FlowNotExists, then an Express flow, then the rest."""
+        if flow is not None and flow.get("name") == flow_name:
+            self._standard(flow)
+            return self.runtime.start_execution(
+                flow_name, input, None if name is None else check_name(name, "ExecutionName"),
+                callback_token=callback_token, qualifier=qualifier, definition=flow["definition"])
+        try:
+            return self.runtime.start_execution(
+                flow_name, input, None if name is None else check_name(name, "ExecutionName"),
+                callback_token=callback_token, qualifier=qualifier, standard_only=True)
+        except (FlowNotExists, NonceReplayed):  # a replay is refused as such, whatever else is wrong
+            raise
+        except Exception:
+            self._standard(self.store.get_flow(flow_name))  # what a read first would have said instead
+            raise
+
+    @staticmethod
+    def _standard(flow: dict[str, Any]) -> None:
         if is_express(flow):
-            raise InvalidArgument(f"the flow {flow_name!r} is an Express flow: use StartSyncExecution")
-        return self.runtime.start_execution(flow_name, input, None if name is None else check_name(name, "ExecutionName"),
-                                            callback_token=callback_token, qualifier=qualifier,
-                                            definition=flow["definition"])
+            raise InvalidArgument(f"the flow {flow['name']!r} is an Express flow: use StartSyncExecution")
 
     def start_express(self, flow_name: str, input: Any = None, name: str | None = None, *,  # noqa: A002
                       qualifier: str | None = None) -> tuple[Runtime, ExecutionRow]:

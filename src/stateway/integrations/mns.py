@@ -37,9 +37,12 @@ class SendMessage(Integration):
         if not isinstance(delay, (int, float)) or not 0 <= delay <= 604800:
             raise IntegrationError("FnF.InvalidArgument", f"delaySeconds must be 0 to 604800, got {delay!r}")
         traceparent = traceparent_for(call.execution_id, call.task_id)  # a consumer continues the task's trace
+        # not durable: lost to a database crash, the message is sent again under the same id from the
+        # outbox row (deleted by a later, durable commit), and what acts on it commits durably after it
         sent = self.context.queues.send_message(queue, body, priority, float(delay), self.context.now(),
                                                 message_id=self.message_id(call),
-                                                properties={"traceparent": traceparent} if traceparent else None)
+                                                properties={"traceparent": traceparent} if traceparent else None,
+                                                durable=False)
         result = {"MessageId": sent["id"], "MessageBodyMD5": hashlib.md5(body.encode()).hexdigest().upper(),
                   "RequestId": call.key}
         self.context.notify_queue()

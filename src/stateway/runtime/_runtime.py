@@ -208,12 +208,13 @@ class Runtime(Batches, Dispatcher):
                         parent: tuple[int, str] | None = None, callback_token: str | None = None,
                         qualifier: str | None = None, versions: Any = None,
                         map_run: tuple[str, str, str, dict[str, Any]] | None = None,
-                        definition: str | None = None) -> ExecutionRow:
+                        definition: str | None = None, standard_only: bool = False) -> ExecutionRow:
         """``qualifier``: a version number or an alias of the flow, resolved in ``versions`` (a store;
         this runtime's own by default, the durable one for Express runs in memory). ``map_run``:
         (Map Run name, definition, flow version, context) of a distributed Map's child, whose name the
         engine made; context: its starting ``globals`` and ``$Context.Map``. ``definition``: the flow's
-        current definition when the caller has just read it (so a start reads its flow once)."""
+        current definition when the caller has just read it (so a start reads its flow once).
+        ``standard_only``: the store reads the flow with the start and refuses an Express one."""
         if name is None:
             name = f"exec-{uuid.uuid4().hex[:24]}"
         elif map_run is None and not EXECUTION_NAME.match(name):
@@ -235,7 +236,7 @@ class Runtime(Batches, Dispatcher):
             flow_name, name, execution_input, self.clock.now(), parent_id=parent[0] if parent else None,
             parent_task=parent[1] if parent else None, callback_token=callback_token,
             definition=pinned.definition, flow_version=pinned.flow_version, qualifier=pinned.qualifier,
-            map_run=map_run[0] if map_run else "",
+            map_run=map_run[0] if map_run else "", standard_only=standard_only,
             state=None if map_run is None else {**new_execution_state(name, flow_name, execution_input, self.clock.now()),
                                                 **map_run[3]})
         if created:

@@ -13,6 +13,12 @@ class FlowAlreadyExists(StoreError):
     code = "FlowAlreadyExists"
 
 
+class FlowNotStandard(StoreError):
+    """A start that asked for a Standard flow (``standard_only``) found an Express one."""
+
+    code = "InvalidArgument"
+
+
 class ExecutionAlreadyExists(StoreError):
     code = "ExecutionAlreadyExists"
 

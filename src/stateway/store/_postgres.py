@@ -27,7 +27,9 @@ from stateway.jsontext import dumps as _dumps
 from stateway.jsontext import loads
 from stateway.store._pg_connect import wait_until_reachable
 from stateway.store._pg_maprun import PgMapRunsMixin
+from stateway.store._pg_messages import PgMessagesMixin
 from stateway.store._pg_schema import MIGRATION_LOCK, MIGRATIONS
+from stateway.store._pg_starts import PgStartsMixin
 from stateway.store._pg_tasks import PgTasksMixin
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
 from stateway.store._sql_shared import SharedSql
@@ -39,10 +41,11 @@ log = logging.getLogger("stateway.store.postgres")
 CHANNEL = "stateway"
 
 
-class PostgresStore(PgTasksMixin, PgMapRunsMixin, SharedSql):
+class PostgresStore(PgStartsMixin, PgTasksMixin, PgMessagesMixin, PgMapRunsMixin, SharedSql):
     """What differs from SQLite: a pool, migrations under an advisory lock, LISTEN/NOTIFY, claims
     with SKIP LOCKED, and decisions committed as arrays; the dialect hooks of ``SqlStore``; a task's
-    completion in one statement (``_pg_tasks``)."""
+    completion (``_pg_tasks``), an execution's start (``_pg_starts``) and a message's sending
+    (``_pg_messages``) in one statement each."""
 
     _CHANNEL = CHANNEL
 
@@ -201,10 +204,12 @@ class PostgresStore(PgTasksMixin, PgMapRunsMixin, SharedSql):
     # -- claims ----------------------------------------------------------------------------------
     def claim_executions(self, owner: str, now: float, limit: int, lease: float,
                          exclude: Collection[int] = (), also: Collection[int] = ()) -> list[int]:
-        with self._tx() as db:
-            # a claim lost to a database crash is harmless (the decision's commit is fenced on it, and that
-            # commit flushes the log up to here): the claim need not wait for the disk on the event's path
-            db.execute(self._ASYNC_COMMIT)
+        # one statement in autocommit (one round trip, where BEGIN, SET LOCAL, the claim and COMMIT took
+        # four). A claim lost to a database crash is harmless (the decision's commit is fenced on it, and
+        # that commit flushes the log up to here): the claim need not wait for the disk on the event's
+        # path, so the statement turns synchronous commit off for its own transaction (set in RETURNING:
+        # evaluated for each claimed row, before the commit that reads it; no row claimed, nothing written)
+        with self._read() as db:
             rows = db.execute(
                 # candidates from the inbox's index first: an OR across two sources made the planner walk
                 # every execution, a cost that grew with the table and widened each idle turn
@@ -215,10 +220,10 @@ class PostgresStore(PgTasksMixin, PgMapRunsMixin, SharedSql):
                 "    AND e.id <> ALL(%(exclude)s) "
                 "  ORDER BY e.id LIMIT %(limit)s FOR UPDATE OF e SKIP LOCKED) "
                 "UPDATE executions x SET owner=%(owner)s, lease_until=%(until)s FROM due WHERE x.id = due.id "
-                "RETURNING x.id, due.was",
+                "RETURNING x.id, due.was, set_config('synchronous_commit', 'off', true)",
                 {"now": now, "owner": owner, "limit": limit, "until": now + lease,
                  "exclude": list(exclude), "also": list(also)}).fetchall()
-        self.takeovers["execution"] += sum(1 for _, was in rows if was is not None and was != owner)
+        self.takeovers["execution"] += sum(1 for _, was, _ in rows if was is not None and was != owner)
         return sorted(r[0] for r in rows)
 
     def claim_outbox(self, owner: str, now: float, lease: float, limit: int = 100

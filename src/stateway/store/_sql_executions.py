@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from stateway.engine.messages import Start
-from stateway.jsontext import dumps
-from stateway.store._errors import ExecutionAlreadyExists, ExecutionNotExists, FlowNotExists
+from stateway.jsontext import dumps, loads
+from stateway.store._errors import ExecutionAlreadyExists, ExecutionNotExists, FlowNotExists, FlowNotStandard
 from stateway.store._sql_admission import concurrency_key
 from stateway.store._sql_base import SqlStore
 from stateway.store._sql_rows import EXEC_COLUMNS, execution_row
@@ -21,16 +21,18 @@ class ExecutionsMixin(SqlStore):
     def create_execution(self, flow_name: str, name: str, input_: Any, now: float, *, parent_id: int | None = None,
                          parent_task: str | None = None, callback_token: str | None = None,
                          definition: str | None = None, flow_version: str = "", qualifier: str = "",
-                         map_run: str = "", state: dict[str, Any] | None = None) -> tuple[ExecutionRow, bool]:
+                         map_run: str = "", state: dict[str, Any] | None = None,
+                         standard_only: bool = False) -> tuple[ExecutionRow, bool]:
         """Insert the execution and its start event in one transaction. Same name still running:
         that execution, not created. Same name finished: ExecutionAlreadyExists. ``definition`` is a
         published version's snapshot (or a Map Run's Processor) to run instead of the flow's current
-        definition."""
+        definition. ``standard_only``: the flow is read here (its mode, and its definition unless
+        given), and an Express flow refused (``FlowNotStandard``), so a start reads its flow once."""
         with self._tx() as db:
             row, created = self._insert_execution(
                 db, flow_name, name, input_, now, parent_id=parent_id, parent_task=parent_task,
                 callback_token=callback_token, definition=definition, flow_version=flow_version, qualifier=qualifier,
-                map_run=map_run, state=state)
+                map_run=map_run, state=state, standard_only=standard_only)
         if row is None:
             raise ExecutionAlreadyExists(f"an execution named {name!r} of flow {flow_name!r} already ran")
         return row, created
@@ -38,13 +40,19 @@ class ExecutionsMixin(SqlStore):
     def _insert_execution(self, db: Any, flow_name: str, name: str, input_: Any, now: float, *,
                           parent_id: int | None = None, parent_task: str | None = None,
                           callback_token: str | None = None, definition: str | None = None, flow_version: str = "",
-                          qualifier: str = "", map_run: str = "", state: dict[str, Any] | None = None
-                          ) -> tuple[ExecutionRow | None, bool]:
+                          qualifier: str = "", map_run: str = "", state: dict[str, Any] | None = None,
+                          standard_only: bool = False) -> tuple[ExecutionRow | None, bool]:
         """``create_execution`` in the caller's transaction; (None, False) for a name that ran already."""
         sql = self._sql
         # a definition given was read by the caller (the flow, one of its versions, a Map's Processor);
         # the flow's limit comes along (store/_sql_admission.py): a flow without one is started as before
-        if definition is not None:
+        if standard_only:
+            found = db.execute(sql("SELECT f.definition, l.key_expr, f.meta FROM flows f LEFT JOIN flow_limits l "
+                                   "ON l.flow_name = f.name WHERE f.name=?"), (flow_name,)).fetchone()
+            if found is not None and loads(found[2]).get("ExecutionMode") == "Express":
+                raise FlowNotStandard(f"the flow {flow_name!r} is an Express flow")
+            flow = None if found is None else (found[0] if definition is None else definition, found[1])
+        elif definition is not None:
             limit = db.execute(sql("SELECT key_expr FROM flow_limits WHERE flow_name=?"), (flow_name,)).fetchone()
             flow = (definition, None if limit is None else limit[0])
         else:

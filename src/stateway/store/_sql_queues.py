@@ -97,10 +97,16 @@ class QueuesMixin(SqlStore):
         return row[0] if row else None
 
     def send_message(self, queue: str, body: str, priority: int, delay: float, now: float,
-                     message_id: str | None = None, properties: dict[str, str] | None = None) -> dict[str, Any]:
+                     message_id: str | None = None, properties: dict[str, str] | None = None, *,
+                     durable: bool = True) -> dict[str, Any]:
+        """``durable=False``: the commit need not wait for the disk (a task's message: what is lost
+        to a database crash is sent again, under the same ``message_id``, from the outbox row that a
+        later, durable commit deletes; and whatever acts on it commits durably after it)."""
         self.ensure_queue(queue)
         message_id = message_id or uuid.uuid4().hex.upper()
         with self._tx() as db:
+            if not durable and self._ASYNC_COMMIT:
+                db.execute(self._ASYNC_COMMIT)
             db.execute(self._sql(
                 "INSERT INTO messages (id, queue, body, priority, visible_at, enqueued, dequeue_count, seq, properties) "
                 f"VALUES (?, ?, ?, ?, ?, ?, 0, {self._MESSAGE_SEQ}, ?) ON CONFLICT (id) DO NOTHING"),
