@@ -502,7 +502,7 @@ def markdown(results: dict[str, Any]) -> str:
                  f"{o['bulk_delete_meanwhile_p50_ms']:.2f} ms vs {o['bulk_delete_quiet_p50_ms']:.2f} ms quiet "
                  f"({o['bulk_delete_p50_ratio']:.2f}x) |\n"
                  f"| retention sweep | {num(o['retention_eps'])} executions deleted/s |\n")
-    lim = results.get("limits")
+    lim = results.get("concurrency")  # "limits" is the hostile-definition limits
     if lim:
         text += ("\n## Concurrency limits\n\n| figure | without a limit | with a limit | ratio |\n"
                  "| --- | --- | --- | --- |\n"
